@@ -1,0 +1,220 @@
+//! Sightline's own config sections — `storage`, `limits`, `web` — and Prometheus's `alerting`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::relabel::RelabelConfig;
+use super::scrape::{
+    Authorization, BasicAuth, FileSdConfig, KubernetesSdConfig, Scheme, StaticConfig, TlsConfig,
+};
+use crate::byte_size::ByteSize;
+use crate::duration::Duration;
+use crate::yaml::{Check, checked, checked_each};
+
+/// Where and how long data is kept.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Data directory; `--data-dir` wins, `./data` when neither is set.
+    pub path: Option<PathBuf>,
+    /// How often the write-ahead logs are synced to disk; `0s` syncs every batch.
+    pub wal_sync: Duration,
+    /// Metric retention.
+    #[serde(deserialize_with = "checked")]
+    pub metrics: RetentionConfig,
+    /// Log retention.
+    #[serde(deserialize_with = "checked")]
+    pub logs: RetentionConfig,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            path: None,
+            wal_sync: Duration::from_secs(1),
+            metrics: RetentionConfig::default(),
+            logs: RetentionConfig::default(),
+        }
+    }
+}
+
+/// How long, and how much, of one kind of data to keep.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Age after which data is dropped; 7 days.
+    pub retention: Duration,
+    /// Size above which the oldest data is dropped; `0` for no size limit.
+    pub retention_size: ByteSize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            retention: Duration::from_secs(7 * 24 * 3600),
+            retention_size: ByteSize(0),
+        }
+    }
+}
+
+impl Check for RetentionConfig {
+    fn check(&self) -> Result<(), String> {
+        if self.retention.is_zero() {
+            return Err("retention must be longer than 0s".into());
+        }
+        Ok(())
+    }
+}
+
+/// Limits on what clients may send.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body the HTTP server reads; larger requests get 413.
+    pub request_body_size: ByteSize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            request_body_size: ByteSize(32 << 20),
+        }
+    }
+}
+
+/// The HTTP listener and what it shows to the outside.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Addresses to listen on; `--listen` wins. Read at start-up only.
+    pub listen: Vec<SocketAddr>,
+    /// The URL users reach Sightline at, behind a proxy; its path becomes the route prefix.
+    pub external_url: Option<url::Url>,
+    /// Who may use the HTTP surface.
+    #[serde(deserialize_with = "checked")]
+    pub auth: AuthConfig,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 9090))],
+            external_url: None,
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl WebConfig {
+    /// The path prefix all routes live under: the external URL's path without its trailing
+    /// slash, or empty.
+    pub fn route_prefix(&self) -> &str {
+        self.external_url
+            .as_ref()
+            .map_or("", |url| url.path().trim_end_matches('/'))
+    }
+}
+
+/// HTTP authentication, in the shape of Prometheus's web config file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// User name → bcrypt hash of the password. When empty, no authentication is required.
+    pub basic_auth_users: BTreeMap<String, String>,
+}
+
+impl Check for AuthConfig {
+    fn check(&self) -> Result<(), String> {
+        for (user, hash) in &self.basic_auth_users {
+            let bcrypt_prefix = ["$2a$", "$2b$", "$2x$", "$2y$"]
+                .iter()
+                .any(|prefix| hash.starts_with(prefix));
+            if !bcrypt_prefix || hash.len() != 60 {
+                return Err(format!(
+                    "basic_auth_users: the password of {user:?} must be a bcrypt hash \
+                     (e.g. from `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prometheus's `alerting` section: relabeling of outgoing alerts and extra Alertmanagers
+/// to send them to, besides Sightline's own.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    /// Relabeling applied to every alert before it is sent.
+    #[serde(deserialize_with = "checked_each")]
+    pub alert_relabel_configs: Vec<RelabelConfig>,
+    /// External Alertmanagers.
+    #[serde(deserialize_with = "checked_each")]
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+}
+
+/// One set of external Alertmanagers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// `http` or `https`.
+    #[serde(default)]
+    pub scheme: Scheme,
+    /// Path prefix of the Alertmanager API.
+    #[serde(default)]
+    pub path_prefix: String,
+    /// Timeout for each push; 10s.
+    #[serde(default = "default_alertmanager_timeout")]
+    pub timeout: Duration,
+    /// Alertmanager API version; only `v2` exists since Alertmanager 0.27.
+    #[serde(default)]
+    pub api_version: AlertmanagerApiVersion,
+    /// Fixed Alertmanager addresses.
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
+    /// Alertmanager addresses read from files.
+    #[serde(default, deserialize_with = "checked_each")]
+    pub file_sd_configs: Vec<FileSdConfig>,
+    /// Alertmanagers discovered in Kubernetes.
+    #[serde(default, deserialize_with = "checked_each")]
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+    /// Relabeling of discovered Alertmanagers.
+    #[serde(default, deserialize_with = "checked_each")]
+    pub relabel_configs: Vec<RelabelConfig>,
+    /// Basic authentication.
+    #[serde(default, deserialize_with = "super::scrape::optional_checked")]
+    pub basic_auth: Option<BasicAuth>,
+    /// `Authorization` header credentials.
+    #[serde(default, deserialize_with = "super::scrape::optional_checked")]
+    pub authorization: Option<Authorization>,
+    /// TLS settings.
+    #[serde(default, deserialize_with = "super::scrape::optional_checked")]
+    pub tls_config: Option<TlsConfig>,
+}
+
+impl Check for AlertmanagerConfig {
+    fn check(&self) -> Result<(), String> {
+        super::scrape::check_client_auth(
+            self.basic_auth.is_some(),
+            self.authorization.is_some(),
+            false,
+            false,
+        )
+    }
+}
+
+fn default_alertmanager_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Alertmanager API versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertmanagerApiVersion {
+    /// API v2, the only one current Alertmanagers serve.
+    #[default]
+    V2,
+}

@@ -1,0 +1,286 @@
+use std::path::Path;
+
+use super::*;
+use crate::config::relabel::RelabelAction;
+
+fn parse(text: &str) -> Result<Config, String> {
+    Config::parse(Path::new("sightline.yml"), text).map_err(|error| error.to_string())
+}
+
+fn error_of(text: &str) -> String {
+    match parse(text) {
+        Ok(config) => panic!("expected an error, got {config:?}"),
+        Err(message) => message,
+    }
+}
+
+#[test]
+fn embedded_default_scrapes_itself_every_15s_and_keeps_7_days() {
+    let config = Config::embedded_default().unwrap();
+    let job = &config.scrape_configs[0];
+    assert_eq!(job.job_name, "sightline");
+    assert_eq!(job.static_configs[0].targets, ["127.0.0.1:9090"]);
+    assert_eq!(job.scrape_interval.to_string(), "15s");
+    assert_eq!(job.scrape_timeout.to_string(), "10s");
+    assert_eq!(job.metrics_path, "/metrics");
+    assert_eq!(config.storage.metrics.retention.to_string(), "1w");
+    assert_eq!(config.storage.logs.retention.to_string(), "1w");
+    assert_eq!(config.storage.path.as_deref(), Some(Path::new("./data")));
+    assert_eq!(config.storage.wal_sync.to_string(), "1s");
+    assert_eq!(
+        config.web.listen,
+        [std::net::SocketAddr::from(([127, 0, 0, 1], 9090))]
+    );
+}
+
+#[test]
+fn empty_file_is_all_defaults() {
+    let config = parse("# nothing here\n").unwrap();
+    assert_eq!(config.global.scrape_interval.to_string(), "1m");
+    assert_eq!(config.global.scrape_timeout.to_string(), "10s");
+    assert!(config.scrape_configs.is_empty());
+    assert_eq!(config.limits.request_body_size.to_string(), "32MiB");
+}
+
+/// A configuration in the shape Prometheus users run, with every section Sightline reads.
+const PROMETHEUS_STYLE: &str = r#"
+global:
+  scrape_interval: 30s
+  evaluation_interval: 30s
+  sample_limit: 50000
+  external_labels:
+    cluster: homelab
+rule_files:
+  - rules/*.yaml
+scrape_configs:
+  - job_name: node
+    scrape_interval: 5s
+    static_configs:
+      - targets: ['127.0.0.1:9100']
+        labels: {role: host}
+  - job_name: kubernetes-pods
+    kubernetes_sd_configs:
+      - role: pod
+        namespaces: {names: [default, monitoring]}
+        selectors:
+          - role: pod
+            label: "app=web"
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
+        action: keep
+        regex: "true"
+      - source_labels: [__address__, __meta_kubernetes_pod_annotation_prometheus_io_port]
+        regex: '([^:]+)(?::\d+)?;(\d+)'
+        replacement: $1:$2
+        target_label: __address__
+      - action: labelmap
+        regex: __meta_kubernetes_pod_label_(.+)
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: go_gc_.*
+        action: drop
+  - job_name: files
+    scheme: https
+    sample_limit: 10
+    body_size_limit: 10MB
+    authorization: {credentials_file: /var/run/token}
+    tls_config: {ca_file: /etc/ca.pem, insecure_skip_verify: false}
+    file_sd_configs:
+      - files: ['targets/*.json']
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['127.0.0.1:9093']
+storage:
+  wal_sync: 0s
+  metrics: {retention: 30d, retention_size: 20GiB}
+web:
+  listen: ['0.0.0.0:9090', '[::1]:9091']
+  external_url: https://lab.example/sightline/
+"#;
+
+#[test]
+fn prometheus_style_config_loads_with_inheritance() {
+    let config = parse(PROMETHEUS_STYLE).unwrap();
+    let [node, pods, files] = &config.scrape_configs[..] else {
+        panic!("three jobs expected")
+    };
+    assert_eq!(
+        (
+            node.scrape_interval.to_string(),
+            node.scrape_timeout.to_string()
+        ),
+        ("5s".into(), "5s".into())
+    );
+    assert_eq!(pods.scrape_interval.to_string(), "30s");
+    assert_eq!(pods.scrape_timeout.to_string(), "10s");
+    assert_eq!(pods.sample_limit, 50_000, "inherited from global");
+    assert_eq!(files.sample_limit, 10, "own value wins");
+    assert_eq!(files.body_size_limit.bytes(), 10 << 20);
+    assert_eq!(pods.relabel_configs[0].action, RelabelAction::Keep);
+    let address = &pods.relabel_configs[1];
+    assert!(
+        address
+            .regex
+            .as_ref()
+            .unwrap()
+            .regex()
+            .is_match("10.0.0.1:80;8080")
+    );
+    assert!(
+        !address
+            .regex
+            .as_ref()
+            .unwrap()
+            .regex()
+            .is_match("x10.0.0.1;8080;"),
+        "anchored"
+    );
+    assert_eq!(config.global.external_labels["cluster"], "homelab");
+    assert_eq!(config.storage.metrics.retention_size.bytes(), 20 << 30);
+    assert!(config.storage.wal_sync.is_zero());
+    assert_eq!(config.web.route_prefix(), "/sightline");
+    assert_eq!(
+        config.alerting.alertmanagers[0].static_configs[0].targets,
+        ["127.0.0.1:9093"]
+    );
+}
+
+#[test]
+fn rule_file_patterns_resolve_against_the_config_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    for name in ["b.yaml", "a.yaml", "c.txt"] {
+        std::fs::write(dir.path().join("rules").join(name), "groups: []\n").unwrap();
+    }
+    let config = parse("rule_files: ['rules/*.yaml']\n").unwrap();
+    let paths = config.rule_file_paths(dir.path());
+    assert_eq!(
+        paths,
+        [
+            dir.path().join("rules/a.yaml"),
+            dir.path().join("rules/b.yaml")
+        ]
+    );
+}
+
+#[test]
+fn errors_name_file_line_and_column() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "global:\n  scrape_interval: 15s\nscrape_config: []\n",
+            "sightline.yml:3:1: unknown field `scrape_config`, expected one of",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n",
+            "sightline.yml:3:5: scrape_configs[0]: unknown field `scrape_intervall`",
+        ),
+        (
+            "global:\n  scrape_interval: 15\n",
+            "sightline.yml:2:20: global.scrape_interval: not a valid duration string: \"15\"",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - source_labels: [x]\n        action: replace\n",
+            "sightline.yml:4:9: scrape_configs[0].relabel_configs[0]: relabel configuration for replace action requires 'target_label' value",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - regex: '(unclosed'\n        action: labeldrop\n",
+            "sightline.yml:4:16: scrape_configs[0].relabel_configs[0].regex: invalid regex \"(unclosed\"",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n  - job_name: a\n",
+            "sightline.yml:2:3: scrape_configs: found multiple scrape configs with job name \"a\"",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    scrape_timeout: 10s\n",
+            "sightline.yml:2:5: scrape_configs[0]: scrape timeout greater than scrape interval for scrape config with job name \"a\"",
+        ),
+        (
+            "global:\n  scrape_timeout: 20s\n  scrape_interval: 15s\n",
+            "sightline.yml:2:3: global: global scrape timeout greater than scrape interval",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: ['*/x.json']\n",
+            "sightline.yml:4:9: scrape_configs[0].file_sd_configs[0]: path name \"*/x.json\" is not valid for file discovery",
+        ),
+        (
+            "scrape_configs:\n  - job_name: a\n    kubernetes_sd_configs:\n      - role: pods\n",
+            "sightline.yml:4:15: scrape_configs[0].kubernetes_sd_configs[0].role: unknown variant `pods`",
+        ),
+        (
+            "web:\n  auth:\n    basic_auth_users: {admin: secret}\n",
+            "sightline.yml:3:5: web.auth: basic_auth_users: the password of \"admin\" must be a bcrypt hash",
+        ),
+        (
+            "web:\n  listen: ['localhost']\n",
+            "sightline.yml:2:12: web.listen[0]: invalid socket address syntax",
+        ),
+        (
+            "storage:\n  logs: {retention: 0s}\n",
+            "sightline.yml:2:9: storage.logs: retention must be longer than 0s",
+        ),
+        (
+            "rule_files: ['rules/[x.yaml']\n",
+            "sightline.yml:1:14: rule_files[0]: invalid rule file path \"rules/[x.yaml\"",
+        ),
+        (
+            "global:\n  scrape_interval: \"15s\n",
+            "sightline.yml:3:1: found unexpected end of stream, while scanning a quoted scalar at line 2 column 20",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = error_of(text);
+        assert!(
+            message.starts_with(expected),
+            "for {text:?}\n  got: {message}\n want: {expected}…"
+        );
+    }
+}
+
+#[test]
+fn inherited_timeout_above_interval_names_the_job() {
+    let message = error_of(
+        "global:\n  scrape_interval: 1m\n  scrape_timeout: 30s\nscrape_configs:\n  - job_name: fast\n    scrape_interval: 10s\n    scrape_timeout: 20s\n",
+    );
+    assert!(
+        message.contains("scrape timeout greater than scrape interval"),
+        "{message}"
+    );
+    let inherited = parse("global:\n  scrape_interval: 1m\n  scrape_timeout: 30s\nscrape_configs:\n  - job_name: fast\n    scrape_interval: 10s\n").unwrap();
+    assert_eq!(
+        inherited.scrape_configs[0].scrape_timeout.to_string(),
+        "10s",
+        "capped at the job's interval"
+    );
+}
+
+#[test]
+fn store_reload_keeps_old_config_on_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sightline.yml");
+    std::fs::write(&path, "global:\n  scrape_interval: 20s\n").unwrap();
+    let store = ConfigStore::open(ConfigSource::File(path.clone())).unwrap();
+    let mut updates = store.subscribe();
+    assert_eq!(store.current().global.scrape_interval.to_string(), "20s");
+
+    std::fs::write(&path, "global:\n  scrape_interval: 40s\n").unwrap();
+    store.reload().unwrap();
+    assert!(updates.has_changed().unwrap());
+    assert_eq!(
+        updates
+            .borrow_and_update()
+            .global
+            .scrape_interval
+            .to_string(),
+        "40s"
+    );
+
+    std::fs::write(&path, "global:\n  scrape_interval: nope\n").unwrap();
+    let error = store.reload().unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!("{}:2:20: ", path.display())),
+        "{error}"
+    );
+    assert!(!updates.has_changed().unwrap());
+    assert_eq!(store.current().global.scrape_interval.to_string(), "40s");
+}

@@ -1,0 +1,40 @@
+//! `sightline`: the command line, and the wiring of every crate into one process.
+//!
+//! `sightline` (or `sightline serve`) runs the appliance; `check config|rules` validates files
+//! like promtool; `config default` prints the embedded default; `version` says what was built.
+
+mod check;
+mod cli;
+mod data_dir;
+mod self_metrics;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{CheckCommand, Cli, Command, ConfigCommand};
+
+#[allow(clippy::print_stdout)] // Printing is what these subcommands do.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let succeeded = match cli.command {
+        None => serve::main(cli.serve),
+        Some(Command::Serve(args)) => serve::main(args),
+        Some(Command::Check(CheckCommand::Config { file })) => check::config(&file),
+        Some(Command::Check(CheckCommand::Rules { files })) => check::rules(&files),
+        Some(Command::Config(ConfigCommand::Default)) => {
+            print!("{}", sightline_core::config::DEFAULT_CONFIG);
+            true
+        }
+        Some(Command::Version) => {
+            println!("{}", self_metrics::version_text());
+            true
+        }
+    };
+    if succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

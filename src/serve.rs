@@ -1,0 +1,165 @@
+//! `sightline serve`: start-up, signals, reload and graceful shutdown.
+//!
+//! Order matters: the config is read first (a bad one stops start-up with its position), then
+//! the data directory is locked (a second process stops here), then the listeners are bound
+//! so that `/-/healthy` answers while storage recovers, and `/-/ready` turns 200 only when
+//! recovery is done. SIGHUP reloads the config; SIGTERM or SIGINT stops within 10 s.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus::Registry;
+use sightline_core::config::{Config, ConfigSource, ConfigStore};
+use sightline_ui::{HttpServer, Readiness};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::ServeArgs;
+use crate::data_dir::DataDir;
+use crate::self_metrics;
+
+/// How long in-flight HTTP requests may take to finish after SIGTERM. Together with the
+/// storage flush that follows, shutdown stays within the 10 s Kubernetes and systemd allow
+/// by default.
+const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Runs the appliance until SIGTERM or SIGINT; false when it could not start.
+pub fn main(args: ServeArgs) -> bool {
+    if let Err(error) = init_logging(&args.log_level) {
+        eprintln!("error: {error:#}");
+        return false;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!("cannot start the async runtime: {error}");
+            return false;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            false
+        }
+    }
+}
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(level)
+        .with_context(|| format!("invalid --log-level {level:?} (use e.g. info or debug)"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(())
+}
+
+async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let source = args
+        .config
+        .clone()
+        .map_or(ConfigSource::Embedded, ConfigSource::File);
+    let config = Arc::new(ConfigStore::open(source)?);
+    let startup = config.current();
+    let data_path = args
+        .data_dir
+        .clone()
+        .or_else(|| startup.storage.path.clone())
+        .unwrap_or_else(|| PathBuf::from("./data"));
+    let data_dir = DataDir::lock(&data_path)?;
+    let listen = if args.listen.is_empty() {
+        startup.web.listen.clone()
+    } else {
+        args.listen.clone()
+    };
+
+    let registry = Registry::new();
+    self_metrics::register(&registry).context("cannot register process metrics")?;
+    for metric in config.metrics() {
+        registry
+            .register(metric)
+            .context("cannot register config metrics")?;
+    }
+    let readiness = Readiness::new();
+    let server = HttpServer::new(config.clone(), registry, readiness.clone())?;
+    let listeners = HttpServer::bind(&listen).await?;
+    let shutdown = CancellationToken::new();
+    let serving = tokio::spawn(server.serve(listeners, shutdown.clone()));
+    tokio::spawn(warn_on_restart_only_changes(
+        config.clone(),
+        listen.clone(),
+        data_path.clone(),
+    ));
+
+    // Storage recovery (WAL replay) happens here once the storage crates exist; until it has
+    // finished, /-/ready answers 503.
+    readiness.set_ready();
+    tracing::info!(data_dir = %data_dir.path().display(), "Sightline is ready");
+
+    wait_for_termination(&config).await?;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    match tokio::time::timeout(HTTP_DRAIN_TIMEOUT, serving).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(panicked)) => tracing::error!("HTTP server task failed: {panicked}"),
+        Err(_) => {
+            tracing::warn!("requests still in flight after {HTTP_DRAIN_TIMEOUT:?}; closing them")
+        }
+    }
+    drop(data_dir);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reloads the config on SIGHUP; returns on SIGTERM or SIGINT.
+async fn wait_for_termination(config: &Arc<ConfigStore>) -> anyhow::Result<()> {
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                let config = config.clone();
+                // The outcome is logged and exposed as a metric by the store itself.
+                let _ = tokio::task::spawn_blocking(move || config.reload()).await;
+            }
+            _ = terminate.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
+        }
+    }
+}
+
+/// Logs a warning when a reload changes a setting that only takes effect at start-up.
+async fn warn_on_restart_only_changes(
+    config: Arc<ConfigStore>,
+    listen: Vec<SocketAddr>,
+    data_path: PathBuf,
+) {
+    let mut updates = config.subscribe();
+    let started_with: Arc<Config> = config.current();
+    while updates.changed().await.is_ok() {
+        let new = updates.borrow_and_update().clone();
+        if new.web.listen != started_with.web.listen {
+            tracing::warn!(
+                ?listen,
+                "web.listen changed; it takes effect after a restart"
+            );
+        }
+        if new.storage.path != started_with.storage.path {
+            tracing::warn!(data_dir = %data_path.display(), "storage.path changed; it takes effect after a restart");
+        }
+        if new.web.external_url != started_with.web.external_url {
+            tracing::warn!("web.external_url changed; the route prefix changes after a restart");
+        }
+    }
+}

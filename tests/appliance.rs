@@ -1,0 +1,356 @@
+//! The appliance over real HTTP on 127.0.0.1: health, readiness, metrics, reload, auth, the
+//! data directory lock and graceful shutdown.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Appliance, http, write_file};
+use reqwest::StatusCode;
+
+#[test]
+fn health_ready_and_own_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Appliance::start(&dir.path().join("data"), &[]);
+    let client = http();
+
+    let healthy = client.get(app.url("/-/healthy")).send().unwrap();
+    assert_eq!(healthy.status(), StatusCode::OK);
+    assert_eq!(healthy.text().unwrap(), "Sightline is Healthy.\n");
+    let ready = client.get(app.url("/-/ready")).send().unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(
+        client.get(app.url("/nope")).send().unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let response = client.get(app.url("/metrics")).send().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().unwrap();
+    for expected in [
+        "sightline_build_info{revision=",
+        "sightline_uptime_seconds ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
+        "sightline_config_last_reload_successful 1",
+        "sightline_config_last_reload_success_timestamp_seconds ",
+        "sightline_http_requests_total{code=\"200\",handler=\"/-/healthy\",method=\"GET\"} 1",
+        "sightline_http_requests_total{code=\"404\",handler=\"unmatched\",method=\"GET\"} 1",
+        "sightline_http_request_duration_seconds_bucket{handler=\"/-/ready\",le=\"0.005\"}",
+    ] {
+        assert!(
+            text.lines().any(|line| line.starts_with(expected)),
+            "missing {expected:?} in\n{text}"
+        );
+    }
+    let rss: f64 = app
+        .wait_for_metric("process_resident_memory_bytes ")
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rss > 1_000_000.0, "RSS {rss} looks wrong");
+}
+
+#[test]
+fn responses_are_compressed_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Appliance::start(&dir.path().join("data"), &[]);
+    let response = http()
+        .get(app.url("/metrics"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+}
+
+#[test]
+fn reload_applies_good_config_and_keeps_old_on_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "limits:\n  request_body_size: 4KiB\n",
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let client = http();
+    let post_reload = |bytes: usize| {
+        client
+            .post(app.url("/-/reload"))
+            .body(vec![b'x'; bytes])
+            .send()
+            .unwrap()
+    };
+
+    assert_eq!(post_reload(3000).status(), StatusCode::OK);
+
+    // A good reload lowers the body limit: the same request is now too large.
+    write_file(
+        dir.path(),
+        "sightline.yml",
+        "limits:\n  request_body_size: 1KiB\n",
+    );
+    assert_eq!(post_reload(0).status(), StatusCode::OK);
+    let refused = post_reload(3000);
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        refused
+            .text()
+            .unwrap()
+            .contains("exceeds the limit of 1KiB (limits.request_body_size)")
+    );
+
+    // A bad reload answers 500 with the position, keeps the 1 KiB limit, and says so in /metrics.
+    write_file(
+        dir.path(),
+        "sightline.yml",
+        "limits:\n  request_body_size: 1KiB\n  bogus: 1\n",
+    );
+    let failed = post_reload(0);
+    assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let message = failed.text().unwrap();
+    let expected = format!(
+        "failed to reload config: {}:3:3: limits: unknown field `bogus`",
+        config.display()
+    );
+    assert!(message.starts_with(&expected), "{message}");
+    assert_eq!(
+        app.wait_for_metric("sightline_config_last_reload_successful "),
+        "sightline_config_last_reload_successful 0"
+    );
+    assert_eq!(post_reload(3000).status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        post_reload(500).status(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "still bad, still served"
+    );
+    assert!(
+        app.log()
+            .iter()
+            .any(|line| line.contains("configuration reload failed") && line.contains(":3:3:"))
+    );
+
+    // SIGHUP reloads too.
+    write_file(
+        dir.path(),
+        "sightline.yml",
+        "limits:\n  request_body_size: 8KiB\n",
+    );
+    app.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.wait_for_metric("sightline_config_last_reload_successful ")
+        != "sightline_config_last_reload_successful 1"
+    {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(post_reload(6000).status(), StatusCode::OK);
+}
+
+#[test]
+fn bad_config_at_start_up_names_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "global:\n  scrape_interval: 1x\n",
+    );
+    let output = std::process::Command::new(common::binary())
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "{}:2:20: global.scrape_interval: not a valid duration string: \"1x\"",
+        config.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[test]
+fn second_process_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = Appliance::start(&data, &[]);
+    let started = Instant::now();
+    let output = std::process::Command::new(common::binary())
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refusal must be immediate"
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "data directory {} is in use by pid {}",
+        data.display(),
+        first.pid()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert_eq!(
+        http().get(first.url("/-/healthy")).send().unwrap().status(),
+        StatusCode::OK,
+        "the first keeps running"
+    );
+}
+
+#[test]
+fn sigterm_stops_cleanly_within_10s_and_releases_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut app = Appliance::start(&data, &[]);
+    assert_eq!(
+        http().get(app.url("/-/ready")).send().unwrap().status(),
+        StatusCode::OK
+    );
+    let started = Instant::now();
+    app.signal("TERM");
+    let status = app
+        .wait_for_exit(Duration::from_secs(10))
+        .expect("exits within 10 s");
+    assert!(status.success(), "exit status {status:?}");
+    println!("SIGTERM to exit: {:?}", started.elapsed());
+    assert!(app.log().iter().any(|line| line.contains("stopped")));
+    let next = Appliance::start(&data, &[]);
+    assert_eq!(
+        http().get(next.url("/-/healthy")).send().unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[test]
+fn basic_auth_protects_everything_but_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        &format!("web:\n  auth:\n    basic_auth_users:\n      admin: '{hash}'\n"),
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let client = http();
+    let denied = client.get(app.url("/metrics")).send().unwrap();
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        denied.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let wrong = client
+        .get(app.url("/metrics"))
+        .basic_auth("admin", Some("nope"))
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let stranger = client
+        .get(app.url("/metrics"))
+        .basic_auth("eve", Some("s3cret"))
+        .send()
+        .unwrap();
+    assert_eq!(stranger.status(), StatusCode::UNAUTHORIZED);
+    for _ in 0..2 {
+        let allowed = client
+            .get(app.url("/metrics"))
+            .basic_auth("admin", Some("s3cret"))
+            .send()
+            .unwrap();
+        assert_eq!(allowed.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        client.get(app.url("/-/healthy")).send().unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client.get(app.url("/-/ready")).send().unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client.post(app.url("/-/reload")).send().unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[test]
+fn external_url_path_becomes_the_route_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "web:\n  external_url: https://lab.example/sightline/\n",
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let client = http();
+    assert_eq!(
+        client
+            .get(app.url("/sightline/-/healthy"))
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client
+            .get(app.url("/sightline/metrics"))
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client.get(app.url("/-/healthy")).send().unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
+fn listens_on_every_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Appliance::start(&dir.path().join("data"), &["--listen", "127.0.0.2:0"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let addresses = loop {
+        let addresses: Vec<String> = app
+            .log()
+            .iter()
+            .filter_map(|line| line.split("address=").nth(1).map(|a| a.trim().to_owned()))
+            .collect();
+        if addresses.len() == 2 || Instant::now() > deadline {
+            break addresses;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(addresses.len(), 2, "{addresses:?}");
+    for address in addresses {
+        let url = format!("http://{address}/-/healthy");
+        assert_eq!(http().get(url).send().unwrap().status(), StatusCode::OK);
+    }
+}

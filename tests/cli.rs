@@ -1,0 +1,144 @@
+//! The command line: `check config`, `check rules`, `config default`, `version`.
+
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{binary, write_file};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(binary()).args(args).output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn fixtures() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures"))
+}
+
+#[test]
+fn check_config_accepts_a_good_file_and_its_rule_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::copy(
+        fixtures().join("rules/plain/nodeExporter.yaml"),
+        dir.path().join("rules/node.yaml"),
+    )
+    .unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "rule_files: [rules/*.yaml]\nscrape_configs:\n  - job_name: node\n    static_configs: [{targets: ['127.0.0.1:9100']}]\n",
+    );
+    let output = run(&["check", "config", config.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let out = stdout(&output);
+    assert!(out.contains("SUCCESS: 1 rule files found"), "{out}");
+    assert!(out.contains("SUCCESS: 41 rules found"), "{out}");
+}
+
+#[test]
+fn check_config_reports_the_exact_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "bad.yml",
+        "scrape_configs:\n  - job_name: node\n    metric_relabel_configs:\n      - action: hashmod\n        target_label: shard\n",
+    );
+    let output = run(&["check", "config", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("FAILED"));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "{}:4:9: scrape_configs[0].metric_relabel_configs[0]: relabel configuration for hashmod requires non-zero modulus\n",
+            config.display()
+        )
+    );
+}
+
+#[test]
+fn check_config_fails_on_a_bad_rule_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("rules/rulefmt/noexpr.bad.yaml"),
+        dir.path().join("rules.yaml"),
+    )
+    .unwrap();
+    let config = write_file(dir.path(), "sightline.yml", "rule_files: [rules.yaml]\n");
+    let output = run(&["check", "config", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(&format!("{}:4:", dir.path().join("rules.yaml").display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_rules_reports_each_file() {
+    let good = fixtures().join("rules/plain/kubePrometheus.yaml");
+    let bad = fixtures().join("rules/rulefmt/bad_field.bad.yaml");
+    let output = run(&[
+        "check",
+        "rules",
+        good.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("SUCCESS: 12 rules found"),
+        "{}",
+        stdout(&output)
+    );
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(&format!("{}:8:9: ", bad.display())),
+        "{err}"
+    );
+    assert!(err.contains("unknown field `annotation`"), "{err}");
+
+    let output = run(&["check", "rules", good.to_str().unwrap()]);
+    assert!(output.status.success());
+}
+
+#[test]
+fn config_default_prints_a_config_that_checks() {
+    let output = run(&["config", "default"]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert_eq!(text, sightline_core::config::DEFAULT_CONFIG);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "default.yml", &text);
+    let check = run(&["check", "config", path.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", stderr(&check));
+}
+
+#[test]
+fn version_names_the_build() {
+    let output = run(&["version"]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(
+        text.starts_with(&format!(
+            "sightline, version {} (revision: ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    assert!(text.contains("rustc version: rustc "), "{text}");
+}

@@ -1,0 +1,150 @@
+//! Runs the real `sightline` binary on a loopback port for end-to-end tests.
+
+#![allow(dead_code)] // Each test binary uses a different part of this helper.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a failure is a failed test.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// The `sightline` binary cargo built for these tests.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_sightline")
+}
+
+/// A running `sightline serve` whose log lines are collected.
+pub struct Appliance {
+    child: Child,
+    /// The HTTP address it bound.
+    pub address: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Appliance {
+    /// Starts `sightline` with `args` plus `--listen 127.0.0.1:0` and `--data-dir DIR`, and
+    /// waits until it has bound its port.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Appliance {
+        let mut child = Command::new(binary())
+            .args(["--listen", "127.0.0.1:0", "--log-level", "info"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sightline starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = mpsc::channel();
+        let collected = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(address) = line.split("address=").nth(1) {
+                    let _ = address_tx.send(address.trim().parse::<SocketAddr>());
+                }
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let address = match address_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Ok(address)) => address,
+            other => {
+                let _ = child.kill();
+                panic!(
+                    "sightline did not report a listen address ({other:?}); log: {:#?}",
+                    log.lock().unwrap()
+                );
+            }
+        };
+        Appliance {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// The full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends a signal by name (`TERM`, `HUP`, `KILL`) with the `kill` command.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait works") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Polls `/metrics` until a line starts with `prefix`, returning that line.
+    pub fn wait_for_metric(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = http()
+                .get(self.url("/metrics"))
+                .send()
+                .unwrap()
+                .text()
+                .unwrap();
+            if let Some(line) = text.lines().find(|line| line.starts_with(prefix)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no metric line starting with {prefix:?} in\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that only talks to loopback and does not follow redirects.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}

@@ -1,0 +1,92 @@
+//! The one error type of `sightline-tsdb`.
+//!
+//! Damage the storage engine can route around (a torn WAL tail, a corrupt WAL segment) is not
+//! an error: it is logged, counted and returned in a report (see
+//! [`ReplayReport`](crate::wal::ReplayReport)). What remains here are refusals the caller must
+//! act on.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the metric storage engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A sample's timestamp is not strictly after the last sample of the chunk it was
+    /// appended to. The chunk is unchanged.
+    #[error("sample at {timestamp} ms is not after the chunk's last sample at {last} ms")]
+    OutOfOrderSample {
+        /// Timestamp of the rejected sample, in milliseconds.
+        timestamp: i64,
+        /// Timestamp of the chunk's last sample, in milliseconds.
+        last: i64,
+    },
+
+    /// The chunk already holds as many samples as its 16-bit header can count; cut a new
+    /// chunk. The chunk is unchanged.
+    #[error("chunk is full ({max} samples): cut a new chunk")]
+    ChunkFull {
+        /// The maximum number of samples in one chunk.
+        max: usize,
+    },
+
+    /// Bytes given as an XOR chunk do not decode to a valid chunk.
+    #[error("corrupt XOR chunk at sample {sample}: {reason}")]
+    CorruptChunk {
+        /// Index of the sample being decoded when the problem was found (equal to the
+        /// sample count for problems after the last sample).
+        sample: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A WAL record's encoded payload is larger than a frame's 32-bit length can describe.
+    /// Nothing was written; split the batch.
+    #[error("WAL record of {len} bytes exceeds the maximum of {max} bytes: split the batch")]
+    WalRecordTooLarge {
+        /// Encoded payload size in bytes.
+        len: usize,
+        /// Largest payload a frame can hold.
+        max: usize,
+    },
+
+    /// A WAL segment carries a format version this build cannot read (most likely written
+    /// by a newer Sightline). Nothing was modified.
+    #[error(
+        "WAL segment {path} has format version {version}, this build reads version \
+         {supported}: run a newer sightline, or move the WAL directory aside to start empty"
+    )]
+    UnsupportedWalVersion {
+        /// The segment file.
+        path: PathBuf,
+        /// The version byte found in its header.
+        version: u8,
+        /// The version this build writes and reads.
+        supported: u8,
+    },
+
+    /// A file-system operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done, e.g. "syncing WAL segment".
+        action: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done and to which path.
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,18 @@
+//! Metric storage and the PromQL engine.
+//!
+//! Owns: the write-ahead log, the in-memory head (per-series compressed chunks and postings),
+//! immutable blocks in RocksDB, retention, index queries and cardinality statistics, and the
+//! PromQL evaluator over a storage trait.
+//!
+//! Never owns: HTTP, scraping, config parsing (it receives typed settings from
+//! `sightline-core`), or anything about logs.
+//!
+//! Built so far: [`chunk`] (Gorilla/XOR sample chunks) and [`wal`] (the segmented,
+//! checksummed write-ahead log). On-disk layouts are documented in `tsdb/FORMAT.md`.
+
+pub mod chunk;
+pub mod error;
+mod varint;
+pub mod wal;
+
+pub use error::{Error, Result};

@@ -1,0 +1,17 @@
+//! The HTTP surface: every endpoint Sightline serves, on every listen address.
+//!
+//! Owns: routing, the Prometheus-, Loki- and Alertmanager-compatible JSON APIs, the embedded
+//! web UI, request limits, authentication, and the mapping of each crate's errors to HTTP
+//! status codes.
+//!
+//! Never owns: storage, query evaluation, rule state or config parsing — handlers call into
+//! the crates that own those and only translate between HTTP and their APIs.
+
+mod auth;
+mod body_limit;
+mod http_metrics;
+mod lifecycle;
+mod server;
+
+pub use lifecycle::Readiness;
+pub use server::{HttpServer, ServeError};

@@ -1,0 +1,145 @@
+//! The router and the listeners: one router, served on every listen address.
+//!
+//! Layers, outermost first: request tracing, response compression, HTTP metrics, then (for
+//! everything but the health endpoints) authentication and the body limit. Routes live under
+//! the external URL's path when one is configured, as Prometheus's route prefix does.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use prometheus::Registry;
+use sightline_core::config::ConfigStore;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{VerifiedCredentials, require_basic_auth};
+use crate::body_limit::limit_request_body;
+use crate::http_metrics::{self, HttpMetrics};
+use crate::lifecycle::{self, Readiness};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) config: Arc<ConfigStore>,
+    pub(crate) registry: Registry,
+    pub(crate) readiness: Readiness,
+    pub(crate) http_metrics: HttpMetrics,
+    pub(crate) verified: Arc<VerifiedCredentials>,
+}
+
+/// Why serving HTTP failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address from `--listen` or `web.listen`.
+        address: SocketAddr,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A listener failed while serving.
+    #[error("HTTP server on {address} failed: {source}")]
+    Serve {
+        /// The listener's address.
+        address: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The server's own metrics could not be registered.
+    #[error("cannot register HTTP metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// The HTTP surface, ready to be served on bound listeners.
+pub struct HttpServer {
+    router: Router,
+}
+
+impl HttpServer {
+    /// Builds the router over the running configuration, registering the HTTP metrics in
+    /// `registry` and exposing all of `registry` on `/metrics`.
+    pub fn new(
+        config: Arc<ConfigStore>,
+        registry: Registry,
+        readiness: Readiness,
+    ) -> Result<HttpServer, ServeError> {
+        let route_prefix = config.current().web.route_prefix().to_owned();
+        let state = AppState {
+            http_metrics: HttpMetrics::register(&registry)?,
+            config,
+            registry,
+            readiness,
+            verified: Arc::default(),
+        };
+        let protected = Router::new()
+            .route("/metrics", get(http_metrics::expose))
+            .route("/-/reload", post(lifecycle::reload).put(lifecycle::reload))
+            .layer(from_fn_with_state(state.clone(), limit_request_body))
+            .layer(from_fn_with_state(state.clone(), require_basic_auth));
+        let routes = Router::new()
+            .route("/-/healthy", get(lifecycle::healthy))
+            .route("/-/ready", get(lifecycle::ready))
+            .merge(protected)
+            .layer(DefaultBodyLimit::disable())
+            .layer(from_fn_with_state(state.clone(), http_metrics::record))
+            .layer(CompressionLayer::new())
+            .layer(TraceLayer::new_for_http())
+            .with_state(state);
+        let router = if route_prefix.is_empty() {
+            routes
+        } else {
+            Router::new().nest(&route_prefix, routes)
+        };
+        Ok(HttpServer { router })
+    }
+
+    /// Binds every address, failing on the first that cannot be bound.
+    pub async fn bind(addresses: &[SocketAddr]) -> Result<Vec<TcpListener>, ServeError> {
+        let mut listeners = Vec::with_capacity(addresses.len());
+        for &address in addresses {
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(|source| ServeError::Bind { address, source })?;
+            listeners.push(listener);
+        }
+        Ok(listeners)
+    }
+
+    /// Serves on every listener until `shutdown` is cancelled, then lets in-flight requests
+    /// finish. The caller bounds how long it waits for that.
+    pub async fn serve(
+        self,
+        listeners: Vec<TcpListener>,
+        shutdown: CancellationToken,
+    ) -> Result<(), ServeError> {
+        let mut servers = JoinSet::new();
+        for listener in listeners {
+            let address = listener.local_addr().map_err(|source| ServeError::Serve {
+                address: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })?;
+            tracing::info!(%address, "listening");
+            let server = axum::serve(listener, self.router.clone())
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            servers.spawn(async move {
+                server
+                    .await
+                    .map_err(|source| ServeError::Serve { address, source })
+            });
+        }
+        while let Some(finished) = servers.join_next().await {
+            if let Ok(Err(error)) = finished {
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}

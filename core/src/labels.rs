@@ -87,7 +87,10 @@ impl Labels {
 
     /// Sets `name` to `value`, or removes it when `value` is empty.
     pub fn set(&mut self, name: &str, value: &str) {
-        match self.0.binary_search_by(|label| label.name.as_str().cmp(name)) {
+        match self
+            .0
+            .binary_search_by(|label| label.name.as_str().cmp(name))
+        {
             Ok(index) if value.is_empty() => {
                 self.0.remove(index);
             }
@@ -144,7 +147,8 @@ mod tests {
 
     #[test]
     fn pairs_are_sorted_deduplicated_and_empty_values_dropped() {
-        let labels = Labels::from_pairs([("job", "a"), ("__name__", "up"), ("x", ""), ("job", "b")]);
+        let labels =
+            Labels::from_pairs([("job", "a"), ("__name__", "up"), ("x", ""), ("job", "b")]);
         let names: Vec<&str> = labels.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["__name__", "job"]);
         assert_eq!(labels.get("job"), Some("b"));
@@ -159,10 +163,16 @@ mod tests {
         labels.set("a", "1");
         labels.set("c", "3");
         labels.set("b", "two");
-        assert_eq!(labels, Labels::from_pairs([("a", "1"), ("b", "two"), ("c", "3")]));
+        assert_eq!(
+            labels,
+            Labels::from_pairs([("a", "1"), ("b", "two"), ("c", "3")])
+        );
         labels.set("b", "");
         labels.set("zzz", "");
         assert_eq!(labels, Labels::from_pairs([("a", "1"), ("c", "3")]));
-        assert_eq!(labels.without(|name| name == "a"), Labels::from_pairs([("c", "3")]));
+        assert_eq!(
+            labels.without(|name| name == "a"),
+            Labels::from_pairs([("c", "3")])
+        );
     }
 }

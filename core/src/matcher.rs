@@ -72,7 +72,11 @@ pub struct MatcherError {
 
 impl Matcher {
     /// A matcher of `name` against `value` (a regex for `=~` and `!~`).
-    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Matcher, MatcherError> {
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Matcher, MatcherError> {
         let name = name.into();
         let value = value.into();
         let (regex, patterns) = match op {
@@ -89,7 +93,13 @@ impl Matcher {
                 let regex = Regex::new(&anchored).map_err(|error| MatcherError {
                     label: name.clone(),
                     pattern: value.clone(),
-                    reason: error.to_string().lines().last().unwrap_or_default().trim_start_matches("error: ").to_owned(),
+                    reason: error
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                        .trim_start_matches("error: ")
+                        .to_owned(),
                 })?;
                 let patterns = regex_syntax::Parser::new()
                     .parse(&format!("(?s:{value})"))
@@ -258,7 +268,11 @@ mod tests {
         Matcher::new(MatchOp::Regex, "l", regex)
             .unwrap()
             .value_patterns()
-            .map(|p| p.iter().map(|p| (p.literal.clone(), p.any_suffix)).collect())
+            .map(|p| {
+                p.iter()
+                    .map(|p| (p.literal.clone(), p.any_suffix))
+                    .collect()
+            })
     }
 
     fn exact(values: &[&str]) -> Option<Vec<(String, bool)>> {
@@ -278,10 +292,26 @@ mod tests {
 
     #[test]
     fn empty_value_means_missing_label() {
-        assert!(Matcher::new(MatchOp::Equal, "env", "").unwrap().matches_empty());
-        assert!(Matcher::new(MatchOp::Regex, "env", ".*").unwrap().matches_empty());
-        assert!(!Matcher::new(MatchOp::Regex, "env", ".+").unwrap().matches_empty());
-        assert!(!Matcher::new(MatchOp::NotEqual, "env", "").unwrap().matches_empty());
+        assert!(
+            Matcher::new(MatchOp::Equal, "env", "")
+                .unwrap()
+                .matches_empty()
+        );
+        assert!(
+            Matcher::new(MatchOp::Regex, "env", ".*")
+                .unwrap()
+                .matches_empty()
+        );
+        assert!(
+            !Matcher::new(MatchOp::Regex, "env", ".+")
+                .unwrap()
+                .matches_empty()
+        );
+        assert!(
+            !Matcher::new(MatchOp::NotEqual, "env", "")
+                .unwrap()
+                .matches_empty()
+        );
     }
 
     #[test]
@@ -297,12 +327,23 @@ mod tests {
         );
         assert_eq!(patterns(".*"), Some(vec![(String::new(), true)]));
         assert_eq!(patterns("(?i)up"), exact(&["UP", "Up", "uP", "up"]));
-        assert_eq!(patterns("api-[0-9]"), Some((0..10).map(|d| (format!("api-{d}"), false)).collect()));
+        assert_eq!(
+            patterns("api-[0-9]"),
+            Some((0..10).map(|d| (format!("api-{d}"), false)).collect())
+        );
     }
 
     #[test]
     fn other_regexes_need_the_regex() {
-        for regex in [".+", "a.*b", "(?i)node_exporter", "x+", "[a-z]+", "[^a]", ".*foo"] {
+        for regex in [
+            ".+",
+            "a.*b",
+            "(?i)node_exporter",
+            "x+",
+            "[a-z]+",
+            "[^a]",
+            ".*foo",
+        ] {
             assert_eq!(patterns(regex), None, "{regex}");
         }
     }

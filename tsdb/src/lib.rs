@@ -12,6 +12,7 @@
 
 pub mod chunk;
 pub mod error;
+pub mod storage;
 mod varint;
 pub mod wal;
 

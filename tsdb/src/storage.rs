@@ -100,13 +100,7 @@ impl Querier for MergeQuerier {
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
-        let mut names = Vec::new();
-        for source in &self.sources {
-            names.extend(source.label_names(matchers, mint, maxt)?);
-        }
-        names.sort();
-        names.dedup();
-        Ok(names)
+        self.union(|source| source.label_names(matchers, mint, maxt))
     }
 
     fn label_values(
@@ -116,13 +110,20 @@ impl Querier for MergeQuerier {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<String>> {
-        let mut values = Vec::new();
+        self.union(|source| source.label_values(name, matchers, mint, maxt))
+    }
+}
+
+impl MergeQuerier {
+    /// The sorted, unique union of what `list` returns for each source.
+    fn union(&self, list: impl Fn(&dyn Querier) -> Result<Vec<String>>) -> Result<Vec<String>> {
+        let mut all = Vec::new();
         for source in &self.sources {
-            values.extend(source.label_values(name, matchers, mint, maxt)?);
+            all.extend(list(source.as_ref())?);
         }
-        values.sort();
-        values.dedup();
-        Ok(values)
+        all.sort();
+        all.dedup();
+        Ok(all)
     }
 }
 

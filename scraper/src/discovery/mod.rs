@@ -4,6 +4,8 @@
 //! (each a label set holding at least `__address__`), and labels shared by the group — so
 //! that relabeling and scraping do not care which mechanism found a target.
 
+pub mod file;
+
 use sightline_core::config::ScrapeConfig;
 use sightline_core::labels::Labels;
 

@@ -1,6 +1,8 @@
-//! What readers of stored series see, whoever stores them: the head, the blocks, or a merge
-//! of both. PromQL evaluates against [`Querier`] only (Prometheus's `storage.Querier`), so
-//! the engine never names a WAL segment or a RocksDB key, and a test can feed it from memory.
+//! The storage interfaces, as Prometheus's `storage` package has them: writers append through
+//! [`Appendable`] (the scraper and the remote-write receiver), readers see [`Querier`]
+//! whoever stores the data — the head, the blocks, or a merge of both. PromQL evaluates
+//! against [`Querier`] only, so the engine never names a WAL segment or a RocksDB key, and
+//! tests on either side can use a store in memory.
 
 use std::sync::Arc;
 
@@ -9,6 +11,43 @@ use sightline_core::matcher::Matcher;
 
 use crate::Result;
 use crate::chunk::XorChunk;
+
+/// A handle to a series, returned by [`Appender::append`], that appends to the same series
+/// again without looking its labels up.
+pub type SeriesRef = u64;
+
+/// What one committed batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitSummary {
+    /// Samples stored.
+    pub appended: u64,
+    /// Samples older than the newest of their series, rejected.
+    pub out_of_order: u64,
+    /// Samples at an existing timestamp with a different value, rejected.
+    pub duplicate: u64,
+}
+
+/// A batch of samples being appended; nothing is visible or durable before [`commit`].
+///
+/// [`commit`]: Appender::commit
+pub trait Appender {
+    /// Adds a sample of the series `labels`, creating the series if it is new; returns its
+    /// reference for later [`Appender::append_ref`] calls.
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef>;
+
+    /// Adds a sample to a series by reference, without hashing or copying labels; fails for
+    /// a reference the store no longer knows (the caller then appends by labels).
+    fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<()>;
+
+    /// Makes the batch durable (per the WAL sync policy) and visible to queries.
+    fn commit(self: Box<Self>) -> Result<CommitSummary>;
+}
+
+/// A store samples can be appended to.
+pub trait Appendable: Send + Sync {
+    /// A new, empty batch.
+    fn appender(&self) -> Box<dyn Appender + '_>;
+}
 
 /// A compressed chunk and the time range of its samples (milliseconds, inclusive).
 #[derive(Debug, Clone)]

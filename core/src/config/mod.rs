@@ -30,7 +30,7 @@ pub use store::{ConfigSource, ConfigStore};
 pub const DEFAULT_CONFIG: &str = include_str!("default.yml");
 
 /// A whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Defaults for scraping and rule evaluation.
@@ -148,7 +148,7 @@ fn is_blank_yaml(text: &str) -> bool {
 const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Defaults for every scrape job and rule group.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GlobalConfig {
     /// How often to scrape by default; 1m.

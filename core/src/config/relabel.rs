@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::yaml::Check;
 
 /// One relabeling step.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelabelConfig {
     /// Labels whose values are joined with `separator` and matched against `regex`.
@@ -152,6 +152,13 @@ impl RelabelRegex {
     /// The compiled, anchored regex.
     pub fn regex(&self) -> &regex::Regex {
         &self.anchored
+    }
+}
+
+/// Two regexes are equal when written the same way.
+impl PartialEq for RelabelRegex {
+    fn eq(&self, other: &RelabelRegex) -> bool {
+        self.source == other.source
     }
 }
 

@@ -16,7 +16,7 @@ use crate::duration::Duration;
 use crate::yaml::{Check, checked, checked_each, checked_list};
 
 /// One scrape job.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScrapeConfig {
     /// The `job` label of every target, unique across the file.
@@ -171,7 +171,7 @@ pub enum Scheme {
 }
 
 /// HTTP basic authentication.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     /// User name.
@@ -202,7 +202,7 @@ impl Check for BasicAuth {
 }
 
 /// `Authorization` header credentials.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Authorization {
     /// Header scheme; `Bearer`.
@@ -236,7 +236,7 @@ impl Check for Authorization {
 }
 
 /// TLS client settings.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// CA certificate file to verify the server with.
@@ -262,7 +262,7 @@ impl Check for TlsConfig {
 }
 
 /// A fixed list of targets with shared labels.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticConfig {
     /// `host:port` of each target.
@@ -274,7 +274,7 @@ pub struct StaticConfig {
 }
 
 /// Targets read from files (Prometheus's `file_sd_configs`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSdConfig {
     /// File paths; the last path element may contain one `*`.
@@ -314,7 +314,7 @@ impl Check for FileSdConfig {
 }
 
 /// Targets discovered from the Kubernetes API (Prometheus's `kubernetes_sd_configs`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesSdConfig {
     /// Which objects become targets.
@@ -402,7 +402,7 @@ impl KubernetesRole {
 }
 
 /// Which namespaces a Kubernetes discovery watches.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceDiscovery {
     /// Include the namespace Sightline runs in.
@@ -414,7 +414,7 @@ pub struct NamespaceDiscovery {
 }
 
 /// A label and field selector for one object kind.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesSelector {
     /// The kind the selector applies to.
@@ -426,7 +426,7 @@ pub struct KubernetesSelector {
 }
 
 /// Optional metadata joined onto Kubernetes targets.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttachMetadata {
     /// Attach the node's labels to pod and endpoint targets.

@@ -15,7 +15,7 @@ use crate::duration::Duration;
 use crate::yaml::{Check, checked, checked_each};
 
 /// Where and how long data is kept.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Data directory; `--data-dir` wins, `./data` when neither is set.
@@ -42,7 +42,7 @@ impl Default for StorageConfig {
 }
 
 /// How long, and how much, of one kind of data to keep.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Age after which data is dropped; 7 days.
@@ -70,7 +70,7 @@ impl Check for RetentionConfig {
 }
 
 /// Limits on what clients may send.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest request body the HTTP server reads; larger requests get 413.
@@ -86,7 +86,7 @@ impl Default for LimitsConfig {
 }
 
 /// The HTTP listener and what it shows to the outside.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
     /// Addresses to listen on; `--listen` wins. Read at start-up only.
@@ -119,7 +119,7 @@ impl WebConfig {
 }
 
 /// HTTP authentication, in the shape of Prometheus's web config file.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// User name → bcrypt hash of the password. When empty, no authentication is required.
@@ -145,7 +145,7 @@ impl Check for AuthConfig {
 
 /// Prometheus's `alerting` section: relabeling of outgoing alerts and extra Alertmanagers
 /// to send them to, besides Sightline's own.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertingConfig {
     /// Relabeling applied to every alert before it is sent.
@@ -157,7 +157,7 @@ pub struct AlertingConfig {
 }
 
 /// One set of external Alertmanagers.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
     /// `http` or `https`.

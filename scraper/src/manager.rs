@@ -1,0 +1,329 @@
+//! The scrape manager: the config's jobs turned into running scrape loops, kept in step with
+//! discovery and config reloads.
+//!
+//! One pool per job. A pool's targets are its discovered groups run through
+//! [`Target::populate`]; a target whose labels after relabeling stay the same keeps its loop
+//! (and its series cache) across discovery updates and reloads, as in Prometheus; a changed
+//! job restarts its loops; a removed target writes staleness markers for its series.
+//! Decision: each loop waits a per-target offset (a hash of its labels, modulo the interval)
+//! before its first scrape, so that targets of one job do not all scrape at the same instant.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use sightline_core::config::{Config, ScrapeConfig};
+use sightline_core::labels::Labels;
+use sightline_tsdb::storage::Appendable;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::discovery::file::FileDiscovery;
+use crate::discovery::{static_groups, TargetGroup};
+use crate::scrape::client::ScrapeClient;
+use crate::scrape::{ScrapeLoop, ScrapeStatus};
+use crate::target::Target;
+
+/// How often file discovery looks for changed files.
+const DISCOVERY_POLL: Duration = Duration::from_secs(5);
+
+/// One active target as the targets API shows it.
+#[derive(Debug, Clone)]
+pub struct ActiveTarget {
+    /// The job.
+    pub scrape_pool: String,
+    /// The target.
+    pub target: Target,
+    /// The last scrape's outcome.
+    pub status: ScrapeStatus,
+}
+
+/// A target relabeling dropped, with the labels it was discovered with.
+#[derive(Debug, Clone)]
+pub struct DroppedTarget {
+    /// The job.
+    pub scrape_pool: String,
+    /// Its labels before relabeling.
+    pub discovered_labels: Labels,
+}
+
+struct Running {
+    target: Target,
+    status: Arc<Mutex<ScrapeStatus>>,
+    stop: CancellationToken,
+}
+
+struct Pool {
+    job: Arc<ScrapeConfig>,
+    client: Option<Arc<ScrapeClient>>,
+    client_error: Option<String>,
+    file_sd: Vec<FileDiscovery>,
+    running: HashMap<Labels, Running>,
+    dropped: Vec<Labels>,
+    last_full_refresh: Instant,
+}
+
+/// Runs every job's scrape loops against one storage.
+pub struct ScrapeManager {
+    storage: Arc<dyn Appendable>,
+    base_dir: PathBuf,
+    pools: Mutex<BTreeMap<String, Pool>>,
+}
+
+impl ScrapeManager {
+    /// A manager appending to `storage`; relative file paths resolve against `base_dir`.
+    pub fn new(storage: Arc<dyn Appendable>, base_dir: PathBuf) -> ScrapeManager {
+        ScrapeManager {
+            storage,
+            base_dir,
+            pools: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Follows `config` until `stop`: applies every new config and polls file discovery.
+    pub async fn run(self: Arc<Self>, mut config: watch::Receiver<Arc<Config>>, stop: CancellationToken) {
+        let current = config.borrow_and_update().clone();
+        self.apply(&current);
+        let mut poll = tokio::time::interval(DISCOVERY_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                changed = config.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let current = config.borrow_and_update().clone();
+                    self.apply(&current);
+                }
+                _ = poll.tick() => self.refresh_discovery(),
+            }
+        }
+        self.stop_all();
+    }
+
+    /// Brings the pools in line with `config`: new jobs start, removed jobs stop, changed
+    /// jobs restart.
+    pub fn apply(&self, config: &Config) {
+        let mut pools = self.lock();
+        let wanted: BTreeMap<&str, &ScrapeConfig> =
+            config.scrape_configs.iter().map(|job| (job.job_name.as_str(), job)).collect();
+        pools.retain(|name, pool| {
+            let keep = wanted.get(name.as_str()).is_some_and(|job| **job == *pool.job);
+            if !keep {
+                pool.stop_all();
+            }
+            keep
+        });
+        for (name, job) in wanted {
+            if pools.contains_key(name) {
+                continue;
+            }
+            let (client, client_error) = match ScrapeClient::new(job, &self.base_dir) {
+                Ok(client) => (Some(Arc::new(client)), None),
+                Err(error) => {
+                    tracing::error!(job = name, "cannot scrape this job: {error}");
+                    (None, Some(error.to_string()))
+                }
+            };
+            let file_sd = job
+                .file_sd_configs
+                .iter()
+                .map(|sd| FileDiscovery::new(sd.clone(), &self.base_dir))
+                .collect();
+            let mut pool = Pool {
+                job: Arc::new(job.clone()),
+                client,
+                client_error,
+                file_sd,
+                running: HashMap::new(),
+                dropped: Vec::new(),
+                last_full_refresh: Instant::now(),
+            };
+            for discovery in &mut pool.file_sd {
+                discovery.refresh(true);
+            }
+            self.sync(&mut pool);
+            pools.insert(name.to_owned(), pool);
+        }
+    }
+
+    /// Re-reads changed discovery files and syncs the pools they feed.
+    pub fn refresh_discovery(&self) {
+        let mut pools = self.lock();
+        for pool in pools.values_mut() {
+            let mut changed = false;
+            let due = pool
+                .file_sd
+                .iter()
+                .any(|sd| pool.last_full_refresh.elapsed() >= sd.refresh_interval());
+            for discovery in &mut pool.file_sd {
+                changed |= discovery.refresh(due).0;
+            }
+            if due {
+                pool.last_full_refresh = Instant::now();
+            }
+            if changed {
+                self.sync(pool);
+            }
+        }
+    }
+
+    /// Every target being scraped, by job.
+    pub fn active_targets(&self) -> Vec<ActiveTarget> {
+        let pools = self.lock();
+        let mut targets: Vec<ActiveTarget> = pools
+            .iter()
+            .flat_map(|(name, pool)| {
+                pool.running.values().map(move |running| ActiveTarget {
+                    scrape_pool: name.clone(),
+                    target: running.target.clone(),
+                    status: running
+                        .status
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone(),
+                })
+            })
+            .collect();
+        targets.sort_by(|a, b| (&a.scrape_pool, a.target.labels()).cmp(&(&b.scrape_pool, b.target.labels())));
+        targets
+    }
+
+    /// Every target relabeling dropped, by job.
+    pub fn dropped_targets(&self) -> Vec<DroppedTarget> {
+        let pools = self.lock();
+        pools
+            .iter()
+            .flat_map(|(name, pool)| {
+                pool.dropped.iter().map(move |labels| DroppedTarget {
+                    scrape_pool: name.clone(),
+                    discovered_labels: labels.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Stops every loop; each writes staleness markers for its series.
+    pub fn stop_all(&self) {
+        for pool in self.lock().values_mut() {
+            pool.stop_all();
+        }
+    }
+
+    /// Starts loops for new targets and stops loops for targets that went away.
+    fn sync(&self, pool: &mut Pool) {
+        let mut groups: Vec<TargetGroup> = static_groups(&pool.job);
+        for discovery in &pool.file_sd {
+            groups.extend(discovery.groups());
+        }
+        let mut wanted: HashMap<Labels, Target> = HashMap::new();
+        pool.dropped.clear();
+        for group in &groups {
+            for discovered in &group.targets {
+                match Target::populate(&pool.job, discovered, &group.labels) {
+                    Ok(Some(target)) => {
+                        wanted.insert(target.internal_labels().clone(), target);
+                    }
+                    Ok(None) => {
+                        let mut labels = group.labels.clone();
+                        for label in discovered {
+                            labels.set(&label.name, &label.value);
+                        }
+                        pool.dropped.push(labels);
+                    }
+                    Err(error) => {
+                        tracing::warn!(job = pool.job.job_name, "skipping target {discovered}: {error}");
+                    }
+                }
+            }
+        }
+        let target_limit = pool.job.target_limit;
+        if target_limit > 0 && wanted.len() as u64 > target_limit {
+            tracing::error!(
+                job = pool.job.job_name,
+                "target_limit exceeded: {} targets, limit {target_limit}; scraping none",
+                wanted.len()
+            );
+            wanted.clear();
+        }
+        pool.running.retain(|key, running| {
+            let keep = wanted.contains_key(key);
+            if !keep {
+                running.stop.cancel();
+            }
+            keep
+        });
+        for (key, target) in wanted {
+            if pool.running.contains_key(&key) {
+                continue;
+            }
+            let status = Arc::new(Mutex::new(ScrapeStatus::default()));
+            let stop = CancellationToken::new();
+            match &pool.client {
+                Some(client) => {
+                    let scrape_loop = ScrapeLoop::new(target.clone(), pool.job.clone(), client.clone());
+                    tokio::spawn(run_loop(scrape_loop, self.storage.clone(), status.clone(), stop.clone()));
+                }
+                None => {
+                    let mut status = status.lock().unwrap_or_else(PoisonError::into_inner);
+                    status.last_error = pool.client_error.clone().unwrap_or_default();
+                }
+            }
+            pool.running.insert(key, Running { target, status, stop });
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Pool>> {
+        self.pools.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Pool {
+    fn stop_all(&mut self) {
+        for running in self.running.values() {
+            running.stop.cancel();
+        }
+        self.running.clear();
+    }
+}
+
+/// Scrapes one target every interval until `stop`, then marks its series stale.
+async fn run_loop(
+    mut scrape_loop: ScrapeLoop,
+    storage: Arc<dyn Appendable>,
+    status: Arc<Mutex<ScrapeStatus>>,
+    stop: CancellationToken,
+) {
+    let interval = scrape_loop.target().interval().as_std();
+    let mut hasher = DefaultHasher::new();
+    scrape_loop.target().internal_labels().hash(&mut hasher);
+    let interval_nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX).max(1);
+    let offset = Duration::from_nanos(hasher.finish() % interval_nanos);
+    tokio::select! {
+        _ = stop.cancelled() => return,
+        _ = tokio::time::sleep(offset) => {}
+    }
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticker.tick() => {
+                let started = SystemTime::now();
+                let result = scrape_loop.scrape(storage.as_ref(), started).await;
+                let mut status = status.lock().unwrap_or_else(PoisonError::into_inner);
+                status.last_scrape = Some(started);
+                status.last_duration = started.elapsed().unwrap_or_default();
+                status.up = result.is_ok();
+                status.last_error = result.err().map(|error| error.to_string()).unwrap_or_default();
+            }
+        }
+    }
+    if let Err(error) = scrape_loop.append_stale_on_stop(storage.as_ref(), SystemTime::now()) {
+        tracing::warn!("cannot write staleness markers for a stopped target: {error}");
+    }
+}

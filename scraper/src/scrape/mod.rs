@@ -1,0 +1,348 @@
+//! Scraping one target: fetch, parse, label, limit, append, mark stale, report.
+//!
+//! Follows Prometheus's scrape loop (https://prometheus.io/docs/prometheus/latest/configuration/configuration/#scrape_config):
+//! the target's labels are attached to every sample (with `honor_labels: false`, a clashing
+//! exposed label is kept as `exported_<name>`), `metric_relabel_configs` run, then the limits
+//! (`sample_limit`, `label_limit`, `label_name_length_limit`, `label_value_length_limit`) —
+//! a scrape over a limit fails whole, as in Prometheus. Each scrape also writes `up`,
+//! `scrape_duration_seconds`, `scrape_samples_scraped`,
+//! `scrape_samples_post_metric_relabeling` and `scrape_series_added`. A series that was in
+//! the previous scrape but not in this one, and every series after a failed scrape, gets a
+//! staleness marker, except series exposed with their own timestamps.
+//!
+//! Steady state: a series is found in the cache by the raw text of its line (`name{labels}`),
+//! which maps to the storage reference, so labels are built and relabeled only the first time
+//! a series is seen.
+
+pub mod client;
+mod series_cache;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sightline_core::config::ScrapeConfig;
+use sightline_core::labels::{Labels, METRIC_NAME};
+use sightline_tsdb::storage::{Appendable, Appender, SeriesRef};
+
+use crate::exposition::{self, Entry, Format, Parser};
+use crate::relabel::relabel;
+use crate::target::Target;
+use series_cache::{Cached, SeriesCache};
+
+/// Prometheus's staleness marker: a NaN with this exact bit pattern.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// Why a scrape failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScrapeError {
+    /// The HTTP client could not be built (bad TLS files, unsupported setting).
+    #[error("cannot set up the scrape client: {0}")]
+    Client(String),
+    /// A credentials file could not be read.
+    #[error("cannot read credentials: {0}")]
+    Credentials(String),
+    /// The request did not complete in time.
+    #[error("context deadline exceeded")]
+    Timeout,
+    /// The request failed (connection refused, reset, DNS, TLS).
+    #[error("{0}")]
+    Request(String),
+    /// The target answered with a non-2xx status.
+    #[error("server returned HTTP status {0}")]
+    Status(u16),
+    /// The body was larger than `body_size_limit`.
+    #[error("body size limit exceeded ({0} bytes)")]
+    BodySizeLimit(u64),
+    /// The body did not parse.
+    #[error("{0}")]
+    Parse(String),
+    /// More samples than `sample_limit` remained after relabeling.
+    #[error("sample limit exceeded: more than {0} samples")]
+    SampleLimit(u64),
+    /// A series broke one of the label limits.
+    #[error("{0}")]
+    LabelLimit(String),
+    /// Storage refused the batch.
+    #[error("appending to storage failed: {0}")]
+    Storage(String),
+}
+
+impl ScrapeError {
+    fn from_request(error: reqwest::Error) -> ScrapeError {
+        if error.is_timeout() {
+            ScrapeError::Timeout
+        } else {
+            // reqwest's Display hides the cause; the chain names it (e.g. "Connection refused").
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message = format!("{message}: {cause}");
+                source = cause.source();
+            }
+            ScrapeError::Request(message)
+        }
+    }
+}
+
+/// What one scrape did, as the report series and the targets page show it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScrapeReport {
+    /// Samples in the body.
+    pub samples_scraped: u64,
+    /// Samples left after `metric_relabel_configs`.
+    pub samples_post_relabeling: u64,
+    /// Series not seen in the previous scrape.
+    pub series_added: u64,
+    /// Samples storage rejected as out of order or conflicting.
+    pub rejected: u64,
+}
+
+/// The outcome of the last scrape, for `/api/v1/targets`.
+#[derive(Debug, Clone, Default)]
+pub struct ScrapeStatus {
+    /// When the last scrape started; `None` before the first.
+    pub last_scrape: Option<SystemTime>,
+    /// How long it took.
+    pub last_duration: Duration,
+    /// Its error, empty when it succeeded.
+    pub last_error: String,
+    /// Whether it succeeded.
+    pub up: bool,
+}
+
+/// The names of the series every scrape writes about itself.
+const REPORT_SERIES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+/// Scrapes one target into storage, keeping what it needs between scrapes.
+pub struct ScrapeLoop {
+    target: Target,
+    target_labels: Labels,
+    job: std::sync::Arc<ScrapeConfig>,
+    client: std::sync::Arc<client::ScrapeClient>,
+    cache: SeriesCache,
+    report_refs: [Option<SeriesRef>; 5],
+}
+
+impl ScrapeLoop {
+    /// A loop for `target` of `job`, fetching with `client`.
+    pub fn new(
+        target: Target,
+        job: std::sync::Arc<ScrapeConfig>,
+        client: std::sync::Arc<client::ScrapeClient>,
+    ) -> ScrapeLoop {
+        ScrapeLoop {
+            target_labels: target.labels(),
+            target,
+            job,
+            client,
+            cache: SeriesCache::default(),
+            report_refs: [None; 5],
+        }
+    }
+
+    /// The target this loop scrapes.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Scrapes once at wall-clock time `now` and appends everything to `storage`.
+    pub async fn scrape(&mut self, storage: &dyn Appendable, now: SystemTime) -> Result<ScrapeReport, ScrapeError> {
+        let started = Instant::now();
+        let timestamp = unix_millis(now);
+        let fetched = match self.target.url() {
+            Ok(url) => self.client.fetch(&url, self.target.timeout().as_std()).await,
+            Err(error) => Err(ScrapeError::Request(error.to_string())),
+        };
+        let mut appender = storage.appender();
+        let result = fetched.and_then(|fetched| {
+            let format = exposition::format_for(fetched.content_type.as_deref());
+            let body = String::from_utf8_lossy(&fetched.body);
+            self.append_body(&body, format, timestamp, appender.as_mut())
+        });
+        // A failed scrape stores none of its samples: its batch is replaced by a fresh one
+        // holding only staleness markers and the report series.
+        if result.is_err() {
+            appender = storage.appender();
+            self.cache.mark_all_unseen();
+        }
+        self.append_stale_markers(appender.as_mut(), timestamp);
+        let report = result.clone().unwrap_or_default();
+        self.append_report(appender.as_mut(), timestamp, &report, result.is_ok(), started.elapsed())?;
+        let summary = appender
+            .commit()
+            .map_err(|error| ScrapeError::Storage(error.to_string()))?;
+        result.map(|report| ScrapeReport {
+            rejected: summary.out_of_order + summary.duplicate,
+            ..report
+        })
+    }
+
+    /// Writes staleness markers for every series of the last scrape, when the target goes.
+    pub fn append_stale_on_stop(&mut self, storage: &dyn Appendable, now: SystemTime) -> Result<(), ScrapeError> {
+        let mut appender = storage.appender();
+        self.cache.mark_all_unseen();
+        let timestamp = unix_millis(now);
+        self.append_stale_markers(appender.as_mut(), timestamp);
+        for series in self.report_refs.iter().flatten() {
+            // A reference the store has forgotten has nothing to mark stale.
+            let _ = appender.append_ref(*series, timestamp, f64::from_bits(STALE_NAN));
+        }
+        appender
+            .commit()
+            .map(|_| ())
+            .map_err(|error| ScrapeError::Storage(error.to_string()))
+    }
+
+    /// Parses `body` and appends its samples at `timestamp` (unless they carry their own).
+    fn append_body(
+        &mut self,
+        body: &str,
+        format: Format,
+        timestamp: i64,
+        appender: &mut dyn Appender,
+    ) -> Result<ScrapeReport, ScrapeError> {
+        let mut report = ScrapeReport::default();
+        let mut parser = Parser::new(body, format);
+        let sample_limit = self.job.sample_limit;
+        self.cache.begin_scrape();
+        while let Some(entry) = parser.next_entry() {
+            let sample = match entry.map_err(|error| ScrapeError::Parse(error.to_string()))? {
+                Entry::Sample(sample) => sample,
+                _ => continue,
+            };
+            report.samples_scraped += 1;
+            let explicit = self.job.honor_timestamps && sample.timestamp_ms.is_some();
+            let t = if explicit { sample.timestamp_ms.unwrap_or(timestamp) } else { timestamp };
+            let series = match self.cache.get(sample.series) {
+                Some(Cached::Dropped) => continue,
+                Some(Cached::Stored(series)) => Some(series),
+                None => None,
+            };
+            report.samples_post_relabeling += 1;
+            if sample_limit > 0 && report.samples_post_relabeling > sample_limit {
+                return Err(ScrapeError::SampleLimit(sample_limit));
+            }
+            if let Some(series) = series {
+                if appender.append_ref(series, t, sample.value).is_ok() {
+                    self.cache.seen(sample.series, explicit);
+                    continue;
+                }
+            }
+            let labels = self.series_labels(sample.name, sample.labels);
+            let Some(labels) = relabel(&labels, &self.job.metric_relabel_configs) else {
+                report.samples_post_relabeling -= 1;
+                self.cache.insert(sample.series, Cached::Dropped, explicit);
+                continue;
+            };
+            self.check_label_limits(&labels)?;
+            let series = appender
+                .append(&labels, t, sample.value)
+                .map_err(|error| ScrapeError::Storage(error.to_string()))?;
+            if self.cache.insert(sample.series, Cached::Stored(series), explicit) {
+                report.series_added += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// The exposed labels with the target's attached, as `honor_labels` says.
+    fn series_labels(&self, name: &str, exposed: exposition::Labels<'_>) -> Labels {
+        let mut labels = Labels::from_pairs(exposed.iter().map(|l| (l.name, l.value)));
+        labels.set(METRIC_NAME, name);
+        for label in &self.target_labels {
+            match labels.get(&label.name) {
+                Some(_) if self.job.honor_labels => {}
+                Some(existing) => {
+                    let existing = existing.to_owned();
+                    labels.set(&format!("exported_{}", label.name), &existing);
+                    labels.set(&label.name, &label.value);
+                }
+                None => labels.set(&label.name, &label.value),
+            }
+        }
+        labels
+    }
+
+    fn check_label_limits(&self, labels: &Labels) -> Result<(), ScrapeError> {
+        let job = &self.job;
+        if job.label_limit > 0 && labels.len() as u64 > job.label_limit {
+            return Err(ScrapeError::LabelLimit(format!(
+                "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+                labels.metric_name().unwrap_or(""),
+                labels.len(),
+                job.label_limit
+            )));
+        }
+        for label in labels {
+            if job.label_name_length_limit > 0 && label.name.len() as u64 > job.label_name_length_limit {
+                return Err(ScrapeError::LabelLimit(format!(
+                    "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, limit: {})",
+                    labels.metric_name().unwrap_or(""),
+                    label.name,
+                    label.name.len(),
+                    job.label_name_length_limit
+                )));
+            }
+            if job.label_value_length_limit > 0 && label.value.len() as u64 > job.label_value_length_limit {
+                return Err(ScrapeError::LabelLimit(format!(
+                    "label_value_length_limit exceeded (metric: {}, label name: {}, value length: {}, limit: {})",
+                    labels.metric_name().unwrap_or(""),
+                    label.name,
+                    label.value.len(),
+                    job.label_value_length_limit
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Staleness markers for series of the previous scrape that this one did not see.
+    fn append_stale_markers(&mut self, appender: &mut dyn Appender, timestamp: i64) {
+        for series in self.cache.end_scrape() {
+            // The store may have dropped the series already; then nothing is to be marked.
+            let _ = appender.append_ref(series, timestamp, f64::from_bits(STALE_NAN));
+        }
+    }
+
+    fn append_report(
+        &mut self,
+        appender: &mut dyn Appender,
+        timestamp: i64,
+        report: &ScrapeReport,
+        up: bool,
+        duration: Duration,
+    ) -> Result<(), ScrapeError> {
+        let values = [
+            if up { 1.0 } else { 0.0 },
+            duration.as_secs_f64(),
+            report.samples_scraped as f64,
+            report.samples_post_relabeling as f64,
+            report.series_added as f64,
+        ];
+        for ((name, value), series) in REPORT_SERIES.iter().zip(values).zip(self.report_refs.iter_mut()) {
+            if let Some(known) = *series {
+                if appender.append_ref(known, timestamp, value).is_ok() {
+                    continue;
+                }
+            }
+            let mut labels = self.target_labels.clone();
+            labels.set(METRIC_NAME, name);
+            let stored = appender
+                .append(&labels, timestamp, value)
+                .map_err(|error| ScrapeError::Storage(error.to_string()))?;
+            *series = Some(stored);
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}

@@ -5,3 +5,5 @@
 //! kube-state collectors. It appends to `sightline-tsdb` and pushes to `sightline-logstore`.
 //!
 //! Never owns: storage formats, query evaluation, HTTP serving, or alert state.
+
+pub mod exposition;

@@ -7,6 +7,7 @@
 //! Never owns: storage formats, query evaluation, HTTP serving, or alert state.
 
 pub mod discovery;
+pub mod exposition;
 pub mod manager;
 pub mod relabel;
 pub mod scrape;

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::file::FileDiscovery;
-use crate::discovery::{static_groups, TargetGroup};
+use crate::discovery::{TargetGroup, static_groups};
 use crate::scrape::client::ScrapeClient;
 use crate::scrape::{ScrapeLoop, ScrapeStatus};
 use crate::target::Target;
@@ -84,7 +84,11 @@ impl ScrapeManager {
     }
 
     /// Follows `config` until `stop`: applies every new config and polls file discovery.
-    pub async fn run(self: Arc<Self>, mut config: watch::Receiver<Arc<Config>>, stop: CancellationToken) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut config: watch::Receiver<Arc<Config>>,
+        stop: CancellationToken,
+    ) {
         let current = config.borrow_and_update().clone();
         self.apply(&current);
         let mut poll = tokio::time::interval(DISCOVERY_POLL);
@@ -109,10 +113,15 @@ impl ScrapeManager {
     /// jobs restart.
     pub fn apply(&self, config: &Config) {
         let mut pools = self.lock();
-        let wanted: BTreeMap<&str, &ScrapeConfig> =
-            config.scrape_configs.iter().map(|job| (job.job_name.as_str(), job)).collect();
+        let wanted: BTreeMap<&str, &ScrapeConfig> = config
+            .scrape_configs
+            .iter()
+            .map(|job| (job.job_name.as_str(), job))
+            .collect();
         pools.retain(|name, pool| {
-            let keep = wanted.get(name.as_str()).is_some_and(|job| **job == *pool.job);
+            let keep = wanted
+                .get(name.as_str())
+                .is_some_and(|job| **job == *pool.job);
             if !keep {
                 pool.stop_all();
             }
@@ -189,7 +198,9 @@ impl ScrapeManager {
                 })
             })
             .collect();
-        targets.sort_by(|a, b| (&a.scrape_pool, a.target.labels()).cmp(&(&b.scrape_pool, b.target.labels())));
+        targets.sort_by(|a, b| {
+            (&a.scrape_pool, a.target.labels()).cmp(&(&b.scrape_pool, b.target.labels()))
+        });
         targets
     }
 
@@ -236,7 +247,10 @@ impl ScrapeManager {
                         pool.dropped.push(labels);
                     }
                     Err(error) => {
-                        tracing::warn!(job = pool.job.job_name, "skipping target {discovered}: {error}");
+                        tracing::warn!(
+                            job = pool.job.job_name,
+                            "skipping target {discovered}: {error}"
+                        );
                     }
                 }
             }
@@ -265,15 +279,28 @@ impl ScrapeManager {
             let stop = CancellationToken::new();
             match &pool.client {
                 Some(client) => {
-                    let scrape_loop = ScrapeLoop::new(target.clone(), pool.job.clone(), client.clone());
-                    tokio::spawn(run_loop(scrape_loop, self.storage.clone(), status.clone(), stop.clone()));
+                    let scrape_loop =
+                        ScrapeLoop::new(target.clone(), pool.job.clone(), client.clone());
+                    tokio::spawn(run_loop(
+                        scrape_loop,
+                        self.storage.clone(),
+                        status.clone(),
+                        stop.clone(),
+                    ));
                 }
                 None => {
                     let mut status = status.lock().unwrap_or_else(PoisonError::into_inner);
                     status.last_error = pool.client_error.clone().unwrap_or_default();
                 }
             }
-            pool.running.insert(key, Running { target, status, stop });
+            pool.running.insert(
+                key,
+                Running {
+                    target,
+                    status,
+                    stop,
+                },
+            );
         }
     }
 
@@ -301,7 +328,9 @@ async fn run_loop(
     let interval = scrape_loop.target().interval().as_std();
     let mut hasher = DefaultHasher::new();
     scrape_loop.target().internal_labels().hash(&mut hasher);
-    let interval_nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX).max(1);
+    let interval_nanos = u64::try_from(interval.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
     let offset = Duration::from_nanos(hasher.finish() % interval_nanos);
     tokio::select! {
         _ = stop.cancelled() => return,

@@ -10,16 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use sightline_core::config::scrape::{Authorization, BasicAuth, TlsConfig};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use sightline_core::config::ScrapeConfig;
+use sightline_core::config::scrape::{Authorization, BasicAuth, TlsConfig};
 use url::Url;
 
 use super::ScrapeError;
-
-/// What Prometheus 3 sends: OpenMetrics first, then the text format.
-const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0;q=0.5,\
-application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+use crate::exposition::ACCEPT_HEADER;
 
 /// The body and content type of a successful scrape.
 pub struct Fetched {
@@ -106,11 +103,15 @@ impl ScrapeClient {
                 request.basic_auth(username, password)
             }
             Credentials::Authorization(authorization) => {
-                let credentials = match (&authorization.credentials, &authorization.credentials_file) {
-                    (_, Some(file)) => self.read_secret(file)?,
-                    (credentials, None) => credentials.clone().unwrap_or_default(),
-                };
-                request.header(AUTHORIZATION, format!("{} {credentials}", authorization.kind))
+                let credentials =
+                    match (&authorization.credentials, &authorization.credentials_file) {
+                        (_, Some(file)) => self.read_secret(file)?,
+                        (credentials, None) => credentials.clone().unwrap_or_default(),
+                    };
+                request.header(
+                    AUTHORIZATION,
+                    format!("{} {credentials}", authorization.kind),
+                )
             }
             Credentials::BearerToken(token) => request.bearer_auth(token),
             Credentials::BearerTokenFile(file) => request.bearer_auth(self.read_secret(file)?),
@@ -151,17 +152,20 @@ fn configure_tls(
 ) -> Result<reqwest::ClientBuilder, ScrapeError> {
     let read = |file: &Path| {
         let path = base_dir.join(file);
-        std::fs::read(&path).map_err(|error| ScrapeError::Client(format!("{}: {error}", path.display())))
+        std::fs::read(&path)
+            .map_err(|error| ScrapeError::Client(format!("{}: {error}", path.display())))
     };
     if tls.server_name.is_some() {
         return Err(ScrapeError::Client(
-            "tls_config.server_name is not supported yet; scrape the name the certificate is for".into(),
+            "tls_config.server_name is not supported yet; scrape the name the certificate is for"
+                .into(),
         ));
     }
     if let Some(ca_file) = &tls.ca_file {
         let pem = read(ca_file)?;
-        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|error| ScrapeError::Client(format!("ca_file {}: {error}", ca_file.display())))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
+            ScrapeError::Client(format!("ca_file {}: {error}", ca_file.display()))
+        })?;
         builder = builder.tls_certs_only(certificates);
     }
     if let (Some(cert_file), Some(key_file)) = (&tls.cert_file, &tls.key_file) {

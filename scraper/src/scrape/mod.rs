@@ -151,18 +151,33 @@ impl ScrapeLoop {
     }
 
     /// Scrapes once at wall-clock time `now` and appends everything to `storage`.
-    pub async fn scrape(&mut self, storage: &dyn Appendable, now: SystemTime) -> Result<ScrapeReport, ScrapeError> {
+    pub async fn scrape(
+        &mut self,
+        storage: &dyn Appendable,
+        now: SystemTime,
+    ) -> Result<ScrapeReport, ScrapeError> {
         let started = Instant::now();
         let timestamp = unix_millis(now);
         let fetched = match self.target.url() {
-            Ok(url) => self.client.fetch(&url, self.target.timeout().as_std()).await,
+            Ok(url) => {
+                self.client
+                    .fetch(&url, self.target.timeout().as_std())
+                    .await
+            }
             Err(error) => Err(ScrapeError::Request(error.to_string())),
         };
         let mut appender = storage.appender();
         let result = fetched.and_then(|fetched| {
-            let format = exposition::format_for(fetched.content_type.as_deref());
-            let body = String::from_utf8_lossy(&fetched.body);
-            self.append_body(&body, format, timestamp, appender.as_mut())
+            // A target that names no usable Content-Type is read as the text format, as
+            // Prometheus 2 did (Prometheus 3 needs `fallback_scrape_protocol` for that).
+            let format = exposition::negotiate(
+                fetched.content_type.as_deref(),
+                Some(Format::PrometheusText),
+            )
+            .map_or(Format::PrometheusText, |negotiated| negotiated.format);
+            let body = std::str::from_utf8(&fetched.body)
+                .map_err(|error| ScrapeError::Parse(format!("body is not UTF-8: {error}")))?;
+            self.append_body(body, format, timestamp, appender.as_mut())
         });
         // A failed scrape stores none of its samples: its batch is replaced by a fresh one
         // holding only staleness markers and the report series.
@@ -172,7 +187,13 @@ impl ScrapeLoop {
         }
         self.append_stale_markers(appender.as_mut(), timestamp);
         let report = result.clone().unwrap_or_default();
-        self.append_report(appender.as_mut(), timestamp, &report, result.is_ok(), started.elapsed())?;
+        self.append_report(
+            appender.as_mut(),
+            timestamp,
+            &report,
+            result.is_ok(),
+            started.elapsed(),
+        )?;
         let summary = appender
             .commit()
             .map_err(|error| ScrapeError::Storage(error.to_string()))?;
@@ -183,7 +204,11 @@ impl ScrapeLoop {
     }
 
     /// Writes staleness markers for every series of the last scrape, when the target goes.
-    pub fn append_stale_on_stop(&mut self, storage: &dyn Appendable, now: SystemTime) -> Result<(), ScrapeError> {
+    pub fn append_stale_on_stop(
+        &mut self,
+        storage: &dyn Appendable,
+        now: SystemTime,
+    ) -> Result<(), ScrapeError> {
         let mut appender = storage.appender();
         self.cache.mark_all_unseen();
         let timestamp = unix_millis(now);
@@ -217,7 +242,11 @@ impl ScrapeLoop {
             };
             report.samples_scraped += 1;
             let explicit = self.job.honor_timestamps && sample.timestamp_ms.is_some();
-            let t = if explicit { sample.timestamp_ms.unwrap_or(timestamp) } else { timestamp };
+            let t = if explicit {
+                sample.timestamp_ms.unwrap_or(timestamp)
+            } else {
+                timestamp
+            };
             let series = match self.cache.get(sample.series) {
                 Some(Cached::Dropped) => continue,
                 Some(Cached::Stored(series)) => Some(series),
@@ -227,11 +256,11 @@ impl ScrapeLoop {
             if sample_limit > 0 && report.samples_post_relabeling > sample_limit {
                 return Err(ScrapeError::SampleLimit(sample_limit));
             }
-            if let Some(series) = series {
-                if appender.append_ref(series, t, sample.value).is_ok() {
-                    self.cache.seen(sample.series, explicit);
-                    continue;
-                }
+            if let Some(series) = series
+                && appender.append_ref(series, t, sample.value).is_ok()
+            {
+                self.cache.seen(sample.series, explicit);
+                continue;
             }
             let labels = self.series_labels(sample.name, sample.labels);
             let Some(labels) = relabel(&labels, &self.job.metric_relabel_configs) else {
@@ -243,7 +272,10 @@ impl ScrapeLoop {
             let series = appender
                 .append(&labels, t, sample.value)
                 .map_err(|error| ScrapeError::Storage(error.to_string()))?;
-            if self.cache.insert(sample.series, Cached::Stored(series), explicit) {
+            if self
+                .cache
+                .insert(sample.series, Cached::Stored(series), explicit)
+            {
                 report.series_added += 1;
             }
         }
@@ -279,7 +311,9 @@ impl ScrapeLoop {
             )));
         }
         for label in labels {
-            if job.label_name_length_limit > 0 && label.name.len() as u64 > job.label_name_length_limit {
+            if job.label_name_length_limit > 0
+                && label.name.len() as u64 > job.label_name_length_limit
+            {
                 return Err(ScrapeError::LabelLimit(format!(
                     "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, limit: {})",
                     labels.metric_name().unwrap_or(""),
@@ -288,7 +322,9 @@ impl ScrapeLoop {
                     job.label_name_length_limit
                 )));
             }
-            if job.label_value_length_limit > 0 && label.value.len() as u64 > job.label_value_length_limit {
+            if job.label_value_length_limit > 0
+                && label.value.len() as u64 > job.label_value_length_limit
+            {
                 return Err(ScrapeError::LabelLimit(format!(
                     "label_value_length_limit exceeded (metric: {}, label name: {}, value length: {}, limit: {})",
                     labels.metric_name().unwrap_or(""),
@@ -324,11 +360,15 @@ impl ScrapeLoop {
             report.samples_post_relabeling as f64,
             report.series_added as f64,
         ];
-        for ((name, value), series) in REPORT_SERIES.iter().zip(values).zip(self.report_refs.iter_mut()) {
-            if let Some(known) = *series {
-                if appender.append_ref(known, timestamp, value).is_ok() {
-                    continue;
-                }
+        for ((name, value), series) in REPORT_SERIES
+            .iter()
+            .zip(values)
+            .zip(self.report_refs.iter_mut())
+        {
+            if let Some(known) = *series
+                && appender.append_ref(known, timestamp, value).is_ok()
+            {
+                continue;
             }
             let mut labels = self.target_labels.clone();
             labels.set(METRIC_NAME, name);
@@ -343,6 +383,7 @@ impl ScrapeLoop {
 
 /// Milliseconds since the Unix epoch.
 pub fn unix_millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+    time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
+        i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+    })
 }

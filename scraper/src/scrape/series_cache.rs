@@ -50,7 +50,12 @@ impl SeriesCache {
     }
 
     /// Records a series and what it maps to; true when it was not seen in the previous scrape.
-    pub(super) fn insert(&mut self, series: &str, cached: Cached, explicit_timestamps: bool) -> bool {
+    pub(super) fn insert(
+        &mut self,
+        series: &str,
+        cached: Cached,
+        explicit_timestamps: bool,
+    ) -> bool {
         let previous = self.entries.insert(
             series.into(),
             Entry {

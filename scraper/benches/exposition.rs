@@ -1,0 +1,119 @@
+//! Exposition parser throughput against the `prometheus-parse` 0.2.5 baseline, in the same
+//! run, over node_exporter output, Prometheus's 237-family `/metrics` page and a generated
+//! 100k-series kube-state-metrics-like body.
+//!
+//! Run: `cargo bench -p sightline-scraper --bench exposition`. Criterion prints time and
+//! MB/s per body; the lines printed first give the sample counts to turn time into
+//! ns/sample, and what the baseline returns for the same body.
+
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::io;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sightline_scraper::exposition::{Entry, Format, Parser};
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/fixtures/exposition"
+);
+
+fn load(rel: &str) -> String {
+    let path = format!("{FIXTURES}/{rel}");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// 100k series shaped like kube-state-metrics' `kube_pod_status_phase`.
+fn ksm_like() -> String {
+    let mut s = String::with_capacity(16 << 20);
+    s.push_str("# HELP kube_pod_status_phase The pods current phase.\n");
+    s.push_str("# TYPE kube_pod_status_phase gauge\n");
+    for i in 0..100_000 {
+        let phase = ["Pending", "Running", "Succeeded", "Failed", "Unknown"][i % 5];
+        s.push_str(&format!(
+            "kube_pod_status_phase{{namespace=\"ns-{}\",pod=\"app-{i}-7d9f8c6b5-x{i:05}\",uid=\"{:08x}-1c2d-4e5f-8a9b-{i:012}\",phase=\"{phase}\"}} {}\n",
+            i % 40,
+            i * 7919,
+            u8::from(i % 5 == 1)
+        ));
+    }
+    s
+}
+
+/// Our parser: every entry, summing values so nothing is optimised away.
+fn ours(body: &str) -> (usize, f64) {
+    let mut p = Parser::new(body, Format::PrometheusText);
+    let (mut n, mut sum) = (0usize, 0.0f64);
+    while let Some(e) = p.next_entry() {
+        if let Ok(Entry::Sample(s)) = e {
+            n += 1;
+            sum += s.value + s.labels.len() as f64 + s.series.len() as f64;
+        }
+    }
+    (n, sum)
+}
+
+/// The baseline, fed the way its API requires (owned lines).
+fn baseline(body: &str) -> io::Result<prometheus_parse::Scrape> {
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
+}
+
+/// What the baseline returned: its sample count, and the count with histogram buckets and
+/// summary quantiles expanded back into lines.
+fn baseline_counts(body: &str) -> (usize, usize) {
+    let Ok(scrape) = baseline(body) else {
+        return (0, 0);
+    };
+    let expanded = scrape
+        .samples
+        .iter()
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(b) => b.len(),
+            prometheus_parse::Value::Summary(q) => q.len(),
+            _ => 1,
+        })
+        .sum();
+    (scrape.samples.len(), expanded)
+}
+
+fn bench(c: &mut Criterion) {
+    let bodies = [
+        ("node_exporter", load("node_exporter.prom")),
+        (
+            "alltypes_237mfs",
+            load("prometheus-textparse/alltypes.237mfs.prom.txt"),
+        ),
+        ("ksm_100k", ksm_like()),
+    ];
+    for (name, body) in &bodies {
+        let (n, _) = ours(body);
+        let (b, b_expanded) = baseline_counts(body);
+        eprintln!(
+            "{name}: {} bytes, {} lines; sightline: {n} samples; prometheus-parse: {b} samples ({b_expanded} with buckets/quantiles expanded)",
+            body.len(),
+            body.lines().count()
+        );
+    }
+    for (name, body) in &bodies {
+        let mut g = c.benchmark_group(format!("exposition/{name}"));
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function("sightline", |b| b.iter(|| ours(black_box(body))));
+        g.bench_function("prometheus-parse", |b| {
+            b.iter(|| baseline(black_box(body)).map(|s| s.samples.len()))
+        });
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(30);
+    targets = bench
+}
+criterion_main!(benches);

@@ -48,6 +48,7 @@ impl ScrapeClient {
     /// Builds the client for `job`; relative credential and TLS files resolve against
     /// `base_dir` (the config file's directory).
     pub fn new(job: &ScrapeConfig, base_dir: &Path) -> Result<ScrapeClient, ScrapeError> {
+        install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
             .redirect(if job.follow_redirects {
@@ -143,6 +144,14 @@ impl ScrapeClient {
             .map(|text| text.trim().to_owned())
             .map_err(|error| ScrapeError::Credentials(format!("{}: {error}", path.display())))
     }
+}
+
+/// Makes ring the process's TLS crypto provider unless one is installed already: reqwest is
+/// built without a provider of its own (see the workspace Cargo.toml) and refuses to build a
+/// client without one.
+fn install_crypto_provider() {
+    // An error means a provider is installed already, which is all that is needed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn configure_tls(

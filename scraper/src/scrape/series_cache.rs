@@ -17,6 +17,8 @@ pub(super) enum Cached {
 #[derive(Debug)]
 struct Entry {
     cached: Cached,
+    /// The scrape number that first stored the series.
+    added_in: u64,
     /// The scrape number that last saw the series.
     seen_in: u64,
     /// Exposed with its own timestamps: never marked stale.
@@ -56,19 +58,27 @@ impl SeriesCache {
         cached: Cached,
         explicit_timestamps: bool,
     ) -> bool {
-        let previous = self.entries.insert(
+        let previous = self
+            .entries
+            .get(series)
+            .map(|entry| (entry.added_in, entry.seen_in));
+        self.entries.insert(
             series.into(),
             Entry {
                 cached,
+                added_in: previous.map_or(self.scrape, |(added_in, _)| added_in),
                 seen_in: self.scrape,
                 explicit_timestamps,
             },
         );
-        previous.is_none_or(|entry| entry.seen_in + 1 < self.scrape)
+        previous.is_none_or(|(_, seen_in)| seen_in + 1 < self.scrape)
     }
 
-    /// Treats every series as unseen in this scrape (a failed scrape, or a target going away).
+    /// Treats every series as unseen in this scrape (a failed scrape, or a target going away),
+    /// and forgets the series this scrape added: their samples were never committed.
     pub(super) fn mark_all_unseen(&mut self) {
+        let current = self.scrape;
+        self.entries.retain(|_, entry| entry.added_in != current);
         self.scrape += 1;
     }
 

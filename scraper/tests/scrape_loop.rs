@@ -395,8 +395,7 @@ async fn manager_scrapes_every_target_and_retires_removed_ones() {
     let last_of_second = storage
         .values("x")
         .into_iter()
-        .filter(|(labels, _)| labels.get("instance") == Some(second_instance.as_str()))
-        .next_back()
+        .rfind(|(labels, _)| labels.get("instance") == Some(second_instance.as_str()))
         .unwrap();
     assert_eq!(
         last_of_second.1.to_bits(),

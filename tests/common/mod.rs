@@ -134,8 +134,13 @@ impl Drop for Appliance {
 
 /// An HTTP client that only talks to loopback and does not follow redirects.
 pub fn http() -> reqwest::blocking::Client {
+    // reqwest is built without a TLS crypto provider of its own (see Cargo.toml); an error
+    // means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::blocking::Client::builder()
         .no_proxy()
+        // Responses are checked as sent: compressed when the test asks for it.
+        .no_gzip()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -174,10 +174,8 @@ fn main() {
                     // Counters: integer increments.
                     0 | 3 => *v += rng.below(1000) as f64,
                     // Gauges: a float that moves now and then.
-                    1 => {
-                        if rng.below(4) == 0 {
-                            *v = (rng.below(500_000_000) as f64) * 4096.0;
-                        }
+                    1 if rng.below(4) == 0 => {
+                        *v = (rng.below(500_000_000) as f64) * 4096.0;
                     }
                     // Status: constant.
                     _ => {}

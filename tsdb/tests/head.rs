@@ -1,6 +1,8 @@
 //! The head end to end on real files: appends, index queries, append semantics, WAL replay,
 //! a damaged WAL tail, truncation with checkpoints.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,7 +192,7 @@ fn round_trip_with_every_matcher_kind() {
         ["other", "up"]
     );
     assert_eq!(
-        head.label_values("env", &[up.clone()], all.0, all.1)
+        head.label_values("env", std::slice::from_ref(&up), all.0, all.1)
             .unwrap(),
         ["prod", "staging"]
     );

@@ -5,6 +5,8 @@
 //! [`crash_child`] ingests instead of returning. After every commit it records the batch
 //! timestamp in a side file (written to a temporary name and renamed, so it is never torn).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;

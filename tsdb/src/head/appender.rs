@@ -252,10 +252,10 @@ impl Appender {
             if p.verdict != Some(Verdict::Accepted) {
                 continue;
             }
-            if let Some(series) = state.get(p.id) {
-                if lock(&series.data).append(p.t, p.v, chunk_range) {
-                    stats.appended += 1;
-                }
+            if let Some(series) = state.get(p.id)
+                && lock(&series.data).append(p.t, p.v, chunk_range)
+            {
+                stats.appended += 1;
             }
         }
         drop(state);
@@ -269,10 +269,10 @@ impl Appender {
     fn undo(&self, newly_logged: &[u32]) {
         let state = self.head.read();
         for p in self.pending.iter().rev() {
-            if p.verdict == Some(Verdict::Accepted) {
-                if let Some(series) = state.get(p.id) {
-                    lock(&series.data).last = p.prev;
-                }
+            if p.verdict == Some(Verdict::Accepted)
+                && let Some(series) = state.get(p.id)
+            {
+                lock(&series.data).last = p.prev;
             }
         }
         for &id in newly_logged {

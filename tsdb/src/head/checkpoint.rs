@@ -58,10 +58,10 @@ pub(crate) fn find(wal_dir: &Path) -> Result<Option<Checkpoint>> {
         };
         if rest.ends_with(TMP_SUFFIX) {
             remove_dir(&entry.path());
-        } else if let Ok(segment) = rest.parse::<u64>() {
-            if checkpoint_name(segment) == name {
-                found.push(segment);
-            }
+        } else if let Ok(segment) = rest.parse::<u64>()
+            && checkpoint_name(segment) == name
+        {
+            found.push(segment);
         }
     }
     found.sort_unstable();

@@ -188,10 +188,10 @@ impl State {
 
     fn find(&self, hash: u64, labels: &Labels) -> Option<u32> {
         let check = |id: u32| self.get(id).is_some_and(|s| self.matches_labels(s, labels));
-        if let Some(&id) = self.by_hash.get(&hash) {
-            if check(id) {
-                return Some(id);
-            }
+        if let Some(&id) = self.by_hash.get(&hash)
+            && check(id)
+        {
+            return Some(id);
         }
         self.collisions
             .get(&hash)?

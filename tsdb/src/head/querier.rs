@@ -134,13 +134,12 @@ impl Querier for Head {
         }
         let mut values = BTreeSet::new();
         for id in state.select_ids_in(matchers, mint, maxt) {
-            if let Some(series) = state.get(id) {
-                if let Ok(at) = series
+            if let Some(series) = state.get(id)
+                && let Ok(at) = series
                     .labels
                     .binary_search_by(|&(n, _)| state.symbols.get(n).cmp(name))
-                {
-                    values.insert(series.labels[at].1);
-                }
+            {
+                values.insert(series.labels[at].1);
             }
         }
         let mut out: Vec<String> = values

@@ -125,14 +125,14 @@ impl SeriesData {
 
     /// Seals the open chunk, if any, into the completed chunks.
     pub(crate) fn cut(&mut self) {
-        if let Some(open) = self.open.take() {
-            if open.appender.num_samples() > 0 {
-                self.chunks.push(ChunkMeta {
-                    min_time: open.min_time,
-                    max_time: open.max_time,
-                    chunk: Arc::new(open.appender.finish()),
-                });
-            }
+        if let Some(open) = self.open.take()
+            && open.appender.num_samples() > 0
+        {
+            self.chunks.push(ChunkMeta {
+                min_time: open.min_time,
+                max_time: open.max_time,
+                chunk: Arc::new(open.appender.finish()),
+            });
         }
     }
 
@@ -168,10 +168,11 @@ impl SeriesData {
             .filter(|c| c.min_time <= maxt && c.max_time >= mint)
             .cloned()
             .collect();
-        if let Some(open) = &self.open {
-            if open.min_time <= maxt && open.max_time >= mint {
-                out.push(open.snapshot());
-            }
+        if let Some(open) = &self.open
+            && open.min_time <= maxt
+            && open.max_time >= mint
+        {
+            out.push(open.snapshot());
         }
         out
     }
@@ -198,13 +199,13 @@ impl SeriesData {
     /// straddles `mint` (re-encoded). Returns whether any sample is left.
     pub(crate) fn truncate_before(&mut self, mint: i64) -> bool {
         self.chunks.retain(|c| c.max_time >= mint);
-        if let Some(first) = self.chunks.first_mut() {
-            if first.min_time < mint {
-                match reencode(&first.chunk, |t| t >= mint) {
-                    Some(meta) => *first = meta,
-                    None => {
-                        self.chunks.remove(0);
-                    }
+        if let Some(first) = self.chunks.first_mut()
+            && first.min_time < mint
+        {
+            match reencode(&first.chunk, |t| t >= mint) {
+                Some(meta) => *first = meta,
+                None => {
+                    self.chunks.remove(0);
                 }
             }
         }

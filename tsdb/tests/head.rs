@@ -464,3 +464,77 @@ fn truncate_before_checkpoints_and_shrinks_the_wal() {
     );
     app.append_ref(refs[2], 200_000, 1.0).unwrap();
 }
+
+#[test]
+fn concurrent_appenders_and_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = Arc::new(
+        Head::open(
+            dir.path(),
+            HeadOptions {
+                wal_sync: Duration::from_millis(50),
+                ..HeadOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let head = Arc::clone(&head);
+            std::thread::spawn(move || {
+                let mut app = head.appender();
+                let labels: Vec<Labels> = (0..50)
+                    .map(|i| {
+                        series(&[
+                            ("__name__", "c"),
+                            ("w", &w.to_string()),
+                            ("i", &i.to_string()),
+                        ])
+                    })
+                    .collect();
+                // Every writer also appends to one shared series: only one of them can win
+                // each timestamp, the others are exact duplicates or rejected.
+                let shared = series(&[("__name__", "shared")]);
+                for t in 0..200 {
+                    for l in &labels {
+                        app.append(l, t, t as f64).unwrap();
+                    }
+                    app.append(&shared, t, t as f64).unwrap();
+                    app.commit().unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let head = Arc::clone(&head);
+        std::thread::spawn(move || {
+            for _ in 0..50 {
+                for s in head
+                    .select(&[m(MatchOp::Equal, "__name__", "c")], 0, 1000)
+                    .unwrap()
+                {
+                    let ts: Vec<i64> = s.samples(0, 1000).map(|(t, _)| t).collect();
+                    assert!(
+                        ts.windows(2).all(|w| w[1] == w[0] + 1),
+                        "gap in {}",
+                        s.labels
+                    );
+                }
+                head.label_values("w", &[], 0, 1000).unwrap();
+            }
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    reader.join().unwrap();
+    assert_eq!(head.num_series(), 201);
+    assert_eq!(
+        samples(&head, &[m(MatchOp::Equal, "__name__", "shared")]).len(),
+        200
+    );
+    assert_eq!(head.metrics().samples_appended.get(), 4 * 50 * 200 + 200);
+    drop(head);
+    let head = open(dir.path());
+    assert_eq!(head.replay_report().samples, 4 * 50 * 200 + 200);
+}

@@ -654,6 +654,12 @@ fn apply_record(
         }
         Record::Samples(samples) => {
             for s in samples {
+                // Before the ref lookup: samples older than the checkpoint may belong to series
+                // it no longer lists.
+                if s.timestamp < mint {
+                    replay.skipped_samples += 1;
+                    continue;
+                }
                 let id = match remap.get(&s.series_ref) {
                     Some(&id) => Some(id),
                     None => u32::try_from(s.series_ref).ok(),
@@ -662,10 +668,6 @@ fn apply_record(
                     replay.unknown_refs += 1;
                     continue;
                 };
-                if s.timestamp < mint {
-                    replay.skipped_samples += 1;
-                    continue;
-                }
                 let mut data = lock(&series.data);
                 if data.validate(s.timestamp, s.value.to_bits(), mint) == Verdict::Accepted
                     && data.append(s.timestamp, s.value, chunk_range)

@@ -20,7 +20,72 @@ use sightline_core::matcher::{MatchOp, Matcher};
 /// Label name → value → series ids ascending.
 #[derive(Debug, Default)]
 pub(crate) struct Postings {
-    names: BTreeMap<Arc<str>, BTreeMap<Arc<str>, Vec<u32>>>,
+    names: BTreeMap<Arc<str>, BTreeMap<Arc<str>, List>>,
+}
+
+/// One value's series ids, ascending. Most values of high-cardinality labels (pod, container
+/// id, uid) belong to one series: those cost no allocation.
+#[derive(Debug)]
+enum List {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl List {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            List::One(id) => std::slice::from_ref(id),
+            List::Many(ids) => ids,
+        }
+    }
+
+    fn insert(&mut self, id: u32) {
+        match self {
+            List::One(one) if *one == id => {}
+            List::One(one) => {
+                let one = *one;
+                *self = List::Many(if one < id {
+                    vec![one, id]
+                } else {
+                    vec![id, one]
+                });
+            }
+            // Ids are handed out in increasing order, so this is almost always a push.
+            List::Many(ids) => match ids.last() {
+                Some(&last) if last >= id => {
+                    if let Err(at) = ids.binary_search(&id) {
+                        ids.insert(at, id);
+                    }
+                }
+                _ => ids.push(id),
+            },
+        }
+    }
+
+    /// Removes `id`; returns whether the list is now empty.
+    fn remove(&mut self, id: u32) -> bool {
+        match self {
+            List::One(one) => *one == id,
+            List::Many(ids) => {
+                if let Ok(at) = ids.binary_search(&id) {
+                    ids.remove(at);
+                }
+                match ids.as_slice() {
+                    [] => true,
+                    &[last] => {
+                        *self = List::One(last);
+                        false
+                    }
+                    _ => {
+                        if ids.capacity() > 2 * ids.len() + 4 {
+                            ids.shrink_to_fit();
+                        }
+                        false
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Postings {
@@ -30,18 +95,11 @@ impl Postings {
             Some(values) => values,
             None => self.names.entry(Arc::clone(name)).or_default(),
         };
-        let list = match values.get_mut(&**value) {
-            Some(list) => list,
-            None => values.entry(Arc::clone(value)).or_default(),
-        };
-        // Ids are handed out in increasing order, so this is almost always a push.
-        match list.last() {
-            Some(&last) if last >= id => {
-                if let Err(at) = list.binary_search(&id) {
-                    list.insert(at, id);
-                }
+        match values.get_mut(&**value) {
+            Some(list) => list.insert(id),
+            None => {
+                values.insert(Arc::clone(value), List::One(id));
             }
-            _ => list.push(id),
         }
     }
 
@@ -50,15 +108,8 @@ impl Postings {
         let Some(values) = self.names.get_mut(name) else {
             return;
         };
-        if let Some(list) = values.get_mut(value) {
-            if let Ok(at) = list.binary_search(&id) {
-                list.remove(at);
-            }
-            if list.is_empty() {
-                values.remove(value);
-            } else if list.capacity() > 2 * list.len() + 4 {
-                list.shrink_to_fit();
-            }
+        if values.get_mut(value).is_some_and(|list| list.remove(id)) {
+            values.remove(value);
         }
         if values.is_empty() {
             self.names.remove(name);
@@ -75,7 +126,7 @@ impl Postings {
         self.names
             .get(name)
             .into_iter()
-            .flat_map(|values| values.iter().map(|(v, ids)| (&**v, ids.as_slice())))
+            .flat_map(|values| values.iter().map(|(v, list)| (&**v, list.as_slice())))
     }
 
     /// Number of values of `name`.
@@ -105,18 +156,18 @@ impl Postings {
                             }
                             // The pattern says "prefix then anything"; the regex is the truth.
                             if m.matches(value) {
-                                lists.push(ids);
+                                lists.push(ids.as_slice());
                             }
                         }
                     } else if let Some(ids) = values.get(pattern.literal.as_str()) {
-                        lists.push(ids);
+                        lists.push(ids.as_slice());
                     }
                 }
             }
             None => {
                 for (value, ids) in values {
                     if m.matches(value) {
-                        lists.push(ids);
+                        lists.push(ids.as_slice());
                     }
                 }
             }
@@ -131,7 +182,10 @@ impl Postings {
             return Vec::new();
         };
         if m.op() == MatchOp::NotEqual {
-            return values.get(m.value()).cloned().unwrap_or_default();
+            return values
+                .get(m.value())
+                .map(|list| list.as_slice().to_vec())
+                .unwrap_or_default();
         }
         let lists: Vec<&[u32]> = values
             .iter()

@@ -128,6 +128,9 @@ impl SeriesData {
         if let Some(open) = self.open.take()
             && open.appender.num_samples() > 0
         {
+            // Exact growth: a series holds few chunks, and doubling would leave up to half of
+            // this vector unused in every series.
+            self.chunks.reserve_exact(1);
             self.chunks.push(ChunkMeta {
                 min_time: open.min_time,
                 max_time: open.max_time,

@@ -3,14 +3,14 @@
 //!
 //! Modelled on Prometheus's `tsdb/head.go`
 //! (<https://github.com/prometheus/prometheus/blob/main/tsdb/head.go>):
-//! - [`series`]: one series — interned labels, the open XOR chunk, completed chunks (cut at
+//! - `series`: one series — interned labels, the open XOR chunk, completed chunks (cut at
 //!   120 samples or at a chunk-range boundary), the last sample for validation;
-//! - [`symbols`]: the string table that makes a series' labels 8 bytes per pair;
-//! - [`postings`]: the inverted index answering label matchers;
-//! - [`appender`]: batched appends, WAL first then memory ([`Appender`]);
-//! - [`querier`]: [`Querier`](crate::storage::Querier) over the head;
-//! - [`checkpoint`]: what lets old WAL segments go after [`Head::truncate_before`];
-//! - [`metrics`], [`stats`]: `/metrics` and `/api/v1/status/tsdb`.
+//! - `symbols`: the string table that makes a series' labels 8 bytes per pair;
+//! - `postings`: the inverted index answering label matchers;
+//! - `appender`: batched appends, WAL first then memory ([`Appender`]);
+//! - `querier`: [`Querier`](crate::storage::Querier) over the head;
+//! - `checkpoint`: what lets old WAL segments go after [`Head::truncate_before`];
+//! - `metrics`, `stats`: `/metrics` and `/api/v1/status/tsdb`.
 //!
 //! Layout on disk: `<dir>/wal/` holds the WAL segments and at most one
 //! `checkpoint.NNNNNNNN` directory (see `tsdb/FORMAT.md`).

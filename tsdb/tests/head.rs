@@ -538,3 +538,87 @@ fn concurrent_appenders_and_queries() {
     let head = open(dir.path());
     assert_eq!(head.replay_report().samples, 4 * 50 * 200 + 200);
 }
+
+/// The index answers every matcher kind as testing each series' labels would.
+#[test]
+fn index_agrees_with_brute_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = open(dir.path());
+    let mut app = head.appender();
+    let mut state = 0x1234_5678_u64;
+    let mut rand = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let values = [
+        "a",
+        "ab",
+        "abc",
+        "b",
+        "ba",
+        "x-1",
+        "x-2",
+        "",
+        "prod",
+        "production",
+    ];
+    let mut all = Vec::new();
+    for i in 0..300 {
+        let mut pairs = vec![("__name__".to_owned(), format!("m{}", i % 3))];
+        for name in ["env", "job", "zone"] {
+            let v = values[rand(values.len() as u64) as usize];
+            pairs.push((name.to_owned(), v.to_owned()));
+        }
+        let labels = Labels::from_pairs(pairs);
+        app.append(&labels, i, 1.0).unwrap();
+        all.push(labels);
+    }
+    app.commit().unwrap();
+    all.sort();
+    all.dedup();
+    let patterns = [
+        "",
+        "a",
+        "ab",
+        "a.*",
+        "ab.*",
+        "a|b",
+        "x-.*|prod",
+        "prod.*",
+        ".*",
+        ".+",
+        "b.|ab",
+        "(a|b)c?",
+        "x-[12]",
+        "nope",
+    ];
+    let ops = [
+        MatchOp::Equal,
+        MatchOp::NotEqual,
+        MatchOp::Regex,
+        MatchOp::NotRegex,
+    ];
+    for name in ["env", "job", "missing"] {
+        for op in ops {
+            for pattern in patterns {
+                for second in [None, Some(m(MatchOp::NotEqual, "zone", "a"))] {
+                    let mut matchers = vec![m(op, name, pattern)];
+                    matchers.extend(second.clone());
+                    let expected: Vec<&Labels> = all
+                        .iter()
+                        .filter(|l| {
+                            matchers
+                                .iter()
+                                .all(|m| m.matches(l.get(m.name()).unwrap_or("")))
+                        })
+                        .collect();
+                    let got = head.select(&matchers, i64::MIN, i64::MAX).unwrap();
+                    let got: Vec<&Labels> = got.iter().map(|s| &s.labels).collect();
+                    assert_eq!(got, expected, "{matchers:?}");
+                }
+            }
+        }
+    }
+}

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -79,7 +79,7 @@ fn crash_child() {
 /// timestamp.
 fn run_and_kill(dir: &Path, sync_ms: u64, run: Duration) -> i64 {
     let _ = std::fs::remove_file(dir.join("acked"));
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env(DIR_VAR, dir)
         .env(SYNC_VAR, sync_ms.to_string())
@@ -87,25 +87,38 @@ fn run_and_kill(dir: &Path, sync_ms: u64, run: Duration) -> i64 {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Kills the child even if an assertion below fails, so no ingesting process outlives
+    // the test.
+    let mut child = KillOnDrop(child);
     let started = Instant::now();
     while !dir.join("acked").exists() || started.elapsed() < run {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "child made no progress"
         );
-        assert!(child.try_wait().unwrap().is_none(), "child exited early");
+        assert!(child.0.try_wait().unwrap().is_none(), "child exited early");
         std::thread::sleep(Duration::from_millis(20));
     }
     let status = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
+        .args(["-KILL", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    child.wait().unwrap();
+    child.0.wait().unwrap();
     std::fs::read_to_string(dir.join("acked"))
         .unwrap()
         .parse()
         .unwrap()
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Already dead after a successful run; then this fails harmlessly.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Reopens the head and checks it: every series has the same timestamps (a batch is all or

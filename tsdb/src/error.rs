@@ -64,6 +64,29 @@ pub enum Error {
         supported: u8,
     },
 
+    /// A series ref passed to the head's appender names no series: it was never handed out,
+    /// or the series was dropped because it had no samples left. Append by labels again.
+    #[error(
+        "unknown series ref {series_ref}: the series was dropped from the head; append it by labels again"
+    )]
+    UnknownSeriesRef {
+        /// The ref given.
+        series_ref: u64,
+    },
+
+    /// A sample was appended with an empty label set; every series needs at least a name.
+    #[error("series has no labels: a series needs at least a metric name")]
+    EmptyLabels,
+
+    /// The head has handed out 2³² series refs since it was started; restart to renumber.
+    #[error("the head ran out of series refs (2^32 series created since start): restart sightline")]
+    SeriesRefsExhausted,
+
+    /// A metric of the storage engine could not be defined (a bug: the definitions are
+    /// constants).
+    #[error("defining storage metrics: {0}")]
+    Metrics(#[source] prometheus::Error),
+
     /// A file-system operation failed.
     #[error("{action} {path}: {source}")]
     Io {

@@ -48,11 +48,23 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use reader::{Corruption, CorruptionKind, ReplayReport, WalReader};
 pub use record::{Record, RefSample, RefSeries};
 pub use writer::WalWriter;
+
+/// Sequence numbers of the segments in `dir`, ascending; empty if `dir` does not exist. For
+/// the head's WAL truncation, which deletes segments a checkpoint has made unnecessary.
+pub fn list_segments(dir: &Path) -> crate::Result<Vec<u64>> {
+    segment::list_segments(dir)
+}
+
+/// The path of segment `seq` in `dir`.
+pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(segment::segment_name(seq))
+}
 
 /// Default size at which the writer starts a new segment: 128 MiB.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 128 * 1024 * 1024;

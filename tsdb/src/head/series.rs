@@ -1,0 +1,303 @@
+//! One in-memory series: its interned labels, the open XOR chunk being appended to, and its
+//! completed chunks.
+//!
+//! Follows Prometheus's `memSeries`: a chunk is cut after [`SAMPLES_PER_CHUNK`] samples, or
+//! when a sample crosses the next multiple of the chunk range (so chunks never straddle a
+//! block boundary when blocks are aligned to that range, and cutting a block rarely has to
+//! re-encode).
+//!
+//! Edge cases decided: the first sample of a series is always accepted (subject to the head's
+//! minimum valid time); `last` is the last *accepted* sample, updated when a commit validates
+//! a sample and before the WAL write, so that a batch holding several samples of one series is
+//! checked in order; a failed WAL write puts it back.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use crate::chunk::{XorAppender, XorChunk};
+use crate::storage::ChunkMeta;
+
+/// Samples after which the open chunk is cut (Prometheus's default).
+pub const SAMPLES_PER_CHUNK: usize = 120;
+
+/// A series in the head.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    /// (name, value) symbol ids, sorted by name.
+    pub(crate) labels: Box<[(u32, u32)]>,
+    /// Whether the series record is in the WAL (set under the WAL lock).
+    pub(crate) logged: AtomicBool,
+    /// Samples.
+    pub(crate) data: Mutex<SeriesData>,
+}
+
+/// The samples of a series.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesData {
+    /// Completed chunks, oldest first.
+    pub(crate) chunks: Vec<ChunkMeta>,
+    /// The chunk being appended to.
+    pub(crate) open: Option<OpenChunk>,
+    /// The last accepted sample: timestamp and value bits.
+    pub(crate) last: Option<(i64, u64)>,
+}
+
+/// The chunk being appended to.
+#[derive(Debug)]
+pub(crate) struct OpenChunk {
+    pub(crate) appender: XorAppender,
+    pub(crate) min_time: i64,
+    pub(crate) max_time: i64,
+}
+
+impl OpenChunk {
+    /// A snapshot of the open chunk as an immutable chunk (copies its bytes).
+    pub(crate) fn snapshot(&self) -> ChunkMeta {
+        ChunkMeta {
+            min_time: self.min_time,
+            max_time: self.max_time,
+            chunk: Arc::new(self.appender.clone().finish()),
+        }
+    }
+}
+
+/// Why a sample was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Stored.
+    Accepted,
+    /// Same timestamp and bit-identical value as the last sample: dropped silently.
+    ExactDuplicate,
+    /// Same timestamp as the last sample, different value.
+    Duplicate,
+    /// Older than the last sample, or than the head's minimum valid time.
+    OutOfOrder,
+}
+
+impl SeriesData {
+    /// Checks `(t, v)` against the last accepted sample and the head's minimum valid time,
+    /// and on acceptance records it as the last.
+    pub(crate) fn validate(&mut self, t: i64, bits: u64, min_valid: i64) -> Verdict {
+        if t < min_valid {
+            return Verdict::OutOfOrder;
+        }
+        match self.last {
+            Some((last_t, _)) if t < last_t => Verdict::OutOfOrder,
+            Some((last_t, last_v)) if t == last_t => {
+                if last_v == bits {
+                    Verdict::ExactDuplicate
+                } else {
+                    Verdict::Duplicate
+                }
+            }
+            _ => {
+                self.last = Some((t, bits));
+                Verdict::Accepted
+            }
+        }
+    }
+
+    /// Appends a validated sample to the open chunk, cutting it first when full or when `t`
+    /// reaches the next multiple of `chunk_range`. Returns false (sample dropped) only if the
+    /// chunk refuses it, which validation rules out.
+    pub(crate) fn append(&mut self, t: i64, v: f64, chunk_range: i64) -> bool {
+        let cut = match &self.open {
+            None => true,
+            Some(open) => {
+                open.appender.num_samples() >= SAMPLES_PER_CHUNK
+                    || t >= chunk_end(open.min_time, chunk_range)
+            }
+        };
+        if cut {
+            self.cut();
+        }
+        let open = self.open.get_or_insert_with(|| OpenChunk {
+            appender: XorAppender::new(),
+            min_time: t,
+            max_time: t,
+        });
+        if open.appender.append(t, v).is_err() {
+            return false;
+        }
+        open.max_time = t;
+        true
+    }
+
+    /// Seals the open chunk, if any, into the completed chunks.
+    pub(crate) fn cut(&mut self) {
+        if let Some(open) = self.open.take()
+            && open.appender.num_samples() > 0
+        {
+            // Exact growth: a series holds few chunks, and doubling would leave up to half of
+            // this vector unused in every series.
+            self.chunks.reserve_exact(1);
+            self.chunks.push(ChunkMeta {
+                min_time: open.min_time,
+                max_time: open.max_time,
+                chunk: Arc::new(open.appender.finish()),
+            });
+        }
+    }
+
+    /// Timestamp of the oldest sample held.
+    pub(crate) fn min_time(&self) -> Option<i64> {
+        self.chunks
+            .first()
+            .map(|c| c.min_time)
+            .or(self.open.as_ref().map(|o| o.min_time))
+    }
+
+    /// Timestamp of the newest sample held.
+    pub(crate) fn max_time(&self) -> Option<i64> {
+        self.open
+            .as_ref()
+            .map(|o| o.max_time)
+            .or(self.chunks.last().map(|c| c.max_time))
+    }
+
+    /// Whether a sample lies in `[mint, maxt]`, judged by chunk bounds.
+    pub(crate) fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        match (self.min_time(), self.max_time()) {
+            (Some(min), Some(max)) => min <= maxt && max >= mint,
+            _ => false,
+        }
+    }
+
+    /// Chunks overlapping `[mint, maxt]` (the open one as a snapshot), oldest first.
+    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ChunkMeta> {
+        let mut out: Vec<ChunkMeta> = self
+            .chunks
+            .iter()
+            .filter(|c| c.min_time <= maxt && c.max_time >= mint)
+            .cloned()
+            .collect();
+        if let Some(open) = &self.open
+            && open.min_time <= maxt
+            && open.max_time >= mint
+        {
+            out.push(open.snapshot());
+        }
+        out
+    }
+
+    /// Chunks holding exactly the samples with `mint <= t < maxt`: chunks inside the range are
+    /// shared, chunks straddling a bound are re-encoded with the samples inside.
+    pub(crate) fn chunks_within(&self, mint: i64, maxt: i64) -> Vec<ChunkMeta> {
+        let open = self.open.as_ref().map(OpenChunk::snapshot);
+        self.chunks
+            .iter()
+            .chain(open.as_ref())
+            .filter(|c| c.min_time < maxt && c.max_time >= mint)
+            .filter_map(|c| {
+                if c.min_time >= mint && c.max_time < maxt {
+                    Some(c.clone())
+                } else {
+                    reencode(&c.chunk, |t| t >= mint && t < maxt)
+                }
+            })
+            .collect()
+    }
+
+    /// Drops samples older than `mint`: whole chunks, and the older part of a chunk that
+    /// straddles `mint` (re-encoded). Returns whether any sample is left.
+    pub(crate) fn truncate_before(&mut self, mint: i64) -> bool {
+        self.chunks.retain(|c| c.max_time >= mint);
+        if let Some(first) = self.chunks.first_mut()
+            && first.min_time < mint
+        {
+            match reencode(&first.chunk, |t| t >= mint) {
+                Some(meta) => *first = meta,
+                None => {
+                    self.chunks.remove(0);
+                }
+            }
+        }
+        if let Some(open) = &mut self.open {
+            if open.max_time < mint {
+                self.open = None;
+            } else if open.min_time < mint {
+                let mut appender = XorAppender::new();
+                let mut min_time = None;
+                for (t, v) in open.appender.iter().filter(|&(t, _)| t >= mint) {
+                    if appender.append(t, v).is_ok() {
+                        min_time.get_or_insert(t);
+                    }
+                }
+                open.appender = appender;
+                open.min_time = min_time.unwrap_or(open.max_time);
+            }
+        }
+        self.min_time().is_some()
+    }
+
+    /// Number of chunks, the open one included.
+    pub(crate) fn chunk_count(&self) -> usize {
+        self.chunks.len() + usize::from(self.open.is_some())
+    }
+}
+
+/// The end (exclusive) of the chunk-range window `t` falls in.
+fn chunk_end(t: i64, chunk_range: i64) -> i64 {
+    let range = chunk_range.max(1);
+    t.div_euclid(range).saturating_add(1).saturating_mul(range)
+}
+
+/// A chunk with the samples of `chunk` whose timestamps `keep` accepts; `None` if none.
+pub(crate) fn reencode(chunk: &XorChunk, keep: impl Fn(i64) -> bool) -> Option<ChunkMeta> {
+    let mut appender = XorAppender::new();
+    let (mut min, mut max) = (None, 0);
+    for (t, v) in chunk.iter().filter(|&(t, _)| keep(t)) {
+        if appender.append(t, v).is_ok() {
+            min.get_or_insert(t);
+            max = t;
+        }
+    }
+    Some(ChunkMeta {
+        min_time: min?,
+        max_time: max,
+        chunk: Arc::new(appender.finish()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_by_count_and_by_range_boundary() {
+        let mut s = SeriesData::default();
+        for t in 0..250 {
+            assert_eq!(s.validate(t, 0, i64::MIN), Verdict::Accepted);
+            assert!(s.append(t, t as f64, 1_000_000));
+        }
+        assert_eq!(s.chunks.len(), 2);
+        assert_eq!(s.chunks[0].chunk.num_samples(), 120);
+        let mut s = SeriesData::default();
+        for t in [10, 90, 100, 150] {
+            s.append(t, 1.0, 100);
+        }
+        assert_eq!(s.chunks.len(), 1);
+        assert_eq!((s.chunks[0].min_time, s.chunks[0].max_time), (10, 90));
+        let within = s.chunks_within(50, 120);
+        let samples: Vec<i64> = within
+            .iter()
+            .flat_map(|c| c.chunk.iter())
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(samples, [90, 100]);
+        assert!(s.truncate_before(95));
+        assert_eq!(s.min_time(), Some(100));
+        assert!(!s.truncate_before(200));
+    }
+
+    #[test]
+    fn validation() {
+        let mut s = SeriesData::default();
+        assert_eq!(s.validate(10, 1, 0), Verdict::Accepted);
+        assert_eq!(s.validate(10, 1, 0), Verdict::ExactDuplicate);
+        assert_eq!(s.validate(10, 2, 0), Verdict::Duplicate);
+        assert_eq!(s.validate(9, 2, 0), Verdict::OutOfOrder);
+        assert_eq!(s.validate(11, 2, 20), Verdict::OutOfOrder);
+        assert_eq!(s.validate(11, 2, 0), Verdict::Accepted);
+    }
+}

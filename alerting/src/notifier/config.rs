@@ -154,47 +154,47 @@ pub struct GlobalConfig {
 impl Default for GlobalConfig {
     fn default() -> GlobalConfig {
         GlobalConfig {
-        resolve_timeout: DEFAULT_RESOLVE_TIMEOUT,
-        http_config: HttpConfig::default(),
-        smtp_from: String::new(),
-        smtp_hello: default_hello(),
-        smtp_smarthost: String::new(),
-        smtp_auth_username: String::new(),
-        smtp_auth_password: None,
-        smtp_auth_password_file: None,
-        smtp_auth_identity: String::new(),
-        smtp_auth_secret: None,
-        smtp_auth_secret_file: None,
-        smtp_require_tls: true,
-        smtp_tls_config: None,
-        smtp_force_implicit_tls: None,
-        telegram_api_url: default_telegram_api_url(),
-        telegram_bot_token: None,
-        telegram_bot_token_file: None,
-        slack_api_url: None,
-        slack_api_url_file: None,
-        slack_app_token: None,
-        slack_app_token_file: None,
-        slack_app_url: None,
-        victorops_api_key: None,
-        victorops_api_key_file: None,
-        victorops_api_url: None,
-        pagerduty_url: None,
-        opsgenie_api_key: None,
-        opsgenie_api_key_file: None,
-        opsgenie_api_url: None,
-        wechat_api_url: None,
-        wechat_api_secret: None,
-        wechat_api_secret_file: None,
-        wechat_api_corp_id: None,
-        webex_api_url: None,
-        rocketchat_api_url: None,
-        rocketchat_token: None,
-        rocketchat_token_file: None,
-        rocketchat_token_id: None,
-        rocketchat_token_id_file: None,
-        jira_api_url: None,
-        mattermost_webhook_url: None,
+            resolve_timeout: DEFAULT_RESOLVE_TIMEOUT,
+            http_config: HttpConfig::default(),
+            smtp_from: String::new(),
+            smtp_hello: default_hello(),
+            smtp_smarthost: String::new(),
+            smtp_auth_username: String::new(),
+            smtp_auth_password: None,
+            smtp_auth_password_file: None,
+            smtp_auth_identity: String::new(),
+            smtp_auth_secret: None,
+            smtp_auth_secret_file: None,
+            smtp_require_tls: true,
+            smtp_tls_config: None,
+            smtp_force_implicit_tls: None,
+            telegram_api_url: default_telegram_api_url(),
+            telegram_bot_token: None,
+            telegram_bot_token_file: None,
+            slack_api_url: None,
+            slack_api_url_file: None,
+            slack_app_token: None,
+            slack_app_token_file: None,
+            slack_app_url: None,
+            victorops_api_key: None,
+            victorops_api_key_file: None,
+            victorops_api_url: None,
+            pagerduty_url: None,
+            opsgenie_api_key: None,
+            opsgenie_api_key_file: None,
+            opsgenie_api_url: None,
+            wechat_api_url: None,
+            wechat_api_secret: None,
+            wechat_api_secret_file: None,
+            wechat_api_corp_id: None,
+            webex_api_url: None,
+            rocketchat_api_url: None,
+            rocketchat_token: None,
+            rocketchat_token_file: None,
+            rocketchat_token_id: None,
+            rocketchat_token_id_file: None,
+            jira_api_url: None,
+            mattermost_webhook_url: None,
             mattermost_webhook_url_file: None,
         }
     }
@@ -263,13 +263,14 @@ struct RawConfig {
 pub struct Warning {
     /// Where.
     pub location: Location,
-    /// What happens instead.
+    /// What happens instead; names the location itself.
     pub message: String,
 }
 
+/// The message, which already names the location.
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
+        f.write_str(&self.message)
     }
 }
 
@@ -440,7 +441,10 @@ impl AlertmanagerConfig {
                 }
                 for (key, set) in [
                     ("mute_time_intervals", !root.mute_time_intervals.is_empty()),
-                    ("active_time_intervals", !root.active_time_intervals.is_empty()),
+                    (
+                        "active_time_intervals",
+                        !root.active_time_intervals.is_empty(),
+                    ),
                 ] {
                     if set {
                         checker.report(
@@ -514,8 +518,8 @@ impl AlertmanagerConfig {
     ) -> bool {
         let contains = |name: &String| self.time_interval(name).is_some_and(|i| i.contains(at));
         let muted = opts.mute_time_intervals.iter().any(contains);
-        let active =
-            opts.active_time_intervals.is_empty() || opts.active_time_intervals.iter().any(contains);
+        let active = opts.active_time_intervals.is_empty()
+            || opts.active_time_intervals.iter().any(contains);
         active && !muted
     }
 }
@@ -578,13 +582,13 @@ impl Checker<'_> {
             full.extend_from_slice(rest);
             full
         };
-        if let Some(receiver) = route.receiver.as_deref().filter(|r| !r.is_empty()) {
-            if !names.receivers.contains(receiver) {
-                self.report(
-                    &with(&[Step::Key("receiver")]),
-                    format!("route names receiver {receiver:?}, which is not defined in receivers"),
-                );
-            }
+        if let Some(receiver) = route.receiver.as_deref().filter(|r| !r.is_empty())
+            && !names.receivers.contains(receiver)
+        {
+            self.report(
+                &with(&[Step::Key("receiver")]),
+                format!("route names receiver {receiver:?}, which is not defined in receivers"),
+            );
         }
         for key in ["mute_time_intervals", "active_time_intervals"] {
             let list = if key == "mute_time_intervals" {
@@ -602,7 +606,11 @@ impl Checker<'_> {
             }
         }
         for (index, child) in route.routes.iter().enumerate() {
-            self.route_references(child, &with(&[Step::Key("routes"), Step::Index(index)]), names);
+            self.route_references(
+                child,
+                &with(&[Step::Key("routes"), Step::Index(index)]),
+                names,
+            );
         }
     }
 

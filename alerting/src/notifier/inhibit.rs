@@ -80,8 +80,7 @@ impl Check for InhibitRule {
 impl InhibitRule {
     /// Whether the firing alert `source` mutes `target` under this rule.
     pub fn inhibits(&self, source: &Labels, target: &Labels) -> bool {
-        if !all_match(&self.target_matchers, target) || !all_match(&self.source_matchers, source)
-        {
+        if !all_match(&self.target_matchers, target) || !all_match(&self.source_matchers, source) {
             return false;
         }
         let equal = self

@@ -105,13 +105,24 @@ mod tests {
     #[test]
     fn finds_values_and_elements() {
         let text = "a:\n  b: [x, y]\n  c:\n    - d: 1\n    - d: 2\n";
-        assert_eq!(locate(text, &[Step::Key("a"), Step::Key("b")]), Some((2, 6)));
+        assert_eq!(
+            locate(text, &[Step::Key("a"), Step::Key("b")]),
+            Some((2, 6))
+        );
         assert_eq!(
             locate(text, &[Step::Key("a"), Step::Key("b"), Step::Index(1)]),
             Some((2, 10))
         );
         assert_eq!(
-            locate(text, &[Step::Key("a"), Step::Key("c"), Step::Index(1), Step::Key("d")]),
+            locate(
+                text,
+                &[
+                    Step::Key("a"),
+                    Step::Key("c"),
+                    Step::Index(1),
+                    Step::Key("d")
+                ]
+            ),
             Some((5, 10))
         );
     }

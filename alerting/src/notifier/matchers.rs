@@ -182,9 +182,11 @@ pub(crate) fn matcher_list<'de, D: Deserializer<'de>>(
     struct Line(Vec<Matcher>);
     impl<'de> Deserialize<'de> for Line {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            yaml::from_string(deserializer, "a matcher such as severity=\"critical\"", |text| {
-                parse_matchers(text)
-            })
+            yaml::from_string(
+                deserializer,
+                "a matcher such as severity=\"critical\"",
+                parse_matchers,
+            )
             .map(Line)
         }
     }
@@ -292,9 +294,15 @@ mod tests {
 
     #[test]
     fn quoted_unquoted_and_braces() {
-        assert_eq!(strings(r#"severity="critical""#), [r#"severity="critical""#]);
+        assert_eq!(
+            strings(r#"severity="critical""#),
+            [r#"severity="critical""#]
+        );
         assert_eq!(strings("severity = critical"), [r#"severity="critical""#]);
-        assert_eq!(strings("severity =~ warning|info"), [r#"severity=~"warning|info""#]);
+        assert_eq!(
+            strings("severity =~ warning|info"),
+            [r#"severity=~"warning|info""#]
+        );
         assert_eq!(
             strings(r#"{a="b", c=~"d", e!="f",g!~h}"#),
             [r#"a="b""#, r#"c=~"d""#, r#"e!="f""#, r#"g!~"h""#]
@@ -308,7 +316,11 @@ mod tests {
     #[test]
     fn bad_matchers_say_why() {
         let error = |text: &str| parse_matchers(text).err().unwrap_or_default();
-        assert!(error("severity").contains("expected one of ="), "{}", error("severity"));
+        assert!(
+            error("severity").contains("expected one of ="),
+            "{}",
+            error("severity")
+        );
         assert!(error(r#"a="b"#).contains("not closed"));
         assert!(error(r#"{a="b""#).contains("does not close"));
         assert!(error(r#"=b"#).contains("label name is missing"));

@@ -81,7 +81,9 @@ pub(crate) struct RouteConfig {
 
 fn any_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     yaml::from_string(d, "a duration such as 30s", |text| {
-        text.parse::<Duration>().map(Some).map_err(|e| e.to_string())
+        text.parse::<Duration>()
+            .map(Some)
+            .map_err(|e| e.to_string())
     })
 }
 
@@ -197,7 +199,11 @@ impl RouteNode {
         matchers.extend(config.match_re);
         matchers.extend(config.matchers);
         matchers.sort_by(|a, b| {
-            (a.name(), a.value(), a.op().to_string()).cmp(&(b.name(), b.value(), b.op().to_string()))
+            (a.name(), a.value(), a.op().to_string()).cmp(&(
+                b.name(),
+                b.value(),
+                b.op().to_string(),
+            ))
         });
         let own = display_matchers(&matchers);
         let (key, id) = match parent {

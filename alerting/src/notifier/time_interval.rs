@@ -94,8 +94,8 @@ impl TimePeriod {
                 .iter()
                 .any(|range| range.start_minute <= minute && minute < range.end_minute);
         let weekday = i32::try_from(local.weekday().num_days_from_sunday()).unwrap_or(0);
-        let in_weekdays = self.weekdays.is_empty()
-            || self.weekdays.iter().any(|range| range.contains(weekday));
+        let in_weekdays =
+            self.weekdays.is_empty() || self.weekdays.iter().any(|range| range.contains(weekday));
         let in_days = self.days_of_month.is_empty() || {
             let length = days_in_month(local.year(), local.month());
             let day = i32::try_from(local.day()).unwrap_or(0);
@@ -111,8 +111,8 @@ impl TimePeriod {
         let month = i32::try_from(local.month()).unwrap_or(0);
         let in_months =
             self.months.is_empty() || self.months.iter().any(|range| range.contains(month));
-        let in_years = self.years.is_empty()
-            || self.years.iter().any(|range| range.contains(local.year()));
+        let in_years =
+            self.years.is_empty() || self.years.iter().any(|range| range.contains(local.year()));
         in_times && in_weekdays && in_days && in_months && in_years
     }
 }
@@ -367,9 +367,9 @@ fn location<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Tz>, D::Error> {
         if name == "Local" || name == "UTC" || name.is_empty() {
             return Ok(Some(Tz::UTC));
         }
-        Tz::from_str(name)
-            .map(Some)
-            .map_err(|_| format!("unknown time zone {name:?}; use an IANA name such as Europe/Berlin"))
+        Tz::from_str(name).map(Some).map_err(|_| {
+            format!("unknown time zone {name:?}; use an IANA name such as Europe/Berlin")
+        })
     })
 }
 
@@ -404,16 +404,27 @@ mod tests {
 
     #[test]
     fn errors_point_at_the_value() {
-        let e = period("weekdays: ['saturday:sunday']\n").err().unwrap_or_default();
-        assert!(e.starts_with("t.yml:1:12: weekdays[0]: weekday range"), "{e}");
+        let e = period("weekdays: ['saturday:sunday']\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("t.yml:1:12: weekdays[0]: weekday range"),
+            "{e}"
+        );
         let e = period("times:\n  - start_time: '22:00'\n    end_time: '06:00'\n")
             .err()
             .unwrap_or_default();
-        assert!(e.starts_with("t.yml:2:5: times[0]: start_time 22:00 is not before"), "{e}");
+        assert!(
+            e.starts_with("t.yml:2:5: times[0]: start_time 22:00 is not before"),
+            "{e}"
+        );
         let e = period("days_of_month: ['0']\n").err().unwrap_or_default();
         assert!(e.contains("is not a day of the month"), "{e}");
         let e = period("location: Mars/Base\n").err().unwrap_or_default();
-        assert!(e.starts_with("t.yml:1:11: location: unknown time zone"), "{e}");
+        assert!(
+            e.starts_with("t.yml:1:11: location: unknown time zone"),
+            "{e}"
+        );
         let e = period("times: [{start_time: '9:00', end_time: '10:00'}]\n")
             .err()
             .unwrap_or_default();

@@ -91,7 +91,9 @@ impl Check for EmailConfig {
         let mut seen = HashSet::new();
         for name in self.headers.keys() {
             if !seen.insert(name.to_ascii_lowercase()) {
-                return Err(format!("header {name:?} is given twice (names ignore case)"));
+                return Err(format!(
+                    "header {name:?} is given twice (names ignore case)"
+                ));
             }
         }
         if !self.smarthost.is_empty() {

@@ -285,12 +285,7 @@ pub struct TlsConfig {
 }
 
 /// Reads `value` and `value_file` style pairs: exactly one must be set when `required`.
-pub(crate) fn one_of(
-    value: bool,
-    file: bool,
-    name: &str,
-    required: bool,
-) -> Result<(), String> {
+pub(crate) fn one_of(value: bool, file: bool, name: &str, required: bool) -> Result<(), String> {
     match (value, file) {
         (true, true) => Err(format!("at most one of {name} and {name}_file may be set")),
         (false, false) if required => Err(format!("one of {name} or {name}_file is required")),

@@ -76,8 +76,18 @@ pub struct PushoverConfig {
 
 impl Check for PushoverConfig {
     fn check(&self) -> Result<(), String> {
-        one_of(self.user_key.is_some(), self.user_key_file.is_some(), "user_key", true)?;
-        one_of(self.token.is_some(), self.token_file.is_some(), "token", true)?;
+        one_of(
+            self.user_key.is_some(),
+            self.user_key_file.is_some(),
+            "user_key",
+            true,
+        )?;
+        one_of(
+            self.token.is_some(),
+            self.token_file.is_some(),
+            "token",
+            true,
+        )?;
         if self.html && self.monospace {
             return Err("html and monospace cannot both be true".to_owned());
         }

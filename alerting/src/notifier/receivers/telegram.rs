@@ -49,11 +49,19 @@ pub struct TelegramConfig {
 
 impl Check for TelegramConfig {
     fn check(&self) -> Result<(), String> {
-        one_of(self.bot_token.is_some(), self.bot_token_file.is_some(), "bot_token", false)?;
+        one_of(
+            self.bot_token.is_some(),
+            self.bot_token_file.is_some(),
+            "bot_token",
+            false,
+        )?;
         if self.chat_id == 0 {
             return Err("chat_id is required".to_owned());
         }
-        if !matches!(self.parse_mode.as_str(), "" | "Markdown" | "MarkdownV2" | "HTML") {
+        if !matches!(
+            self.parse_mode.as_str(),
+            "" | "Markdown" | "MarkdownV2" | "HTML"
+        ) {
             return Err(format!(
                 "parse_mode {:?} is not one of Markdown, MarkdownV2, HTML or empty",
                 self.parse_mode

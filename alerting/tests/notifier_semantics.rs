@@ -461,3 +461,52 @@ mute_time_intervals:
     assert!(config.route_active_at(node, &at("2026-12-29T10:00:00Z")));
     assert_eq!(config.time_intervals.len(), 2);
 }
+
+#[test]
+fn inline_section_of_a_larger_file() {
+    let text = "storage:\n  path: /data\nalertmanager:\n  route:\n    receiver: a\n    \
+                routes:\n      - receiver: b\n        group_by:\n  receivers: [{name: a}]\n";
+    let error = AlertmanagerConfig::parse_inline(Path::new("sightline.yml"), text)
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        error.as_deref(),
+        Some("sightline.yml:7:19: route names receiver \"b\", which is not defined in receivers")
+    );
+    let text = text.replace("[{name: a}]", "[{name: a}, {name: b}]");
+    let config = AlertmanagerConfig::parse_inline(Path::new("sightline.yml"), &text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no alertmanager section"));
+    // `group_by:` without a value inherits the parent's (none here); `[]` would not.
+    assert_eq!(config.route.root().routes()[0].receiver(), "b");
+    let bad = "alertmanager:\n  route: {receiver: a, group_wait: soon}\n";
+    let error = AlertmanagerConfig::parse_inline(Path::new("s.yml"), bad)
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        error.as_deref(),
+        Some(
+            "s.yml:2:36: alertmanager.route.group_wait: not a valid duration string: \"soon\" \
+             (use e.g. 30s, 5m, 1h30m, 7d)"
+        )
+    );
+    assert!(
+        AlertmanagerConfig::parse_inline(Path::new("s.yml"), "storage: {}\n")
+            .is_ok_and(|c| c.is_none())
+    );
+}
+
+#[test]
+fn empty_group_by_inherits_and_an_empty_list_does_not() {
+    let config = parse(
+        "route:\n  receiver: a\n  group_by: [alertname]\n  routes:\n    - receiver: a\n      \
+         group_by:\n    - receiver: a\n      group_by: []\nreceivers: [{name: a}]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let routes = config.route.root().routes();
+    assert_eq!(
+        routes[0].opts().group_by,
+        GroupBy::Labels(vec!["alertname".into()])
+    );
+    assert_eq!(routes[1].opts().group_by, GroupBy::Labels(vec![]));
+}

@@ -235,6 +235,17 @@ fn yes() -> bool {
     true
 }
 
+/// The top-level key of Sightline's config under which an Alertmanager config may be
+/// written inline.
+pub const INLINE_KEY: &str = "alertmanager";
+
+/// A larger file with an inline Alertmanager config; other keys are skipped.
+#[derive(Debug, Deserialize)]
+struct Inline {
+    #[serde(default)]
+    alertmanager: Option<RawConfig>,
+}
+
 /// The file as written (first pass).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -307,9 +318,34 @@ impl AlertmanagerConfig {
     /// Reads and checks `text`, naming `path_for_messages` in errors and warnings.
     pub fn parse(path_for_messages: &Path, text: &str) -> Result<AlertmanagerConfig, ConfigError> {
         let raw: RawConfig = yaml::from_str(path_for_messages, text)?;
+        Self::resolve(path_for_messages, text, None, raw)
+    }
+
+    /// Reads and checks the Alertmanager config written inline under the top-level
+    /// [`INLINE_KEY`] (`alertmanager:`) of a larger YAML file, Sightline's own config; every
+    /// other top-level key is skipped. Positions are the file's, and paths in messages start
+    /// with `alertmanager.`. `Ok(None)` when the file has no such key.
+    pub fn parse_inline(
+        path_for_messages: &Path,
+        text: &str,
+    ) -> Result<Option<AlertmanagerConfig>, ConfigError> {
+        let inline: Inline = yaml::from_str(path_for_messages, text)?;
+        inline
+            .alertmanager
+            .map(|raw| Self::resolve(path_for_messages, text, Some(INLINE_KEY), raw))
+            .transpose()
+    }
+
+    fn resolve(
+        path_for_messages: &Path,
+        text: &str,
+        section: Option<&'static str>,
+        raw: RawConfig,
+    ) -> Result<AlertmanagerConfig, ConfigError> {
         let mut checker = Checker {
             path: path_for_messages,
             text,
+            base: section.map(Step::Key).into_iter().collect(),
             problems: Vec::new(),
         };
         let RawConfig {
@@ -560,14 +596,18 @@ struct References<'a> {
 struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
+    /// The path to the config inside the file: empty, or the key of an inline section.
+    base: Vec<Step>,
     problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
     fn location(&self, path: &[Step]) -> Location {
+        let mut full = self.base.clone();
+        full.extend_from_slice(path);
         Location {
             file: self.path.to_owned(),
-            line_column: locate(self.text, path),
+            line_column: locate(self.text, &full),
         }
     }
 

@@ -125,8 +125,12 @@ fn group_by<'de, D: Deserializer<'de>>(d: D) -> Result<Option<GroupBy>, D::Error
             }
             Ok(Some(GroupBy::Labels(names)))
         }
+        /// `group_by:` with no value inherits, as in Alertmanager; `group_by: []` does not.
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
     }
-    d.deserialize_seq(GroupByVisitor)
+    d.deserialize_any(GroupByVisitor)
 }
 
 /// The settings in effect at a node, after inheritance.

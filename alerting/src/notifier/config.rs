@@ -358,152 +358,24 @@ impl AlertmanagerConfig {
             mute_time_intervals,
             tracing: _,
         } = raw;
-
-        // Receivers: unique names, global defaults, unsupported integrations.
-        let mut receiver_names = HashSet::new();
-        let mut warnings = Vec::new();
-        for (index, receiver) in receivers.iter_mut().enumerate() {
-            let at = |rest: &[Step]| {
-                let mut path = vec![Step::Key("receivers"), Step::Index(index)];
-                path.extend_from_slice(rest);
-                path
-            };
-            if !receiver_names.insert(receiver.name.clone()) {
-                checker.report(
-                    &at(&[Step::Key("name")]),
-                    format!("receiver name {:?} is used twice", receiver.name),
-                );
-            }
-            for (j, email) in receiver.email_configs.iter_mut().enumerate() {
-                let here = at(&[Step::Key("email_configs"), Step::Index(j)]);
-                inherit_email(email, &global);
-                if email.smarthost.is_empty() {
-                    checker.report(
-                        &here,
-                        "email config has no smarthost, and global smtp_smarthost is not set"
-                            .to_owned(),
-                    );
-                }
-                if email.from.is_empty() {
-                    checker.report(
-                        &here,
-                        "email config has no from, and global smtp_from is not set".to_owned(),
-                    );
-                }
-            }
-            for (j, telegram) in receiver.telegram_configs.iter_mut().enumerate() {
-                if telegram.api_url.is_empty() {
-                    telegram.api_url = global.telegram_api_url.clone();
-                }
-                if telegram.bot_token.is_none() && telegram.bot_token_file.is_none() {
-                    telegram.bot_token = global.telegram_bot_token.clone();
-                    telegram.bot_token_file = global.telegram_bot_token_file.clone();
-                }
-                if telegram.bot_token.is_none() && telegram.bot_token_file.is_none() {
-                    checker.report(
-                        &at(&[Step::Key("telegram_configs"), Step::Index(j)]),
-                        "telegram config has no bot_token or bot_token_file, and global \
-                         telegram_bot_token is not set"
-                            .to_owned(),
-                    );
-                }
-            }
-            for (kind, configs) in receiver.unsupported_keys() {
-                let location = checker.location(&at(&[Step::Key(kind)]));
-                warnings.push(Warning {
-                    message: format!(
-                        "unsupported receiver integration {kind} in receiver {:?} at {location}; \
-                         alerts routed there are logged, not sent",
-                        receiver.name
-                    ),
-                    location: location.clone(),
-                });
-                receiver.unsupported.push(UnsupportedIntegration {
-                    kind,
-                    configs,
-                    location,
-                });
-            }
-        }
-
-        // Time intervals: unique names over both lists.
-        let mut interval_names = HashSet::new();
-        let lists = [
-            ("time_intervals", &time_intervals),
-            ("mute_time_intervals", &mute_time_intervals),
-        ];
-        for (key, list) in lists {
-            for (index, interval) in list.iter().enumerate() {
-                if !interval_names.insert(interval.name.clone()) {
-                    checker.report(
-                        &[Step::Key(key), Step::Index(index), Step::Key("name")],
-                        format!("time interval name {:?} is used twice", interval.name),
-                    );
-                }
-            }
-        }
+        let (receiver_names, warnings) = checker.receivers(&mut receivers, &global);
+        let interval_names = checker.time_interval_names(&time_intervals, &mute_time_intervals);
         time_intervals.extend(mute_time_intervals);
-
-        // The routing tree.
-        let route = match route {
+        let names = References {
+            receivers: &receiver_names,
+            intervals: &interval_names,
+        };
+        match &route {
+            Some(root) => checker.root_route(root, &names),
             None => {
-                checker.report(
-                    &[],
-                    "no route: the config needs a root `route` naming a default receiver"
-                        .to_owned(),
-                );
-                None
+                let problem = checker.missing_route();
+                checker.problems.push(problem);
             }
-            Some(root) => {
-                let root_path = [Step::Key("route")];
-                if root.receiver.as_deref().unwrap_or("").is_empty() {
-                    checker.report(
-                        &root_path,
-                        "the root route must name a default receiver".to_owned(),
-                    );
-                }
-                for (key, set) in [
-                    ("matchers", !root.matchers.is_empty()),
-                    ("match", !root.match_equal.is_empty()),
-                    ("match_re", !root.match_re.is_empty()),
-                ] {
-                    if set {
-                        checker.report(
-                            &[Step::Key("route"), Step::Key(key)],
-                            "the root route must not have matchers: it receives every alert"
-                                .to_owned(),
-                        );
-                    }
-                }
-                for (key, set) in [
-                    ("mute_time_intervals", !root.mute_time_intervals.is_empty()),
-                    (
-                        "active_time_intervals",
-                        !root.active_time_intervals.is_empty(),
-                    ),
-                ] {
-                    if set {
-                        checker.report(
-                            &[Step::Key("route"), Step::Key(key)],
-                            format!("the root route must not have {key}"),
-                        );
-                    }
-                }
-                let names = References {
-                    receivers: &receiver_names,
-                    intervals: &interval_names,
-                };
-                checker.route_references(&root, &root_path, &names);
-                Some(root)
-            }
-        };
+        }
         checker.finish()?;
-        let Some(route) = route else {
-            // Unreachable: a missing route was reported, so finish() returned the error.
-            return Err(ConfigError::Invalid {
-                problems: Vec::new(),
-            });
-        };
+        let route = route.ok_or_else(|| ConfigError::Invalid {
+            problems: vec![checker.missing_route()],
+        })?;
         Ok(AlertmanagerConfig {
             path: path_for_messages.to_owned(),
             global,
@@ -616,6 +488,145 @@ impl Checker<'_> {
         self.problems.push(Problem { location, message });
     }
 
+    /// Receivers: unique names, global defaults copied in, settings required here or in
+    /// `global`, and a warning per unsupported integration. Returns the names and warnings.
+    fn receivers(
+        &mut self,
+        receivers: &mut [Receiver],
+        global: &GlobalConfig,
+    ) -> (HashSet<String>, Vec<Warning>) {
+        let mut names = HashSet::new();
+        let mut warnings = Vec::new();
+        for (index, receiver) in receivers.iter_mut().enumerate() {
+            let at = |rest: &[Step]| {
+                let mut path = vec![Step::Key("receivers"), Step::Index(index)];
+                path.extend_from_slice(rest);
+                path
+            };
+            if !names.insert(receiver.name.clone()) {
+                self.report(
+                    &at(&[Step::Key("name")]),
+                    format!("receiver name {:?} is used twice", receiver.name),
+                );
+            }
+            for (j, email) in receiver.email_configs.iter_mut().enumerate() {
+                let here = at(&[Step::Key("email_configs"), Step::Index(j)]);
+                inherit_email(email, global);
+                if email.smarthost.is_empty() {
+                    self.report(
+                        &here,
+                        "email config has no smarthost, and global smtp_smarthost is not set"
+                            .to_owned(),
+                    );
+                }
+                if email.from.is_empty() {
+                    self.report(
+                        &here,
+                        "email config has no from, and global smtp_from is not set".to_owned(),
+                    );
+                }
+            }
+            for (j, telegram) in receiver.telegram_configs.iter_mut().enumerate() {
+                if telegram.api_url.is_empty() {
+                    telegram.api_url.clone_from(&global.telegram_api_url);
+                }
+                if telegram.bot_token.is_none() && telegram.bot_token_file.is_none() {
+                    telegram.bot_token.clone_from(&global.telegram_bot_token);
+                    telegram
+                        .bot_token_file
+                        .clone_from(&global.telegram_bot_token_file);
+                }
+                if telegram.bot_token.is_none() && telegram.bot_token_file.is_none() {
+                    self.report(
+                        &at(&[Step::Key("telegram_configs"), Step::Index(j)]),
+                        "telegram config has no bot_token or bot_token_file, and global \
+                         telegram_bot_token is not set"
+                            .to_owned(),
+                    );
+                }
+            }
+            for (kind, configs) in receiver.unsupported_keys() {
+                let location = self.location(&at(&[Step::Key(kind)]));
+                warnings.push(Warning {
+                    message: format!(
+                        "unsupported receiver integration {kind} in receiver {:?} at {location}; \
+                         alerts routed there are logged, not sent",
+                        receiver.name
+                    ),
+                    location: location.clone(),
+                });
+                receiver.unsupported.push(UnsupportedIntegration {
+                    kind,
+                    configs,
+                    location,
+                });
+            }
+        }
+        (names, warnings)
+    }
+
+    /// Time interval names, unique over `time_intervals` and `mute_time_intervals`.
+    fn time_interval_names(
+        &mut self,
+        time_intervals: &[TimeInterval],
+        mute_time_intervals: &[TimeInterval],
+    ) -> HashSet<String> {
+        let mut names = HashSet::new();
+        let lists = [
+            ("time_intervals", time_intervals),
+            ("mute_time_intervals", mute_time_intervals),
+        ];
+        for (key, list) in lists {
+            for (index, interval) in list.iter().enumerate() {
+                if !names.insert(interval.name.clone()) {
+                    self.report(
+                        &[Step::Key(key), Step::Index(index), Step::Key("name")],
+                        format!("time interval name {:?} is used twice", interval.name),
+                    );
+                }
+            }
+        }
+        names
+    }
+
+    /// The root route's own rules, then the references of the whole tree.
+    fn root_route(&mut self, root: &RouteConfig, names: &References<'_>) {
+        let root_path = [Step::Key("route")];
+        if root.receiver.as_deref().unwrap_or("").is_empty() {
+            self.report(
+                &root_path,
+                "the root route must name a default receiver".to_owned(),
+            );
+        }
+        for (key, set) in [
+            ("matchers", !root.matchers.is_empty()),
+            ("match", !root.match_equal.is_empty()),
+            ("match_re", !root.match_re.is_empty()),
+        ] {
+            if set {
+                self.report(
+                    &[Step::Key("route"), Step::Key(key)],
+                    "the root route must not have matchers: it receives every alert".to_owned(),
+                );
+            }
+        }
+        for (key, set) in [
+            ("mute_time_intervals", !root.mute_time_intervals.is_empty()),
+            (
+                "active_time_intervals",
+                !root.active_time_intervals.is_empty(),
+            ),
+        ] {
+            if set {
+                self.report(
+                    &[Step::Key("route"), Step::Key(key)],
+                    format!("the root route must not have {key}"),
+                );
+            }
+        }
+        self.route_references(root, &root_path, names);
+    }
+
     fn route_references(&mut self, route: &RouteConfig, path: &[Step], names: &References<'_>) {
         let with = |rest: &[Step]| {
             let mut full = path.to_vec();
@@ -654,14 +665,21 @@ impl Checker<'_> {
         }
     }
 
-    fn finish(mut self) -> Result<(), ConfigError> {
+    fn missing_route(&self) -> Problem {
+        Problem {
+            location: self.location(&[]),
+            message: "no route: the config needs a root `route` naming a default receiver"
+                .to_owned(),
+        }
+    }
+
+    /// The error listing every problem reported, in file order, if there is any.
+    fn finish(&mut self) -> Result<(), ConfigError> {
         if self.problems.is_empty() {
             return Ok(());
         }
-        self.problems
-            .sort_by_key(|problem| problem.location.line_column);
-        Err(ConfigError::Invalid {
-            problems: self.problems,
-        })
+        let mut problems = std::mem::take(&mut self.problems);
+        problems.sort_by_key(|problem| problem.location.line_column);
+        Err(ConfigError::Invalid { problems })
     }
 }

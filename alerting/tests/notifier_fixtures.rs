@@ -254,7 +254,7 @@ fn simple_yml_routing_with_continue_and_overrides() {
         ])
     );
     assert_eq!(db.opts().repeat_interval, Duration::from_secs(3 * 3600));
-    assert_eq!(db.id(), r#"{}/{service="database"}/2/{owner="team-Y"}/1"#);
+    assert_eq!(db.id(), r#"{}/{service="database"}/{owner="team-Y"}/1"#);
 }
 
 #[test]

@@ -113,6 +113,11 @@ fn bad_configs_name_the_position() {
              am.yml:9:11: time interval name \"n\" is used twice",
         ),
         (
+            "continue on the root",
+            format!("route:\n  receiver: a\n  continue: true\n{RECEIVERS}"),
+            "am.yml:3:13: the root route cannot have continue: it has no siblings",
+        ),
+        (
             "root with mute_time_intervals",
             format!(
                 "route:\n  receiver: a\n  mute_time_intervals: [n]\n{RECEIVERS}time_intervals:\n  - name: n\n"
@@ -477,7 +482,6 @@ fn inline_section_of_a_larger_file() {
     let config = AlertmanagerConfig::parse_inline(Path::new("sightline.yml"), &text)
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("no alertmanager section"));
-    // `group_by:` without a value inherits the parent's (none here); `[]` would not.
     assert_eq!(config.route.root().routes()[0].receiver(), "b");
     let bad = "alertmanager:\n  route: {receiver: a, group_wait: soon}\n";
     let error = AlertmanagerConfig::parse_inline(Path::new("s.yml"), bad)
@@ -497,7 +501,7 @@ fn inline_section_of_a_larger_file() {
 }
 
 #[test]
-fn empty_group_by_inherits_and_an_empty_list_does_not() {
+fn empty_group_by_inherits() {
     let config = parse(
         "route:\n  receiver: a\n  group_by: [alertname]\n  routes:\n    - receiver: a\n      \
          group_by:\n    - receiver: a\n      group_by: []\nreceivers: [{name: a}]\n",
@@ -508,5 +512,9 @@ fn empty_group_by_inherits_and_an_empty_list_does_not() {
         routes[0].opts().group_by,
         GroupBy::Labels(vec!["alertname".into()])
     );
-    assert_eq!(routes[1].opts().group_by, GroupBy::Labels(vec![]));
+    // As in Alertmanager, `[]` is no setting either.
+    assert_eq!(
+        routes[1].opts().group_by,
+        GroupBy::Labels(vec!["alertname".into()])
+    );
 }

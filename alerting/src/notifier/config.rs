@@ -10,8 +10,8 @@
 //! `group_interval`, a pushover config without `token`), pointing at the node. The second
 //! checks across sections, as Alertmanager does, and reports every problem found, each at the
 //! node at fault:
-//! - the root route exists, names a receiver, and has no matchers and no mute or active
-//!   time intervals;
+//! - the root route exists, names a receiver, and has no matchers, no `continue` and no
+//!   mute or active time intervals;
 //! - receiver names are unique, and every route's receiver exists;
 //! - time interval names are unique over `time_intervals` and `mute_time_intervals`, and every
 //!   interval a route names exists;
@@ -609,6 +609,12 @@ impl Checker<'_> {
                     "the root route must not have matchers: it receives every alert".to_owned(),
                 );
             }
+        }
+        if root.continue_matching {
+            self.report(
+                &[Step::Key("route"), Step::Key("continue")],
+                "the root route cannot have continue: it has no siblings".to_owned(),
+            );
         }
         for (key, set) in [
             ("mute_time_intervals", !root.mute_time_intervals.is_empty()),

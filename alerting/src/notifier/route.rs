@@ -12,7 +12,8 @@
 //!   `labels` are inherited by children and may be overridden (route labels key by key);
 //!   `mute_time_intervals` and `active_time_intervals` are not inherited.
 //! - Defaults at the root: `group_wait` 30s, `group_interval` 5m, `repeat_interval` 4h, no
-//!   `group_by` (one group per node).
+//!   `group_by` (one group per node). An empty `group_by` (`[]`, or no value) is no setting:
+//!   the node keeps its parent's grouping, as Alertmanager does.
 //! - `group_by: ['...']` groups by every label; it must be the only entry. A label named in
 //!   `group_by` that an alert lacks is left out of the group labels.
 //! - `match`, `match_re` and `matchers` are combined into one list sorted by label name, which
@@ -123,9 +124,13 @@ fn group_by<'de, D: Deserializer<'de>>(d: D) -> Result<Option<GroupBy>, D::Error
                 }
                 return Ok(Some(GroupBy::All));
             }
+            // As in Alertmanager, an empty list is no setting: the parent's grouping stays.
+            if names.is_empty() {
+                return Ok(None);
+            }
             Ok(Some(GroupBy::Labels(names)))
         }
-        /// `group_by:` with no value inherits, as in Alertmanager; `group_by: []` does not.
+        /// `group_by:` with no value inherits too.
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
@@ -211,10 +216,11 @@ impl RouteNode {
         });
         let own = display_matchers(&matchers);
         let (key, id) = match parent {
-            Some((parent, index)) => (
-                format!("{}/{own}", parent.key),
-                format!("{}/{own}/{index}", parent.id),
-            ),
+            Some((parent, index)) => {
+                let key = format!("{}/{own}", parent.key);
+                let id = format!("{key}/{index}");
+                (key, id)
+            }
             None => (own.clone(), own),
         };
         let mut node = RouteNode {
@@ -265,8 +271,8 @@ impl RouteNode {
         &self.key
     }
 
-    /// A unique id: the key with each node's index among its siblings, as Alertmanager's
-    /// `Route.ID()` writes it.
+    /// An id that tells siblings with equal matchers apart: the key, then `/` and the node's
+    /// index among its siblings, as Alertmanager's `Route.ID()` writes it.
     pub fn id(&self) -> &str {
         &self.id
     }

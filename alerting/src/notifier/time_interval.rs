@@ -14,10 +14,10 @@
 //! - Weekday ranges run Sunday to Saturday (`sunday:saturday` is the whole week;
 //!   `saturday:sunday` is an error: write `saturday` and `sunday`). Names are
 //!   case-insensitive.
-//! - `days_of_month` may count back from the month's end (`-1` is the last day). A range is
-//!   rejected when it is empty in a 31-day month (`5:1`, `-1:-3`, `-1:5`); at evaluation a
-//!   range is clamped to the month, and one that starts after the month's end (`31` in
-//!   April) matches nothing.
+//! - `days_of_month` may count back from the month's end (`-1` is the last day). A range
+//!   that starts from the end must end so too (`-1:5` is an error); one that is empty in a
+//!   28-day month is an error (`5:1`, `-1:-3`, `20:-10`). At evaluation a range is clamped to
+//!   the month, and one that starts after the month's end (`31` in April) matches nothing.
 //! - `months` take names or numbers 1–12; `years` are positive.
 //! - `location: Local` means UTC: the appliance runs in containers, where the local zone is
 //!   UTC anyway, and a config should not change meaning with the host. Any IANA name works
@@ -323,8 +323,14 @@ fn day_ranges<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<InclusiveRange>, D:
                 "{day:?} is not a day of the month (1 to 31, or -1 to -31 from the end)"
             )),
         })?;
-        // Checked in a 31-day month.
-        let resolve = |d: i32| if d < 0 { 32 + d } else { d };
+        if range.begin < 0 && range.end > 0 {
+            return Err(format!(
+                "day of month range {text:?} starts counting from the month's end, so it must \
+                 end so too (a negative end day)"
+            ));
+        }
+        // Checked in the shortest month, 28 days: a range empty there may be empty anywhere.
+        let resolve = |d: i32| if d < 0 { 28 + d } else { d };
         if resolve(range.begin) > resolve(range.end) {
             return Err(format!("day of month range {text:?} ends before it starts"));
         }
@@ -443,6 +449,8 @@ mod tests {
         let thirty_first = period("days_of_month: ['31']\n").unwrap_or_else(|e| panic!("{e}"));
         assert!(!thirty_first.contains(&at("2026-04-30T00:00:00Z")));
         assert!(period("days_of_month: ['-1:5']\n").is_err());
+        assert!(period("days_of_month: ['20:-10']\n").is_err());
+        assert!(period("days_of_month: ['10:-10']\n").is_ok());
     }
 
     #[test]

@@ -443,3 +443,136 @@ async fn scrapes_the_real_node_exporter() {
     assert!(!storage.values("node_memory_MemTotal_bytes").is_empty());
     assert_eq!(storage.last("up"), Some(1.0));
 }
+
+/// A server whose `/metrics` streams `chunk` forever, one chunk every `pause`.
+async fn serve_stream(chunk: &'static [u8], pause: Duration) -> SocketAddr {
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || async move {
+            let stream = futures_util::stream::unfold((), move |()| async move {
+                tokio::time::sleep(pause).await;
+                Some((
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from_static(chunk)),
+                    (),
+                ))
+            });
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                axum::body::Body::from_stream(stream),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+#[tokio::test]
+async fn bad_targets_are_down_with_a_clear_error() {
+    let storage = MemoryStorage::default();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "garbage",
+            b"\x1b[2J<html>{{{ not metrics".to_vec(),
+            "line 1",
+        ),
+        ("truncated", b"a 1\nb{x=\"unterminated".to_vec(), "line 2"),
+        (
+            "invalid UTF-8",
+            b"a{x=\"\xff\xfe\"} 1\n".to_vec(),
+            "body is not UTF-8",
+        ),
+    ];
+    for (name, body, expected) in cases {
+        let address = serve_bytes(body).await;
+        let mut lp = scrape_loop(job(&format!(
+            "{{job_name: app, static_configs: [{{targets: ['{address}']}}]}}"
+        )));
+        let error = lp.scrape(&storage, at(0)).await.unwrap_err().to_string();
+        assert!(error.contains(expected), "{name}: {error}");
+        assert_eq!(storage.last("up"), Some(0.0), "{name}");
+    }
+}
+
+/// A server whose `/metrics` answers `body` as it is, bytes that need not be UTF-8.
+async fn serve_bytes(body: Vec<u8>) -> SocketAddr {
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let body = body.clone();
+            async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+#[tokio::test]
+async fn endless_and_slow_bodies_are_cut_off() {
+    // 100 MB and more: the default body size limit stops it long before memory grows.
+    let endless = serve_stream(&[b'#'; 64 * 1024], Duration::ZERO).await;
+    let storage = MemoryStorage::default();
+    let mut lp = scrape_loop(job(&format!(
+        "{{job_name: app, static_configs: [{{targets: ['{endless}']}}]}}"
+    )));
+    let error = lp.scrape(&storage, at(0)).await.unwrap_err();
+    assert!(matches!(error, ScrapeError::BodySizeLimit(_)), "{error}");
+    assert_eq!(storage.last("up"), Some(0.0));
+
+    let slow = serve_stream(b"a 1\n", Duration::from_millis(200)).await;
+    let mut lp = scrape_loop(job(&format!(
+        "{{job_name: app, scrape_timeout: 1s, static_configs: [{{targets: ['{slow}']}}]}}"
+    )));
+    assert_eq!(
+        lp.scrape(&storage, at(0)).await.unwrap_err(),
+        ScrapeError::Timeout
+    );
+}
+
+#[tokio::test]
+async fn duplicate_series_in_one_body_do_not_fail_the_scrape() {
+    let (address, _) = serve(text("a 1\na 2\n")).await;
+    let storage = MemoryStorage::default();
+    let mut lp = scrape_loop(job(&format!(
+        "{{job_name: app, static_configs: [{{targets: ['{address}']}}]}}"
+    )));
+    let report = lp.scrape(&storage, at(0)).await.unwrap();
+    assert_eq!(report.samples_scraped, 2);
+    assert_eq!(storage.last("up"), Some(1.0));
+}
+
+#[tokio::test]
+async fn one_bad_target_leaves_the_others_alone() {
+    let (good, _) = serve(text("x 1\n")).await;
+    let (bad, _) = serve(Response {
+        status: StatusCode::BAD_GATEWAY,
+        ..text("")
+    })
+    .await;
+    let storage = Arc::new(MemoryStorage::default());
+    let manager = ScrapeManager::new(storage.clone(), ".".into());
+    let config = Config::parse(
+        Path::new("t.yml"),
+        &format!("scrape_configs:\n  - job_name: app\n    scrape_interval: 1s\n    static_configs: [{{targets: ['{good}', '{bad}']}}]\n"),
+    )
+    .unwrap();
+    manager.apply(&config);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let targets = manager.active_targets();
+    let status_of = |address: SocketAddr| {
+        targets
+            .iter()
+            .find(|t| t.target.labels().get("instance") == Some(address.to_string().as_str()))
+            .map(|t| (t.status.up, t.status.last_error.clone()))
+            .unwrap()
+    };
+    assert_eq!(status_of(good), (true, String::new()));
+    assert_eq!(
+        status_of(bad),
+        (false, "server returned HTTP status 502".to_owned())
+    );
+    manager.stop_all();
+}

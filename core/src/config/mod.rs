@@ -147,6 +147,8 @@ fn is_blank_yaml(text: &str) -> bool {
 
 const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 
+const DEFAULT_BODY_SIZE_LIMIT: ByteSize = ByteSize(64 << 20);
+
 /// Defaults for every scrape job and rule group.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -167,7 +169,8 @@ pub struct GlobalConfig {
     pub label_name_length_limit: u64,
     /// Default longest label value; 0 for none.
     pub label_value_length_limit: u64,
-    /// Default largest scrape body; 0 for none.
+    /// Default largest scrape body; 64 MiB so that a runaway target cannot exhaust memory
+    /// (Prometheus has no default limit); `0` for none.
     pub body_size_limit: ByteSize,
     /// Default most targets per job; 0 for none.
     pub target_limit: u64,
@@ -184,7 +187,7 @@ impl Default for GlobalConfig {
             label_limit: 0,
             label_name_length_limit: 0,
             label_value_length_limit: 0,
-            body_size_limit: ByteSize(0),
+            body_size_limit: DEFAULT_BODY_SIZE_LIMIT,
             target_limit: 0,
         }
     }

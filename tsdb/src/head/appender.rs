@@ -26,6 +26,7 @@ use sightline_core::labels::Labels;
 
 use super::series::Verdict;
 use super::{Head, SeriesRef, lock};
+use crate::storage;
 use crate::wal::{Record, RefSample, RefSeries};
 use crate::{Error, Result};
 
@@ -280,5 +281,32 @@ impl Appender {
                 series.logged.store(false, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// The head as appenders see it through the storage interfaces (the scraper, the remote-write
+/// receiver).
+impl storage::Appendable for Arc<Head> {
+    fn appender(&self) -> Box<dyn storage::Appender + '_> {
+        Box::new(Head::appender(self))
+    }
+}
+
+impl storage::Appender for Appender {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<storage::SeriesRef> {
+        Appender::append(self, labels, t, v).map(SeriesRef::get)
+    }
+
+    fn append_ref(&mut self, series: storage::SeriesRef, t: i64, v: f64) -> Result<()> {
+        Appender::append_ref(self, SeriesRef(series), t, v)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<storage::CommitSummary> {
+        let stats = Appender::commit(&mut self)?;
+        Ok(storage::CommitSummary {
+            appended: stats.appended,
+            out_of_order: stats.out_of_order,
+            duplicate: stats.duplicates,
+        })
     }
 }

@@ -2,6 +2,9 @@
 //! the OpenMetrics 1.0 parser cases, Prometheus's textparse benchmark pages and a real
 //! node_exporter page.
 
+// Helpers outside #[test] fns unwrap too: a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use sightline_scraper::exposition::{Entry, Format, MetricType, ParseError, Parser};

@@ -1,0 +1,355 @@
+//! Behaviour of the exposition parser on hand-written bodies: the lines `prometheus-parse`
+//! drops, escapes, special values, timestamps, quoted UTF-8 names, exemplars, error
+//! positions, and content-type negotiation.
+
+// Helpers outside #[test] fns unwrap too: a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use sightline_scraper::exposition::{
+    ContentTypeError, Entry, Format, MetricType, Parser, negotiate,
+};
+
+/// Labels, value and timestamp of an exemplar.
+type OwnedExemplar = (Vec<(String, String)>, f64, Option<i64>);
+
+/// An owned copy of one sample, for assertions.
+#[derive(Debug, PartialEq)]
+struct S {
+    series: String,
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+    ts: Option<i64>,
+    exemplar: Option<OwnedExemplar>,
+}
+
+fn samples(body: &str, format: Format) -> Result<Vec<S>, String> {
+    let mut p = Parser::new(body, format);
+    let mut out = Vec::new();
+    while let Some(e) = p.next_entry() {
+        if let Entry::Sample(s) = e.map_err(|e| e.to_string())? {
+            out.push(S {
+                series: s.series.to_owned(),
+                name: s.name.to_owned(),
+                labels: s
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_owned(), l.value.to_owned()))
+                    .collect(),
+                value: s.value,
+                ts: s.timestamp_ms,
+                exemplar: s.exemplar.map(|x| {
+                    (
+                        x.labels
+                            .iter()
+                            .map(|l| (l.name.to_owned(), l.value.to_owned()))
+                            .collect(),
+                        x.value,
+                        x.timestamp_ms,
+                    )
+                }),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn text(body: &str) -> Vec<S> {
+    samples(body, Format::PrometheusText).unwrap()
+}
+
+fn text_err(body: &str) -> String {
+    samples(body, Format::PrometheusText).unwrap_err()
+}
+
+fn labels(l: &[(&str, &str)]) -> Vec<(String, String)> {
+    l.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+#[test]
+fn lines_prometheus_parse_drops() {
+    let s = text(concat!(
+        "node:cpu_seconds:rate5m{mode=\"idle\"} 0.5\n",
+        "a{path=\"/x/{id}\"} 1\n",
+        "a{q=\"say \\\"hi\\\"\"} 2\n",
+        "a{list=\"a,b,c\",other=\"x\"} 3\n",
+    ));
+    assert_eq!(s.len(), 4);
+    assert_eq!(s[0].name, "node:cpu_seconds:rate5m");
+    assert_eq!(s[1].labels, labels(&[("path", "/x/{id}")]));
+    assert_eq!(s[2].labels, labels(&[("q", "say \"hi\"")]));
+    assert_eq!(s[2].series, "a{q=\"say \\\"hi\\\"\"}");
+    assert_eq!(s[3].labels, labels(&[("list", "a,b,c"), ("other", "x")]));
+}
+
+#[test]
+fn escapes_values_and_timestamps() {
+    let s = text(concat!(
+        "# HELP m Help with \\\\ and \\n and \\z.\n",
+        "# TYPE m untyped\n",
+        "m{a=\"back\\\\slash\",b=\"new\\nline\",c=\"un\\known\"} 1.5e3 1700000000000\n",
+        "m{a=\"nan\"} NaN\n",
+        "m{a=\"pinf\"} +Inf -5\n",
+        "m{a=\"ninf\"} -Inf\n",
+        "m{a=\"exp\"} -1.25E-2\n",
+    ));
+    assert_eq!(
+        s[0].labels,
+        labels(&[("a", "back\\slash"), ("b", "new\nline"), ("c", "un\\known")])
+    );
+    assert_eq!((s[0].value, s[0].ts), (1500.0, Some(1_700_000_000_000)));
+    assert!(s[1].value.is_nan());
+    assert_eq!((s[2].value, s[2].ts), (f64::INFINITY, Some(-5)));
+    assert_eq!(s[3].value, f64::NEG_INFINITY);
+    assert_eq!(s[4].value, -0.0125);
+
+    let mut p = Parser::new(
+        "# HELP m a \\\\ b \\n c \\z\n# TYPE m untyped\n",
+        Format::PrometheusText,
+    );
+    match p.next_entry() {
+        Some(Ok(Entry::Help { family, help })) => {
+            assert_eq!((family, help), ("m", "a \\ b \n c \\z"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match p.next_entry() {
+        Some(Ok(Entry::Type {
+            family,
+            metric_type,
+        })) => assert_eq!((family, metric_type), ("m", MetricType::Unknown)),
+        other => panic!("{other:?}"),
+    }
+    assert!(p.next_entry().is_none());
+}
+
+#[test]
+fn text_format_whitespace_comments_and_crlf() {
+    let s = text(concat!(
+        "\n",
+        "# just a comment\n",
+        "#HELP m no space after the hash\n",
+        "   m { a = \"1\" , b=\"2\", }   3\t 42  \r\n",
+        "\n",
+        "# EOF\n",
+        "m{a=\"2\"} 4\n",
+    ));
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].labels, labels(&[("a", "1"), ("b", "2")]));
+    assert_eq!((s[0].value, s[0].ts), (3.0, Some(42)));
+}
+
+#[test]
+fn quoted_utf8_names() {
+    let s = text(concat!(
+        "{\"my.metric\", \"label.name\"=\"v\", plain=\"w\"} 1\n",
+        "{\"ünï\"} 2\n",
+        "m{\"weird \\\"label\\\"\"=\"x\"} 3\n",
+    ));
+    assert_eq!(s[0].name, "my.metric");
+    assert_eq!(s[0].labels, labels(&[("label.name", "v"), ("plain", "w")]));
+    assert_eq!(
+        s[0].series,
+        "{\"my.metric\", \"label.name\"=\"v\", plain=\"w\"}"
+    );
+    assert_eq!(s[1].name, "ünï");
+    assert!(s[1].labels.is_empty());
+    assert_eq!(s[2].labels, labels(&[("weird \"label\"", "x")]));
+
+    let mut p = Parser::new("# TYPE \"my.metric\" gauge\n", Format::PrometheusText);
+    assert!(matches!(
+        p.next_entry(),
+        Some(Ok(Entry::Type {
+            family: "my.metric",
+            metric_type: MetricType::Gauge
+        }))
+    ));
+}
+
+#[test]
+fn text_format_errors_have_positions() {
+    assert_eq!(
+        text_err("m{a=1} 1\n"),
+        "line 1:5: expected label value in double quotes"
+    );
+    assert_eq!(
+        text_err("ok 1\nm{a=\"1} 1\n"),
+        "line 2:5: unterminated quoted string"
+    );
+    assert_eq!(
+        text_err("m 0x1p3\n"),
+        "line 1:3: invalid value \"0x1p3\": expected a decimal float, NaN, +Inf or -Inf"
+    );
+    assert_eq!(text_err("m 1_000\n").split(':').next(), Some("line 1"));
+    assert_eq!(
+        text_err("m 1 1.5\n"),
+        "line 1:5: invalid timestamp \"1.5\": expected integer milliseconds"
+    );
+    assert_eq!(
+        text_err("m{a=\"1\",a=\"2\"} 1\n"),
+        "line 1:9: duplicate label name \"a\""
+    );
+    assert_eq!(
+        text_err("m\n"),
+        "line 1:2: expected space and value after metric"
+    );
+    assert_eq!(text_err("0m 1\n"), "line 1:1: invalid metric name \"0m\"");
+    assert_eq!(
+        text_err("m{1a=\"x\"} 1\n"),
+        "line 1:3: invalid label name \"1a\""
+    );
+    assert_eq!(
+        text_err("# TYPE m gauges\n"),
+        "line 1:10: invalid metric type \"gauges\""
+    );
+    assert_eq!(
+        text_err("m 1 # {a=\"b\"} 1\n"),
+        "line 1:5: exemplars are not allowed in the text format 0.0.4"
+    );
+    assert_eq!(text_err("{} 1\n"), "line 1:1: expected metric name");
+    assert_eq!(
+        text_err("é{ä=\"1\"} 1\n"),
+        "line 1:1: invalid metric name \"é\""
+    );
+    assert_eq!(
+        text_err("m{a=\"ä\" b=\"1\"} 1\n"),
+        "line 1:9: expected ',' or '}' after label"
+    );
+}
+
+#[test]
+fn parser_stops_after_first_error() {
+    let mut p = Parser::new("a 1\nb x\nc 3\n", Format::PrometheusText);
+    assert!(matches!(p.next_entry(), Some(Ok(_))));
+    assert!(matches!(p.next_entry(), Some(Err(_))));
+    assert!(p.next_entry().is_none());
+}
+
+#[test]
+fn invalid_utf8_is_located() {
+    let err = Parser::from_bytes(b"a 1\nb{x=\"\xff\"} 1\n", Format::PrometheusText).unwrap_err();
+    assert_eq!(err.to_string(), "line 2:6: invalid UTF-8");
+}
+
+#[test]
+fn openmetrics_timestamps_and_exemplars() {
+    let s = samples(
+        concat!(
+            "# TYPE a counter\n",
+            "a_total{x=\"1\"} 3 1.5 # {trace_id=\"abc\",span=\"\\\"q\\\"\"} 0.25 1700000000.123\n",
+            "a_created{x=\"1\"} 1700000000 1.5\n",
+            "# TYPE h histogram\n",
+            "h_bucket{le=\"1\"} 1 # {trace_id=\"t\"} 0.5\n",
+            "h_bucket{le=\"+Inf\"} 2\n",
+            "h_count 2\n",
+            "h_sum 1.5\n",
+            "# EOF\n",
+        ),
+        Format::OpenMetrics,
+    )
+    .unwrap();
+    assert_eq!(s.len(), 6);
+    assert_eq!(s[0].ts, Some(1500));
+    assert_eq!(
+        s[0].exemplar,
+        Some((
+            labels(&[("trace_id", "abc"), ("span", "\"q\"")]),
+            0.25,
+            Some(1_700_000_000_123)
+        ))
+    );
+    assert_eq!(s[0].series, "a_total{x=\"1\"}");
+    assert_eq!(
+        s[2].exemplar,
+        Some((labels(&[("trace_id", "t")]), 0.5, None))
+    );
+    assert_eq!(s[3].exemplar, None);
+}
+
+#[test]
+fn openmetrics_metadata_entries() {
+    let body = "# HELP a_seconds A \\\"quoted\\\" help.\n# TYPE a_seconds gauge\n# UNIT a_seconds seconds\na_seconds 1\n# EOF";
+    let mut p = Parser::new(body, Format::OpenMetrics);
+    let mut seen = Vec::new();
+    while let Some(e) = p.next_entry() {
+        seen.push(match e.unwrap() {
+            Entry::Help { family, help } => format!("help {family} {help}"),
+            Entry::Type {
+                family,
+                metric_type,
+            } => format!("type {family} {metric_type}"),
+            Entry::Unit { family, unit } => format!("unit {family} {unit}"),
+            Entry::Sample(s) => format!("sample {} {}", s.series, s.value),
+        });
+    }
+    assert_eq!(
+        seen,
+        [
+            "help a_seconds A \"quoted\" help.",
+            "type a_seconds gauge",
+            "unit a_seconds seconds",
+            "sample a_seconds 1"
+        ]
+    );
+}
+
+#[test]
+fn parser_reset_reuses_buffers() {
+    let mut p = Parser::new("a{x=\"\\\\\"} 1\n", Format::PrometheusText);
+    while p.next_entry().is_some() {}
+    p.reset("# EOF\n", Format::OpenMetrics);
+    assert!(p.next_entry().is_none());
+    p.reset("", Format::OpenMetrics);
+    assert_eq!(
+        p.next_entry().unwrap().unwrap_err().to_string(),
+        "line 1:1: missing \"# EOF\" at the end of an OpenMetrics body"
+    );
+}
+
+#[test]
+fn content_type_negotiation() {
+    let f = |ct: Option<&str>, fb| negotiate(ct, fb).map(|n| (n.format, n.fallback_reason));
+    assert_eq!(
+        f(
+            Some("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            None
+        ),
+        Ok((Format::OpenMetrics, None))
+    );
+    assert_eq!(
+        f(Some("application/openmetrics-text;version=0.0.1"), None),
+        Ok((Format::OpenMetrics, None))
+    );
+    assert_eq!(
+        f(Some("text/plain; version=0.0.4"), None),
+        Ok((Format::PrometheusText, None))
+    );
+    assert_eq!(
+        f(Some("Text/Plain"), None),
+        Ok((Format::PrometheusText, None))
+    );
+    assert_eq!(f(None, None), Err(ContentTypeError::Missing));
+    assert_eq!(f(Some(""), None), Err(ContentTypeError::Missing));
+    assert_eq!(f(Some("garbage"), None), Err(ContentTypeError::Unparsable));
+    assert_eq!(
+        f(Some("text/html; charset=utf-8"), None),
+        Err(ContentTypeError::Unsupported)
+    );
+    assert_eq!(
+        f(
+            Some("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily"),
+            None
+        ),
+        Err(ContentTypeError::Unsupported)
+    );
+    assert_eq!(
+        f(Some("text/html"), Some(Format::PrometheusText)),
+        Ok((Format::PrometheusText, Some(ContentTypeError::Unsupported)))
+    );
+    assert_eq!(
+        f(None, Some(Format::OpenMetrics)),
+        Ok((Format::OpenMetrics, Some(ContentTypeError::Missing)))
+    );
+}

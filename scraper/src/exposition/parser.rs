@@ -222,20 +222,53 @@ enum Meta {
 
 type Res<T> = Result<T, (usize, ErrorKind)>;
 
-fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b':'
+const NAME_START: u8 = 1;
+const NAME_CHAR: u8 = 2;
+const LABEL_START: u8 = 4;
+const LABEL_CHAR: u8 = 8;
+
+/// Character classes of metric and label names, one lookup per byte on the hot path.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alpha = b.is_ascii_alphabetic() || b == b'_';
+        let digit = b.is_ascii_digit();
+        let mut c = 0;
+        if alpha || b == b':' {
+            c |= NAME_START | NAME_CHAR;
+        }
+        if digit {
+            c |= NAME_CHAR | LABEL_CHAR;
+        }
+        if alpha {
+            c |= LABEL_START | LABEL_CHAR;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+fn class(b: u8) -> u8 {
+    CLASS[usize::from(b)]
 }
 
-fn is_name_char(b: u8) -> bool {
-    is_name_start(b) || b.is_ascii_digit()
+fn is_name_start(b: u8) -> bool {
+    class(b) & NAME_START != 0
 }
 
 fn is_label_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_'
+    class(b) & LABEL_START != 0
 }
 
-fn is_label_char(b: u8) -> bool {
-    is_label_start(b) || b.is_ascii_digit()
+/// The end of the run of bytes of class `c` in `bytes[p..end]`.
+fn run_end(bytes: &[u8], p: usize, end: usize, c: u8) -> usize {
+    bytes
+        .get(p..end)
+        .and_then(|s| s.iter().position(|&b| class(b) & c == 0))
+        .map_or(end, |i| p + i)
 }
 
 /// Parses a float value as Go's `ParseFloat` does for decimal input: `NaN`, `Inf`,
@@ -361,7 +394,6 @@ impl<'a> Parser<'a> {
 
     /// The next entry, `None` at the end of the body, or the first error (after which
     /// the parser yields `None`).
-    #[allow(clippy::should_implement_trait)]
     pub fn next_entry(&mut self) -> Option<Result<Entry<'_>, ParseError>> {
         match self.advance() {
             Ok(Some(raw)) => Some(Ok(self.view(raw))),
@@ -497,12 +529,12 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn skip_ws(&self, mut p: usize, end: usize) -> usize {
-        let bytes = self.input.as_bytes();
-        while p < end && matches!(bytes.get(p), Some(b' ' | b'\t')) {
-            p += 1;
-        }
-        p
+    fn skip_ws(&self, p: usize, end: usize) -> usize {
+        self.input
+            .as_bytes()
+            .get(p..end)
+            .and_then(|s| s.iter().position(|&b| b != b' ' && b != b'\t'))
+            .map_or(end.max(p), |i| p + i)
     }
 
     fn text_comment(&mut self, p: usize, end: usize) -> Res<Line> {
@@ -672,10 +704,7 @@ impl<'a> Parser<'a> {
                 Ok((span, q))
             }
             Some(&b) if p < end && is_name_start(b) => {
-                let mut q = p + 1;
-                while q < end && bytes.get(q).is_some_and(|&b| is_name_char(b)) {
-                    q += 1;
-                }
+                let q = run_end(bytes, p + 1, end, NAME_CHAR);
                 Ok((Span::input(p, q), q))
             }
             _ if p >= end => Err((p, ErrorKind::Expected("metric name"))),
@@ -794,10 +823,7 @@ impl<'a> Parser<'a> {
                 let (name, q) = match bytes.get(p) {
                     Some(b'"') => self.quoted(p, end)?,
                     Some(&b) if is_label_start(b) => {
-                        let mut q = p + 1;
-                        while q < end && bytes.get(q).is_some_and(|&b| is_label_char(b)) {
-                            q += 1;
-                        }
+                        let q = run_end(bytes, p + 1, end, LABEL_CHAR);
                         (Span::input(p, q), q)
                     }
                     _ => {
@@ -1001,9 +1027,10 @@ impl<'a> Parser<'a> {
     fn field_end(&self, p: usize, end: usize) -> usize {
         let bytes = self.input.as_bytes();
         if self.format == Format::PrometheusText {
-            (p..end)
-                .find(|&i| matches!(bytes.get(i), Some(b' ' | b'\t')))
-                .unwrap_or(end)
+            bytes
+                .get(p..end)
+                .and_then(|s| s.iter().position(|&b| b == b' ' || b == b'\t'))
+                .map_or(end, |i| p + i)
         } else {
             let hay = bytes.get(p..end).unwrap_or_default();
             memchr::memchr(b' ', hay).map_or(end, |i| p + i)

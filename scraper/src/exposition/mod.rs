@@ -50,6 +50,11 @@
 //!   Timestamp ordering inside a group is checked on the seconds value. Exemplars are parsed
 //!   and exposed; they are only allowed on counter `_total` and (gauge)histogram `_bucket`
 //!   samples, with at most 128 code points of label names and values.
+//! - OpenMetrics validation is strict by default (the spec and its test suite). Real
+//!   client libraries (client_golang) write negative summary quantiles, negative sums and
+//!   a `_sum` on histograms with negative buckets when they observe negative values, and
+//!   Prometheus accepts that; [`Parser::lenient`] accepts it too, and is what the scrape
+//!   loop should use. Everything else stays strict in both modes.
 //! - Interleaved label groups and repeated family names are detected with 64-bit hashes of
 //!   the group's labels and of the family names (no allocation per sample); a hash collision
 //!   could, in theory, reject a valid body but never accept an invalid one.

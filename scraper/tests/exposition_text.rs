@@ -214,7 +214,7 @@ fn text_format_errors_have_positions() {
         "line 1:1: invalid metric name \"é\""
     );
     assert_eq!(
-        text_err("m{a=\"ä\" b=\"1\"} 1\n"),
+        text_err("m{a=\"ä\" 1} 1\n"),
         "line 1:9: expected ',' or '}' after label"
     );
 }
@@ -352,4 +352,108 @@ fn content_type_negotiation() {
         f(None, Some(Format::OpenMetrics)),
         Ok((Format::OpenMetrics, Some(ContentTypeError::Missing)))
     );
+}
+
+/// Inputs from Prometheus's own `model/textparse/promparse_test.go` (TestPromParse,
+/// TestUTF8PromParse, TestPromParseErrors, TestPromNullByteHandling): what it accepts we
+/// accept with the same series, what it rejects we reject.
+#[test]
+fn prometheus_promparse_cases() {
+    let input = concat!(
+        "# HELP go_gc_duration_seconds A summary of the GC invocation durations.\n",
+        "# \tTYPE go_gc_duration_seconds summary\n",
+        "go_gc_duration_seconds{quantile=\"0\"} 4.9351e-05\n",
+        "go_gc_duration_seconds{quantile=\"0.25\",} 7.424100000000001e-05\n",
+        "go_gc_duration_seconds{quantile=\"0.5\",a=\"b\"} 8.3835e-05\n",
+        "go_gc_duration_seconds{quantile=\"0.8\", a=\"b\"} 8.3835e-05\n",
+        "go_gc_duration_seconds{ quantile=\"0.9\", a=\"b\"} 8.3835e-05\n",
+        "# Hrandom comment starting with prefix of HELP\n",
+        "#\n",
+        "wind_speed{A=\"2\",c=\"3\"} 12345\n",
+        "# comment with escaped \\n newline\n",
+        "# comment with escaped \\ escape character\n",
+        "# HELP nohelp1\n",
+        "# HELP nohelp2 \n",
+        "go_gc_duration_seconds{ quantile=\"1.0\", a=\"b\" } 8.3835e-05\n",
+        "go_gc_duration_seconds { quantile=\"1.0\", a=\"b\" } 8.3835e-05\n",
+        "go_gc_duration_seconds { quantile= \"1.0\", a= \"b\", } 8.3835e-05\n",
+        "go_gc_duration_seconds { quantile = \"1.0\", a = \"b\" } 8.3835e-05\n",
+        "go_gc_duration_seconds { quantile = \"2.0\" a = \"b\" } 8.3835e-05\n",
+        "go_gc_duration_seconds_count 99\n",
+        "some:aggregate:rate5m{a_b=\"c\"}\t1\n",
+        "# HELP go_goroutines Number of goroutines that currently exist.\n",
+        "# TYPE go_goroutines gauge\n",
+        "go_goroutines 33  \t123123\n",
+        "_metric_starting_with_underscore 1\n",
+        "testmetric{_label_starting_with_underscore=\"foo\"} 1\n",
+        "testmetric{label=\"\\\"bar\\\"\"} 1\n",
+        "# HELP metric foo\x00bar\n",
+        "null_byte_metric{a=\"abc\x00\"} 1",
+    );
+    let s = text(input);
+    assert_eq!(s.len(), 18);
+    assert_eq!(s[10].labels, labels(&[("quantile", "2.0"), ("a", "b")]));
+    assert_eq!(
+        s[10].series,
+        "go_gc_duration_seconds { quantile = \"2.0\" a = \"b\" }"
+    );
+    assert_eq!((s[13].value, s[13].ts), (33.0, Some(123_123)));
+    assert_eq!(s[16].labels, labels(&[("label", "\"bar\"")]));
+    assert_eq!(s[17].labels, labels(&[("a", "abc\x00")]));
+
+    let utf8 = concat!(
+        "# HELP \"go.gc_duration_seconds\" A summary of the GC invocation durations.\n",
+        "# \tTYPE \"go.gc_duration_seconds\" summary\n",
+        "{\"go.gc_duration_seconds\",quantile=\"0.25\",} 7.424100000000001e-05\n",
+        "{ \"go.gc_duration_seconds\", quantile= \"1.0\", a= \"b\", } 8.3835e-05\n",
+        "{\"go.gc_duration_seconds_count\"} 99\n",
+        "{\"Heizölrückstoßabdämpfung 10€ metric with \\\"interesting\\\" {character\\nchoices}\",",
+        "\"strange©™\\n'quoted' \\\"name\\\"\"=\"6\"} 10.0",
+    );
+    let s = text(utf8);
+    assert_eq!(s.len(), 4);
+    assert_eq!(s[1].labels, labels(&[("quantile", "1.0"), ("a", "b")]));
+    assert_eq!(s[2].name, "go.gc_duration_seconds_count");
+    assert_eq!(
+        s[3].name,
+        "Heizölrückstoßabdämpfung 10€ metric with \"interesting\" {character\nchoices}"
+    );
+    assert_eq!(
+        s[3].labels,
+        labels(&[("strange©™\n'quoted' \"name\"", "6")])
+    );
+
+    for bad in [
+        "a",
+        "a{b='c'} 1\n",
+        "a{b=\n",
+        "{\"a\", \"b = \"c\"}",
+        "{\"a\",b\\nc=\"d\"} 1",
+        "a true\n",
+        "something_weird{problem=\"",
+        "empty_label_name{=\"\"} 0",
+        "foo 1_2\n",
+        "foo 0x1p-3\n",
+        "foo 0x1P-3\n",
+        "foo 0 1_2\n",
+        "{a=\"ok\"} 1",
+        "# TYPE #\n#EOF\n",
+        "# HELP #\n#EOF\n",
+        "a{b=\x00\"ssss\"} 1\n",
+        "a{b=\"\x00",
+        "a{b\x00=\"hiih\"}\t1",
+        "a\x00{b=\"ddd\"} 1",
+        "a 0 1\x00",
+    ] {
+        assert!(
+            samples(bad, Format::PrometheusText).is_err(),
+            "accepted {bad:?}"
+        );
+    }
+    for good in ["a{b=\"\x00ss\"} 1\n", "a{b=\"\x00\"} 1\n"] {
+        assert_eq!(text(good).len(), 1, "{good:?}");
+    }
+    for bad_utf8 in [&b"a{\xff=\"foo\"} 1\n"[..], b"a{b=\"\xff\"} 1\n"] {
+        assert!(Parser::from_bytes(bad_utf8, Format::PrometheusText).is_err());
+    }
 }

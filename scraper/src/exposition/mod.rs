@@ -39,8 +39,9 @@
 //! - Duplicate label names in one sample are rejected in both formats (Prometheus rejects
 //!   such a scrape too, at append time).
 //! - Text 0.0.4: blank lines, any `#` comment, runs of spaces/tabs between tokens, leading and
-//!   trailing whitespace, a trailing comma in the label set, and a trailing `\r` (CRLF bodies)
-//!   are accepted. Timestamps are integer milliseconds. Values are decimal floats, `NaN`,
+//!   trailing whitespace, a trailing comma in the label set, a missing comma between labels
+//!   (`{a="1" b="2"}`, as Prometheus's lexer allows), and a trailing `\r` (CRLF bodies) are
+//!   accepted. Timestamps are integer milliseconds. Values are decimal floats, `NaN`,
 //!   `+Inf`, `-Inf` (any case, as Go's `ParseFloat`); hexadecimal and `_` separators are
 //!   rejected. `# EOF` is an ordinary comment there; exemplars are a syntax error.
 //! - OpenMetrics 1.0: exactly one space between tokens, no blank lines, no comments other than

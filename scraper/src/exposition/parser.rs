@@ -873,6 +873,12 @@ impl<'a> Parser<'a> {
                 match bytes.get(q) {
                     Some(b',') if q < end => p = q + 1,
                     Some(b'}') if q < end => return Ok((q + 1, metric)),
+                    // Prometheus's text lexer does not require the comma between labels
+                    // (`{a="1" b="2"}`, in its own tests); accept that in the text format.
+                    Some(&b) if text && q < end && (is_label_start(b) || b == b'"') => {
+                        p = q;
+                        continue;
+                    }
                     _ => return Err((q, ErrorKind::Expected("',' or '}' after label"))),
                 }
                 // After a comma, `}` ends the set only in the text format.

@@ -9,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sightline_scraper::exposition::{Entry, Format, Parser};
+use sightline_scraper::exposition::{Entry, Format, Parser, Validation};
 
 struct Counting;
 
@@ -66,7 +66,7 @@ fn reused_parser_does_not_allocate() {
     ))
     .unwrap();
 
-    let mut p = Parser::new(&text, Format::PrometheusText).lenient(true);
+    let mut p = Parser::new(&text, Format::PrometheusText).validation(Validation::Prometheus);
     // Warm-up: buffers grow to the longest line, the OpenMetrics sets to their size.
     for (body, format) in [
         (&text, Format::PrometheusText),

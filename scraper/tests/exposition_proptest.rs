@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use sightline_scraper::exposition::{Entry, Format, Parser};
+use sightline_scraper::exposition::{Entry, Format, Parser, Validation};
 
 fn drain(p: &mut Parser<'_>) -> usize {
     let mut n = 0;
@@ -82,8 +82,8 @@ proptest! {
         body in "[a-z_:{}\",=# \\\\.\n\t0-9eE+\\-INFaé]{0,300}"
     ) {
         for format in [Format::PrometheusText, Format::OpenMetrics] {
-            for lenient in [false, true] {
-                drain(&mut Parser::new(&body, format).lenient(lenient));
+            for v in [Validation::Strict, Validation::Prometheus] {
+                drain(&mut Parser::new(&body, format).validation(v));
             }
         }
     }

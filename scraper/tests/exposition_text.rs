@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sightline_scraper::exposition::{
-    ContentTypeError, Entry, Format, MetricType, Parser, negotiate,
+    ContentTypeError, Entry, Format, MetricType, Parser, Validation, negotiate,
 };
 
 /// Labels, value and timestamp of an exemplar.
@@ -456,4 +456,119 @@ fn prometheus_promparse_cases() {
     for bad_utf8 in [&b"a{\xff=\"foo\"} 1\n"[..], b"a{b=\"\xff\"} 1\n"] {
         assert!(Parser::from_bytes(bad_utf8, Format::PrometheusText).is_err());
     }
+}
+
+/// The body of Prometheus's `TestOpenMetricsParse` and `TestUTF8OpenMetricsParse`
+/// (`model/textparse/openmetricsparse_test.go`): Prometheus accepts it, so
+/// `Validation::Prometheus` must; it breaks OpenMetrics rules (exemplars on `_count` and
+/// `_sum`, an info family without `_info`, a stateset sample without its label), so
+/// `Validation::Strict` must not.
+#[test]
+fn prometheus_openmetrics_parser_cases() {
+    let input = concat!(
+        "# HELP go_gc_duration_seconds A summary of the GC invocation durations.\n",
+        "# TYPE go_gc_duration_seconds summary\n",
+        "# UNIT go_gc_duration_seconds seconds\n",
+        "go_gc_duration_seconds{quantile=\"0\"} 4.9351e-05\n",
+        "go_gc_duration_seconds{quantile=\"0.25\"} 7.424100000000001e-05\n",
+        "go_gc_duration_seconds{quantile=\"0.5\",a=\"b\"} 8.3835e-05\n",
+        "# HELP nohelp1 \n",
+        "# HELP help2 escape \\ \\n \\\\ \\\" \\x chars\n",
+        "# UNIT nounit \n",
+        "go_gc_duration_seconds{quantile=\"1.0\",a=\"b\"} 8.3835e-05\n",
+        "go_gc_duration_seconds_count 99\n",
+        "some:aggregate:rate5m{a_b=\"c\"} 1\n",
+        "# HELP go_goroutines Number of goroutines that currently exist.\n",
+        "# TYPE go_goroutines gauge\n",
+        "go_goroutines 33 123.123\n",
+        "# TYPE hh histogram\n",
+        "hh_bucket{le=\"+Inf\"} 1\n",
+        "# TYPE gh gaugehistogram\n",
+        "gh_bucket{le=\"+Inf\"} 1\n",
+        "# TYPE hhh histogram\n",
+        "hhh_bucket{le=\"+Inf\"} 1 # {id=\"histogram-bucket-test\"} 4\n",
+        "hhh_count 1 # {id=\"histogram-count-test\"} 4\n",
+        "# TYPE ggh gaugehistogram\n",
+        "ggh_bucket{le=\"+Inf\"} 1 # {id=\"gaugehistogram-bucket-test\",xx=\"yy\"} 4 123.123\n",
+        "ggh_count 1 # {id=\"gaugehistogram-count-test\",xx=\"yy\"} 4 123.123\n",
+        "# TYPE smr_seconds summary\n",
+        "smr_seconds_count 2.0 # {id=\"summary-count-test\"} 1 123.321\n",
+        "smr_seconds_sum 42.0 # {id=\"summary-sum-test\"} 1 123.321\n",
+        "# TYPE ii info\n",
+        "ii{foo=\"bar\"} 1\n",
+        "# TYPE ss stateset\n",
+        "ss{ss=\"foo\"} 1\n",
+        "ss{ss=\"bar\"} 0\n",
+        "ss{A=\"a\"} 0\n",
+        "# TYPE un unknown\n",
+        "_metric_starting_with_underscore 1\n",
+        "testmetric{_label_starting_with_underscore=\"foo\"} 1\n",
+        "testmetric{label=\"\\\"bar\\\"\"} 1\n",
+        "# HELP foo Counter with and without labels to certify CT is parsed for both cases\n",
+        "# TYPE foo counter\n",
+        "foo_total 17.0 1520879607.789 # {id=\"counter-test\"} 5\n",
+        "foo_created 1520872607.123\n",
+        "foo_total{a=\"b\"} 17.0 1520879607.789 # {id=\"counter-test\"} 5\n",
+        "foo_created{a=\"b\"} 1520872607.123\n",
+        "foo_total{le=\"c\"} 21.0\n",
+        "foo_created{le=\"c\"} 1520872621.123\n",
+        "foo_total{le=\"1\"} 10.0\n",
+        "# TYPE baz histogram\n",
+        "baz_bucket{le=\"0.0\"} 0\n",
+        "baz_bucket{le=\"+Inf\"} 17\n",
+        "baz_count 17\n",
+        "baz_sum 324789.3\n",
+        "baz_created 1520872609.125\n",
+        "# TYPE something histogram\n",
+        "something_count 18\n",
+        "something_sum 324789.4\n",
+        "something_created 1520430001\n",
+        "something_bucket{le=\"0.0\"} 1\n",
+        "something_bucket{le=\"1\"} 2\n",
+        "something_bucket{le=\"+Inf\"} 18\n",
+        "# HELP metric foo\x00bar\n",
+        "null_byte_metric{a=\"abc\x00\"} 1\n",
+        "{\"go.gc_duration_seconds_created\"} 1520872607.123\n",
+        "{\"http.status\",q=\"0.9\",a=\"b\"} 8.3835e-05\n",
+        "{q=\"0.9\",\"http.status\",a=\"b\"} 8.3835e-05\n",
+        "{\"Heizölrückstoßabdämpfung 10€ metric with \\\"interesting\\\" {character\\nchoices}\",",
+        "\"strange©™\\n'quoted' \\\"name\\\"\"=\"6\"} 10.0\n",
+        "quotedexemplar_count 1 # {\"id.thing\"=\"histogram-count-test\"} 4\n",
+        "# EOF\n",
+    );
+    let lines = input.lines().filter(|l| !l.starts_with('#')).count();
+    let s = samples(input, Format::OpenMetrics).map(|_| ());
+    assert!(
+        s.is_err(),
+        "strict validation accepted Prometheus's lenient body"
+    );
+    let mut p = Parser::new(input, Format::OpenMetrics).validation(Validation::Prometheus);
+    let mut n = 0;
+    let mut help2 = String::new();
+    while let Some(e) = p.next_entry() {
+        match e.unwrap() {
+            Entry::Sample(s) => {
+                n += 1;
+                if s.name == "http.status" {
+                    assert_eq!(s.labels.get("q"), Some("0.9"));
+                    assert_eq!(s.labels.len(), 2);
+                }
+                if s.name == "go_goroutines" {
+                    assert_eq!((s.value, s.timestamp_ms), (33.0, Some(123_123)));
+                }
+                if s.name == "ggh_bucket" {
+                    let x = s.exemplar.unwrap();
+                    assert_eq!(x.labels.get("xx"), Some("yy"));
+                    assert_eq!((x.value, x.timestamp_ms), (4.0, Some(123_123)));
+                }
+            }
+            Entry::Help {
+                family: "help2",
+                help,
+            } => help2 = help.to_owned(),
+            _ => {}
+        }
+    }
+    assert_eq!(n, lines);
+    assert_eq!(help2, "escape \\ \n \\ \" \\x chars");
 }

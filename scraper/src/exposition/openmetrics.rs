@@ -11,9 +11,9 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::MetricType;
 use super::error::ErrorKind;
 use super::parser::Labels;
+use super::{MetricType, Validation};
 
 /// A sample as the OpenMetrics checks see it.
 pub(crate) struct OmSample<'p> {
@@ -143,7 +143,7 @@ struct Hist {
 }
 
 impl Hist {
-    fn check(&self, family: &str, lenient: bool) -> Result<(), ErrorKind> {
+    fn check(&self, family: &str) -> Result<(), ErrorKind> {
         let bad = |rule| {
             Err(ErrorKind::InvalidHistogram {
                 family: family.to_owned(),
@@ -165,7 +165,7 @@ impl Hist {
         if !(self.has_sum || self.has_gsum) && self.count.is_some() {
             return bad("_sum (or _gsum) must be present if _count (or _gcount) is");
         }
-        if self.negative_buckets && self.has_sum && !lenient {
+        if self.negative_buckets && self.has_sum {
             return bad("a histogram with negative buckets cannot have _sum");
         }
         if !self.negative_buckets && self.negative_gsum {
@@ -178,10 +178,8 @@ impl Hist {
 /// Cross-line OpenMetrics state. Reused across bodies by [`OmState::reset`].
 #[derive(Default)]
 pub(crate) struct OmState {
-    /// Accept what Prometheus's own parser accepts from client_golang for negative
-    /// observations: a `_sum` (possibly negative) on a histogram with negative buckets,
-    /// negative summary quantiles and sums.
-    pub(crate) lenient: bool,
+    /// `Validation::Prometheus` turns every check here off.
+    pub(crate) validation: Validation,
     family: String,
     has_family: bool,
     typ: Option<MetricType>,
@@ -262,7 +260,7 @@ impl OmState {
             }
         }
         if self.hist.active {
-            self.hist.check(&self.family, self.lenient)?;
+            self.hist.check(&self.family)?;
         }
         Ok(())
     }
@@ -287,6 +285,9 @@ impl OmState {
         name: &str,
         typ: Option<MetricType>,
     ) -> Result<(), ErrorKind> {
+        if self.validation == Validation::Prometheus {
+            return Ok(());
+        }
         self.metadata_family(name)?;
         let dup = || {
             Err(ErrorKind::DuplicateMetadata {
@@ -313,6 +314,9 @@ impl OmState {
 
     /// A `# UNIT` line.
     pub(crate) fn on_unit(&mut self, name: &str, unit: &str) -> Result<(), ErrorKind> {
+        if self.validation == Validation::Prometheus {
+            return Ok(());
+        }
         self.metadata_family(name)?;
         if self.unit.is_some() {
             return Err(ErrorKind::DuplicateMetadata {
@@ -326,11 +330,17 @@ impl OmState {
 
     /// `# EOF`.
     pub(crate) fn on_eof(&mut self) -> Result<(), ErrorKind> {
+        if self.validation == Validation::Prometheus {
+            return Ok(());
+        }
         self.end_family()
     }
 
     /// A sample line.
     pub(crate) fn on_sample(&mut self, s: &OmSample<'_>) -> Result<(), ErrorKind> {
+        if self.validation == Validation::Prometheus {
+            return Ok(());
+        }
         let suffix = if self.has_family {
             s.name
                 .strip_prefix(self.family.as_str())
@@ -453,10 +463,6 @@ impl OmState {
             (T::Histogram | T::Summary, S::Count) | (T::GaugeHistogram, S::GCount) => {
                 count_like("counts must not be negative or NaN")
             }
-            (T::Histogram | T::Summary, S::Sum) if self.lenient && v.is_nan() => {
-                bad_value("_sum must not be NaN")
-            }
-            (T::Histogram | T::Summary, S::Sum) if self.lenient => Ok(()),
             (T::Histogram | T::Summary, S::Sum) => count_like("_sum must not be negative or NaN"),
             (T::GaugeHistogram, S::GSum) if v.is_nan() => bad_value("_gsum must not be NaN"),
             (T::Summary, S::Bare) => {
@@ -465,7 +471,7 @@ impl OmState {
                     Some(Some(q)) if (0.0..=1.0).contains(&q) => {}
                     Some(_) => return bad_label("quantile", "must be a number in [0, 1]"),
                 }
-                if v < 0.0 && !self.lenient {
+                if v < 0.0 {
                     return bad_value("quantile values must not be negative");
                 }
                 Ok(())
@@ -495,7 +501,7 @@ impl OmState {
     ) -> Result<(), ErrorKind> {
         if !self.hist.active || self.hist.group != group || self.hist.ts != s.ts_secs {
             if self.hist.active {
-                self.hist.check(&self.family, self.lenient)?;
+                self.hist.check(&self.family)?;
             }
             self.hist = Hist {
                 active: true,

@@ -2,7 +2,7 @@
 
 use super::error::{ErrorKind, ParseError};
 use super::openmetrics::{OmSample, OmState};
-use super::{Format, MetricType};
+use super::{Format, MetricType, Validation};
 
 /// Where a piece of text lives: in the body, or in the parser's unescape buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -357,18 +357,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Relaxes the OpenMetrics rules that real client libraries break when they observe
-    /// negative values: a histogram with negative buckets may then have a `_sum`, and
-    /// histogram and summary sums and summary quantile values may be negative.
-    /// client_golang writes such families (see `alltypes.5mfs.om.txt` in Prometheus's
-    /// textparse test data) and Prometheus accepts them, so the scrape loop should parse
-    /// leniently; the default follows the specification and its test suite.
-    pub fn lenient(mut self, lenient: bool) -> Self {
-        self.om.lenient = lenient;
+    /// Sets how much of OpenMetrics' cross-line semantics is checked (default
+    /// [`Validation::Strict`]). Has no effect on the text format.
+    pub fn validation(mut self, validation: Validation) -> Self {
+        self.om.validation = validation;
         self
     }
 
-    /// Reuses this parser (and its buffers) for another body, keeping [`Parser::lenient`].
+    /// Reuses this parser (and its buffers) for another body, keeping its [`Validation`].
     pub fn reset(&mut self, input: &'a str, format: Format) {
         self.input = input;
         self.format = format;
@@ -785,8 +781,8 @@ impl<'a> Parser<'a> {
     }
 
     /// A label set starting at `p` (just after `{`). Fills `out` and returns the position
-    /// after `}` and, when `allow_name` and the first item is a bare quoted string, the
-    /// metric name found inside the braces.
+    /// after `}` and, when `allow_name`, the metric name found inside the braces: a bare
+    /// quoted string, first or anywhere (`{q="0.9","http.status"}`, as Prometheus accepts).
     fn label_set(
         &mut self,
         p: usize,
@@ -837,7 +833,6 @@ impl<'a> Parser<'a> {
                 if allow_name
                     && is_quoted
                     && metric.is_none()
-                    && first
                     && matches!(bytes.get(q), Some(b',' | b'}'))
                 {
                     if name.start == name.end {

@@ -1,6 +1,7 @@
 //! Exposition parser throughput against the `prometheus-parse` 0.2.5 baseline, in the same
 //! run, over node_exporter output, Prometheus's 237-family `/metrics` page and a generated
-//! 100k-series kube-state-metrics-like body.
+//! 100k-series kube-state-metrics-like body; and that body as OpenMetrics, with strict and
+//! Prometheus validation.
 //!
 //! Run: `cargo bench -p sightline-scraper --bench exposition`. Criterion prints time and
 //! MB/s (decimal) per body; the lines printed first give the sample counts to turn time into
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sightline_scraper::exposition::{Entry, Format, Parser};
+use sightline_scraper::exposition::{Entry, Format, Parser, Validation};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -49,7 +50,11 @@ fn ksm_like() -> String {
 
 /// Our parser: every entry, summing values so nothing is optimised away.
 fn ours(body: &str) -> (usize, f64) {
-    let mut p = Parser::new(body, Format::PrometheusText);
+    ours_as(body, Format::PrometheusText, Validation::Strict)
+}
+
+fn ours_as(body: &str, format: Format, validation: Validation) -> (usize, f64) {
+    let mut p = Parser::new(body, format).validation(validation);
     let (mut n, mut sum) = (0usize, 0.0f64);
     while let Some(e) = p.next_entry() {
         if let Ok(Entry::Sample(s)) = e {
@@ -169,6 +174,20 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
         });
         g.finish();
     }
+    // The same 100k series as an OpenMetrics body: the cost of strict validation.
+    let om = format!("{}# EOF\n", bodies[2].1);
+    let mut g = c.benchmark_group("exposition/ksm_100k_openmetrics");
+    g.throughput(Throughput::Bytes(om.len() as u64));
+    for (name, v) in [
+        ("strict", Validation::Strict),
+        ("prometheus", Validation::Prometheus),
+    ] {
+        assert_eq!(ours_as(&om, Format::OpenMetrics, v).0, 100_000);
+        g.bench_function(name, |b| {
+            b.iter(|| ours_as(black_box(&om), Format::OpenMetrics, v))
+        });
+    }
+    g.finish();
 }
 
 criterion_group! {

@@ -58,7 +58,7 @@ fn value() -> impl Strategy<Value = f64> {
 fn series() -> impl Strategy<Value = (String, Vec<(String, String)>, f64, Option<i64>)> {
     (
         "[a-zA-Z_:][a-zA-Z0-9_:]{0,20}",
-        proptest::collection::btree_map("[a-zA-Z_][a-zA-Z0-9_]{0,12}", ".{0,16}", 0..6),
+        proptest::collection::btree_map("[a-zA-Z_][a-zA-Z0-9_]{0,12}", ".{0,16}", 0..24),
         value(),
         proptest::option::of(-1_000_000_000_000_000i64..1_000_000_000_000_000),
     )

@@ -572,3 +572,21 @@ fn prometheus_openmetrics_parser_cases() {
     assert_eq!(n, lines);
     assert_eq!(help2, "escape \\ \n \\ \" \\x chars");
 }
+
+#[test]
+fn many_labels_stay_linear() {
+    let n = 20_000;
+    let labels: Vec<String> = (0..n).map(|i| format!("l{i}=\"v\"")).collect();
+    let line = format!("m{{{}}} 1\n", labels.join(","));
+    let start = std::time::Instant::now();
+    let s = text(&line);
+    assert_eq!(s[0].labels.len(), n);
+    let dup = format!("m{{{},l7=\"again\"}} 1\n", labels.join(","));
+    assert!(text_err(&dup).contains("duplicate label name \"l7\""));
+    // Quadratic checking would take seconds here (4·10⁸ comparisons) even in release.
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}

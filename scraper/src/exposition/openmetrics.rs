@@ -84,7 +84,7 @@ fn reserved(t: MetricType) -> &'static [&'static str] {
 
 /// FNV-1a, then a final mix: fast for the short strings hashed per sample.
 #[derive(Default)]
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn write(&mut self, bytes: &[u8]) {
@@ -108,10 +108,10 @@ impl Hasher for Fnv {
     }
 }
 
-type FnvSet = HashSet<u64, BuildHasherDefault<Fnv>>;
+pub(crate) type FnvSet = HashSet<u64, BuildHasherDefault<Fnv>>;
 
 /// Hash of a family name with a suffix: `hash_name("a", "_total") == hash_name("a_total", "")`.
-fn hash_name(family: &str, suffix: &str) -> u64 {
+pub(crate) fn hash_name(family: &str, suffix: &str) -> u64 {
     let mut h = Fnv::default();
     h.write(family.as_bytes());
     h.write(suffix.as_bytes());

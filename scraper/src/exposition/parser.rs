@@ -1,7 +1,7 @@
 //! The line parser shared by both formats, and the borrowed views it yields.
 
 use super::error::{ErrorKind, ParseError};
-use super::openmetrics::{OmSample, OmState};
+use super::openmetrics::{FnvSet, OmSample, OmState, hash_name};
 use super::{Format, MetricType, Validation};
 
 /// Where a piece of text lives: in the body, or in the parser's unescape buffer.
@@ -181,6 +181,9 @@ pub enum Entry<'p> {
     Sample(Sample<'p>),
 }
 
+/// Up to this many labels, duplicate names are found by a linear scan.
+const LINEAR_DUPLICATE_CHECK: usize = 16;
+
 /// A parsed line before it is turned into borrowed views.
 #[derive(Clone, Copy, Debug)]
 enum Raw {
@@ -308,6 +311,8 @@ pub struct Parser<'a> {
     exemplar_labels: Vec<LabelSpan>,
     /// Unescaped text of the current line, for values that contained escapes.
     buf: String,
+    /// Hashes of the label names of a long label set (duplicate detection).
+    name_hashes: FnvSet,
     om: OmState,
     done: bool,
 }
@@ -324,6 +329,7 @@ impl<'a> Parser<'a> {
             labels: Vec::new(),
             exemplar_labels: Vec::new(),
             buf: String::new(),
+            name_hashes: FnvSet::default(),
             om: OmState::default(),
             done: false,
         }
@@ -855,10 +861,25 @@ impl<'a> Parser<'a> {
                     }
                     let (value, r) = self.quoted(q, end)?;
                     let new_name = resolve(self.input, &self.buf, name);
-                    if out
-                        .iter()
-                        .any(|l: &LabelSpan| resolve(self.input, &self.buf, l.name) == new_name)
-                    {
+                    let seen = |out: &[LabelSpan]| {
+                        out.iter()
+                            .any(|l| resolve(self.input, &self.buf, l.name) == new_name)
+                    };
+                    // Linear for the usual handful of labels; past that, a set of name
+                    // hashes keeps a line with thousands of labels from costing O(n²).
+                    let duplicate = if out.len() < LINEAR_DUPLICATE_CHECK {
+                        seen(&out)
+                    } else {
+                        if out.len() == LINEAR_DUPLICATE_CHECK {
+                            self.name_hashes.clear();
+                            for l in &out {
+                                let n = resolve(self.input, &self.buf, l.name);
+                                self.name_hashes.insert(hash_name(n, ""));
+                            }
+                        }
+                        !self.name_hashes.insert(hash_name(new_name, "")) && seen(&out)
+                    };
+                    if duplicate {
                         return Err((p, ErrorKind::DuplicateLabel(new_name.to_owned())));
                     }
                     out.push(LabelSpan { name, value });

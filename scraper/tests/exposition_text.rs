@@ -590,3 +590,11 @@ fn many_labels_stay_linear() {
         start.elapsed()
     );
 }
+
+#[test]
+fn errors_quote_at_most_a_short_excerpt() {
+    let garbage = "x".repeat(1 << 20);
+    let err = text_err(&format!("m {garbage}\n"));
+    assert!(err.len() < 200, "{} bytes", err.len());
+    assert!(err.starts_with("line 1:3: invalid value \"xxxx"));
+}

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::error::ErrorKind;
+use super::error::{ErrorKind, excerpt};
 use super::parser::Labels;
 use super::{MetricType, Validation};
 
@@ -146,7 +146,7 @@ impl Hist {
     fn check(&self, family: &str) -> Result<(), ErrorKind> {
         let bad = |rule| {
             Err(ErrorKind::InvalidHistogram {
-                family: family.to_owned(),
+                family: excerpt(family),
                 rule,
             })
         };
@@ -241,7 +241,10 @@ impl OmState {
         let typ = self.typ.unwrap_or(MetricType::Unknown);
         for suffix in std::iter::once(&"").chain(reserved(typ)) {
             if !self.seen_names.insert(hash_name(&self.family, suffix)) {
-                return Err(ErrorKind::ClashingName(format!("{}{suffix}", self.family)));
+                return Err(ErrorKind::ClashingName(excerpt(&format!(
+                    "{}{suffix}",
+                    self.family
+                ))));
             }
         }
         if let Some(unit) = self.unit.as_deref().filter(|u| !u.is_empty()) {
@@ -251,12 +254,12 @@ impl OmState {
                 .is_some_and(|f| f.ends_with('_'));
             if !matches {
                 return Err(ErrorKind::UnitMismatch {
-                    family: self.family.clone(),
-                    unit: unit.to_owned(),
+                    family: excerpt(&self.family),
+                    unit: excerpt(unit),
                 });
             }
             if matches!(typ, MetricType::Info | MetricType::StateSet) {
-                return Err(ErrorKind::UnitNotAllowed(self.family.clone()));
+                return Err(ErrorKind::UnitNotAllowed(excerpt(&self.family)));
             }
         }
         if self.hist.active {
@@ -269,7 +272,7 @@ impl OmState {
     fn metadata_family(&mut self, name: &str) -> Result<(), ErrorKind> {
         if self.has_family && self.family == name {
             if self.samples_seen {
-                return Err(ErrorKind::MetadataAfterSamples(name.to_owned()));
+                return Err(ErrorKind::MetadataAfterSamples(excerpt(name)));
             }
         } else {
             self.end_family()?;
@@ -292,7 +295,7 @@ impl OmState {
         let dup = || {
             Err(ErrorKind::DuplicateMetadata {
                 kind,
-                family: name.to_owned(),
+                family: excerpt(name),
             })
         };
         match typ {
@@ -321,7 +324,7 @@ impl OmState {
         if self.unit.is_some() {
             return Err(ErrorKind::DuplicateMetadata {
                 kind: "UNIT",
-                family: name.to_owned(),
+                family: excerpt(name),
             });
         }
         self.unit = Some(unit.to_owned());
@@ -372,7 +375,7 @@ impl OmState {
                     )
             );
             if !ok {
-                return Err(ErrorKind::ExemplarNotAllowed(s.name.to_owned()));
+                return Err(ErrorKind::ExemplarNotAllowed(excerpt(s.name)));
             }
             if chars > 128 {
                 return Err(ErrorKind::ExemplarTooLong(chars));
@@ -397,16 +400,16 @@ impl OmState {
         };
         if self.in_group && group == self.group {
             if s.ts_secs.is_some() != self.group_ts.is_some() {
-                return Err(ErrorKind::MixedTimestamps(s.name.to_owned()));
+                return Err(ErrorKind::MixedTimestamps(excerpt(s.name)));
             }
             if let (Some(prev), Some(ts)) = (self.group_ts, s.ts_secs)
                 && ts < prev
                 && typ != MetricType::Info
             {
-                return Err(ErrorKind::TimestampBackwards(s.name.to_owned()));
+                return Err(ErrorKind::TimestampBackwards(excerpt(s.name)));
             }
         } else if !self.seen_groups.insert(group) {
-            return Err(ErrorKind::InterleavedGroup(self.family.clone()));
+            return Err(ErrorKind::InterleavedGroup(excerpt(&self.family)));
         }
         self.in_group = true;
         self.group = group;
@@ -427,15 +430,15 @@ impl OmState {
         let v = s.value;
         let bad_value = |rule| {
             Err(ErrorKind::InvalidValueForType {
-                name: s.name.to_owned(),
+                name: excerpt(s.name),
                 value: v,
                 rule,
             })
         };
         let bad_label = |label: &str, rule| {
             Err(ErrorKind::InvalidLabelForType {
-                name: s.name.to_owned(),
-                label: label.to_owned(),
+                name: excerpt(s.name),
+                label: excerpt(label),
                 rule,
             })
         };
@@ -512,7 +515,7 @@ impl OmState {
         }
         let bad = |rule| {
             Err(ErrorKind::InvalidHistogram {
-                family: self.family.clone(),
+                family: excerpt(&self.family),
                 rule,
             })
         };

@@ -1,6 +1,6 @@
 //! The line parser shared by both formats, and the borrowed views it yields.
 
-use super::error::{ErrorKind, ParseError};
+use super::error::{ErrorKind, ParseError, excerpt};
 use super::openmetrics::{FnvSet, OmSample, OmState, hash_name};
 use super::{Format, MetricType, Validation};
 
@@ -581,7 +581,7 @@ impl<'a> Parser<'a> {
                 }
                 let word = self.input.get(t0..t1).unwrap_or_default();
                 let metric_type = MetricType::parse(word, Format::PrometheusText)
-                    .ok_or_else(|| (t0, ErrorKind::InvalidType(word.to_owned())))?;
+                    .ok_or_else(|| (t0, ErrorKind::InvalidType(excerpt(word))))?;
                 Ok(Line::Entry(Raw::Type {
                     family,
                     metric_type,
@@ -637,7 +637,7 @@ impl<'a> Parser<'a> {
             }
             Meta::Type => {
                 let metric_type = MetricType::parse(rest, Format::OpenMetrics)
-                    .ok_or_else(|| (text_start, ErrorKind::InvalidType(rest.to_owned())))?;
+                    .ok_or_else(|| (text_start, ErrorKind::InvalidType(excerpt(rest))))?;
                 self.om
                     .on_metadata("TYPE", family_str, Some(metric_type))
                     .map_err(|k| (start, k))?;
@@ -713,7 +713,7 @@ impl<'a> Parser<'a> {
             _ => {
                 let tok_end = self.token_end(p, end);
                 let tok = self.input.get(p..tok_end).unwrap_or_default();
-                Err((p, ErrorKind::InvalidMetricName(tok.to_owned())))
+                Err((p, ErrorKind::InvalidMetricName(excerpt(tok))))
             }
         }
     }
@@ -831,7 +831,7 @@ impl<'a> Parser<'a> {
                     _ => {
                         let tok_end = self.token_end(p, end).max(p + 1).min(end);
                         let tok = self.input.get(p..tok_end).unwrap_or_default();
-                        return Err((p, ErrorKind::InvalidLabelName(tok.to_owned())));
+                        return Err((p, ErrorKind::InvalidLabelName(excerpt(tok))));
                     }
                 };
                 let mut q = if text { self.skip_ws(q, end) } else { q };
@@ -880,7 +880,7 @@ impl<'a> Parser<'a> {
                         !self.name_hashes.insert(hash_name(new_name, "")) && seen(&out)
                     };
                     if duplicate {
-                        return Err((p, ErrorKind::DuplicateLabel(new_name.to_owned())));
+                        return Err((p, ErrorKind::DuplicateLabel(excerpt(new_name))));
                     }
                     out.push(LabelSpan { name, value });
                     q = if text { self.skip_ws(r, end) } else { r };
@@ -959,7 +959,7 @@ impl<'a> Parser<'a> {
         }
         let v_str = self.input.get(p..v_end).unwrap_or_default();
         let value =
-            parse_float(v_str).ok_or_else(|| (p, ErrorKind::InvalidValue(v_str.to_owned())))?;
+            parse_float(v_str).ok_or_else(|| (p, ErrorKind::InvalidValue(excerpt(v_str))))?;
         p = v_end;
 
         let mut timestamp_ms = None;
@@ -976,7 +976,7 @@ impl<'a> Parser<'a> {
                 timestamp_ms = Some(t.parse::<i64>().map_err(|_| {
                     (
                         p,
-                        ErrorKind::InvalidTimestamp(t.to_owned(), "integer milliseconds"),
+                        ErrorKind::InvalidTimestamp(excerpt(t), "integer milliseconds"),
                     )
                 })?);
                 p = self.skip_ws(t_end, end);
@@ -1065,7 +1065,7 @@ impl<'a> Parser<'a> {
         let bad = || {
             (
                 p,
-                ErrorKind::InvalidTimestamp(t.to_owned(), "finite float seconds"),
+                ErrorKind::InvalidTimestamp(excerpt(t), "finite float seconds"),
             )
         };
         let secs = parse_float(t).ok_or_else(bad)?;
@@ -1093,7 +1093,7 @@ impl<'a> Parser<'a> {
             if v.is_empty() {
                 (q, ErrorKind::Expected("exemplar value"))
             } else {
-                (q, ErrorKind::InvalidValue(v.to_owned()))
+                (q, ErrorKind::InvalidValue(excerpt(v)))
             }
         })?;
         q = v_end;

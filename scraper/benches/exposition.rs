@@ -1,10 +1,14 @@
 //! Exposition parser throughput against the `prometheus-parse` 0.2.5 baseline, in the same
 //! run, over node_exporter output, Prometheus's 237-family `/metrics` page and a generated
-//! 100k-series kube-state-metrics-like body.
+//! 100k-series kube-state-metrics-like body; and that body as OpenMetrics, with strict and
+//! Prometheus validation.
 //!
 //! Run: `cargo bench -p sightline-scraper --bench exposition`. Criterion prints time and
-//! MB/s per body; the lines printed first give the sample counts to turn time into
+//! MB/s (decimal) per body; the lines printed first give the sample counts to turn time into
 //! ns/sample, and what the baseline returns for the same body.
+//!
+//! Times are the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time:
+//! the build machines are shared, and waiting for a core is not parsing.
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
@@ -13,8 +17,9 @@ use std::hint::black_box;
 use std::io;
 use std::time::Duration;
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sightline_scraper::exposition::{Entry, Format, Parser};
+use sightline_scraper::exposition::{Entry, Format, Parser, Validation};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -45,7 +50,11 @@ fn ksm_like() -> String {
 
 /// Our parser: every entry, summing values so nothing is optimised away.
 fn ours(body: &str) -> (usize, f64) {
-    let mut p = Parser::new(body, Format::PrometheusText);
+    ours_as(body, Format::PrometheusText, Validation::Strict)
+}
+
+fn ours_as(body: &str, format: Format, validation: Validation) -> (usize, f64) {
+    let mut p = Parser::new(body, format).validation(validation);
     let (mut n, mut sum) = (0usize, 0.0f64);
     while let Some(e) = p.next_entry() {
         if let Ok(Entry::Sample(s)) = e {
@@ -79,7 +88,66 @@ fn baseline_counts(body: &str) -> (usize, usize) {
     (scrape.samples.len(), expanded)
 }
 
-fn bench(c: &mut Criterion) {
+/// Criterion measurement: CPU time of the calling thread.
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = cpu_time::ThreadTime;
+    type Value = Duration;
+
+    fn start(&self) -> cpu_time::ThreadTime {
+        cpu_time::ThreadTime::now()
+    }
+    fn end(&self, start: cpu_time::ThreadTime) -> Duration {
+        start.elapsed()
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Formats nanoseconds of CPU time, and throughput in decimal MB/s or samples/s.
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, ns: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match ns {
+            x if x < 1e3 => (1.0, "ns"),
+            x if x < 1e6 => (1e-3, "µs"),
+            x if x < 1e9 => (1e-6, "ms"),
+            _ => (1e-9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let (per_iter, div, unit) = match *t {
+            Throughput::Bytes(b) | Throughput::BytesDecimal(b) => (b as f64, 1e6, "MB/s"),
+            Throughput::Elements(e) => (e as f64, 1e6, "Melem/s"),
+            Throughput::Bits(b) => (b as f64, 1e6, "Mb/s"),
+        };
+        values
+            .iter_mut()
+            .for_each(|v| *v = per_iter * (1e9 / *v) / div);
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn bench(c: &mut Criterion<ThreadCpuTime>) {
     let bodies = [
         ("node_exporter", load("node_exporter.prom")),
         (
@@ -106,11 +174,26 @@ fn bench(c: &mut Criterion) {
         });
         g.finish();
     }
+    // The same 100k series as an OpenMetrics body: the cost of strict validation.
+    let om = format!("{}# EOF\n", bodies[2].1);
+    let mut g = c.benchmark_group("exposition/ksm_100k_openmetrics");
+    g.throughput(Throughput::Bytes(om.len() as u64));
+    for (name, v) in [
+        ("strict", Validation::Strict),
+        ("prometheus", Validation::Prometheus),
+    ] {
+        assert_eq!(ours_as(&om, Format::OpenMetrics, v).0, 100_000);
+        g.bench_function(name, |b| {
+            b.iter(|| ours_as(black_box(&om), Format::OpenMetrics, v))
+        });
+    }
+    g.finish();
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default()
+        .with_measurement(ThreadCpuTime)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4))
         .sample_size(30);

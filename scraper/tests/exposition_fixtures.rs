@@ -2,9 +2,12 @@
 //! the OpenMetrics 1.0 parser cases, Prometheus's textparse benchmark pages and a real
 //! node_exporter page.
 
+// Helpers outside #[test] fns unwrap too: a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
-use sightline_scraper::exposition::{Entry, Format, MetricType, ParseError, Parser};
+use sightline_scraper::exposition::{Entry, Format, MetricType, ParseError, Parser, Validation};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -22,11 +25,11 @@ struct Counts {
 }
 
 fn parse_all(body: &[u8], format: Format) -> Result<Counts, ParseError> {
-    parse_with(body, format, false)
+    parse_with(body, format, Validation::Strict)
 }
 
-fn parse_with(body: &[u8], format: Format, lenient: bool) -> Result<Counts, ParseError> {
-    let mut p = Parser::from_bytes(body, format)?.lenient(lenient);
+fn parse_with(body: &[u8], format: Format, validation: Validation) -> Result<Counts, ParseError> {
+    let mut p = Parser::from_bytes(body, format)?.validation(validation);
     let mut c = Counts::default();
     while let Some(e) = p.next_entry() {
         match e? {
@@ -145,11 +148,12 @@ fn prometheus_textparse_pages() {
     assert_eq!(nometa.samples, 1857);
 
     // client_golang writes `_sum` on a histogram with negative buckets, which the
-    // OpenMetrics spec (and its test suite) forbids; the lenient mode accepts it.
+    // OpenMetrics spec (and its test suite) forbids; Prometheus (and our Prometheus
+    // validation) accept it.
     let om5_body = read(&dir.join("alltypes.5mfs.om.txt"));
     let strict = parse_all(&om5_body, Format::OpenMetrics).unwrap_err();
     assert!(strict.to_string().contains("_sum"), "{strict}");
-    let om5 = parse_with(&om5_body, Format::OpenMetrics, true).unwrap();
+    let om5 = parse_with(&om5_body, Format::OpenMetrics, Validation::Prometheus).unwrap();
     assert_eq!((om5.families.len(), om5.samples, om5.exemplars), (5, 53, 6));
     let om1 = parse_all(&read(&dir.join("1histogram.om.txt")), Format::OpenMetrics).unwrap();
     assert_eq!((om1.families.len(), om1.samples, om1.exemplars), (1, 42, 0));

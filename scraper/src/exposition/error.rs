@@ -1,5 +1,17 @@
 //! The exposition parser's error: a position and one [`ErrorKind`].
 
+/// At most this many characters of an offending token are kept in an error.
+const EXCERPT_CHARS: usize = 64;
+
+/// The offending token for an error message, cut to [`EXCERPT_CHARS`] characters so that
+/// a megabyte-long garbage line does not become a megabyte-long error.
+pub(crate) fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(EXCERPT_CHARS) {
+        None => s.to_owned(),
+        Some((cut, _)) => format!("{}…", s.get(..cut).unwrap_or_default()),
+    }
+}
+
 /// A parse error at a position in the body, displayed as `line 12:5: <message>`.
 ///
 /// `line` and `column` are 1-based; `column` counts characters (code points), not bytes.

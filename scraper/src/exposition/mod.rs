@@ -39,8 +39,9 @@
 //! - Duplicate label names in one sample are rejected in both formats (Prometheus rejects
 //!   such a scrape too, at append time).
 //! - Text 0.0.4: blank lines, any `#` comment, runs of spaces/tabs between tokens, leading and
-//!   trailing whitespace, a trailing comma in the label set, and a trailing `\r` (CRLF bodies)
-//!   are accepted. Timestamps are integer milliseconds. Values are decimal floats, `NaN`,
+//!   trailing whitespace, a trailing comma in the label set, a missing comma between labels
+//!   (`{a="1" b="2"}`, as Prometheus's lexer allows), and a trailing `\r` (CRLF bodies) are
+//!   accepted. Timestamps are integer milliseconds. Values are decimal floats, `NaN`,
 //!   `+Inf`, `-Inf` (any case, as Go's `ParseFloat`); hexadecimal and `_` separators are
 //!   rejected. `# EOF` is an ordinary comment there; exemplars are a syntax error.
 //! - OpenMetrics 1.0: exactly one space between tokens, no blank lines, no comments other than
@@ -50,6 +51,13 @@
 //!   Timestamp ordering inside a group is checked on the seconds value. Exemplars are parsed
 //!   and exposed; they are only allowed on counter `_total` and (gauge)histogram `_bucket`
 //!   samples, with at most 128 code points of label names and values.
+//! - OpenMetrics validation is [`Validation::Strict`] by default: the spec and its test
+//!   suite. Prometheus's own OpenMetrics parser checks syntax only, and real clients rely on
+//!   that: client_golang writes negative summary quantiles and a `_sum` on histograms with
+//!   negative buckets; Prometheus's tests feed it exemplars on `_count`/`_sum`, info families
+//!   without `_info` and stateset samples without the state label. The scrape loop should
+//!   use [`Validation::Prometheus`] (syntax, `# EOF`, exemplar syntax; no cross-line rules);
+//!   strict is for checking an exporter (as `promtool check metrics` does).
 //! - Interleaved label groups and repeated family names are detected with 64-bit hashes of
 //!   the group's labels and of the family names (no allocation per sample); a hash collision
 //!   could, in theory, reject a valid body but never accept an invalid one.
@@ -64,6 +72,19 @@ mod parser;
 pub use content_type::{ACCEPT_HEADER, ContentTypeError, Negotiated, negotiate};
 pub use error::{ErrorKind, ParseError};
 pub use parser::{Entry, Exemplar, Label, LabelIter, Labels, Parser, Sample};
+
+/// How much of OpenMetrics' cross-line semantics [`Parser`] checks. Every line's syntax
+/// and the final `# EOF` are always checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Validation {
+    /// Every rule of the OpenMetrics 1.0 specification that its parser test suite checks:
+    /// family grouping and names, metadata order, label groups and timestamps, histogram
+    /// structure, per-type values and labels, exemplar placement and length.
+    #[default]
+    Strict,
+    /// What Prometheus's OpenMetrics parser checks: syntax only. Use this to scrape.
+    Prometheus,
+}
 
 /// The wire format of an exposition body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

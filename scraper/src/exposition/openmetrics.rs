@@ -11,9 +11,9 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::MetricType;
-use super::error::ErrorKind;
+use super::error::{ErrorKind, excerpt};
 use super::parser::Labels;
+use super::{MetricType, Validation};
 
 /// A sample as the OpenMetrics checks see it.
 pub(crate) struct OmSample<'p> {
@@ -84,7 +84,7 @@ fn reserved(t: MetricType) -> &'static [&'static str] {
 
 /// FNV-1a, then a final mix: fast for the short strings hashed per sample.
 #[derive(Default)]
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn write(&mut self, bytes: &[u8]) {
@@ -108,10 +108,10 @@ impl Hasher for Fnv {
     }
 }
 
-type FnvSet = HashSet<u64, BuildHasherDefault<Fnv>>;
+pub(crate) type FnvSet = HashSet<u64, BuildHasherDefault<Fnv>>;
 
 /// Hash of a family name with a suffix: `hash_name("a", "_total") == hash_name("a_total", "")`.
-fn hash_name(family: &str, suffix: &str) -> u64 {
+pub(crate) fn hash_name(family: &str, suffix: &str) -> u64 {
     let mut h = Fnv::default();
     h.write(family.as_bytes());
     h.write(suffix.as_bytes());
@@ -143,10 +143,10 @@ struct Hist {
 }
 
 impl Hist {
-    fn check(&self, family: &str, lenient: bool) -> Result<(), ErrorKind> {
+    fn check(&self, family: &str) -> Result<(), ErrorKind> {
         let bad = |rule| {
             Err(ErrorKind::InvalidHistogram {
-                family: family.to_owned(),
+                family: excerpt(family),
                 rule,
             })
         };
@@ -165,7 +165,7 @@ impl Hist {
         if !(self.has_sum || self.has_gsum) && self.count.is_some() {
             return bad("_sum (or _gsum) must be present if _count (or _gcount) is");
         }
-        if self.negative_buckets && self.has_sum && !lenient {
+        if self.negative_buckets && self.has_sum {
             return bad("a histogram with negative buckets cannot have _sum");
         }
         if !self.negative_buckets && self.negative_gsum {
@@ -178,10 +178,8 @@ impl Hist {
 /// Cross-line OpenMetrics state. Reused across bodies by [`OmState::reset`].
 #[derive(Default)]
 pub(crate) struct OmState {
-    /// Accept what Prometheus's own parser accepts from client_golang for negative
-    /// observations: a `_sum` (possibly negative) on a histogram with negative buckets,
-    /// negative summary quantiles and sums.
-    pub(crate) lenient: bool,
+    /// `Validation::Prometheus` turns every check here off.
+    pub(crate) validation: Validation,
     family: String,
     has_family: bool,
     typ: Option<MetricType>,
@@ -243,7 +241,10 @@ impl OmState {
         let typ = self.typ.unwrap_or(MetricType::Unknown);
         for suffix in std::iter::once(&"").chain(reserved(typ)) {
             if !self.seen_names.insert(hash_name(&self.family, suffix)) {
-                return Err(ErrorKind::ClashingName(format!("{}{suffix}", self.family)));
+                return Err(ErrorKind::ClashingName(excerpt(&format!(
+                    "{}{suffix}",
+                    self.family
+                ))));
             }
         }
         if let Some(unit) = self.unit.as_deref().filter(|u| !u.is_empty()) {
@@ -253,16 +254,16 @@ impl OmState {
                 .is_some_and(|f| f.ends_with('_'));
             if !matches {
                 return Err(ErrorKind::UnitMismatch {
-                    family: self.family.clone(),
-                    unit: unit.to_owned(),
+                    family: excerpt(&self.family),
+                    unit: excerpt(unit),
                 });
             }
             if matches!(typ, MetricType::Info | MetricType::StateSet) {
-                return Err(ErrorKind::UnitNotAllowed(self.family.clone()));
+                return Err(ErrorKind::UnitNotAllowed(excerpt(&self.family)));
             }
         }
         if self.hist.active {
-            self.hist.check(&self.family, self.lenient)?;
+            self.hist.check(&self.family)?;
         }
         Ok(())
     }
@@ -271,7 +272,7 @@ impl OmState {
     fn metadata_family(&mut self, name: &str) -> Result<(), ErrorKind> {
         if self.has_family && self.family == name {
             if self.samples_seen {
-                return Err(ErrorKind::MetadataAfterSamples(name.to_owned()));
+                return Err(ErrorKind::MetadataAfterSamples(excerpt(name)));
             }
         } else {
             self.end_family()?;
@@ -287,11 +288,14 @@ impl OmState {
         name: &str,
         typ: Option<MetricType>,
     ) -> Result<(), ErrorKind> {
+        if self.validation == Validation::Prometheus {
+            return Ok(());
+        }
         self.metadata_family(name)?;
         let dup = || {
             Err(ErrorKind::DuplicateMetadata {
                 kind,
-                family: name.to_owned(),
+                family: excerpt(name),
             })
         };
         match typ {
@@ -313,11 +317,14 @@ impl OmState {
 
     /// A `# UNIT` line.
     pub(crate) fn on_unit(&mut self, name: &str, unit: &str) -> Result<(), ErrorKind> {
+        if self.validation == Validation::Prometheus {
+            return Ok(());
+        }
         self.metadata_family(name)?;
         if self.unit.is_some() {
             return Err(ErrorKind::DuplicateMetadata {
                 kind: "UNIT",
-                family: name.to_owned(),
+                family: excerpt(name),
             });
         }
         self.unit = Some(unit.to_owned());
@@ -326,11 +333,17 @@ impl OmState {
 
     /// `# EOF`.
     pub(crate) fn on_eof(&mut self) -> Result<(), ErrorKind> {
+        if self.validation == Validation::Prometheus {
+            return Ok(());
+        }
         self.end_family()
     }
 
     /// A sample line.
     pub(crate) fn on_sample(&mut self, s: &OmSample<'_>) -> Result<(), ErrorKind> {
+        if self.validation == Validation::Prometheus {
+            return Ok(());
+        }
         let suffix = if self.has_family {
             s.name
                 .strip_prefix(self.family.as_str())
@@ -362,7 +375,7 @@ impl OmState {
                     )
             );
             if !ok {
-                return Err(ErrorKind::ExemplarNotAllowed(s.name.to_owned()));
+                return Err(ErrorKind::ExemplarNotAllowed(excerpt(s.name)));
             }
             if chars > 128 {
                 return Err(ErrorKind::ExemplarTooLong(chars));
@@ -387,16 +400,16 @@ impl OmState {
         };
         if self.in_group && group == self.group {
             if s.ts_secs.is_some() != self.group_ts.is_some() {
-                return Err(ErrorKind::MixedTimestamps(s.name.to_owned()));
+                return Err(ErrorKind::MixedTimestamps(excerpt(s.name)));
             }
             if let (Some(prev), Some(ts)) = (self.group_ts, s.ts_secs)
                 && ts < prev
                 && typ != MetricType::Info
             {
-                return Err(ErrorKind::TimestampBackwards(s.name.to_owned()));
+                return Err(ErrorKind::TimestampBackwards(excerpt(s.name)));
             }
         } else if !self.seen_groups.insert(group) {
-            return Err(ErrorKind::InterleavedGroup(self.family.clone()));
+            return Err(ErrorKind::InterleavedGroup(excerpt(&self.family)));
         }
         self.in_group = true;
         self.group = group;
@@ -417,15 +430,15 @@ impl OmState {
         let v = s.value;
         let bad_value = |rule| {
             Err(ErrorKind::InvalidValueForType {
-                name: s.name.to_owned(),
+                name: excerpt(s.name),
                 value: v,
                 rule,
             })
         };
         let bad_label = |label: &str, rule| {
             Err(ErrorKind::InvalidLabelForType {
-                name: s.name.to_owned(),
-                label: label.to_owned(),
+                name: excerpt(s.name),
+                label: excerpt(label),
                 rule,
             })
         };
@@ -453,10 +466,6 @@ impl OmState {
             (T::Histogram | T::Summary, S::Count) | (T::GaugeHistogram, S::GCount) => {
                 count_like("counts must not be negative or NaN")
             }
-            (T::Histogram | T::Summary, S::Sum) if self.lenient && v.is_nan() => {
-                bad_value("_sum must not be NaN")
-            }
-            (T::Histogram | T::Summary, S::Sum) if self.lenient => Ok(()),
             (T::Histogram | T::Summary, S::Sum) => count_like("_sum must not be negative or NaN"),
             (T::GaugeHistogram, S::GSum) if v.is_nan() => bad_value("_gsum must not be NaN"),
             (T::Summary, S::Bare) => {
@@ -465,7 +474,7 @@ impl OmState {
                     Some(Some(q)) if (0.0..=1.0).contains(&q) => {}
                     Some(_) => return bad_label("quantile", "must be a number in [0, 1]"),
                 }
-                if v < 0.0 && !self.lenient {
+                if v < 0.0 {
                     return bad_value("quantile values must not be negative");
                 }
                 Ok(())
@@ -495,7 +504,7 @@ impl OmState {
     ) -> Result<(), ErrorKind> {
         if !self.hist.active || self.hist.group != group || self.hist.ts != s.ts_secs {
             if self.hist.active {
-                self.hist.check(&self.family, self.lenient)?;
+                self.hist.check(&self.family)?;
             }
             self.hist = Hist {
                 active: true,
@@ -506,7 +515,7 @@ impl OmState {
         }
         let bad = |rule| {
             Err(ErrorKind::InvalidHistogram {
-                family: self.family.clone(),
+                family: excerpt(&self.family),
                 rule,
             })
         };

@@ -1,8 +1,8 @@
 //! The line parser shared by both formats, and the borrowed views it yields.
 
-use super::error::{ErrorKind, ParseError};
-use super::openmetrics::{OmSample, OmState};
-use super::{Format, MetricType};
+use super::error::{ErrorKind, ParseError, excerpt};
+use super::openmetrics::{FnvSet, OmSample, OmState, hash_name};
+use super::{Format, MetricType, Validation};
 
 /// Where a piece of text lives: in the body, or in the parser's unescape buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -181,6 +181,9 @@ pub enum Entry<'p> {
     Sample(Sample<'p>),
 }
 
+/// Up to this many labels, duplicate names are found by a linear scan.
+const LINEAR_DUPLICATE_CHECK: usize = 16;
+
 /// A parsed line before it is turned into borrowed views.
 #[derive(Clone, Copy, Debug)]
 enum Raw {
@@ -222,20 +225,53 @@ enum Meta {
 
 type Res<T> = Result<T, (usize, ErrorKind)>;
 
-fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b':'
+const NAME_START: u8 = 1;
+const NAME_CHAR: u8 = 2;
+const LABEL_START: u8 = 4;
+const LABEL_CHAR: u8 = 8;
+
+/// Character classes of metric and label names, one lookup per byte on the hot path.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alpha = b.is_ascii_alphabetic() || b == b'_';
+        let digit = b.is_ascii_digit();
+        let mut c = 0;
+        if alpha || b == b':' {
+            c |= NAME_START | NAME_CHAR;
+        }
+        if digit {
+            c |= NAME_CHAR | LABEL_CHAR;
+        }
+        if alpha {
+            c |= LABEL_START | LABEL_CHAR;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+fn class(b: u8) -> u8 {
+    CLASS[usize::from(b)]
 }
 
-fn is_name_char(b: u8) -> bool {
-    is_name_start(b) || b.is_ascii_digit()
+fn is_name_start(b: u8) -> bool {
+    class(b) & NAME_START != 0
 }
 
 fn is_label_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_'
+    class(b) & LABEL_START != 0
 }
 
-fn is_label_char(b: u8) -> bool {
-    is_label_start(b) || b.is_ascii_digit()
+/// The end of the run of bytes of class `c` in `bytes[p..end]`.
+fn run_end(bytes: &[u8], p: usize, end: usize, c: u8) -> usize {
+    bytes
+        .get(p..end)
+        .and_then(|s| s.iter().position(|&b| class(b) & c == 0))
+        .map_or(end, |i| p + i)
 }
 
 /// Parses a float value as Go's `ParseFloat` does for decimal input: `NaN`, `Inf`,
@@ -275,6 +311,8 @@ pub struct Parser<'a> {
     exemplar_labels: Vec<LabelSpan>,
     /// Unescaped text of the current line, for values that contained escapes.
     buf: String,
+    /// Hashes of the label names of a long label set (duplicate detection).
+    name_hashes: FnvSet,
     om: OmState,
     done: bool,
 }
@@ -291,6 +329,7 @@ impl<'a> Parser<'a> {
             labels: Vec::new(),
             exemplar_labels: Vec::new(),
             buf: String::new(),
+            name_hashes: FnvSet::default(),
             om: OmState::default(),
             done: false,
         }
@@ -324,18 +363,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Relaxes the OpenMetrics rules that real client libraries break when they observe
-    /// negative values: a histogram with negative buckets may then have a `_sum`, and
-    /// histogram and summary sums and summary quantile values may be negative.
-    /// client_golang writes such families (see `alltypes.5mfs.om.txt` in Prometheus's
-    /// textparse test data) and Prometheus accepts them, so the scrape loop should parse
-    /// leniently; the default follows the specification and its test suite.
-    pub fn lenient(mut self, lenient: bool) -> Self {
-        self.om.lenient = lenient;
+    /// Sets how much of OpenMetrics' cross-line semantics is checked (default
+    /// [`Validation::Strict`]). Has no effect on the text format.
+    pub fn validation(mut self, validation: Validation) -> Self {
+        self.om.validation = validation;
         self
     }
 
-    /// Reuses this parser (and its buffers) for another body, keeping [`Parser::lenient`].
+    /// Reuses this parser (and its buffers) for another body, keeping its [`Validation`].
     pub fn reset(&mut self, input: &'a str, format: Format) {
         self.input = input;
         self.format = format;
@@ -361,7 +396,6 @@ impl<'a> Parser<'a> {
 
     /// The next entry, `None` at the end of the body, or the first error (after which
     /// the parser yields `None`).
-    #[allow(clippy::should_implement_trait)]
     pub fn next_entry(&mut self) -> Option<Result<Entry<'_>, ParseError>> {
         match self.advance() {
             Ok(Some(raw)) => Some(Ok(self.view(raw))),
@@ -497,12 +531,12 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn skip_ws(&self, mut p: usize, end: usize) -> usize {
-        let bytes = self.input.as_bytes();
-        while p < end && matches!(bytes.get(p), Some(b' ' | b'\t')) {
-            p += 1;
-        }
-        p
+    fn skip_ws(&self, p: usize, end: usize) -> usize {
+        self.input
+            .as_bytes()
+            .get(p..end)
+            .and_then(|s| s.iter().position(|&b| b != b' ' && b != b'\t'))
+            .map_or(end.max(p), |i| p + i)
     }
 
     fn text_comment(&mut self, p: usize, end: usize) -> Res<Line> {
@@ -547,7 +581,7 @@ impl<'a> Parser<'a> {
                 }
                 let word = self.input.get(t0..t1).unwrap_or_default();
                 let metric_type = MetricType::parse(word, Format::PrometheusText)
-                    .ok_or_else(|| (t0, ErrorKind::InvalidType(word.to_owned())))?;
+                    .ok_or_else(|| (t0, ErrorKind::InvalidType(excerpt(word))))?;
                 Ok(Line::Entry(Raw::Type {
                     family,
                     metric_type,
@@ -603,7 +637,7 @@ impl<'a> Parser<'a> {
             }
             Meta::Type => {
                 let metric_type = MetricType::parse(rest, Format::OpenMetrics)
-                    .ok_or_else(|| (text_start, ErrorKind::InvalidType(rest.to_owned())))?;
+                    .ok_or_else(|| (text_start, ErrorKind::InvalidType(excerpt(rest))))?;
                 self.om
                     .on_metadata("TYPE", family_str, Some(metric_type))
                     .map_err(|k| (start, k))?;
@@ -672,17 +706,14 @@ impl<'a> Parser<'a> {
                 Ok((span, q))
             }
             Some(&b) if p < end && is_name_start(b) => {
-                let mut q = p + 1;
-                while q < end && bytes.get(q).is_some_and(|&b| is_name_char(b)) {
-                    q += 1;
-                }
+                let q = run_end(bytes, p + 1, end, NAME_CHAR);
                 Ok((Span::input(p, q), q))
             }
             _ if p >= end => Err((p, ErrorKind::Expected("metric name"))),
             _ => {
                 let tok_end = self.token_end(p, end);
                 let tok = self.input.get(p..tok_end).unwrap_or_default();
-                Err((p, ErrorKind::InvalidMetricName(tok.to_owned())))
+                Err((p, ErrorKind::InvalidMetricName(excerpt(tok))))
             }
         }
     }
@@ -756,8 +787,8 @@ impl<'a> Parser<'a> {
     }
 
     /// A label set starting at `p` (just after `{`). Fills `out` and returns the position
-    /// after `}` and, when `allow_name` and the first item is a bare quoted string, the
-    /// metric name found inside the braces.
+    /// after `}` and, when `allow_name`, the metric name found inside the braces: a bare
+    /// quoted string, first or anywhere (`{q="0.9","http.status"}`, as Prometheus accepts).
     fn label_set(
         &mut self,
         p: usize,
@@ -794,16 +825,13 @@ impl<'a> Parser<'a> {
                 let (name, q) = match bytes.get(p) {
                     Some(b'"') => self.quoted(p, end)?,
                     Some(&b) if is_label_start(b) => {
-                        let mut q = p + 1;
-                        while q < end && bytes.get(q).is_some_and(|&b| is_label_char(b)) {
-                            q += 1;
-                        }
+                        let q = run_end(bytes, p + 1, end, LABEL_CHAR);
                         (Span::input(p, q), q)
                     }
                     _ => {
                         let tok_end = self.token_end(p, end).max(p + 1).min(end);
                         let tok = self.input.get(p..tok_end).unwrap_or_default();
-                        return Err((p, ErrorKind::InvalidLabelName(tok.to_owned())));
+                        return Err((p, ErrorKind::InvalidLabelName(excerpt(tok))));
                     }
                 };
                 let mut q = if text { self.skip_ws(q, end) } else { q };
@@ -811,7 +839,6 @@ impl<'a> Parser<'a> {
                 if allow_name
                     && is_quoted
                     && metric.is_none()
-                    && first
                     && matches!(bytes.get(q), Some(b',' | b'}'))
                 {
                     if name.start == name.end {
@@ -834,11 +861,26 @@ impl<'a> Parser<'a> {
                     }
                     let (value, r) = self.quoted(q, end)?;
                     let new_name = resolve(self.input, &self.buf, name);
-                    if out
-                        .iter()
-                        .any(|l: &LabelSpan| resolve(self.input, &self.buf, l.name) == new_name)
-                    {
-                        return Err((p, ErrorKind::DuplicateLabel(new_name.to_owned())));
+                    let seen = |out: &[LabelSpan]| {
+                        out.iter()
+                            .any(|l| resolve(self.input, &self.buf, l.name) == new_name)
+                    };
+                    // Linear for the usual handful of labels; past that, a set of name
+                    // hashes keeps a line with thousands of labels from costing O(n²).
+                    let duplicate = if out.len() < LINEAR_DUPLICATE_CHECK {
+                        seen(&out)
+                    } else {
+                        if out.len() == LINEAR_DUPLICATE_CHECK {
+                            self.name_hashes.clear();
+                            for l in &out {
+                                let n = resolve(self.input, &self.buf, l.name);
+                                self.name_hashes.insert(hash_name(n, ""));
+                            }
+                        }
+                        !self.name_hashes.insert(hash_name(new_name, "")) && seen(&out)
+                    };
+                    if duplicate {
+                        return Err((p, ErrorKind::DuplicateLabel(excerpt(new_name))));
                     }
                     out.push(LabelSpan { name, value });
                     q = if text { self.skip_ws(r, end) } else { r };
@@ -847,6 +889,12 @@ impl<'a> Parser<'a> {
                 match bytes.get(q) {
                     Some(b',') if q < end => p = q + 1,
                     Some(b'}') if q < end => return Ok((q + 1, metric)),
+                    // Prometheus's text lexer does not require the comma between labels
+                    // (`{a="1" b="2"}`, in its own tests); accept that in the text format.
+                    Some(&b) if text && q < end && (is_label_start(b) || b == b'"') => {
+                        p = q;
+                        continue;
+                    }
                     _ => return Err((q, ErrorKind::Expected("',' or '}' after label"))),
                 }
                 // After a comma, `}` ends the set only in the text format.
@@ -911,7 +959,7 @@ impl<'a> Parser<'a> {
         }
         let v_str = self.input.get(p..v_end).unwrap_or_default();
         let value =
-            parse_float(v_str).ok_or_else(|| (p, ErrorKind::InvalidValue(v_str.to_owned())))?;
+            parse_float(v_str).ok_or_else(|| (p, ErrorKind::InvalidValue(excerpt(v_str))))?;
         p = v_end;
 
         let mut timestamp_ms = None;
@@ -928,7 +976,7 @@ impl<'a> Parser<'a> {
                 timestamp_ms = Some(t.parse::<i64>().map_err(|_| {
                     (
                         p,
-                        ErrorKind::InvalidTimestamp(t.to_owned(), "integer milliseconds"),
+                        ErrorKind::InvalidTimestamp(excerpt(t), "integer milliseconds"),
                     )
                 })?);
                 p = self.skip_ws(t_end, end);
@@ -1001,9 +1049,10 @@ impl<'a> Parser<'a> {
     fn field_end(&self, p: usize, end: usize) -> usize {
         let bytes = self.input.as_bytes();
         if self.format == Format::PrometheusText {
-            (p..end)
-                .find(|&i| matches!(bytes.get(i), Some(b' ' | b'\t')))
-                .unwrap_or(end)
+            bytes
+                .get(p..end)
+                .and_then(|s| s.iter().position(|&b| b == b' ' || b == b'\t'))
+                .map_or(end, |i| p + i)
         } else {
             let hay = bytes.get(p..end).unwrap_or_default();
             memchr::memchr(b' ', hay).map_or(end, |i| p + i)
@@ -1016,7 +1065,7 @@ impl<'a> Parser<'a> {
         let bad = || {
             (
                 p,
-                ErrorKind::InvalidTimestamp(t.to_owned(), "finite float seconds"),
+                ErrorKind::InvalidTimestamp(excerpt(t), "finite float seconds"),
             )
         };
         let secs = parse_float(t).ok_or_else(bad)?;
@@ -1044,7 +1093,7 @@ impl<'a> Parser<'a> {
             if v.is_empty() {
                 (q, ErrorKind::Expected("exemplar value"))
             } else {
-                (q, ErrorKind::InvalidValue(v.to_owned()))
+                (q, ErrorKind::InvalidValue(excerpt(v)))
             }
         })?;
         q = v_end;

@@ -1,0 +1,3 @@
+//! Push decoding benchmarks (placeholder; filled in below).
+
+fn main() {}

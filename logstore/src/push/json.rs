@@ -187,6 +187,7 @@ impl<'de> Visitor<'de> for StreamSeed {
 
 /// A `{"name": "value"}` object (labels or structured metadata), or `null`.
 struct PairsSeed<'a> {
+    /// The value's description: `"label value"`.
     what: &'static str,
     path: fmt::Arguments<'a>,
 }
@@ -203,7 +204,7 @@ impl<'de> Visitor<'de> for PairsSeed<'_> {
     type Value = Option<Vec<(String, String)>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an object of string {} at {}", self.what, self.path)
+        write!(f, "an object of string {}s at {}", self.what, self.path)
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -240,15 +241,16 @@ impl<'de> DeserializeSeed<'de> for LabelsSeed {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         PairsSeed {
-            what: "label values",
+            what: "label value",
             path: format_args!("streams[{}].stream", self.stream),
         }
         .deserialize(deserializer)
     }
 }
 
-/// A string, with the expectation naming where it is.
+/// A string, with the expectation naming what and where it is.
 struct StringSeed<'a> {
+    /// The string's description: `"label value"`.
     what: &'static str,
     path: fmt::Arguments<'a>,
 }
@@ -265,7 +267,7 @@ impl Visitor<'_> for StringSeed<'_> {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a string of {} at {}", self.what, self.path)
+        write!(f, "a string {} at {}", self.what, self.path)
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
@@ -347,7 +349,7 @@ impl<'de> Visitor<'de> for EntrySeed {
             })?;
         let line = seq
             .next_element_seed(StringSeed {
-                what: "log line (send JSON log lines as a string)",
+                what: "log line (send a JSON log line as a string)",
                 path: format_args!("streams[{stream}].values[{entry}][1]"),
             })?
             .ok_or_else(|| {
@@ -357,7 +359,7 @@ impl<'de> Visitor<'de> for EntrySeed {
             })?;
         let metadata = seq
             .next_element_seed(PairsSeed {
-                what: "structured metadata values",
+                what: "structured metadata value",
                 path: format_args!("streams[{stream}].values[{entry}][2]"),
             })?
             .flatten()
@@ -507,12 +509,12 @@ mod tests {
             ),
             (
                 r#"{"streams":[{"stream":{"a":"b"},"values":[["1",{}]]}]}"#,
-                "expected a string of log line (send JSON log lines as a string) at \
+                "expected a string log line (send a JSON log line as a string) at \
                  streams[0].values[0][1]",
             ),
             (
                 r#"{"streams":[{"stream":{"a":1},"values":[]}]}"#,
-                "expected a string of label values at streams[0].stream.a",
+                "expected a string label value at streams[0].stream.a",
             ),
             (
                 r#"{"streams":[{"stream":{"a":"b"},"values":[["1","l",{"k":2}]]}]}"#,

@@ -380,8 +380,14 @@ impl ValidatedPush {
         }
         let _ = write!(
             message,
-            "{} entries rejected, {} accepted",
-            self.rejected_entries, self.accepted_entries
+            "{} {} rejected, {} accepted",
+            self.rejected_entries,
+            if self.rejected_entries == 1 {
+                "entry"
+            } else {
+                "entries"
+            },
+            self.accepted_entries
         );
         Some(message)
     }

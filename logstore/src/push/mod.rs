@@ -46,7 +46,7 @@ pub use validate::{PushLimits, PushOutcome, RejectReason, Rejection, ValidatedPu
 /// A decoded push: the streams in the order they came, not yet validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PushRequest {
-    /// The pushed streams. Two of them may have the same labels; [`validate`] merges them.
+    /// The pushed streams. Two of them may have the same labels; [`validate()`] merges them.
     pub streams: Vec<PushStream>,
 }
 

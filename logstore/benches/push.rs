@@ -8,7 +8,8 @@
 //! accepts everything, as in a healthy ingest.
 //!
 //! Each body format is measured next to a named baseline from the same run:
-//! `snappy_only` (decompressing the block, the floor for protobuf) and
+//! `snappy_only` (decompressing the block, the floor for protobuf), `snappy+prost_only`
+//! (decompressing and decoding into prost's own structs, what our conversion adds to) and
 //! `serde_json_ignored_any` (parsing the JSON without building anything, the floor for
 //! JSON). Criterion's throughput is per raw line byte.
 //!
@@ -26,6 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use prost::Message as _;
 use sightline_logstore::push::{
     self, DecodeLimits, Entry, PushLimits, PushRequest, PushStream, protobuf,
 };
@@ -268,6 +270,16 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
             snap::raw::Decoder::new()
                 .decompress_vec(black_box(&protobuf_body))
                 .map(|v| v.len())
+                .unwrap_or(0)
+        })
+    });
+    group.bench_function("protobuf_snappy/snappy+prost_only (baseline)", |b| {
+        b.iter(|| {
+            snap::raw::Decoder::new()
+                .decompress_vec(black_box(&protobuf_body))
+                .ok()
+                .and_then(|raw| protobuf::logproto::PushRequest::decode(&raw[..]).ok())
+                .map(|m| m.streams.len())
                 .unwrap_or(0)
         })
     });

@@ -207,3 +207,14 @@ fn now_is_the_only_clock() {
     assert!(limiter.check(&push_of(&[("a", 500)]), t0).is_ok());
     assert!(limiter.check(&push_of(&[("a", 1)]), t0).is_err());
 }
+
+#[test]
+fn streams_of_empty_lines_get_no_bucket() {
+    let t0 = Instant::now();
+    let mut limiter = RateLimiter::new(limits(), t0);
+    let empties: Vec<(String, usize)> = (0..50).map(|i| (format!("e{i}"), 0)).collect();
+    let mut streams: Vec<(&str, usize)> = empties.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    streams.push(("real", 10));
+    assert!(limiter.check(&push_of(&streams), t0).is_ok());
+    assert_eq!(limiter.tracked_streams(), 1);
+}

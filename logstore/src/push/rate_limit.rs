@@ -18,8 +18,9 @@
 //! * A rate of 0 disables that limit.
 //! * Time is injected (`now: Instant`); a clock that goes backwards refills nothing.
 //! * Per-stream buckets are keyed by a keyed hash of the labels (no clone per push) and are
-//!   forgotten once full again, so memory follows the streams active in the last few
-//!   seconds, not every stream ever seen.
+//!   forgotten once full again (swept every 30 s, or sooner when their number doubles past
+//!   100 000), so memory follows the streams active in the last few seconds, not every
+//!   stream ever seen. A stream pushing zero bytes gets no bucket.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -33,6 +34,10 @@ const MIB: u64 = 1 << 20;
 
 /// How often idle (full) per-stream buckets are forgotten.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Tracked streams that trigger a sweep before [`SWEEP_INTERVAL`] is up; doubled past the
+/// survivors of each sweep, so sweeping stays amortised O(1) per stream.
+const SWEEP_MIN_STREAMS: usize = 100_000;
 
 /// Rate limits in bytes, with Loki's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +127,7 @@ pub struct RateLimiter {
     streams: HashMap<u64, TokenBucket>,
     hasher: RandomState,
     last_sweep: Instant,
+    sweep_at_streams: usize,
 }
 
 impl RateLimiter {
@@ -137,6 +143,7 @@ impl RateLimiter {
             streams: HashMap::new(),
             hasher: RandomState::new(),
             last_sweep: now,
+            sweep_at_streams: SWEEP_MIN_STREAMS,
         }
     }
 
@@ -154,7 +161,9 @@ impl RateLimiter {
     /// refuses all of it with [`Error::RateLimited`] / [`Error::ExceedsBurst`] and takes
     /// nothing.
     pub fn check(&mut self, push: &ValidatedPush, now: Instant) -> Result<(), Error> {
-        if now.saturating_duration_since(self.last_sweep) >= SWEEP_INTERVAL {
+        if now.saturating_duration_since(self.last_sweep) >= SWEEP_INTERVAL
+            || self.streams.len() >= self.sweep_at_streams
+        {
             self.sweep(now);
         }
         let total: u64 = push
@@ -188,6 +197,10 @@ impl RateLimiter {
         if limits.per_stream_rate_bytes > 0 {
             for stream in &push.streams {
                 let bytes = stream.entries.iter().map(Entry::size).sum::<usize>() as u64;
+                if bytes == 0 {
+                    // Nothing to take: no bucket, so empty lines cannot grow the map.
+                    continue;
+                }
                 let scope = || {
                     RateScope::Stream(
                         abbreviate(&format_label_text(&stream.labels), 300).into_owned(),
@@ -240,5 +253,6 @@ impl RateLimiter {
             !bucket.is_full()
         });
         self.last_sweep = now;
+        self.sweep_at_streams = (self.streams.len() * 2).max(SWEEP_MIN_STREAMS);
     }
 }

@@ -6,3 +6,8 @@
 //!
 //! Never owns: HTTP routing or status codes, file tailing (that is `sightline-scraper`), or
 //! anything about metrics.
+
+pub mod error;
+pub mod push;
+
+pub use error::{Error, ErrorKind};

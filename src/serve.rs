@@ -3,7 +3,8 @@
 //! Order matters: the config is read first (a bad one stops start-up with its position), then
 //! the data directory is locked (a second process stops here), then the listeners are bound
 //! so that `/-/healthy` answers while storage recovers, and `/-/ready` turns 200 only when
-//! recovery is done. SIGHUP reloads the config; SIGTERM or SIGINT stops within 10 s.
+//! recovery (the metrics WAL replay) is done; then the scrape manager starts. SIGHUP reloads
+//! the config; SIGTERM or SIGINT stops scraping, drains HTTP and syncs the WAL, within 10 s.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -14,6 +15,8 @@ use std::time::Duration;
 use anyhow::Context;
 use prometheus::Registry;
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
+use sightline_scraper::manager::ScrapeManager;
+use sightline_tsdb::head::{Head, HeadOptions};
 use sightline_ui::{HttpServer, Readiness};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -27,6 +30,9 @@ use crate::self_metrics;
 /// storage flush that follows, shutdown stays within the 10 s Kubernetes and systemd allow
 /// by default.
 const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// How often the WAL is checked for a due sync; well below the 1 s default interval.
+const WAL_SYNC_TICK: Duration = Duration::from_millis(100);
 
 /// Runs the appliance until SIGTERM or SIGINT; false when it could not start.
 pub fn main(args: ServeArgs) -> bool {
@@ -91,7 +97,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot register config metrics")?;
     }
     let readiness = Readiness::new();
-    let server = HttpServer::new(config.clone(), registry, readiness.clone())?;
+    let server = HttpServer::new(config.clone(), registry.clone(), readiness.clone())?;
     let listeners = HttpServer::bind(&listen).await?;
     let shutdown = CancellationToken::new();
     let serving = tokio::spawn(server.serve(listeners, shutdown.clone()));
@@ -101,14 +107,24 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_path.clone(),
     ));
 
-    // Storage recovery (WAL replay) happens here once the storage crates exist; until it has
-    // finished, /-/ready answers 503.
+    // Storage recovery: /-/healthy answers while the WAL replays, /-/ready only afterwards.
+    let head = open_head(&data_dir, &startup).await?;
+    head.metrics()
+        .register(&registry)
+        .context("cannot register storage metrics")?;
+    let wal_sync = spawn_wal_sync(head.clone());
+    let scrape_manager = Arc::new(ScrapeManager::new(
+        Arc::new(head.clone()),
+        config.source().base_dir().to_owned(),
+    ));
+    let scraping = tokio::spawn(scrape_manager.run(config.subscribe(), shutdown.clone()));
     readiness.set_ready();
     tracing::info!(data_dir = %data_dir.path().display(), "Sightline is ready");
 
     wait_for_termination(&config).await?;
     tracing::info!("shutting down");
     shutdown.cancel();
+    let _ = scraping.await;
     match tokio::time::timeout(HTTP_DRAIN_TIMEOUT, serving).await {
         Ok(Ok(result)) => result?,
         Ok(Err(panicked)) => tracing::error!("HTTP server task failed: {panicked}"),
@@ -116,9 +132,49 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!("requests still in flight after {HTTP_DRAIN_TIMEOUT:?}; closing them")
         }
     }
+    wal_sync.abort();
+    tokio::task::spawn_blocking(move || head.sync())
+        .await
+        .context("WAL sync task failed")?
+        .context("cannot sync the metrics WAL at shutdown")?;
     drop(data_dir);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Replays the metrics WAL under `DATA/metrics` into the head.
+async fn open_head(data_dir: &DataDir, config: &Config) -> anyhow::Result<Arc<Head>> {
+    let dir = data_dir.path().join("metrics");
+    let options = HeadOptions {
+        wal_sync: config.storage.wal_sync.as_std(),
+        ..HeadOptions::default()
+    };
+    let head = tokio::task::spawn_blocking(move || Head::open(&dir, options))
+        .await
+        .context("WAL replay task failed")?
+        .context("cannot open the metric store")?;
+    let report = head.replay_report();
+    tracing::info!(
+        series = report.series,
+        samples = report.samples,
+        duration = ?report.duration,
+        "metrics WAL replayed"
+    );
+    Ok(Arc::new(head))
+}
+
+/// Syncs the WAL when the `storage.wal_sync` interval is due, also when no appends come.
+fn spawn_wal_sync(head: Arc<Head>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WAL_SYNC_TICK);
+        loop {
+            tick.tick().await;
+            let head = head.clone();
+            if let Ok(Err(error)) = tokio::task::spawn_blocking(move || head.sync_if_due()).await {
+                tracing::error!("cannot sync the metrics WAL: {error}");
+            }
+        }
+    })
 }
 
 /// Reloads the config on SIGHUP; returns on SIGTERM or SIGINT.

@@ -354,3 +354,67 @@ fn listens_on_every_address() {
         assert_eq!(http().get(url).send().unwrap().status(), StatusCode::OK);
     }
 }
+
+#[test]
+fn scrapes_itself_into_storage_and_replays_it_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        &format!(
+            "scrape_configs:\n  - job_name: sightline\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+        ),
+    );
+    let data = dir.path().join("data");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ];
+    let mut app = Appliance::start(&data, &args);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let line = app.wait_for_metric("sightline_tsdb_head_samples_appended_total ");
+        let appended: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        if appended > 100.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no samples stored: {line}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let series_line = app.wait_for_metric("sightline_tsdb_head_series ");
+    let series: f64 = series_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(series > 20.0, "{series_line}");
+
+    app.signal("TERM");
+    assert!(
+        app.wait_for_exit(Duration::from_secs(10))
+            .unwrap()
+            .success()
+    );
+    let restarted = Appliance::start(&data, &args);
+    restarted.wait_for_metric("sightline_tsdb_head_series ");
+    let replayed = restarted
+        .log()
+        .into_iter()
+        .find(|line| line.contains("metrics WAL replayed"))
+        .expect("replay is logged");
+    let replayed_series: f64 = replayed
+        .split("series=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(replayed_series >= series, "{replayed}");
+}

@@ -135,6 +135,7 @@ impl ValueFormatter for CpuFormatter {
             Throughput::Bytes(b) | Throughput::BytesDecimal(b) => (b as f64, 1e6, "MB/s"),
             Throughput::Elements(e) => (e as f64, 1e6, "Melem/s"),
             Throughput::Bits(b) => (b as f64, 1e6, "Mb/s"),
+            Throughput::ElementsAndBytes { bytes, .. } => (bytes as f64, 1e6, "MB/s"),
         };
         values
             .iter_mut()

@@ -5,6 +5,8 @@
 //! [`Target::populate`]; a target whose labels after relabeling stay the same keeps its loop
 //! (and its series cache) across discovery updates and reloads, as in Prometheus; a changed
 //! job restarts its loops; a removed target writes staleness markers for its series.
+//! On shutdown no staleness markers are written (as Prometheus disables end-of-run
+//! staleness then), so that a restart leaves no gap in the series.
 //! Decision: each loop waits a per-target offset (a hash of its labels, modulo the interval)
 //! before its first scrape, so that targets of one job do not all scrape at the same instant.
 
@@ -71,6 +73,8 @@ pub struct ScrapeManager {
     storage: Arc<dyn Appendable>,
     base_dir: PathBuf,
     pools: Mutex<BTreeMap<String, Pool>>,
+    /// Cancelled when the process stops: every loop ends without staleness markers.
+    shutdown: CancellationToken,
 }
 
 impl ScrapeManager {
@@ -80,10 +84,12 @@ impl ScrapeManager {
             storage,
             base_dir,
             pools: Mutex::new(BTreeMap::new()),
+            shutdown: CancellationToken::new(),
         }
     }
 
     /// Follows `config` until `stop`: applies every new config and polls file discovery.
+    /// Then every loop ends without staleness markers (the process is stopping).
     pub async fn run(
         self: Arc<Self>,
         mut config: watch::Receiver<Arc<Config>>,
@@ -106,7 +112,7 @@ impl ScrapeManager {
                 _ = poll.tick() => self.refresh_discovery(),
             }
         }
-        self.stop_all();
+        self.shutdown.cancel();
     }
 
     /// Brings the pools in line with `config`: new jobs start, removed jobs stop, changed
@@ -218,7 +224,7 @@ impl ScrapeManager {
             .collect()
     }
 
-    /// Stops every loop; each writes staleness markers for its series.
+    /// Retires every target; each loop writes staleness markers for its series.
     pub fn stop_all(&self) {
         for pool in self.lock().values_mut() {
             pool.stop_all();
@@ -286,6 +292,7 @@ impl ScrapeManager {
                         self.storage.clone(),
                         status.clone(),
                         stop.clone(),
+                        self.shutdown.clone(),
                     ));
                 }
                 None => {
@@ -318,12 +325,14 @@ impl Pool {
     }
 }
 
-/// Scrapes one target every interval until `stop`, then marks its series stale.
+/// Scrapes one target every interval until `retire` (the target went away: its series are
+/// marked stale) or `shutdown` (the process stops: they are not).
 async fn run_loop(
     mut scrape_loop: ScrapeLoop,
     storage: Arc<dyn Appendable>,
     status: Arc<Mutex<ScrapeStatus>>,
-    stop: CancellationToken,
+    retire: CancellationToken,
+    shutdown: CancellationToken,
 ) {
     let interval = scrape_loop.target().interval().as_std();
     let mut hasher = DefaultHasher::new();
@@ -333,14 +342,16 @@ async fn run_loop(
         .max(1);
     let offset = Duration::from_nanos(hasher.finish() % interval_nanos);
     tokio::select! {
-        _ = stop.cancelled() => return,
+        _ = retire.cancelled() => return,
+        _ = shutdown.cancelled() => return,
         _ = tokio::time::sleep(offset) => {}
     }
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            _ = stop.cancelled() => break,
+            _ = retire.cancelled() => break,
+            _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {
                 let started = SystemTime::now();
                 let result = scrape_loop.scrape(storage.as_ref(), started).await;

@@ -23,7 +23,7 @@ use sightline_core::config::ScrapeConfig;
 use sightline_core::labels::{Labels, METRIC_NAME};
 use sightline_tsdb::storage::{Appendable, Appender, SeriesRef};
 
-use crate::exposition::{self, Entry, Format, Parser};
+use crate::exposition::{self, Entry, Format, Parser, Validation};
 use crate::relabel::relabel;
 use crate::target::Target;
 use series_cache::{Cached, SeriesCache};
@@ -232,7 +232,9 @@ impl ScrapeLoop {
         appender: &mut dyn Appender,
     ) -> Result<ScrapeReport, ScrapeError> {
         let mut report = ScrapeReport::default();
-        let mut parser = Parser::new(body, format);
+        // Prometheus's own checks, not the OpenMetrics suite's strictest: real client libraries
+        // expose what strict validation rejects (negative summary quantiles, for one).
+        let mut parser = Parser::new(body, format).validation(Validation::Prometheus);
         let sample_limit = self.job.sample_limit;
         self.cache.begin_scrape();
         while let Some(entry) = parser.next_entry() {

@@ -305,9 +305,10 @@ fn external_url_path_becomes_the_route_prefix() {
         "sightline.yml",
         "web:\n  external_url: https://lab.example/sightline/\n",
     );
-    let app = Appliance::start(
+    let app = Appliance::start_under(
         &dir.path().join("data"),
         &["--config", config.to_str().unwrap()],
+        "/sightline",
     );
     let client = http();
     assert_eq!(

@@ -27,6 +27,11 @@ impl Appliance {
     /// Starts `sightline` with `args` plus `--listen 127.0.0.1:0` and `--data-dir DIR`, and
     /// waits until it has bound its port.
     pub fn start(data_dir: &Path, args: &[&str]) -> Appliance {
+        Appliance::start_under(data_dir, args, "")
+    }
+
+    /// Like [`Appliance::start`], for routes under `prefix` (from `web.external_url`).
+    pub fn start_under(data_dir: &Path, args: &[&str], prefix: &str) -> Appliance {
         let mut child = Command::new(binary())
             .args(["--listen", "127.0.0.1:0", "--log-level", "info"])
             .arg("--data-dir")
@@ -59,10 +64,31 @@ impl Appliance {
                 );
             }
         };
-        Appliance {
+        let appliance = Appliance {
             child,
             address,
             log,
+        };
+        appliance.wait_until_ready(prefix);
+        appliance
+    }
+
+    /// Polls `/-/ready` until it answers 200: storage recovery has finished.
+    fn wait_until_ready(&self, prefix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = http();
+        loop {
+            let url = self.url(&format!("{prefix}/-/ready"));
+            match client.get(url).send().map(|r| r.status().as_u16()) {
+                Ok(200) => return,
+                Ok(503) | Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                other => panic!(
+                    "sightline did not become ready ({other:?}); log: {:#?}",
+                    self.log()
+                ),
+            }
         }
     }
 

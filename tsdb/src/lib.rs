@@ -7,11 +7,12 @@
 //! Never owns: HTTP, scraping, config parsing (it receives typed settings from
 //! `sightline-core`), or anything about logs.
 //!
-//! Built so far: [`chunk`] (Gorilla/XOR sample chunks) and [`wal`] (the segmented,
-//! checksummed write-ahead log). On-disk layouts are documented in `tsdb/FORMAT.md`.
+//! Built so far: [`chunk`] (Gorilla/XOR sample chunks), [`wal`] (the segmented,
+//! checksummed write-ahead log) and [`promql`] (the PromQL engine over [`storage::Querier`]). On-disk layouts are documented in `tsdb/FORMAT.md`.
 
 pub mod chunk;
 pub mod error;
+pub mod promql;
 pub mod storage;
 mod varint;
 pub mod wal;

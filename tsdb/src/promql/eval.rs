@@ -1,0 +1,525 @@
+//! The evaluator: fetches each selector's series once for the whole query, then evaluates
+//! the AST at one timestamp at a time. Range queries evaluate every step and join the
+//! resulting vectors by label set.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
+use sightline_core::labels::{Labels, METRIC_NAME};
+
+use super::error::{Error, Result};
+use super::parser::{at_ms, duration_ms, offset_ms, selector_matchers, unwrap_parens};
+use super::value::{Sample, Series, Value};
+use super::{EngineOptions, aggregate, binary, instant_functions, is_stale_nan, range_functions};
+use crate::storage::Querier;
+
+/// One element of an instant vector during evaluation.
+#[derive(Debug, Clone)]
+pub(crate) struct Elem {
+    pub labels: Labels,
+    pub v: f64,
+    /// Drop `__name__` when the result is returned (delayed name removal).
+    pub drop_name: bool,
+}
+
+/// One series of a range vector during evaluation.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeSeries {
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+    pub drop_name: bool,
+}
+
+/// A value during evaluation.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Scalar(f64),
+    Str(String),
+    Vector(Vec<Elem>),
+    Matrix(Vec<RangeSeries>),
+}
+
+/// A range vector argument with the window it was selected over.
+pub(crate) struct RangeArg {
+    pub series: Vec<RangeSeries>,
+    /// Window start (exclusive), ms.
+    pub start: i64,
+    /// Window end (inclusive), ms.
+    pub end: i64,
+}
+
+/// A fetched series: all its samples (staleness markers included) over the fetch range.
+struct Stored {
+    labels: Labels,
+    samples: Vec<(i64, f64)>,
+}
+
+pub(crate) struct Evaluator<'a> {
+    querier: &'a dyn Querier,
+    pub opts: &'a EngineOptions,
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    deadline: Option<(Instant, Duration)>,
+    /// Fetch range per selector node (keyed by address).
+    ranges: HashMap<usize, (i64, i64)>,
+    data: HashMap<usize, Rc<Vec<Stored>>>,
+    /// Samples held by the current step.
+    step_samples: usize,
+    /// Points accumulated in the range query's output.
+    output_samples: usize,
+}
+
+fn key(vs: &VectorSelector) -> usize {
+    std::ptr::from_ref(vs) as usize
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(
+        querier: &'a dyn Querier,
+        opts: &'a EngineOptions,
+        start: i64,
+        end: i64,
+        step: i64,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Evaluator<'a> {
+        Evaluator {
+            querier,
+            opts,
+            start,
+            end,
+            step,
+            deadline,
+            ranges: HashMap::new(),
+            data: HashMap::new(),
+            step_samples: 0,
+            output_samples: 0,
+        }
+    }
+
+    pub fn run_instant(&mut self, expr: &Expr) -> Result<Value> {
+        let ts = self.start;
+        self.plan(expr, ts, ts);
+        let val = self.eval(expr, ts)?;
+        Ok(match val {
+            Val::Scalar(v) => Value::Scalar { t: ts, v },
+            Val::Str(v) => Value::String { t: ts, v },
+            Val::Vector(elems) => Value::Vector(finish_vector(elems, ts)?),
+            Val::Matrix(series) => {
+                let mut out: Vec<Series> = series
+                    .into_iter()
+                    .map(|s| Series {
+                        metric: finish_labels(s.labels, s.drop_name),
+                        points: s.points,
+                    })
+                    .collect();
+                check_unique_series(&out)?;
+                out.sort_by(|a, b| a.metric.cmp(&b.metric));
+                Value::Matrix(out)
+            }
+        })
+    }
+
+    pub fn run_range(&mut self, expr: &Expr) -> Result<Value> {
+        self.plan(expr, self.start, self.end);
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut out: Vec<Series> = Vec::new();
+        let mut ts = self.start;
+        while ts <= self.end {
+            self.step_samples = 0;
+            match self.eval(expr, ts)? {
+                Val::Scalar(v) => push_point(&mut index, &mut out, Labels::new(), ts, v),
+                Val::Vector(elems) => {
+                    for sample in finish_vector(elems, ts)? {
+                        push_point(&mut index, &mut out, sample.metric, ts, sample.v);
+                    }
+                }
+                Val::Matrix(_) | Val::Str(_) => {
+                    return Err(Error::exec(
+                        "invalid expression type for range query, must be Scalar or instant \
+                         Vector",
+                    ));
+                }
+            }
+            self.output_samples = out.iter().map(|s| s.points.len()).sum();
+            self.add_samples(0)?;
+            ts = match ts.checked_add(self.step) {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        out.sort_by(|a, b| a.metric.cmp(&b.metric));
+        Ok(Value::Matrix(out))
+    }
+
+    /// Counts samples against `max_samples` and checks the deadline.
+    pub fn add_samples(&mut self, n: usize) -> Result<()> {
+        self.step_samples += n;
+        if self.step_samples + self.output_samples > self.opts.max_samples {
+            return Err(Error::TooManySamples {
+                limit: self.opts.max_samples,
+            });
+        }
+        if let Some((deadline, timeout)) = self.deadline
+            && Instant::now() > deadline
+        {
+            return Err(Error::Timeout {
+                timeout_ms: timeout.as_millis(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records, for each selector, the time range its data is needed over when the
+    /// expression is evaluated at times in `[lo, hi]`.
+    fn plan(&mut self, expr: &Expr, lo: i64, hi: i64) {
+        match expr {
+            Expr::VectorSelector(vs) => {
+                let (a, b) = self.shifted(vs, lo, hi);
+                self.record(vs, a.saturating_sub(self.opts.lookback_delta_ms), b);
+            }
+            Expr::MatrixSelector(ms) => {
+                let (a, b) = self.shifted(&ms.vs, lo, hi);
+                self.record(&ms.vs, a.saturating_sub(duration_ms(&ms.range)), b);
+            }
+            Expr::Subquery(sq) => {
+                let off = offset_ms(&sq.offset);
+                let (a, b) = match at_ms(&sq.at, self.start, self.end) {
+                    Some(at) => (at - off, at - off),
+                    None => (lo - off, hi - off),
+                };
+                self.plan(&sq.expr, a.saturating_sub(duration_ms(&sq.range)), b);
+            }
+            Expr::Aggregate(agg) => {
+                self.plan(&agg.expr, lo, hi);
+                if let Some(param) = &agg.param {
+                    self.plan(param, lo, hi);
+                }
+            }
+            Expr::Unary(u) => self.plan(&u.expr, lo, hi),
+            Expr::Binary(b) => {
+                self.plan(&b.lhs, lo, hi);
+                self.plan(&b.rhs, lo, hi);
+            }
+            Expr::Paren(p) => self.plan(&p.expr, lo, hi),
+            Expr::Call(call) => {
+                for arg in &call.args.args {
+                    self.plan(arg, lo, hi);
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+
+    fn shifted(&self, vs: &VectorSelector, lo: i64, hi: i64) -> (i64, i64) {
+        let off = offset_ms(&vs.offset);
+        match at_ms(&vs.at, self.start, self.end) {
+            Some(at) => (at - off, at - off),
+            None => (lo - off, hi - off),
+        }
+    }
+
+    fn record(&mut self, vs: &VectorSelector, mint: i64, maxt: i64) {
+        let entry = self.ranges.entry(key(vs)).or_insert((mint, maxt));
+        entry.0 = entry.0.min(mint);
+        entry.1 = entry.1.max(maxt);
+    }
+
+    /// The selector's series, fetched on first use.
+    fn fetch(&mut self, vs: &VectorSelector) -> Result<Rc<Vec<Stored>>> {
+        let k = key(vs);
+        if let Some(data) = self.data.get(&k) {
+            return Ok(Rc::clone(data));
+        }
+        let (mint, maxt) = self
+            .ranges
+            .get(&k)
+            .copied()
+            .unwrap_or((self.start, self.end));
+        let matchers = selector_matchers(vs)?;
+        let series = self.querier.select(&matchers, mint, maxt)?;
+        let mut stored = Vec::with_capacity(series.len());
+        for s in &series {
+            let samples: Vec<(i64, f64)> = s.samples(mint, maxt).collect();
+            if !samples.is_empty() {
+                stored.push(Stored {
+                    labels: s.labels.clone(),
+                    samples,
+                });
+            }
+        }
+        let data = Rc::new(stored);
+        self.data.insert(k, Rc::clone(&data));
+        Ok(data)
+    }
+
+    /// The selector's evaluation time for a step at `ts`: `@` and `offset` applied.
+    fn selector_time(&self, vs: &VectorSelector, ts: i64) -> i64 {
+        at_ms(&vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&vs.offset)
+    }
+
+    /// An instant vector selector at `ts`, with each sample's own timestamp.
+    pub fn vector_select_with_time(
+        &mut self,
+        vs: &VectorSelector,
+        ts: i64,
+    ) -> Result<Vec<(Elem, i64)>> {
+        let t = self.selector_time(vs, ts);
+        let data = self.fetch(vs)?;
+        let lookback = self.opts.lookback_delta_ms;
+        let mut out = Vec::new();
+        for s in data.iter() {
+            let idx = s.samples.partition_point(|&(st, _)| st <= t);
+            if idx == 0 {
+                continue;
+            }
+            let (st, v) = s.samples[idx - 1];
+            if st <= t - lookback || is_stale_nan(v) {
+                continue;
+            }
+            out.push((
+                Elem {
+                    labels: s.labels.clone(),
+                    v,
+                    drop_name: false,
+                },
+                st,
+            ));
+        }
+        self.add_samples(out.len())?;
+        Ok(out)
+    }
+
+    fn vector_select(&mut self, vs: &VectorSelector, ts: i64) -> Result<Vec<Elem>> {
+        Ok(self
+            .vector_select_with_time(vs, ts)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    fn matrix_select(&mut self, ms: &MatrixSelector, ts: i64) -> Result<RangeArg> {
+        let end = self.selector_time(&ms.vs, ts);
+        let start = end - duration_ms(&ms.range);
+        let data = self.fetch(&ms.vs)?;
+        let mut series = Vec::new();
+        let mut total = 0;
+        for s in data.iter() {
+            let lo = s.samples.partition_point(|&(st, _)| st <= start);
+            let hi = s.samples.partition_point(|&(st, _)| st <= end);
+            let points: Vec<(i64, f64)> = s.samples[lo..hi]
+                .iter()
+                .copied()
+                .filter(|&(_, v)| !is_stale_nan(v))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            total += points.len();
+            series.push(RangeSeries {
+                labels: s.labels.clone(),
+                points,
+                drop_name: false,
+            });
+        }
+        self.add_samples(total)?;
+        Ok(RangeArg { series, start, end })
+    }
+
+    fn subquery(&mut self, sq: &SubqueryExpr, ts: i64) -> Result<RangeArg> {
+        let end = at_ms(&sq.at, self.start, self.end).unwrap_or(ts) - offset_ms(&sq.offset);
+        let range = duration_ms(&sq.range);
+        let step = sq
+            .step
+            .as_ref()
+            .map(duration_ms)
+            .filter(|&s| s > 0)
+            .unwrap_or(self.opts.default_subquery_step_ms)
+            .max(1);
+        let start = end - range;
+        let mut t = step * (start / step);
+        if t <= start {
+            t += step;
+        }
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut out: Vec<RangeSeries> = Vec::new();
+        let mut total = 0;
+        while t <= end {
+            let elems = match self.eval(&sq.expr, t)? {
+                Val::Vector(elems) => elems,
+                Val::Scalar(v) => vec![Elem {
+                    labels: Labels::new(),
+                    v,
+                    drop_name: false,
+                }],
+                _ => return Err(Error::exec("subquery is only allowed on instant vectors")),
+            };
+            total += elems.len();
+            for e in elems {
+                match index.get(&e.labels) {
+                    Some(&i) => out[i].points.push((t, e.v)),
+                    None => {
+                        index.insert(e.labels.clone(), out.len());
+                        out.push(RangeSeries {
+                            labels: e.labels,
+                            points: vec![(t, e.v)],
+                            drop_name: e.drop_name,
+                        });
+                    }
+                }
+            }
+            t += step;
+        }
+        self.add_samples(total)?;
+        Ok(RangeArg {
+            series: out,
+            start,
+            end,
+        })
+    }
+
+    /// Evaluates a range-vector argument (a matrix selector or a subquery).
+    pub fn range_arg(&mut self, expr: &Expr, ts: i64) -> Result<RangeArg> {
+        match unwrap_parens(expr) {
+            Expr::MatrixSelector(ms) => self.matrix_select(ms, ts),
+            Expr::Subquery(sq) => self.subquery(sq, ts),
+            _ => Err(Error::exec("expected a range vector argument")),
+        }
+    }
+
+    /// Evaluates an argument that must be a scalar.
+    pub fn scalar_arg(&mut self, expr: &Expr, ts: i64) -> Result<f64> {
+        match self.eval(expr, ts)? {
+            Val::Scalar(v) => Ok(v),
+            _ => Err(Error::exec("expected a scalar argument")),
+        }
+    }
+
+    /// Evaluates an argument that must be an instant vector.
+    pub fn vector_arg(&mut self, expr: &Expr, ts: i64) -> Result<Vec<Elem>> {
+        match self.eval(expr, ts)? {
+            Val::Vector(v) => Ok(v),
+            _ => Err(Error::exec("expected an instant vector argument")),
+        }
+    }
+
+    /// Evaluates an argument that must be a string.
+    pub fn string_arg(&mut self, expr: &Expr, ts: i64) -> Result<String> {
+        match self.eval(expr, ts)? {
+            Val::Str(s) => Ok(s),
+            _ => Err(Error::exec("expected a string argument")),
+        }
+    }
+
+    pub fn eval(&mut self, expr: &Expr, ts: i64) -> Result<Val> {
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, ts),
+            Expr::Unary(u) => match self.eval(&u.expr, ts)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(mut elems) => {
+                    for e in &mut elems {
+                        e.v = -e.v;
+                        e.drop_name = true;
+                    }
+                    Ok(Val::Vector(elems))
+                }
+                _ => Err(Error::exec(
+                    "unary expression only allowed on expressions of type scalar or vector",
+                )),
+            },
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_select(vs, ts)?)),
+            Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_select(ms, ts)?.series)),
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, ts)?.series)),
+            Expr::Binary(b) => binary::eval(self, b, ts),
+            Expr::Aggregate(a) => aggregate::eval(self, a, ts),
+            Expr::Call(call) => {
+                if range_functions::handles(call.func.name) {
+                    range_functions::eval(self, call, ts)
+                } else {
+                    instant_functions::eval(self, call, ts)
+                }
+            }
+            Expr::Extension(_) => Err(Error::unsupported("extension expressions")),
+        }
+    }
+}
+
+fn push_point(
+    index: &mut HashMap<Labels, usize>,
+    out: &mut Vec<Series>,
+    labels: Labels,
+    t: i64,
+    v: f64,
+) {
+    match index.get(&labels) {
+        Some(&i) => out[i].points.push((t, v)),
+        None => {
+            index.insert(labels.clone(), out.len());
+            out.push(Series {
+                metric: labels,
+                points: vec![(t, v)],
+            });
+        }
+    }
+}
+
+/// Drops the metric name where evaluation asked for it.
+pub(crate) fn finish_labels(labels: Labels, drop_name: bool) -> Labels {
+    if drop_name {
+        labels.without(|name| name == METRIC_NAME)
+    } else {
+        labels
+    }
+}
+
+fn finish_vector(elems: Vec<Elem>, ts: i64) -> Result<Vec<Sample>> {
+    let out: Vec<Sample> = elems
+        .into_iter()
+        .map(|e| Sample {
+            metric: finish_labels(e.labels, e.drop_name),
+            t: ts,
+            v: e.v,
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    for s in &out {
+        if !seen.insert(&s.metric) {
+            return Err(duplicate_labelset());
+        }
+    }
+    Ok(out)
+}
+
+fn check_unique_series(series: &[Series]) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(series.len());
+    for s in series {
+        if !seen.insert(&s.metric) {
+            return Err(duplicate_labelset());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn duplicate_labelset() -> Error {
+    Error::exec("vector cannot contain metrics with the same labelset")
+}
+
+/// Fails when two elements of a vector share a label set (after name removal).
+pub(crate) fn check_unique(elems: &[Elem]) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(elems.len());
+    for e in elems {
+        let labels = if e.drop_name {
+            e.labels.without(|n| n == METRIC_NAME)
+        } else {
+            e.labels.clone()
+        };
+        if !seen.insert(labels) {
+            return Err(duplicate_labelset());
+        }
+    }
+    Ok(())
+}

@@ -14,10 +14,10 @@
 use std::collections::HashMap;
 
 use promql_parser::parser::{AggregateExpr, LabelModifier};
-use sightline_core::labels::{Labels, METRIC_NAME};
+use sightline_core::labels::Labels;
 
 use super::error::{Error, Result};
-use super::eval::{Elem, Evaluator, Val};
+use super::eval::{Elem, Evaluator, Val, is_name_label};
 use super::value::format_value;
 
 /// Kahan-compensated `sum + inc`: returns the new sum and compensation.
@@ -103,23 +103,26 @@ pub(crate) fn mean(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// The group key of a sample's labels.
-fn group_labels(labels: &Labels, drop_name: bool, modifier: &Option<LabelModifier>) -> Labels {
+fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     match modifier {
         None => Labels::new(),
-        Some(LabelModifier::Include(names)) => labels
-            .without(|n| !names.labels.iter().any(|l| l == n) || (drop_name && n == METRIC_NAME)),
+        Some(LabelModifier::Include(names)) => {
+            labels.without(|n| !names.labels.iter().any(|l| l == n))
+        }
         Some(LabelModifier::Exclude(names)) => {
-            labels.without(|n| n == METRIC_NAME || names.labels.iter().any(|l| l == n))
+            labels.without(|n| is_name_label(n) || names.labels.iter().any(|l| l == n))
         }
     }
 }
 
-/// Groups elements by key, in order of first appearance.
+/// Groups elements by key, in order of first appearance. With delayed name removal a
+/// `by (__name__)` group keeps the name; the group's result drops it if any member was
+/// marked to (see [`group_drops_name`]).
 fn group(elems: Vec<Elem>, modifier: &Option<LabelModifier>) -> Vec<(Labels, Vec<Elem>)> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vec<Elem>)> = Vec::new();
     for e in elems {
-        let key = group_labels(&e.labels, e.drop_name, modifier);
+        let key = group_labels(&e.labels, modifier);
         match index.get(&key) {
             Some(&i) => groups[i].1.push(e),
             None => {
@@ -147,6 +150,11 @@ fn out(labels: Labels, v: f64) -> Elem {
         v,
         drop_name: false,
     }
+}
+
+/// Whether a group's result must still lose its metric name.
+fn group_drops_name(key: &Labels, elems: &[Elem]) -> bool {
+    key.metric_name().is_some() && elems.iter().any(|e| e.drop_name)
 }
 
 pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Result<Val> {
@@ -190,14 +198,24 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Resu
                         if op == "stddev" { var.sqrt() } else { var }
                     }
                 };
-                result.push(out(key, v));
+                let drop_name = group_drops_name(&key, &elems);
+                result.push(Elem {
+                    labels: key,
+                    v,
+                    drop_name,
+                });
             }
         }
         "quantile" => {
             let q = scalar_param()?;
             for (key, elems) in group(input, modifier) {
                 let mut values: Vec<f64> = elems.iter().map(|e| e.v).collect();
-                result.push(out(key, quantile(q, &mut values)));
+                let drop_name = group_drops_name(&key, &elems);
+                result.push(Elem {
+                    labels: key,
+                    v: quantile(q, &mut values),
+                    drop_name,
+                });
             }
         }
         "topk" | "bottomk" => {
@@ -254,7 +272,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Resu
             }
             let mut index: HashMap<Labels, usize> = HashMap::new();
             for e in input {
-                let mut key = group_labels(&e.labels, e.drop_name, modifier);
+                let mut key = group_labels(&e.labels, modifier);
                 key.set(&label, &format_value(e.v));
                 match index.get(&key) {
                     Some(&i) => {

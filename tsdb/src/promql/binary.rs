@@ -241,6 +241,13 @@ fn vector_vector(
             continue;
         };
         let r = &one[ri];
+        // Checked before comparison filtering, so the error does not depend on the values.
+        if one_to_one && !matched_sigs.insert(sig.clone()) {
+            return Err(Error::exec(
+                "multiple matches for labels: many-to-one matching must be explicit \
+                 (group_left/group_right)",
+            ));
+        }
         let (lv, rv) = if swap { (r.v, l.v) } else { (l.v, r.v) };
         let (mut v, mut keep) = apply(op, lv, rv);
         if return_bool {
@@ -251,14 +258,7 @@ fn vector_vector(
             continue;
         }
         let labels = result_labels(&l.labels, &r.labels, card, matching, &include);
-        if one_to_one {
-            if !matched_sigs.insert(sig) {
-                return Err(Error::exec(
-                    "multiple matches for labels: many-to-one matching must be explicit \
-                     (group_left/group_right)",
-                ));
-            }
-        } else {
+        if !one_to_one {
             let check = labels.without(|n| n == METRIC_NAME);
             if !produced.insert((sig, check)) {
                 return Err(Error::exec(

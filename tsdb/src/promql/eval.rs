@@ -467,10 +467,16 @@ fn push_point(
     }
 }
 
+/// Labels removed together with the metric name: the name and the type-and-unit metadata
+/// labels (`__type__`, `__unit__`), as Prometheus's `DropReserved` does.
+pub(crate) fn is_name_label(name: &str) -> bool {
+    name == METRIC_NAME || name == "__type__" || name == "__unit__"
+}
+
 /// Drops the metric name where evaluation asked for it.
 pub(crate) fn finish_labels(labels: Labels, drop_name: bool) -> Labels {
     if drop_name {
-        labels.without(|name| name == METRIC_NAME)
+        labels.without(is_name_label)
     } else {
         labels
     }
@@ -513,7 +519,7 @@ pub(crate) fn check_unique(elems: &[Elem]) -> Result<()> {
     let mut seen = std::collections::HashSet::with_capacity(elems.len());
     for e in elems {
         let labels = if e.drop_name {
-            e.labels.without(|n| n == METRIC_NAME)
+            e.labels.without(is_name_label)
         } else {
             e.labels.clone()
         };

@@ -256,10 +256,16 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
         "histogram_quantile" => {
             let q = ev.scalar_arg(arg(call, 0)?, ts)?;
             let v = ev.vector_arg(arg(call, 1)?, ts)?;
-            histogram_quantile(q, v)
+            Ok(per_histogram(v, |b| bucket_quantile(q, b)))
+        }
+        "histogram_fraction" => {
+            let lower = ev.scalar_arg(arg(call, 0)?, ts)?;
+            let upper = ev.scalar_arg(arg(call, 1)?, ts)?;
+            let v = ev.vector_arg(arg(call, 2)?, ts)?;
+            Ok(per_histogram(v, |b| bucket_fraction(lower, upper, b)))
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" | "histogram_fraction" => {
+        | "histogram_stdvar" => {
             // Native-histogram functions ignore float samples; only evaluate for errors.
             for e in &call.args.args {
                 ev.eval(e, ts)?;
@@ -448,20 +454,9 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal));
-    match buckets.last() {
-        Some(&(ub, _)) if ub == f64::INFINITY => {}
-        _ => return f64::NAN,
-    }
-    // Merge buckets with the same bound.
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for &(ub, c) in buckets.iter() {
-        match merged.last_mut() {
-            Some(last) if last.0 == ub => last.1 += c,
-            _ => merged.push((ub, c)),
-        }
-    }
-    let mut buckets = merged;
+    let Some(mut buckets) = prepare_buckets(buckets) else {
+        return f64::NAN;
+    };
     // Force monotonic counts, ignoring tiny float noise.
     let mut prev = buckets[0].1;
     for b in buckets.iter_mut().skip(1) {
@@ -502,14 +497,13 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     bucket_start + (bucket_end - bucket_start) * (rank / count)
 }
 
-fn histogram_quantile(q: f64, v: Vec<Elem>) -> Result<Val> {
+/// Classic histogram buckets grouped by series (labels without `le`); series without a
+/// parseable `le` are ignored.
+fn classic_groups(v: Vec<Elem>) -> Vec<(Labels, Vec<(f64, f64)>)> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
     for e in v {
-        let Some(le) = e.labels.get("le") else {
-            continue;
-        };
-        let Some(ub) = parse_le(le) else {
+        let Some(ub) = e.labels.get("le").and_then(parse_le) else {
             continue;
         };
         let key = e.labels.without(|n| n == "le");
@@ -521,16 +515,103 @@ fn histogram_quantile(q: f64, v: Vec<Elem>) -> Result<Val> {
             }
         }
     }
-    Ok(Val::Vector(
-        groups
+    groups
+}
+
+fn per_histogram(v: Vec<Elem>, f: impl Fn(&mut Vec<(f64, f64)>) -> f64) -> Val {
+    Val::Vector(
+        classic_groups(v)
             .into_iter()
             .map(|(labels, mut buckets)| Elem {
                 labels,
-                v: bucket_quantile(q, &mut buckets),
+                v: f(&mut buckets),
                 drop_name: true,
             })
             .collect(),
-    ))
+    )
+}
+
+/// Sorts buckets, requires a `+Inf` bucket and merges equal bounds.
+fn prepare_buckets(buckets: &mut [(f64, f64)]) -> Option<Vec<(f64, f64)>> {
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal));
+    match buckets.last() {
+        Some(&(ub, _)) if ub == f64::INFINITY => {}
+        _ => return None,
+    }
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for &(ub, c) in buckets.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == ub => last.1 += c,
+            _ => merged.push((ub, c)),
+        }
+    }
+    Some(merged)
+}
+
+/// Prometheus's `BucketFraction`: the estimated share of observations in `[lower, upper]`,
+/// interpolating linearly inside finite buckets; the first bucket starts at 0 when its bound
+/// is positive, and an infinite-width bucket contributes nothing to a partial overlap.
+pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    let Some(buckets) = prepare_buckets(buckets) else {
+        return f64::NAN;
+    };
+    let count = buckets[buckets.len() - 1].1;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    for (i, &(upper_bound, bucket_count)) in buckets.iter().enumerate() {
+        let lower_bound = if i > 0 {
+            buckets[i - 1].0
+        } else if upper_bound > 0.0 {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        let interpolate = |v: f64| {
+            if lower_bound == f64::NEG_INFINITY {
+                bucket_count
+            } else if upper_bound == f64::INFINITY {
+                rank
+            } else {
+                rank + (bucket_count - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+            }
+        };
+        if !lower_set && lower_bound >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lower_bound >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lower_bound < lower && upper_bound > lower {
+            lower_rank = interpolate(lower);
+            lower_set = true;
+        }
+        if !upper_set && lower_bound < upper && upper_bound > upper {
+            upper_rank = interpolate(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = bucket_count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
 }
 
 /// Parses an `le` value as Go's `strconv.ParseFloat` would (`+Inf`, `Inf`, decimals).

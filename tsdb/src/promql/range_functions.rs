@@ -198,6 +198,7 @@ fn compute(
                 var
             }
         }
+        "mad_over_time" if values().any(f64::is_nan) => f64::NAN,
         "mad_over_time" => {
             let mut vals: Vec<f64> = values().collect();
             let median = quantile(0.5, &mut vals);

@@ -96,11 +96,11 @@ fn bool_value(keep: bool) -> f64 {
 pub(crate) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: i64) -> Result<Val> {
     let op = Op::parse(&b.op.to_string())?;
     let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
-    if let Some(m) = &b.modifier
-        && (m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some())
-    {
-        return Err(Error::unsupported("the fill modifiers of binary operators"));
-    }
+    let fill = b
+        .modifier
+        .as_ref()
+        .map(|m| (m.fill_values.lhs, m.fill_values.rhs))
+        .unwrap_or((None, None));
     let lhs = ev.eval(&b.lhs, ts)?;
     let rhs = ev.eval(&b.rhs, ts)?;
     match (lhs, rhs) {
@@ -130,7 +130,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, b: &BinaryExpr, ts: i64) -> Result<Va
                     _ => vector_unless(l, r, &matching),
                 }));
             }
-            vector_vector(op, l, r, &card, &matching, return_bool).map(Val::Vector)
+            vector_vector(op, l, r, &card, &matching, return_bool, fill).map(Val::Vector)
         }
         _ => Err(Error::exec(
             "binary expression must contain only scalar and instant vector types",
@@ -206,8 +206,9 @@ fn vector_vector(
     card: &VectorMatchCardinality,
     matching: &Option<LabelModifier>,
     return_bool: bool,
+    (fill_many, fill_one): (Option<f64>, Option<f64>),
 ) -> Result<Vec<Elem>> {
-    if lhs.is_empty() || rhs.is_empty() {
+    if (lhs.is_empty() && fill_many.is_none()) || (rhs.is_empty() && fill_one.is_none()) {
         return Ok(Vec::new());
     }
     let swap = matches!(card, VectorMatchCardinality::OneToMany(_));
@@ -235,11 +236,24 @@ fn vector_vector(
     let mut matched_sigs: HashSet<Labels> = HashSet::new();
     let mut produced: HashSet<(Labels, Labels)> = HashSet::new();
     let mut out = Vec::new();
+    let mut one_matched = vec![false; one.len()];
     for l in &many {
         let sig = signature(&l.labels, matching);
         let Some(&ri) = one_sigs.get(&sig) else {
+            // No partner: with a fill value for the "one" side, pair with that.
+            if let Some(f) = fill_one {
+                let (lv, rv) = if swap { (f, l.v) } else { (l.v, f) };
+                if let Some((v, drop_name)) = filled(op, lv, rv, return_bool) {
+                    out.push(Elem {
+                        labels: result_labels(&l.labels, &Labels::new(), card, matching, &include),
+                        v,
+                        drop_name: drop_name || l.drop_name,
+                    });
+                }
+            }
             continue;
         };
+        one_matched[ri] = true;
         let r = &one[ri];
         // Checked before comparison filtering, so the error does not depend on the values.
         if one_to_one && !matched_sigs.insert(sig.clone()) {
@@ -273,7 +287,31 @@ fn vector_vector(
             drop_name,
         });
     }
+    // "One" side series without a partner, with a fill value for the "many" side: one result
+    // per match group, labelled with the group's labels.
+    if let Some(f) = fill_many {
+        for (r, _) in one.iter().zip(&one_matched).filter(|(_, m)| !**m) {
+            let (lv, rv) = if swap { (r.v, f) } else { (f, r.v) };
+            if let Some((v, _)) = filled(op, lv, rv, return_bool) {
+                out.push(Elem {
+                    labels: signature(&r.labels, matching),
+                    v,
+                    drop_name: true,
+                });
+            }
+        }
+    }
     Ok(out)
+}
+
+/// `lhs op rhs` for a pair completed by a fill value: the value and whether the result
+/// drops the metric name, or `None` when a comparison filters it out.
+fn filled(op: Op, lhs: f64, rhs: f64, return_bool: bool) -> Option<(f64, bool)> {
+    let (v, keep) = apply(op, lhs, rhs);
+    if return_bool {
+        return Some((bool_value(keep), true));
+    }
+    keep.then_some((v, !op.is_comparison()))
 }
 
 fn result_labels(

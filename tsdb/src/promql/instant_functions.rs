@@ -125,6 +125,18 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
     }
     match name {
         "time" => Ok(Val::Scalar(ts as f64 / 1000.0)),
+        "min_of" | "max_of" => {
+            let mut acc: Option<f64> = None;
+            for e in &call.args.args {
+                let v = ev.scalar_arg(e, ts)?;
+                acc = Some(match acc {
+                    None => v,
+                    Some(a) if name == "min_of" => go_min(a, v),
+                    Some(a) => go_max(a, v),
+                });
+            }
+            Ok(Val::Scalar(acc.unwrap_or(f64::NAN)))
+        }
         "pi" => Ok(Val::Scalar(std::f64::consts::PI)),
         "start" => Ok(Val::Scalar(ev.start as f64 / 1000.0)),
         "end" => Ok(Val::Scalar(ev.end as f64 / 1000.0)),

@@ -11,17 +11,15 @@
 //! the upstream harness's optional re-runs (`@`-pinned and range-mode re-evaluations).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
 
 use promql_parser::parser::Expr;
 use sightline_core::labels::{Labels, METRIC_NAME};
-use sightline_core::matcher::Matcher;
-use sightline_tsdb::Result as TsdbResult;
-use sightline_tsdb::chunk::XorAppender;
 use sightline_tsdb::promql::{Engine, EngineOptions, Error, STALE_NAN_BITS, Value};
-use sightline_tsdb::storage::{ChunkMeta, Querier, SeriesChunks};
+use support::MemStore;
 
 /// Passing cases the suite must keep (raise it as the engine improves).
 const PASS_FLOOR: usize = 1073;
@@ -30,58 +28,6 @@ const TESTDATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../shared/fixtures/promql/testdata"
 );
-
-/// Series stored in memory: the test scripts' TSDB.
-#[derive(Default)]
-struct MemStore {
-    series: BTreeMap<Labels, BTreeMap<i64, f64>>,
-}
-
-impl Querier for MemStore {
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> TsdbResult<Vec<SeriesChunks>> {
-        let mut out = Vec::new();
-        for (labels, samples) in &self.series {
-            if !matchers
-                .iter()
-                .all(|m| m.matches(labels.get(m.name()).unwrap_or("")))
-            {
-                continue;
-            }
-            let in_range: Vec<(i64, f64)> =
-                samples.range(mint..=maxt).map(|(&t, &v)| (t, v)).collect();
-            if in_range.is_empty() {
-                continue;
-            }
-            let chunks = in_range
-                .chunks(120)
-                .map(|part| {
-                    let mut app = XorAppender::new();
-                    for &(t, v) in part {
-                        app.append(t, v).unwrap();
-                    }
-                    ChunkMeta {
-                        min_time: part[0].0,
-                        max_time: part[part.len() - 1].0,
-                        chunk: Arc::new(app.finish()),
-                    }
-                })
-                .collect();
-            out.push(SeriesChunks {
-                labels: labels.clone(),
-                chunks,
-            });
-        }
-        Ok(out)
-    }
-
-    fn label_names(&self, _: &[Matcher], _: i64, _: i64) -> TsdbResult<Vec<String>> {
-        Ok(Vec::new())
-    }
-
-    fn label_values(&self, _: &str, _: &[Matcher], _: i64, _: i64) -> TsdbResult<Vec<String>> {
-        Ok(Vec::new())
-    }
-}
 
 /// Parses a Prometheus duration (`1m30s`, `0`, `-5m`) into milliseconds.
 fn parse_duration(s: &str) -> Option<i64> {

@@ -7,8 +7,13 @@
 //! engine grows. Skipped, each with its reason: cases over native histograms (loaded with
 //! `{{…}}`, `load_with_nhcb`, or expected as results), queries the parser cannot parse
 //! (experimental syntax) unless a failure is expected, and features the engine answers as
-//! unsupported. Not checked (counted and printed): `expect warn`/`info` annotations, and
-//! the upstream harness's optional re-runs (`@`-pinned and range-mode re-evaluations).
+//! unsupported. Not checked (counted and printed): `expect warn`/`info`/`no_warn`/`no_info`
+//! annotations (the engine produces none). Checked like upstream: every passing instant
+//! vector eval is re-run as a range query around its time, and with `@` pinned at several
+//! evaluation times (skipped for `ordered` evals and time-dependent functions).
+//!
+//! `PROMQL_FIXTURES_VERBOSE=1` prints each failure, `PROMQL_FIXTURES_SHOW_SKIPPED=1` also
+//! each skipped case.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -568,7 +573,153 @@ impl Runner {
                 }
             }
         }
+        // The upstream harness's range-mode re-check: the middle step of a range query
+        // from t-1m to t+1m must equal the instant result.
+        let time_functions = ["start()", "end()", "range()", "step()"];
+        if !ordered && !time_functions.iter().any(|f| query.contains(f)) {
+            let got: Vec<(Labels, f64)> = samples.iter().map(|s| (s.metric.clone(), s.v)).collect();
+            if let Some(why) = self.range_mode_check(&expr, start, &got) {
+                return Outcome::Fail(format!("range-mode re-check: {why}"));
+            }
+        }
+        // The upstream harness's @ re-check: with every selector and subquery pinned to the
+        // evaluation time, the result must not depend on when the query runs.
+        if !ordered && !uses_time_dependent_function(&expr) {
+            let mut pinned = expr.clone();
+            pin_at(&mut pinned, start);
+            let times: Vec<i64> = if start == 0 {
+                vec![-1000, 1000]
+            } else {
+                vec![-10 * start, 0, start / 5, start, 10 * start]
+            };
+            for at in times {
+                let value = match self.engine.instant_expr(&self.store, &pinned, at) {
+                    Ok(r) => r.value,
+                    Err(e) => return Outcome::Fail(format!("@ re-check at {at} ms failed: {e}")),
+                };
+                let Value::Vector(again) = value else {
+                    return Outcome::Fail(format!("@ re-check at {at} ms: {}", brief(&value)));
+                };
+                let same = again.len() == samples.len()
+                    && samples.iter().all(|s| {
+                        again
+                            .iter()
+                            .any(|a| a.metric == s.metric && float_eq(s.v, a.v))
+                    });
+                if !same {
+                    return Outcome::Fail(format!(
+                        "@ re-check at {at} ms: {}",
+                        brief(&Value::Vector(again))
+                    ));
+                }
+            }
+        }
         Outcome::Pass
+    }
+
+    fn range_mode_check(&self, expr: &Expr, t: i64, instant: &[(Labels, f64)]) -> Option<String> {
+        let result = self
+            .engine
+            .range_expr(&self.store, expr, t - 60_000, t + 60_000, 60_000);
+        let series = match result {
+            Ok(r) => match r.value {
+                Value::Matrix(m) => m,
+                other => return Some(format!("range query returned {}", brief(&other))),
+            },
+            Err(e) => return Some(format!("range query failed: {e}")),
+        };
+        let middle: Vec<(&Labels, f64)> = series
+            .iter()
+            .filter_map(|s| s.points.iter().find(|p| p.0 == t).map(|p| (&s.metric, p.1)))
+            .collect();
+        if middle.len() != instant.len() {
+            return Some(format!(
+                "{} series at the middle step, {} in the instant result",
+                middle.len(),
+                instant.len()
+            ));
+        }
+        for (labels, v) in instant {
+            match middle.iter().find(|(l, _)| *l == labels) {
+                Some((_, got)) if float_eq(*v, *got) => {}
+                other => return Some(format!("{labels}: instant {v}, range {other:?}")),
+            }
+        }
+        None
+    }
+}
+
+/// Functions whose result depends on the evaluation time even with `@` (upstream's
+/// `AtModifierUnsafeFunctions`).
+fn uses_time_dependent_function(expr: &Expr) -> bool {
+    const UNSAFE: &[&str] = &[
+        "days_in_month",
+        "day_of_month",
+        "day_of_week",
+        "day_of_year",
+        "hour",
+        "minute",
+        "month",
+        "year",
+        "predict_linear",
+        "time",
+        "timestamp",
+    ];
+    match expr {
+        Expr::Call(c) => {
+            UNSAFE.contains(&c.func.name)
+                || c.args.args.iter().any(|a| uses_time_dependent_function(a))
+        }
+        Expr::Aggregate(a) => {
+            uses_time_dependent_function(&a.expr)
+                || a.param
+                    .as_ref()
+                    .is_some_and(|p| uses_time_dependent_function(p))
+        }
+        Expr::Unary(u) => uses_time_dependent_function(&u.expr),
+        Expr::Binary(b) => {
+            uses_time_dependent_function(&b.lhs) || uses_time_dependent_function(&b.rhs)
+        }
+        Expr::Paren(p) => uses_time_dependent_function(&p.expr),
+        Expr::Subquery(s) => uses_time_dependent_function(&s.expr),
+        _ => false,
+    }
+}
+
+/// Adds `@ t` to every selector and outermost subquery that has no `@`.
+fn pin_at(expr: &mut Expr, t: i64) {
+    use promql_parser::parser::AtModifier;
+    use std::time::{Duration, UNIX_EPOCH};
+    let at = || {
+        let time = if t >= 0 {
+            UNIX_EPOCH + Duration::from_millis(t.unsigned_abs())
+        } else {
+            UNIX_EPOCH - Duration::from_millis(t.unsigned_abs())
+        };
+        Some(AtModifier::At(time))
+    };
+    match expr {
+        Expr::VectorSelector(vs) if vs.at.is_none() => vs.at = at(),
+        Expr::MatrixSelector(ms) if ms.vs.at.is_none() => ms.vs.at = at(),
+        Expr::Subquery(sq) if sq.at.is_none() => sq.at = at(),
+        Expr::Aggregate(a) => {
+            pin_at(&mut a.expr, t);
+            if let Some(p) = &mut a.param {
+                pin_at(p, t);
+            }
+        }
+        Expr::Unary(u) => pin_at(&mut u.expr, t),
+        Expr::Binary(b) => {
+            pin_at(&mut b.lhs, t);
+            pin_at(&mut b.rhs, t);
+        }
+        Expr::Paren(p) => pin_at(&mut p.expr, t),
+        Expr::Call(c) => {
+            for a in &mut c.args.args {
+                pin_at(a, t);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -780,8 +931,7 @@ fn promql_fixtures() {
         println!("  {n:5}  {reason}");
     }
     println!(
-        "not checked: {} warn/info/no_warn/no_info expectations; the upstream harness's \
-         optional @-pinned and range-mode re-runs",
+        "not checked: {} warn/info/no_warn/no_info expectations",
         total.unchecked_annotations
     );
     println!(

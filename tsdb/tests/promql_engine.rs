@@ -202,6 +202,16 @@ fn sample_limit_and_timeout_are_enforced() {
     std::thread::sleep(Duration::from_millis(2));
     let err = instant.instant_query(&store, "c", 0).unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
+
+    // A subquery of billions of empty steps is cut off by the timeout, not run to the end.
+    let short = Engine::new(EngineOptions {
+        timeout: Some(Duration::from_millis(50)),
+        ..EngineOptions::default()
+    });
+    let err = short
+        .instant_query(&store, "count_over_time(absent_metric[100y:1ms])", 0)
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
 }
 
 #[test]

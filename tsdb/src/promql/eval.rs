@@ -187,8 +187,8 @@ impl<'a> Evaluator<'a> {
             Expr::Subquery(sq) => {
                 let off = offset_ms(&sq.offset);
                 let (a, b) = match at_ms(&sq.at, self.start, self.end) {
-                    Some(at) => (at - off, at - off),
-                    None => (lo - off, hi - off),
+                    Some(at) => (at.saturating_sub(off), at.saturating_sub(off)),
+                    None => (lo.saturating_sub(off), hi.saturating_sub(off)),
                 };
                 self.plan(&sq.expr, a.saturating_sub(duration_ms(&sq.range)), b);
             }
@@ -216,8 +216,8 @@ impl<'a> Evaluator<'a> {
     fn shifted(&self, vs: &VectorSelector, lo: i64, hi: i64) -> (i64, i64) {
         let off = offset_ms(&vs.offset);
         match at_ms(&vs.at, self.start, self.end) {
-            Some(at) => (at - off, at - off),
-            None => (lo - off, hi - off),
+            Some(at) => (at.saturating_sub(off), at.saturating_sub(off)),
+            None => (lo.saturating_sub(off), hi.saturating_sub(off)),
         }
     }
 
@@ -257,7 +257,9 @@ impl<'a> Evaluator<'a> {
 
     /// The selector's evaluation time for a step at `ts`: `@` and `offset` applied.
     fn selector_time(&self, vs: &VectorSelector, ts: i64) -> i64 {
-        at_ms(&vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&vs.offset)
+        at_ms(&vs.at, self.start, self.end)
+            .unwrap_or(ts)
+            .saturating_sub(offset_ms(&vs.offset))
     }
 
     /// An instant vector selector at `ts`, with each sample's own timestamp.
@@ -276,7 +278,7 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             let (st, v) = s.samples[idx - 1];
-            if st <= t - lookback || is_stale_nan(v) {
+            if st <= t.saturating_sub(lookback) || is_stale_nan(v) {
                 continue;
             }
             out.push((
@@ -302,7 +304,7 @@ impl<'a> Evaluator<'a> {
 
     fn matrix_select(&mut self, ms: &MatrixSelector, ts: i64) -> Result<RangeArg> {
         let end = self.selector_time(&ms.vs, ts);
-        let start = end - duration_ms(&ms.range);
+        let start = end.saturating_sub(duration_ms(&ms.range));
         let data = self.fetch(&ms.vs)?;
         let mut series = Vec::new();
         let mut total = 0;
@@ -329,7 +331,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn subquery(&mut self, sq: &SubqueryExpr, ts: i64) -> Result<RangeArg> {
-        let end = at_ms(&sq.at, self.start, self.end).unwrap_or(ts) - offset_ms(&sq.offset);
+        let end = at_ms(&sq.at, self.start, self.end)
+            .unwrap_or(ts)
+            .saturating_sub(offset_ms(&sq.offset));
         let range = duration_ms(&sq.range);
         let step = sq
             .step
@@ -338,10 +342,10 @@ impl<'a> Evaluator<'a> {
             .filter(|&s| s > 0)
             .unwrap_or(self.opts.default_subquery_step_ms)
             .max(1);
-        let start = end - range;
-        let mut t = step * (start / step);
+        let start = end.saturating_sub(range);
+        let mut t = step.saturating_mul(start / step);
         if t <= start {
-            t += step;
+            t = t.saturating_add(step);
         }
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut out: Vec<RangeSeries> = Vec::new();
@@ -370,7 +374,12 @@ impl<'a> Evaluator<'a> {
                     }
                 }
             }
-            t += step;
+            // Checks the deadline even when the inner expression selects nothing.
+            self.add_samples(0)?;
+            t = match t.checked_add(step) {
+                Some(next) => next,
+                None => break,
+            };
         }
         self.add_samples(total)?;
         Ok(RangeArg {

@@ -140,7 +140,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
         "pi" => Ok(Val::Scalar(std::f64::consts::PI)),
         "start" => Ok(Val::Scalar(ev.start as f64 / 1000.0)),
         "end" => Ok(Val::Scalar(ev.end as f64 / 1000.0)),
-        "range" => Ok(Val::Scalar((ev.end - ev.start) as f64 / 1000.0)),
+        "range" => Ok(Val::Scalar(ev.end.saturating_sub(ev.start) as f64 / 1000.0)),
         "step" => Ok(Val::Scalar(ev.step as f64 / 1000.0)),
         "vector" => {
             let v = ev.scalar_arg(arg(call, 0)?, ts)?;

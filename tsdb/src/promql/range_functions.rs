@@ -276,8 +276,8 @@ fn extrapolated_rate(
     }
     let sampled_interval = (last.0 - first.0) as f64 / 1000.0;
     let average = sampled_interval / (points.len() - 1) as f64;
-    let mut to_start = (first.0 - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last.0) as f64 / 1000.0;
+    let mut to_start = first.0.saturating_sub(range_start) as f64 / 1000.0;
+    let mut to_end = range_end.saturating_sub(last.0) as f64 / 1000.0;
     let threshold = average * 1.1;
     if to_start >= threshold {
         to_start = average / 2.0;
@@ -296,7 +296,7 @@ fn extrapolated_rate(
     }
     let mut factor = (sampled_interval + to_start + to_end) / sampled_interval;
     if is_rate {
-        factor /= (range_end - range_start) as f64 / 1000.0;
+        factor /= range_end.saturating_sub(range_start) as f64 / 1000.0;
     }
     Some(result * factor)
 }
@@ -312,7 +312,7 @@ fn linear_regression(points: &[(i64, f64)], intercept_time: i64) -> (f64, f64) {
             const_y = false;
         }
         n += 1.0;
-        let x = (t - intercept_time) as f64 / 1e3;
+        let x = t.saturating_sub(intercept_time) as f64 / 1e3;
         (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_inc(v, sum_y, c_y);
         (sum_xy, c_xy) = kahan_inc(x * v, sum_xy, c_xy);

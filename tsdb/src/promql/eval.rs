@@ -2,6 +2,7 @@
 //! the AST at one timestamp at a time. Range queries evaluate every step and join the
 //! resulting vectors by label set.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use super::error::{Error, Result};
 use super::parser::{at_ms, duration_ms, offset_ms, selector_matchers, unwrap_parens};
 use super::value::{Sample, Series, Value};
 use super::{EngineOptions, aggregate, binary, instant_functions, is_stale_nan, range_functions};
-use crate::storage::Querier;
+use crate::storage::{ChunkMeta, Querier};
 
 /// One element of an instant vector during evaluation.
 #[derive(Debug, Clone)]
@@ -50,10 +51,66 @@ pub(crate) struct RangeArg {
     pub end: i64,
 }
 
-/// A fetched series: all its samples (staleness markers included) over the fetch range.
+/// A fetched series: its chunks over the fetch range (staleness markers included).
+///
+/// Chunks stay compressed; the evaluator decodes a chunk when a step's window reaches it and
+/// keeps the last [`DECODED_PER_SERIES`] decoded chunks per series, so memory follows the
+/// compressed size plus a few chunks per series rather than every sample of the range.
 struct Stored {
     labels: Labels,
-    samples: Vec<(i64, f64)>,
+    /// Sorted by time, not overlapping.
+    chunks: Vec<ChunkMeta>,
+    decoded: RefCell<Vec<(usize, Decoded)>>,
+}
+
+/// A decoded chunk's samples.
+type Decoded = Rc<Vec<(i64, f64)>>;
+
+/// Decoded chunks kept per series: steps move forward, so a window spans at most two.
+const DECODED_PER_SERIES: usize = 2;
+
+impl Stored {
+    fn chunk(&self, i: usize) -> Decoded {
+        let mut cache = self.decoded.borrow_mut();
+        if let Some((_, samples)) = cache.iter().find(|(j, _)| *j == i) {
+            return Rc::clone(samples);
+        }
+        let samples: Decoded = Rc::new(self.chunks[i].chunk.iter().collect());
+        if cache.len() >= DECODED_PER_SERIES {
+            cache.remove(0);
+        }
+        cache.push((i, Rc::clone(&samples)));
+        samples
+    }
+
+    /// The newest sample at or before `t`.
+    fn last_at_or_before(&self, t: i64) -> Option<(i64, f64)> {
+        let idx = self.chunks.partition_point(|c| c.min_time <= t);
+        let samples = self.chunk(idx.checked_sub(1)?);
+        let j = samples.partition_point(|&(st, _)| st <= t);
+        samples.get(j.checked_sub(1)?).copied()
+    }
+
+    /// Samples with `start < t <= end`, staleness markers left out.
+    fn window(&self, start: i64, end: i64) -> Vec<(i64, f64)> {
+        let mut out = Vec::new();
+        let first = self.chunks.partition_point(|c| c.max_time <= start);
+        for i in first..self.chunks.len() {
+            if self.chunks[i].min_time > end {
+                break;
+            }
+            let samples = self.chunk(i);
+            let lo = samples.partition_point(|&(st, _)| st <= start);
+            let hi = samples.partition_point(|&(st, _)| st <= end);
+            out.extend(
+                samples[lo..hi]
+                    .iter()
+                    .copied()
+                    .filter(|&(_, v)| !is_stale_nan(v)),
+            );
+        }
+        out
+    }
 }
 
 pub(crate) struct Evaluator<'a> {
@@ -240,16 +297,15 @@ impl<'a> Evaluator<'a> {
             .unwrap_or((self.start, self.end));
         let matchers = selector_matchers(vs)?;
         let series = self.querier.select(&matchers, mint, maxt)?;
-        let mut stored = Vec::with_capacity(series.len());
-        for s in &series {
-            let samples: Vec<(i64, f64)> = s.samples(mint, maxt).collect();
-            if !samples.is_empty() {
-                stored.push(Stored {
-                    labels: s.labels.clone(),
-                    samples,
-                });
-            }
-        }
+        let stored: Vec<Stored> = series
+            .into_iter()
+            .filter(|s| !s.chunks.is_empty())
+            .map(|s| Stored {
+                labels: s.labels,
+                chunks: s.chunks,
+                decoded: RefCell::new(Vec::new()),
+            })
+            .collect();
         let data = Rc::new(stored);
         self.data.insert(k, Rc::clone(&data));
         Ok(data)
@@ -273,11 +329,9 @@ impl<'a> Evaluator<'a> {
         let lookback = self.opts.lookback_delta_ms;
         let mut out = Vec::new();
         for s in data.iter() {
-            let idx = s.samples.partition_point(|&(st, _)| st <= t);
-            if idx == 0 {
+            let Some((st, v)) = s.last_at_or_before(t) else {
                 continue;
-            }
-            let (st, v) = s.samples[idx - 1];
+            };
             if st <= t.saturating_sub(lookback) || is_stale_nan(v) {
                 continue;
             }
@@ -309,13 +363,7 @@ impl<'a> Evaluator<'a> {
         let mut series = Vec::new();
         let mut total = 0;
         for s in data.iter() {
-            let lo = s.samples.partition_point(|&(st, _)| st <= start);
-            let hi = s.samples.partition_point(|&(st, _)| st <= end);
-            let points: Vec<(i64, f64)> = s.samples[lo..hi]
-                .iter()
-                .copied()
-                .filter(|&(_, v)| !is_stale_nan(v))
-                .collect();
+            let points = s.window(start, end);
             if points.is_empty() {
                 continue;
             }

@@ -270,6 +270,37 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
             let v = ev.vector_arg(arg(call, 1)?, ts)?;
             Ok(per_histogram(v, |b| bucket_quantile(q, b)))
         }
+        "histogram_quantiles" => {
+            let v = ev.vector_arg(arg(call, 0)?, ts)?;
+            let label = ev.string_arg(arg(call, 1)?, ts)?;
+            if !is_valid_label_name(&label) {
+                return Err(Error::exec(format!(
+                    "invalid quantile label name in histogram_quantiles(): {label}"
+                )));
+            }
+            let mut qs = Vec::new();
+            for e in call.args.args.iter().skip(2) {
+                qs.push(ev.scalar_arg(e, ts)?);
+            }
+            if v.iter().any(|e| e.labels.get(&label).is_some()) {
+                return Err(Error::exec(format!(
+                    "histogram_quantiles(): input series already have the label {label:?}"
+                )));
+            }
+            let mut out = Vec::new();
+            for (labels, buckets) in classic_groups(v) {
+                for &q in &qs {
+                    let mut labels = labels.clone();
+                    labels.set(&label, &quantile_label(q));
+                    out.push(Elem {
+                        labels,
+                        v: bucket_quantile(q, &mut buckets.clone()),
+                        drop_name: true,
+                    });
+                }
+            }
+            Ok(Val::Vector(out))
+        }
         "histogram_fraction" => {
             let lower = ev.scalar_arg(arg(call, 0)?, ts)?;
             let upper = ev.scalar_arg(arg(call, 1)?, ts)?;
@@ -507,6 +538,15 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
         rank -= buckets[b - 1].1;
     }
     bucket_start + (bucket_end - bucket_start) * (rank / count)
+}
+
+/// A quantile as a label value: shortest decimal, with `.0` on whole numbers (`0.0`, `0.25`).
+fn quantile_label(q: f64) -> String {
+    if q.is_finite() && q.fract() == 0.0 {
+        format!("{q:.1}")
+    } else {
+        super::value::format_value(q)
+    }
 }
 
 /// Classic histogram buckets grouped by series (labels without `le`); series without a

@@ -146,7 +146,7 @@ fn k_param(v: f64) -> Result<i64> {
 
 fn out(labels: Labels, v: f64) -> Elem {
     Elem {
-        labels,
+        labels: labels.into(),
         v,
         drop_name: false,
     }
@@ -200,7 +200,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Resu
                 };
                 let drop_name = group_drops_name(&key, &elems);
                 result.push(Elem {
-                    labels: key,
+                    labels: key.into(),
                     v,
                     drop_name,
                 });
@@ -212,7 +212,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Resu
                 let mut values: Vec<f64> = elems.iter().map(|e| e.v).collect();
                 let drop_name = group_drops_name(&key, &elems);
                 result.push(Elem {
-                    labels: key,
+                    labels: key.into(),
                     v: quantile(q, &mut values),
                     drop_name,
                 });

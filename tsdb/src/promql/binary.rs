@@ -245,7 +245,8 @@ fn vector_vector(
                 let (lv, rv) = if swap { (f, l.v) } else { (l.v, f) };
                 if let Some((v, drop_name)) = filled(op, lv, rv, return_bool) {
                     out.push(Elem {
-                        labels: result_labels(&l.labels, &Labels::new(), card, matching, &include),
+                        labels: result_labels(&l.labels, &Labels::new(), card, matching, &include)
+                            .into(),
                         v,
                         drop_name: drop_name || l.drop_name,
                     });
@@ -282,7 +283,7 @@ fn vector_vector(
         }
         let drop_name = l.drop_name || !op.is_comparison() || return_bool;
         out.push(Elem {
-            labels,
+            labels: labels.into(),
             v,
             drop_name,
         });
@@ -294,7 +295,7 @@ fn vector_vector(
             let (lv, rv) = if swap { (r.v, f) } else { (f, r.v) };
             if let Some((v, _)) = filled(op, lv, rv, return_bool) {
                 out.push(Elem {
-                    labels: signature(&r.labels, matching),
+                    labels: signature(&r.labels, matching).into(),
                     v,
                     drop_name: true,
                 });

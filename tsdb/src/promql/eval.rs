@@ -19,7 +19,8 @@ use crate::storage::{ChunkMeta, Querier};
 /// One element of an instant vector during evaluation.
 #[derive(Debug, Clone)]
 pub(crate) struct Elem {
-    pub labels: Labels,
+    /// Shared: selectors hand out the stored series' labels without copying them.
+    pub labels: Rc<Labels>,
     pub v: f64,
     /// Drop `__name__` when the result is returned (delayed name removal).
     pub drop_name: bool,
@@ -28,7 +29,7 @@ pub(crate) struct Elem {
 /// One series of a range vector during evaluation.
 #[derive(Debug, Clone)]
 pub(crate) struct RangeSeries {
-    pub labels: Labels,
+    pub labels: Rc<Labels>,
     pub points: Vec<(i64, f64)>,
     pub drop_name: bool,
 }
@@ -57,7 +58,7 @@ pub(crate) struct RangeArg {
 /// keeps the last [`DECODED_PER_SERIES`] decoded chunks per series, so memory follows the
 /// compressed size plus a few chunks per series rather than every sample of the range.
 struct Stored {
-    labels: Labels,
+    labels: Rc<Labels>,
     /// Sorted by time, not overlapping.
     chunks: Vec<ChunkMeta>,
     decoded: RefCell<Vec<(usize, Decoded)>>,
@@ -181,16 +182,15 @@ impl<'a> Evaluator<'a> {
 
     pub fn run_range(&mut self, expr: &Expr) -> Result<Value> {
         self.plan(expr, self.start, self.end);
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut out: Vec<Series> = Vec::new();
+        let mut out = RangeOutput::default();
         let mut ts = self.start;
         while ts <= self.end {
             self.step_samples = 0;
             match self.eval(expr, ts)? {
-                Val::Scalar(v) => push_point(&mut index, &mut out, Labels::new(), ts, v),
+                Val::Scalar(v) => out.push(Rc::default(), false, ts, v)?,
                 Val::Vector(elems) => {
-                    for sample in finish_vector(elems, ts)? {
-                        push_point(&mut index, &mut out, sample.metric, ts, sample.v);
+                    for e in elems {
+                        out.push(e.labels, e.drop_name, ts, e.v)?;
                     }
                 }
                 Val::Matrix(_) | Val::Str(_) => {
@@ -200,15 +200,16 @@ impl<'a> Evaluator<'a> {
                     ));
                 }
             }
-            self.output_samples = out.iter().map(|s| s.points.len()).sum();
+            self.output_samples = out.points;
             self.add_samples(0)?;
             ts = match ts.checked_add(self.step) {
                 Some(next) => next,
                 None => break,
             };
         }
-        out.sort_by(|a, b| a.metric.cmp(&b.metric));
-        Ok(Value::Matrix(out))
+        let mut series = out.series;
+        series.sort_by(|a, b| a.metric.cmp(&b.metric));
+        Ok(Value::Matrix(series))
     }
 
     /// Counts samples against `max_samples` and checks the deadline.
@@ -301,7 +302,7 @@ impl<'a> Evaluator<'a> {
             .into_iter()
             .filter(|s| !s.chunks.is_empty())
             .map(|s| Stored {
-                labels: s.labels,
+                labels: Rc::new(s.labels),
                 chunks: s.chunks,
                 decoded: RefCell::new(Vec::new()),
             })
@@ -337,7 +338,7 @@ impl<'a> Evaluator<'a> {
             }
             out.push((
                 Elem {
-                    labels: s.labels.clone(),
+                    labels: Rc::clone(&s.labels),
                     v,
                     drop_name: false,
                 },
@@ -369,7 +370,7 @@ impl<'a> Evaluator<'a> {
             }
             total += points.len();
             series.push(RangeSeries {
-                labels: s.labels.clone(),
+                labels: Rc::clone(&s.labels),
                 points,
                 drop_name: false,
             });
@@ -395,14 +396,14 @@ impl<'a> Evaluator<'a> {
         if t <= start {
             t = t.saturating_add(step);
         }
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut index: HashMap<Rc<Labels>, usize> = HashMap::new();
         let mut out: Vec<RangeSeries> = Vec::new();
         let mut total = 0;
         while t <= end {
             let elems = match self.eval(&sq.expr, t)? {
                 Val::Vector(elems) => elems,
                 Val::Scalar(v) => vec![Elem {
-                    labels: Labels::new(),
+                    labels: Rc::default(),
                     v,
                     drop_name: false,
                 }],
@@ -505,22 +506,46 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-fn push_point(
-    index: &mut HashMap<Labels, usize>,
-    out: &mut Vec<Series>,
-    labels: Labels,
-    t: i64,
-    v: f64,
-) {
-    match index.get(&labels) {
-        Some(&i) => out[i].points.push((t, v)),
-        None => {
-            index.insert(labels.clone(), out.len());
-            out.push(Series {
-                metric: labels,
-                points: vec![(t, v)],
-            });
+/// A range query's result being assembled step by step.
+#[derive(Default)]
+struct RangeOutput {
+    /// Output series by the evaluation's labels and name-drop flag (no copy per step).
+    by_key: HashMap<(Rc<Labels>, bool), usize>,
+    /// Output series by final labels: different keys may end up equal after name removal.
+    by_final: HashMap<Labels, usize>,
+    series: Vec<Series>,
+    points: usize,
+}
+
+impl RangeOutput {
+    fn push(&mut self, labels: Rc<Labels>, drop_name: bool, t: i64, v: f64) -> Result<()> {
+        let key = (labels, drop_name);
+        let idx = match self.by_key.get(&key) {
+            Some(&i) => i,
+            None => {
+                let metric = finish_labels(Rc::clone(&key.0), drop_name);
+                let i = match self.by_final.get(&metric) {
+                    Some(&i) => i,
+                    None => {
+                        self.by_final.insert(metric.clone(), self.series.len());
+                        self.series.push(Series {
+                            metric,
+                            points: Vec::new(),
+                        });
+                        self.series.len() - 1
+                    }
+                };
+                self.by_key.insert(key, i);
+                i
+            }
+        };
+        let points = &mut self.series[idx].points;
+        if points.last().is_some_and(|p| p.0 == t) {
+            return Err(duplicate_labelset());
         }
+        points.push((t, v));
+        self.points += 1;
+        Ok(())
     }
 }
 
@@ -531,11 +556,11 @@ pub(crate) fn is_name_label(name: &str) -> bool {
 }
 
 /// Drops the metric name where evaluation asked for it.
-pub(crate) fn finish_labels(labels: Labels, drop_name: bool) -> Labels {
+pub(crate) fn finish_labels(labels: Rc<Labels>, drop_name: bool) -> Labels {
     if drop_name {
         labels.without(is_name_label)
     } else {
-        labels
+        Rc::unwrap_or_clone(labels)
     }
 }
 
@@ -578,7 +603,7 @@ pub(crate) fn check_unique(elems: &[Elem]) -> Result<()> {
         let labels = if e.drop_name {
             e.labels.without(is_name_label)
         } else {
-            e.labels.clone()
+            Labels::clone(&e.labels)
         };
         if !seen.insert(labels) {
             return Err(duplicate_labelset());

@@ -14,6 +14,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use promql_parser::parser::{Call, Expr, VectorSelector};
 use regex::Regex;
@@ -145,7 +146,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
         "vector" => {
             let v = ev.scalar_arg(arg(call, 0)?, ts)?;
             Ok(Val::Vector(vec![Elem {
-                labels: Labels::new(),
+                labels: Labels::new().into(),
                 v,
                 drop_name: false,
             }]))
@@ -205,7 +206,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
             let v = match call.args.args.first() {
                 Some(e) => ev.vector_arg(e, ts)?,
                 None => vec![Elem {
-                    labels: Labels::new(),
+                    labels: Labels::new().into(),
                     v: ts as f64 / 1000.0,
                     drop_name: false,
                 }],
@@ -223,7 +224,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
                 _ => Labels::new(),
             };
             Ok(Val::Vector(vec![Elem {
-                labels,
+                labels: labels.into(),
                 v: 1.0,
                 drop_name: false,
             }]))
@@ -293,7 +294,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
                     let mut labels = labels.clone();
                     labels.set(&label, &quantile_label(q));
                     out.push(Elem {
-                        labels,
+                        labels: labels.into(),
                         v: bucket_quantile(q, &mut buckets.clone()),
                         drop_name: true,
                     });
@@ -341,7 +342,7 @@ fn label_replace(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> {
         if let Some(caps) = regex.captures(&value) {
             let mut res = String::new();
             caps.expand(&repl, &mut res);
-            e.labels.set(&dst, &res);
+            Rc::make_mut(&mut e.labels).set(&dst, &res);
             if dst == METRIC_NAME {
                 e.drop_name = false;
             }
@@ -378,7 +379,7 @@ fn label_join(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> {
             .map(|s| e.labels.get(s).unwrap_or(""))
             .collect::<Vec<_>>()
             .join(&sep);
-        e.labels.set(&dst, &joined);
+        Rc::make_mut(&mut e.labels).set(&dst, &joined);
         if dst == METRIC_NAME {
             e.drop_name = false;
         }
@@ -575,7 +576,7 @@ fn per_histogram(v: Vec<Elem>, f: impl Fn(&mut Vec<(f64, f64)>) -> f64) -> Val {
         classic_groups(v)
             .into_iter()
             .map(|(labels, mut buckets)| Elem {
-                labels,
+                labels: labels.into(),
                 v: f(&mut buckets),
                 drop_name: true,
             })

@@ -80,7 +80,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
             _ => Default::default(),
         };
         return Ok(Val::Vector(vec![Elem {
-            labels,
+            labels: labels.into(),
             v: 1.0,
             drop_name: false,
         }]));

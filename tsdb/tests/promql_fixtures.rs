@@ -370,10 +370,6 @@ impl Runner {
             }
             "range" => {
                 // eval range from <s> to <e> step <st> <query>
-                let parts: Vec<&str> = header
-                    .splitn(9, char::is_whitespace)
-                    .filter(|s| !s.is_empty())
-                    .collect();
                 let text: Vec<&str> = header.split_whitespace().collect();
                 if text.len() < 9 || text[2] != "from" || text[4] != "to" || text[6] != "step" {
                     return Outcome::Fail(format!("bad eval header {header}"));
@@ -385,7 +381,6 @@ impl Runner {
                 ) else {
                     return Outcome::Fail(format!("bad times in {header}"));
                 };
-                let _ = parts;
                 let idx = nth_word_end(header, 8);
                 ((s, e, st, true), header[idx..].trim())
             }

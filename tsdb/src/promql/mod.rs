@@ -28,6 +28,22 @@
 //! - Warnings and info annotations are not produced.
 //! - `max_samples` bounds the samples a single evaluation step holds (selected points plus
 //!   the range query's accumulated output), an approximation of Prometheus's peak count.
+//!
+//! ```
+//! use sightline_tsdb::promql::{Engine, EngineOptions, Value};
+//! use sightline_tsdb::storage::MergeQuerier;
+//!
+//! let engine = Engine::new(EngineOptions::default());
+//! let storage = MergeQuerier::new(Vec::new()); // any `Querier`: the head, blocks, a merge
+//! let result = engine.instant_query(&storage, "vector(1) + 1", 60_000)?;
+//! assert_eq!(
+//!     serde_json::to_string(&result.value).unwrap(),
+//!     r#"{"resultType":"vector","result":[{"metric":{},"value":[60.0,"2"]}]}"#
+//! );
+//! let range = engine.range_query(&storage, "time()", 0, 120_000, 60_000)?;
+//! assert!(matches!(range.value, Value::Matrix(ref m) if m[0].points.len() == 3));
+//! # Ok::<(), sightline_tsdb::promql::Error>(())
+//! ```
 
 mod aggregate;
 mod binary;

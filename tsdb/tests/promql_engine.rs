@@ -230,7 +230,7 @@ fn errors_are_typed() {
         Err(Error::InvalidParameter(_))
     ));
     assert!(matches!(
-        engine().instant_query(&store, "info(up)", 0),
+        engine().instant_query(&store, "start_timestamp(up)", 0),
         Err(Error::Unsupported { .. })
     ));
     assert!(parser::parse("rate(x[5m])").is_ok());

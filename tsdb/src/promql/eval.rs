@@ -438,6 +438,55 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// The newest sample of each series `matchers` select in `(t - lookback, t]`, skipping
+    /// series whose newest sample is a staleness marker: `(labels, sample time, value)`.
+    pub fn select_latest(
+        &mut self,
+        matchers: &[sightline_core::matcher::Matcher],
+        t: i64,
+    ) -> Result<Vec<(Labels, i64, f64)>> {
+        let mint = t
+            .saturating_sub(self.opts.lookback_delta_ms)
+            .saturating_add(1);
+        let mut out = Vec::new();
+        for s in self.querier.select(matchers, mint, t)? {
+            if let Some((st, v)) = s.samples(mint, t).last()
+                && !is_stale_nan(v)
+            {
+                out.push((s.labels, st, v));
+            }
+        }
+        self.add_samples(out.len())?;
+        Ok(out)
+    }
+
+    /// The time the first selector inside `expr` reads at for an evaluation at `ts`, with
+    /// the `@` and `offset` of the subqueries above it and of the selector itself applied.
+    pub fn reference_time(&self, expr: &Expr, ts: i64) -> Option<i64> {
+        match expr {
+            Expr::VectorSelector(vs) => Some(self.selector_time(vs, ts)),
+            Expr::MatrixSelector(ms) => Some(self.selector_time(&ms.vs, ts)),
+            Expr::Subquery(sq) => {
+                let t = at_ms(&sq.at, self.start, self.end)
+                    .unwrap_or(ts)
+                    .saturating_sub(offset_ms(&sq.offset));
+                self.reference_time(&sq.expr, t)
+            }
+            Expr::Aggregate(a) => a
+                .param
+                .as_ref()
+                .and_then(|p| self.reference_time(p, ts))
+                .or_else(|| self.reference_time(&a.expr, ts)),
+            Expr::Unary(u) => self.reference_time(&u.expr, ts),
+            Expr::Binary(b) => self
+                .reference_time(&b.lhs, ts)
+                .or_else(|| self.reference_time(&b.rhs, ts)),
+            Expr::Paren(p) => self.reference_time(&p.expr, ts),
+            Expr::Call(c) => c.args.args.iter().find_map(|a| self.reference_time(a, ts)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => None,
+        }
+    }
+
     /// Evaluates a range-vector argument (a matrix selector or a subquery).
     pub fn range_arg(&mut self, expr: &Expr, ts: i64) -> Result<RangeArg> {
         match unwrap_parens(expr) {

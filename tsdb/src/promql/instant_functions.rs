@@ -264,6 +264,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
             });
             Ok(Val::Vector(v))
         }
+        "info" => super::info::eval(ev, call, ts),
         "label_replace" => label_replace(ev, call, ts),
         "label_join" => label_join(ev, call, ts),
         "histogram_quantile" => {

@@ -21,7 +21,8 @@
 //!   upstream); a subquery without a step uses [`EngineOptions::default_subquery_step_ms`].
 //! - Native histograms are not stored, so functions that read only native histograms
 //!   (`histogram_count`, `histogram_sum`, …) return nothing, as Prometheus does on float
-//!   series; `info()` answers [`Error::Unsupported`].
+//!   series.
+//! - `info()` (experimental upstream) is implemented in `info` with upstream's rules.
 //! - `fill(v)`, `fill_left(v)`, `fill_right(v)` complete unmatched pairs: the left fill value
 //!   stands in for a missing "many"-side series (the result carries the match group's
 //!   labels), the right one for a missing "one"-side series, as the upstream tests expect.
@@ -49,6 +50,7 @@ mod aggregate;
 mod binary;
 pub mod error;
 mod eval;
+mod info;
 mod instant_functions;
 pub mod parser;
 mod range_functions;

@@ -105,6 +105,25 @@ fn staleness_marker_ends_a_series_and_lookback_expires() {
 }
 
 #[test]
+fn degenerate_ranges_do_not_panic() {
+    let mut store = MemStore::default();
+    counter(&mut store, &[("__name__", "c")], 10, 10_000, 1.0);
+    for query in [
+        "rate(c[1ms])",
+        "c[1ms]",
+        "max_over_time(c[1m:1ms] offset -1y)",
+        "c @ 9223372036854775.807 offset 1y",
+        "sum_over_time(c[1m] @ -9223372036854775.808)",
+    ] {
+        let result = engine().instant_query(&store, query, 50_000);
+        assert!(
+            result.is_ok() || matches!(result, Err(Error::Parse { .. })),
+            "{query}: {result:?}"
+        );
+    }
+}
+
+#[test]
 fn offset_and_at_shift_the_evaluation_time() {
     let mut store = MemStore::default();
     let samples: Vec<(i64, f64)> = (0..=10).map(|k| (k * MIN, k as f64)).collect();

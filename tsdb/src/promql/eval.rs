@@ -102,7 +102,7 @@ impl Stored {
             }
             let samples = self.chunk(i);
             let lo = samples.partition_point(|&(st, _)| st <= start);
-            let hi = samples.partition_point(|&(st, _)| st <= end);
+            let hi = samples.partition_point(|&(st, _)| st <= end).max(lo);
             out.extend(
                 samples[lo..hi]
                     .iter()

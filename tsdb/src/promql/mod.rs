@@ -4,9 +4,14 @@
 //!
 //! Layout: [`parser`] adapts the `promql-parser` crate; `eval` walks the AST one evaluation
 //! timestamp at a time (a range query is the instant evaluation at every step, after each
-//! selector's data was fetched once for the whole range); `binary`, `aggregate`,
-//! `instant_functions` and `range_functions` hold the operators and functions; [`value`]
-//! holds the result types, serializable in the Prometheus HTTP API's JSON shape.
+//! selector's chunks were fetched once for the whole range and kept compressed); `binary`,
+//! `aggregate`, `instant_functions`, `range_functions` and `info` hold the operators and
+//! functions; [`value`] holds the result types, serializable in the Prometheus HTTP API's
+//! JSON shape.
+//!
+//! Not supported, because the parser cannot read them: duration arithmetic (`[5m+1m]`,
+//! `offset step()`), the `anchored` / `smoothed` range modifiers, selectors whose matchers
+//! all accept the empty value inside `info()`. Native histograms are not stored at all.
 //!
 //! Behaviour followed and edge cases decided:
 //! - Selection windows are left-open, `(t - range, t]`, as since Prometheus 3.0; an instant
@@ -29,6 +34,10 @@
 //! - Warnings and info annotations are not produced.
 //! - `max_samples` bounds the samples a single evaluation step holds (selected points plus
 //!   the range query's accumulated output), an approximation of Prometheus's peak count.
+//!   The timeout is checked at every selection and every (sub)query step.
+//! - `topk`/`bottomk` break ties by input order (upstream's heap may pick differently);
+//!   `limit_ratio` samples by an FNV hash of the label set, not upstream's xxhash, so the
+//!   chosen subset is stable but not the one Prometheus picks; `sort*` are stable sorts.
 //!
 //! ```
 //! use sightline_tsdb::promql::{Engine, EngineOptions, Value};

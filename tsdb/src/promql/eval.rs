@@ -3,7 +3,7 @@
 //! resulting vectors by label set.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -55,8 +55,8 @@ pub(crate) struct RangeArg {
 /// A fetched series: its chunks over the fetch range (staleness markers included).
 ///
 /// Chunks stay compressed; the evaluator decodes a chunk when a step's window reaches it and
-/// keeps the last [`DECODED_PER_SERIES`] decoded chunks per series, so memory follows the
-/// compressed size plus a few chunks per series rather than every sample of the range.
+/// keeps only the chunks the latest window needed, so memory follows the compressed size
+/// plus one window per series rather than every sample of the range.
 struct Stored {
     labels: Rc<Labels>,
     /// Sorted by time, not overlapping.
@@ -67,40 +67,59 @@ struct Stored {
 /// A decoded chunk's samples.
 type Decoded = Rc<Vec<(i64, f64)>>;
 
-/// Decoded chunks kept per series: steps move forward, so a window spans at most two.
-const DECODED_PER_SERIES: usize = 2;
+/// Decoded chunks an instant selector keeps per series: steps move forward, so the newest
+/// sample before a step is in the chunk of the previous step or the next one.
+const DECODED_FOR_INSTANT: usize = 2;
 
 impl Stored {
-    fn chunk(&self, i: usize) -> Decoded {
-        let mut cache = self.decoded.borrow_mut();
-        if let Some((_, samples)) = cache.iter().find(|(j, _)| *j == i) {
-            return Rc::clone(samples);
-        }
-        let samples: Decoded = Rc::new(self.chunks[i].chunk.iter().collect());
-        if cache.len() >= DECODED_PER_SERIES {
-            cache.remove(0);
-        }
-        cache.push((i, Rc::clone(&samples)));
-        samples
+    fn decode(&self, i: usize) -> Decoded {
+        Rc::new(self.chunks[i].chunk.iter().collect())
+    }
+
+    fn cached(&self, i: usize) -> Option<Decoded> {
+        self.decoded
+            .borrow()
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, d)| Rc::clone(d))
     }
 
     /// The newest sample at or before `t`.
     fn last_at_or_before(&self, t: i64) -> Option<(i64, f64)> {
-        let idx = self.chunks.partition_point(|c| c.min_time <= t);
-        let samples = self.chunk(idx.checked_sub(1)?);
+        let idx = self
+            .chunks
+            .partition_point(|c| c.min_time <= t)
+            .checked_sub(1)?;
+        let samples = match self.cached(idx) {
+            Some(samples) => samples,
+            None => {
+                let samples = self.decode(idx);
+                let mut cache = self.decoded.borrow_mut();
+                if cache.len() >= DECODED_FOR_INSTANT {
+                    cache.remove(0);
+                }
+                cache.push((idx, Rc::clone(&samples)));
+                samples
+            }
+        };
         let j = samples.partition_point(|&(st, _)| st <= t);
         samples.get(j.checked_sub(1)?).copied()
     }
 
     /// Samples with `start < t <= end`, staleness markers left out.
+    ///
+    /// Keeps exactly the chunks this window touched decoded, so that as steps slide forward
+    /// only the chunks entering the window are decoded (Prometheus reuses the previous
+    /// step's points the same way).
     fn window(&self, start: i64, end: i64) -> Vec<(i64, f64)> {
         let mut out = Vec::new();
+        let mut keep: Vec<(usize, Decoded)> = Vec::new();
         let first = self.chunks.partition_point(|c| c.max_time <= start);
         for i in first..self.chunks.len() {
             if self.chunks[i].min_time > end {
                 break;
             }
-            let samples = self.chunk(i);
+            let samples = self.cached(i).unwrap_or_else(|| self.decode(i));
             let lo = samples.partition_point(|&(st, _)| st <= start);
             let hi = samples.partition_point(|&(st, _)| st <= end).max(lo);
             out.extend(
@@ -109,7 +128,9 @@ impl Stored {
                     .copied()
                     .filter(|&(_, v)| !is_stale_nan(v)),
             );
+            keep.push((i, samples));
         }
+        *self.decoded.borrow_mut() = keep;
         out
     }
 }
@@ -124,6 +145,9 @@ pub(crate) struct Evaluator<'a> {
     /// Fetch range per selector node (keyed by address).
     ranges: HashMap<usize, (i64, i64)>,
     data: HashMap<usize, Rc<Vec<Stored>>>,
+    /// Inner results of each subquery node by inner step time: inner steps are aligned to
+    /// absolute multiples of the subquery step, so consecutive outer steps share them.
+    subquery_cache: HashMap<usize, BTreeMap<i64, Rc<Vec<Elem>>>>,
     /// Samples held by the current step.
     step_samples: usize,
     /// Points accumulated in the range query's output.
@@ -152,6 +176,7 @@ impl<'a> Evaluator<'a> {
             deadline,
             ranges: HashMap::new(),
             data: HashMap::new(),
+            subquery_cache: HashMap::new(),
             step_samples: 0,
             output_samples: 0,
         }
@@ -399,24 +424,42 @@ impl<'a> Evaluator<'a> {
         let mut index: HashMap<Rc<Labels>, usize> = HashMap::new();
         let mut out: Vec<RangeSeries> = Vec::new();
         let mut total = 0;
+        let cache_key = std::ptr::from_ref(sq) as usize;
         while t <= end {
-            let elems = match self.eval(&sq.expr, t)? {
-                Val::Vector(elems) => elems,
-                Val::Scalar(v) => vec![Elem {
-                    labels: Rc::default(),
-                    v,
-                    drop_name: false,
-                }],
-                _ => return Err(Error::exec("subquery is only allowed on instant vectors")),
+            let cached = self
+                .subquery_cache
+                .get(&cache_key)
+                .and_then(|steps| steps.get(&t))
+                .cloned();
+            let elems = match cached {
+                Some(elems) => elems,
+                None => {
+                    let elems = Rc::new(match self.eval(&sq.expr, t)? {
+                        Val::Vector(elems) => elems,
+                        Val::Scalar(v) => vec![Elem {
+                            labels: Rc::default(),
+                            v,
+                            drop_name: false,
+                        }],
+                        _ => {
+                            return Err(Error::exec("subquery is only allowed on instant vectors"));
+                        }
+                    });
+                    self.subquery_cache
+                        .entry(cache_key)
+                        .or_default()
+                        .insert(t, Rc::clone(&elems));
+                    elems
+                }
             };
             total += elems.len();
-            for e in elems {
+            for e in elems.iter() {
                 match index.get(&e.labels) {
                     Some(&i) => out[i].points.push((t, e.v)),
                     None => {
-                        index.insert(e.labels.clone(), out.len());
+                        index.insert(Rc::clone(&e.labels), out.len());
                         out.push(RangeSeries {
-                            labels: e.labels,
+                            labels: Rc::clone(&e.labels),
                             points: vec![(t, e.v)],
                             drop_name: e.drop_name,
                         });
@@ -429,6 +472,10 @@ impl<'a> Evaluator<'a> {
                 Some(next) => next,
                 None => break,
             };
+        }
+        // Steps at or before this window's start are not needed by later (forward) steps.
+        if let Some(steps) = self.subquery_cache.get_mut(&cache_key) {
+            *steps = steps.split_off(&start.saturating_add(1));
         }
         self.add_samples(total)?;
         Ok(RangeArg {

@@ -315,7 +315,7 @@ impl Runner {
         let nhcb = kind == "load_with_nhcb";
         for line in body {
             let (selector, values) = split_series(line);
-            if selector.contains("@st") {
+            if selector.contains("@st") || values.starts_with("@st") {
                 return Err("start timestamps are not modelled".to_owned());
             }
             let labels = parse_labels(selector)?;

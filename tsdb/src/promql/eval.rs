@@ -112,25 +112,39 @@ impl Stored {
     /// only the chunks entering the window are decoded (Prometheus reuses the previous
     /// step's points the same way).
     fn window(&self, start: i64, end: i64) -> Vec<(i64, f64)> {
-        let mut out = Vec::new();
-        let mut keep: Vec<(usize, Decoded)> = Vec::new();
+        let mut keep: Vec<(usize, Decoded, usize, usize)> = Vec::new();
+        let mut len = 0;
         let first = self.chunks.partition_point(|c| c.max_time <= start);
         for i in first..self.chunks.len() {
             if self.chunks[i].min_time > end {
                 break;
             }
             let samples = self.cached(i).unwrap_or_else(|| self.decode(i));
-            let lo = samples.partition_point(|&(st, _)| st <= start);
-            let hi = samples.partition_point(|&(st, _)| st <= end).max(lo);
-            out.extend(
-                samples[lo..hi]
-                    .iter()
-                    .copied()
-                    .filter(|&(_, v)| !is_stale_nan(v)),
-            );
-            keep.push((i, samples));
+            // Only the chunks at the window's edges need a search.
+            let meta = &self.chunks[i];
+            let lo = if meta.min_time > start {
+                0
+            } else {
+                samples.partition_point(|&(st, _)| st <= start)
+            };
+            let hi = if meta.max_time <= end {
+                samples.len()
+            } else {
+                samples.partition_point(|&(st, _)| st <= end)
+            }
+            .max(lo);
+            len += hi - lo;
+            keep.push((i, samples, lo, hi));
         }
-        *self.decoded.borrow_mut() = keep;
+        let mut out = Vec::with_capacity(len);
+        for (_, samples, lo, hi) in &keep {
+            for &(t, v) in &samples[*lo..*hi] {
+                if !is_stale_nan(v) {
+                    out.push((t, v));
+                }
+            }
+        }
+        *self.decoded.borrow_mut() = keep.into_iter().map(|(i, d, _, _)| (i, d)).collect();
         out
     }
 }

@@ -8,12 +8,14 @@
 //! `sightline-core`), or anything about logs.
 //!
 //! Built so far: [`chunk`] (Gorilla/XOR sample chunks), [`wal`] (the segmented,
-//! checksummed write-ahead log) and [`head`] (the in-memory head: series, postings, appends,
-//! WAL replay and checkpoints). On-disk layouts are documented in `tsdb/FORMAT.md`.
+//! checksummed write-ahead log), [`head`] (the in-memory head: series, postings, appends,
+//! WAL replay and checkpoints) and [`promql`] (the PromQL engine over [`storage::Querier`]).
+//! On-disk layouts are documented in `tsdb/FORMAT.md`.
 
 pub mod chunk;
 pub mod error;
 pub mod head;
+pub mod promql;
 pub mod storage;
 mod varint;
 pub mod wal;

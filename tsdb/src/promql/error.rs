@@ -1,0 +1,74 @@
+//! The one error type of the PromQL engine.
+//!
+//! Messages follow Prometheus's wording where a client may match on them (many-to-many
+//! matching, duplicate label sets, sample limit, timeout), so that Grafana and the fixture
+//! suite see the same text. The HTTP layer maps variants to status codes: [`Error::Parse`],
+//! [`Error::InvalidParameter`] and [`Error::Unsupported`] are bad input (400),
+//! [`Error::Execution`] is Prometheus's `execution` error (422), [`Error::TooManySamples`]
+//! and [`Error::Timeout`] are limits (422 / 503), [`Error::Storage`] is internal (500).
+
+/// Everything that can go wrong parsing or evaluating a PromQL query.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The query text does not parse; `message` is the parser's explanation.
+    #[error("parse error: {message}")]
+    Parse {
+        /// What the parser objected to.
+        message: String,
+    },
+
+    /// A query parameter outside the expression is invalid (a step of zero, an end before
+    /// the start, a negative lookback).
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+
+    /// The query uses a feature this engine does not implement (native histograms, `info()`,
+    /// or-matchers, …). Rewrite the query without it.
+    #[error("{feature} is not supported")]
+    Unsupported {
+        /// The feature, e.g. "native histograms".
+        feature: String,
+    },
+
+    /// The query is valid but cannot be evaluated over this data, e.g. a one-to-one match
+    /// that finds several series on one side, or an invalid regex given to `label_replace`.
+    #[error("{0}")]
+    Execution(String),
+
+    /// Evaluation held more samples in memory at once than the configured limit
+    /// (`query.max_samples`). Narrow the time range, raise the step, or select fewer series.
+    #[error(
+        "query processing would load too many samples into memory in query execution \
+         (limit {limit})"
+    )]
+    TooManySamples {
+        /// The configured maximum.
+        limit: usize,
+    },
+
+    /// Evaluation ran longer than the configured timeout (`query.timeout`).
+    #[error("query timed out in query execution (timeout {timeout_ms} ms)")]
+    Timeout {
+        /// The configured timeout in milliseconds.
+        timeout_ms: u128,
+    },
+
+    /// Reading series from storage failed.
+    #[error("reading series: {0}")]
+    Storage(#[from] crate::Error),
+}
+
+impl Error {
+    pub(crate) fn exec(message: impl Into<String>) -> Error {
+        Error::Execution(message.into())
+    }
+
+    pub(crate) fn unsupported(feature: impl Into<String>) -> Error {
+        Error::Unsupported {
+            feature: feature.into(),
+        }
+    }
+}
+
+/// `Result` with the PromQL [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

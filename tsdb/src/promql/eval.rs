@@ -1,0 +1,723 @@
+//! The evaluator: fetches each selector's series once for the whole query, then evaluates
+//! the AST at one timestamp at a time. Range queries evaluate every step and join the
+//! resulting vectors by label set.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
+use sightline_core::labels::{Labels, METRIC_NAME};
+
+use super::error::{Error, Result};
+use super::parser::{at_ms, duration_ms, offset_ms, selector_matchers, unwrap_parens};
+use super::value::{Sample, Series, Value};
+use super::{EngineOptions, aggregate, binary, instant_functions, is_stale_nan, range_functions};
+use crate::storage::{ChunkMeta, Querier};
+
+/// One element of an instant vector during evaluation.
+#[derive(Debug, Clone)]
+pub(crate) struct Elem {
+    /// Shared: selectors hand out the stored series' labels without copying them.
+    pub labels: Rc<Labels>,
+    pub v: f64,
+    /// Drop `__name__` when the result is returned (delayed name removal).
+    pub drop_name: bool,
+}
+
+/// One series of a range vector during evaluation.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeSeries {
+    pub labels: Rc<Labels>,
+    pub points: Vec<(i64, f64)>,
+    pub drop_name: bool,
+}
+
+/// A value during evaluation.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Scalar(f64),
+    Str(String),
+    Vector(Vec<Elem>),
+    Matrix(Vec<RangeSeries>),
+}
+
+/// A range vector argument with the window it was selected over.
+pub(crate) struct RangeArg {
+    pub series: Vec<RangeSeries>,
+    /// Window start (exclusive), ms.
+    pub start: i64,
+    /// Window end (inclusive), ms.
+    pub end: i64,
+}
+
+/// A fetched series: its chunks over the fetch range (staleness markers included).
+///
+/// Chunks stay compressed; the evaluator decodes a chunk when a step's window reaches it and
+/// keeps only the chunks the latest window needed, so memory follows the compressed size
+/// plus one window per series rather than every sample of the range.
+struct Stored {
+    labels: Rc<Labels>,
+    /// Sorted by time, not overlapping.
+    chunks: Vec<ChunkMeta>,
+    decoded: RefCell<Vec<(usize, Decoded)>>,
+}
+
+/// A decoded chunk's samples.
+type Decoded = Rc<Vec<(i64, f64)>>;
+
+/// Decoded chunks an instant selector keeps per series: steps move forward, so the newest
+/// sample before a step is in the chunk of the previous step or the next one.
+const DECODED_FOR_INSTANT: usize = 2;
+
+impl Stored {
+    fn decode(&self, i: usize) -> Decoded {
+        Rc::new(self.chunks[i].chunk.iter().collect())
+    }
+
+    fn cached(&self, i: usize) -> Option<Decoded> {
+        self.decoded
+            .borrow()
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, d)| Rc::clone(d))
+    }
+
+    /// The newest sample at or before `t`.
+    fn last_at_or_before(&self, t: i64) -> Option<(i64, f64)> {
+        let idx = self
+            .chunks
+            .partition_point(|c| c.min_time <= t)
+            .checked_sub(1)?;
+        let samples = match self.cached(idx) {
+            Some(samples) => samples,
+            None => {
+                let samples = self.decode(idx);
+                let mut cache = self.decoded.borrow_mut();
+                if cache.len() >= DECODED_FOR_INSTANT {
+                    cache.remove(0);
+                }
+                cache.push((idx, Rc::clone(&samples)));
+                samples
+            }
+        };
+        let j = samples.partition_point(|&(st, _)| st <= t);
+        samples.get(j.checked_sub(1)?).copied()
+    }
+
+    /// Samples with `start < t <= end`, staleness markers left out.
+    ///
+    /// Keeps exactly the chunks this window touched decoded, so that as steps slide forward
+    /// only the chunks entering the window are decoded (Prometheus reuses the previous
+    /// step's points the same way).
+    fn window(&self, start: i64, end: i64) -> Vec<(i64, f64)> {
+        let mut keep: Vec<(usize, Decoded, usize, usize)> = Vec::new();
+        let mut len = 0;
+        let first = self.chunks.partition_point(|c| c.max_time <= start);
+        for i in first..self.chunks.len() {
+            if self.chunks[i].min_time > end {
+                break;
+            }
+            let samples = self.cached(i).unwrap_or_else(|| self.decode(i));
+            // Only the chunks at the window's edges need a search.
+            let meta = &self.chunks[i];
+            let lo = if meta.min_time > start {
+                0
+            } else {
+                samples.partition_point(|&(st, _)| st <= start)
+            };
+            let hi = if meta.max_time <= end {
+                samples.len()
+            } else {
+                samples.partition_point(|&(st, _)| st <= end)
+            }
+            .max(lo);
+            len += hi - lo;
+            keep.push((i, samples, lo, hi));
+        }
+        let mut out = Vec::with_capacity(len);
+        for (_, samples, lo, hi) in &keep {
+            for &(t, v) in &samples[*lo..*hi] {
+                if !is_stale_nan(v) {
+                    out.push((t, v));
+                }
+            }
+        }
+        *self.decoded.borrow_mut() = keep.into_iter().map(|(i, d, _, _)| (i, d)).collect();
+        out
+    }
+}
+
+pub(crate) struct Evaluator<'a> {
+    querier: &'a dyn Querier,
+    pub opts: &'a EngineOptions,
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    deadline: Option<(Instant, Duration)>,
+    /// Fetch range per selector node (keyed by address).
+    ranges: HashMap<usize, (i64, i64)>,
+    data: HashMap<usize, Rc<Vec<Stored>>>,
+    /// Inner results of each subquery node by inner step time: inner steps are aligned to
+    /// absolute multiples of the subquery step, so consecutive outer steps share them.
+    subquery_cache: HashMap<usize, BTreeMap<i64, Rc<Vec<Elem>>>>,
+    /// Samples held by the current step.
+    step_samples: usize,
+    /// Points accumulated in the range query's output.
+    output_samples: usize,
+}
+
+fn key(vs: &VectorSelector) -> usize {
+    std::ptr::from_ref(vs) as usize
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(
+        querier: &'a dyn Querier,
+        opts: &'a EngineOptions,
+        start: i64,
+        end: i64,
+        step: i64,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Evaluator<'a> {
+        Evaluator {
+            querier,
+            opts,
+            start,
+            end,
+            step,
+            deadline,
+            ranges: HashMap::new(),
+            data: HashMap::new(),
+            subquery_cache: HashMap::new(),
+            step_samples: 0,
+            output_samples: 0,
+        }
+    }
+
+    pub fn run_instant(&mut self, expr: &Expr) -> Result<Value> {
+        let ts = self.start;
+        self.plan(expr, ts, ts);
+        let val = self.eval(expr, ts)?;
+        Ok(match val {
+            Val::Scalar(v) => Value::Scalar { t: ts, v },
+            Val::Str(v) => Value::String { t: ts, v },
+            Val::Vector(elems) => Value::Vector(finish_vector(elems, ts)?),
+            Val::Matrix(series) => {
+                let mut out: Vec<Series> = series
+                    .into_iter()
+                    .map(|s| Series {
+                        metric: finish_labels(s.labels, s.drop_name),
+                        points: s.points,
+                    })
+                    .collect();
+                check_unique_series(&out)?;
+                out.sort_by(|a, b| a.metric.cmp(&b.metric));
+                Value::Matrix(out)
+            }
+        })
+    }
+
+    pub fn run_range(&mut self, expr: &Expr) -> Result<Value> {
+        self.plan(expr, self.start, self.end);
+        let mut out = RangeOutput::default();
+        let mut ts = self.start;
+        while ts <= self.end {
+            self.step_samples = 0;
+            match self.eval(expr, ts)? {
+                Val::Scalar(v) => out.push(Rc::default(), false, ts, v)?,
+                Val::Vector(elems) => {
+                    for e in elems {
+                        out.push(e.labels, e.drop_name, ts, e.v)?;
+                    }
+                }
+                Val::Matrix(_) | Val::Str(_) => {
+                    return Err(Error::exec(
+                        "invalid expression type for range query, must be Scalar or instant \
+                         Vector",
+                    ));
+                }
+            }
+            self.output_samples = out.points;
+            self.add_samples(0)?;
+            ts = match ts.checked_add(self.step) {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        let mut series = out.series;
+        series.sort_by(|a, b| a.metric.cmp(&b.metric));
+        Ok(Value::Matrix(series))
+    }
+
+    /// Counts samples against `max_samples` and checks the deadline.
+    pub fn add_samples(&mut self, n: usize) -> Result<()> {
+        self.step_samples += n;
+        if self.step_samples + self.output_samples > self.opts.max_samples {
+            return Err(Error::TooManySamples {
+                limit: self.opts.max_samples,
+            });
+        }
+        if let Some((deadline, timeout)) = self.deadline
+            && Instant::now() > deadline
+        {
+            return Err(Error::Timeout {
+                timeout_ms: timeout.as_millis(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records, for each selector, the time range its data is needed over when the
+    /// expression is evaluated at times in `[lo, hi]`.
+    fn plan(&mut self, expr: &Expr, lo: i64, hi: i64) {
+        match expr {
+            Expr::VectorSelector(vs) => {
+                let (a, b) = self.shifted(vs, lo, hi);
+                self.record(vs, a.saturating_sub(self.opts.lookback_delta_ms), b);
+            }
+            Expr::MatrixSelector(ms) => {
+                let (a, b) = self.shifted(&ms.vs, lo, hi);
+                self.record(&ms.vs, a.saturating_sub(duration_ms(&ms.range)), b);
+            }
+            Expr::Subquery(sq) => {
+                let off = offset_ms(&sq.offset);
+                let (a, b) = match at_ms(&sq.at, self.start, self.end) {
+                    Some(at) => (at.saturating_sub(off), at.saturating_sub(off)),
+                    None => (lo.saturating_sub(off), hi.saturating_sub(off)),
+                };
+                self.plan(&sq.expr, a.saturating_sub(duration_ms(&sq.range)), b);
+            }
+            Expr::Aggregate(agg) => {
+                self.plan(&agg.expr, lo, hi);
+                if let Some(param) = &agg.param {
+                    self.plan(param, lo, hi);
+                }
+            }
+            Expr::Unary(u) => self.plan(&u.expr, lo, hi),
+            Expr::Binary(b) => {
+                self.plan(&b.lhs, lo, hi);
+                self.plan(&b.rhs, lo, hi);
+            }
+            Expr::Paren(p) => self.plan(&p.expr, lo, hi),
+            Expr::Call(call) => {
+                for arg in &call.args.args {
+                    self.plan(arg, lo, hi);
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+
+    fn shifted(&self, vs: &VectorSelector, lo: i64, hi: i64) -> (i64, i64) {
+        let off = offset_ms(&vs.offset);
+        match at_ms(&vs.at, self.start, self.end) {
+            Some(at) => (at.saturating_sub(off), at.saturating_sub(off)),
+            None => (lo.saturating_sub(off), hi.saturating_sub(off)),
+        }
+    }
+
+    fn record(&mut self, vs: &VectorSelector, mint: i64, maxt: i64) {
+        let entry = self.ranges.entry(key(vs)).or_insert((mint, maxt));
+        entry.0 = entry.0.min(mint);
+        entry.1 = entry.1.max(maxt);
+    }
+
+    /// The selector's series, fetched on first use.
+    fn fetch(&mut self, vs: &VectorSelector) -> Result<Rc<Vec<Stored>>> {
+        let k = key(vs);
+        if let Some(data) = self.data.get(&k) {
+            return Ok(Rc::clone(data));
+        }
+        let (mint, maxt) = self
+            .ranges
+            .get(&k)
+            .copied()
+            .unwrap_or((self.start, self.end));
+        let matchers = selector_matchers(vs)?;
+        let series = self.querier.select(&matchers, mint, maxt)?;
+        let stored: Vec<Stored> = series
+            .into_iter()
+            .filter(|s| !s.chunks.is_empty())
+            .map(|s| Stored {
+                labels: Rc::new(s.labels),
+                chunks: s.chunks,
+                decoded: RefCell::new(Vec::new()),
+            })
+            .collect();
+        let data = Rc::new(stored);
+        self.data.insert(k, Rc::clone(&data));
+        Ok(data)
+    }
+
+    /// The selector's evaluation time for a step at `ts`: `@` and `offset` applied.
+    fn selector_time(&self, vs: &VectorSelector, ts: i64) -> i64 {
+        at_ms(&vs.at, self.start, self.end)
+            .unwrap_or(ts)
+            .saturating_sub(offset_ms(&vs.offset))
+    }
+
+    /// An instant vector selector at `ts`, with each sample's own timestamp.
+    pub fn vector_select_with_time(
+        &mut self,
+        vs: &VectorSelector,
+        ts: i64,
+    ) -> Result<Vec<(Elem, i64)>> {
+        let t = self.selector_time(vs, ts);
+        let data = self.fetch(vs)?;
+        let lookback = self.opts.lookback_delta_ms;
+        let mut out = Vec::new();
+        for s in data.iter() {
+            let Some((st, v)) = s.last_at_or_before(t) else {
+                continue;
+            };
+            if st <= t.saturating_sub(lookback) || is_stale_nan(v) {
+                continue;
+            }
+            out.push((
+                Elem {
+                    labels: Rc::clone(&s.labels),
+                    v,
+                    drop_name: false,
+                },
+                st,
+            ));
+        }
+        self.add_samples(out.len())?;
+        Ok(out)
+    }
+
+    fn vector_select(&mut self, vs: &VectorSelector, ts: i64) -> Result<Vec<Elem>> {
+        Ok(self
+            .vector_select_with_time(vs, ts)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    fn matrix_select(&mut self, ms: &MatrixSelector, ts: i64) -> Result<RangeArg> {
+        let end = self.selector_time(&ms.vs, ts);
+        let start = end.saturating_sub(duration_ms(&ms.range));
+        let data = self.fetch(&ms.vs)?;
+        let mut series = Vec::new();
+        let mut total = 0;
+        for s in data.iter() {
+            let points = s.window(start, end);
+            if points.is_empty() {
+                continue;
+            }
+            total += points.len();
+            series.push(RangeSeries {
+                labels: Rc::clone(&s.labels),
+                points,
+                drop_name: false,
+            });
+        }
+        self.add_samples(total)?;
+        Ok(RangeArg { series, start, end })
+    }
+
+    fn subquery(&mut self, sq: &SubqueryExpr, ts: i64) -> Result<RangeArg> {
+        let end = at_ms(&sq.at, self.start, self.end)
+            .unwrap_or(ts)
+            .saturating_sub(offset_ms(&sq.offset));
+        let range = duration_ms(&sq.range);
+        let step = sq
+            .step
+            .as_ref()
+            .map(duration_ms)
+            .filter(|&s| s > 0)
+            .unwrap_or(self.opts.default_subquery_step_ms)
+            .max(1);
+        let start = end.saturating_sub(range);
+        let mut t = step.saturating_mul(start / step);
+        if t <= start {
+            t = t.saturating_add(step);
+        }
+        let mut index: HashMap<Rc<Labels>, usize> = HashMap::new();
+        let mut out: Vec<RangeSeries> = Vec::new();
+        let mut total = 0;
+        let cache_key = std::ptr::from_ref(sq) as usize;
+        while t <= end {
+            let cached = self
+                .subquery_cache
+                .get(&cache_key)
+                .and_then(|steps| steps.get(&t))
+                .cloned();
+            let elems = match cached {
+                Some(elems) => elems,
+                None => {
+                    let elems = Rc::new(match self.eval(&sq.expr, t)? {
+                        Val::Vector(elems) => elems,
+                        Val::Scalar(v) => vec![Elem {
+                            labels: Rc::default(),
+                            v,
+                            drop_name: false,
+                        }],
+                        _ => {
+                            return Err(Error::exec("subquery is only allowed on instant vectors"));
+                        }
+                    });
+                    self.subquery_cache
+                        .entry(cache_key)
+                        .or_default()
+                        .insert(t, Rc::clone(&elems));
+                    elems
+                }
+            };
+            total += elems.len();
+            for e in elems.iter() {
+                match index.get(&e.labels) {
+                    Some(&i) => out[i].points.push((t, e.v)),
+                    None => {
+                        index.insert(Rc::clone(&e.labels), out.len());
+                        out.push(RangeSeries {
+                            labels: Rc::clone(&e.labels),
+                            points: vec![(t, e.v)],
+                            drop_name: e.drop_name,
+                        });
+                    }
+                }
+            }
+            // Checks the deadline even when the inner expression selects nothing.
+            self.add_samples(0)?;
+            t = match t.checked_add(step) {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        // Steps at or before this window's start are not needed by later (forward) steps.
+        if let Some(steps) = self.subquery_cache.get_mut(&cache_key) {
+            *steps = steps.split_off(&start.saturating_add(1));
+        }
+        self.add_samples(total)?;
+        Ok(RangeArg {
+            series: out,
+            start,
+            end,
+        })
+    }
+
+    /// The newest sample of each series `matchers` select in `(t - lookback, t]`, skipping
+    /// series whose newest sample is a staleness marker: `(labels, sample time, value)`.
+    pub fn select_latest(
+        &mut self,
+        matchers: &[sightline_core::matcher::Matcher],
+        t: i64,
+    ) -> Result<Vec<(Labels, i64, f64)>> {
+        let mint = t
+            .saturating_sub(self.opts.lookback_delta_ms)
+            .saturating_add(1);
+        let mut out = Vec::new();
+        for s in self.querier.select(matchers, mint, t)? {
+            if let Some((st, v)) = s.samples(mint, t).last()
+                && !is_stale_nan(v)
+            {
+                out.push((s.labels, st, v));
+            }
+        }
+        self.add_samples(out.len())?;
+        Ok(out)
+    }
+
+    /// The time the first selector inside `expr` reads at for an evaluation at `ts`, with
+    /// the `@` and `offset` of the subqueries above it and of the selector itself applied.
+    pub fn reference_time(&self, expr: &Expr, ts: i64) -> Option<i64> {
+        match expr {
+            Expr::VectorSelector(vs) => Some(self.selector_time(vs, ts)),
+            Expr::MatrixSelector(ms) => Some(self.selector_time(&ms.vs, ts)),
+            Expr::Subquery(sq) => {
+                let t = at_ms(&sq.at, self.start, self.end)
+                    .unwrap_or(ts)
+                    .saturating_sub(offset_ms(&sq.offset));
+                self.reference_time(&sq.expr, t)
+            }
+            Expr::Aggregate(a) => a
+                .param
+                .as_ref()
+                .and_then(|p| self.reference_time(p, ts))
+                .or_else(|| self.reference_time(&a.expr, ts)),
+            Expr::Unary(u) => self.reference_time(&u.expr, ts),
+            Expr::Binary(b) => self
+                .reference_time(&b.lhs, ts)
+                .or_else(|| self.reference_time(&b.rhs, ts)),
+            Expr::Paren(p) => self.reference_time(&p.expr, ts),
+            Expr::Call(c) => c.args.args.iter().find_map(|a| self.reference_time(a, ts)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => None,
+        }
+    }
+
+    /// Evaluates a range-vector argument (a matrix selector or a subquery).
+    pub fn range_arg(&mut self, expr: &Expr, ts: i64) -> Result<RangeArg> {
+        match unwrap_parens(expr) {
+            Expr::MatrixSelector(ms) => self.matrix_select(ms, ts),
+            Expr::Subquery(sq) => self.subquery(sq, ts),
+            _ => Err(Error::exec("expected a range vector argument")),
+        }
+    }
+
+    /// Evaluates an argument that must be a scalar.
+    pub fn scalar_arg(&mut self, expr: &Expr, ts: i64) -> Result<f64> {
+        match self.eval(expr, ts)? {
+            Val::Scalar(v) => Ok(v),
+            _ => Err(Error::exec("expected a scalar argument")),
+        }
+    }
+
+    /// Evaluates an argument that must be an instant vector.
+    pub fn vector_arg(&mut self, expr: &Expr, ts: i64) -> Result<Vec<Elem>> {
+        match self.eval(expr, ts)? {
+            Val::Vector(v) => Ok(v),
+            _ => Err(Error::exec("expected an instant vector argument")),
+        }
+    }
+
+    /// Evaluates an argument that must be a string.
+    pub fn string_arg(&mut self, expr: &Expr, ts: i64) -> Result<String> {
+        match self.eval(expr, ts)? {
+            Val::Str(s) => Ok(s),
+            _ => Err(Error::exec("expected a string argument")),
+        }
+    }
+
+    pub fn eval(&mut self, expr: &Expr, ts: i64) -> Result<Val> {
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, ts),
+            Expr::Unary(u) => match self.eval(&u.expr, ts)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(mut elems) => {
+                    for e in &mut elems {
+                        e.v = -e.v;
+                        e.drop_name = true;
+                    }
+                    Ok(Val::Vector(elems))
+                }
+                _ => Err(Error::exec(
+                    "unary expression only allowed on expressions of type scalar or vector",
+                )),
+            },
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_select(vs, ts)?)),
+            Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_select(ms, ts)?.series)),
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, ts)?.series)),
+            Expr::Binary(b) => binary::eval(self, b, ts),
+            Expr::Aggregate(a) => aggregate::eval(self, a, ts),
+            Expr::Call(call) => {
+                if range_functions::handles(call.func.name) {
+                    range_functions::eval(self, call, ts)
+                } else {
+                    instant_functions::eval(self, call, ts)
+                }
+            }
+            Expr::Extension(_) => Err(Error::unsupported("extension expressions")),
+        }
+    }
+}
+
+/// A range query's result being assembled step by step.
+#[derive(Default)]
+struct RangeOutput {
+    /// Output series by the evaluation's labels and name-drop flag (no copy per step).
+    by_key: HashMap<(Rc<Labels>, bool), usize>,
+    /// Output series by final labels: different keys may end up equal after name removal.
+    by_final: HashMap<Labels, usize>,
+    series: Vec<Series>,
+    points: usize,
+}
+
+impl RangeOutput {
+    fn push(&mut self, labels: Rc<Labels>, drop_name: bool, t: i64, v: f64) -> Result<()> {
+        let key = (labels, drop_name);
+        let idx = match self.by_key.get(&key) {
+            Some(&i) => i,
+            None => {
+                let metric = finish_labels(Rc::clone(&key.0), drop_name);
+                let i = match self.by_final.get(&metric) {
+                    Some(&i) => i,
+                    None => {
+                        self.by_final.insert(metric.clone(), self.series.len());
+                        self.series.push(Series {
+                            metric,
+                            points: Vec::new(),
+                        });
+                        self.series.len() - 1
+                    }
+                };
+                self.by_key.insert(key, i);
+                i
+            }
+        };
+        let points = &mut self.series[idx].points;
+        if points.last().is_some_and(|p| p.0 == t) {
+            return Err(duplicate_labelset());
+        }
+        points.push((t, v));
+        self.points += 1;
+        Ok(())
+    }
+}
+
+/// Labels removed together with the metric name: the name and the type-and-unit metadata
+/// labels (`__type__`, `__unit__`), as Prometheus's `DropReserved` does.
+pub(crate) fn is_name_label(name: &str) -> bool {
+    name == METRIC_NAME || name == "__type__" || name == "__unit__"
+}
+
+/// Drops the metric name where evaluation asked for it.
+pub(crate) fn finish_labels(labels: Rc<Labels>, drop_name: bool) -> Labels {
+    if drop_name {
+        labels.without(is_name_label)
+    } else {
+        Rc::unwrap_or_clone(labels)
+    }
+}
+
+fn finish_vector(elems: Vec<Elem>, ts: i64) -> Result<Vec<Sample>> {
+    let out: Vec<Sample> = elems
+        .into_iter()
+        .map(|e| Sample {
+            metric: finish_labels(e.labels, e.drop_name),
+            t: ts,
+            v: e.v,
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    for s in &out {
+        if !seen.insert(&s.metric) {
+            return Err(duplicate_labelset());
+        }
+    }
+    Ok(out)
+}
+
+fn check_unique_series(series: &[Series]) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(series.len());
+    for s in series {
+        if !seen.insert(&s.metric) {
+            return Err(duplicate_labelset());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn duplicate_labelset() -> Error {
+    Error::exec("vector cannot contain metrics with the same labelset")
+}
+
+/// Fails when two elements of a vector share a label set (after name removal).
+pub(crate) fn check_unique(elems: &[Elem]) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(elems.len());
+    for e in elems {
+        let labels = if e.drop_name {
+            e.labels.without(is_name_label)
+        } else {
+            Labels::clone(&e.labels)
+        };
+        if !seen.insert(labels) {
+            return Err(duplicate_labelset());
+        }
+    }
+    Ok(())
+}

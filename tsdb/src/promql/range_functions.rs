@@ -1,0 +1,336 @@
+//! Functions over range vectors: `rate`, `increase`, `delta` (with Prometheus's
+//! extrapolation), `irate`, `idelta`, the `*_over_time` family, `changes`, `resets`,
+//! `deriv`, `predict_linear`, `double_exponential_smoothing` (and its old name
+//! `holt_winters`), `absent_over_time`.
+//!
+//! Follows Prometheus's `promql/functions.go`: `extrapolatedRate` extrapolates to the window
+//! edges when the first/last sample is within 1.1 average intervals of them (else by half an
+//! interval), and for counters never below zero; `deriv` and `predict_linear` use a
+//! Kahan-summed least-squares fit; `stddev_over_time` uses Welford's method. Each function
+//! drops the metric name except `last_over_time` and `first_over_time`.
+
+use promql_parser::parser::{Call, Expr};
+
+use super::aggregate::{kahan_inc, mean, quantile};
+use super::error::{Error, Result};
+use super::eval::{Elem, Evaluator, RangeArg, Val};
+use super::instant_functions::absent_labels;
+use super::parser::unwrap_parens;
+
+const FUNCTIONS: &[&str] = &[
+    "rate",
+    "increase",
+    "delta",
+    "irate",
+    "idelta",
+    "avg_over_time",
+    "sum_over_time",
+    "count_over_time",
+    "min_over_time",
+    "max_over_time",
+    "last_over_time",
+    "first_over_time",
+    "present_over_time",
+    "quantile_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "mad_over_time",
+    "ts_of_first_over_time",
+    "ts_of_last_over_time",
+    "ts_of_min_over_time",
+    "ts_of_max_over_time",
+    "changes",
+    "resets",
+    "deriv",
+    "predict_linear",
+    "double_exponential_smoothing",
+    "holt_winters",
+    "absent_over_time",
+];
+
+/// Whether `name` is a range-vector function of this module.
+pub(crate) fn handles(name: &str) -> bool {
+    FUNCTIONS.contains(&name)
+}
+
+pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> {
+    let name = call.func.name;
+    let args = &call.args.args;
+    // The range argument's position, and scalar parameters evaluated first.
+    let (range_index, params) = match name {
+        "quantile_over_time" => (1, vec![arg_scalar(ev, args, 0, ts)?]),
+        "predict_linear" => (0, vec![arg_scalar(ev, args, 1, ts)?]),
+        "double_exponential_smoothing" | "holt_winters" => (
+            0,
+            vec![arg_scalar(ev, args, 1, ts)?, arg_scalar(ev, args, 2, ts)?],
+        ),
+        _ => (0, Vec::new()),
+    };
+    let range_expr = args
+        .get(range_index)
+        .ok_or_else(|| Error::exec(format!("missing range argument to {name}")))?;
+    let arg = ev.range_arg(range_expr, ts)?;
+
+    if name == "absent_over_time" {
+        if !arg.series.is_empty() {
+            return Ok(Val::Vector(Vec::new()));
+        }
+        let labels = match unwrap_parens(range_expr) {
+            Expr::MatrixSelector(ms) => absent_labels(&ms.vs),
+            _ => Default::default(),
+        };
+        return Ok(Val::Vector(vec![Elem {
+            labels: labels.into(),
+            v: 1.0,
+            drop_name: false,
+        }]));
+    }
+    if let ("double_exponential_smoothing" | "holt_winters", [sf, tf]) = (name, params.as_slice()) {
+        if *sf <= 0.0 || *sf >= 1.0 {
+            return Err(Error::exec(format!(
+                "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf}"
+            )));
+        }
+        if *tf <= 0.0 || *tf >= 1.0 {
+            return Err(Error::exec(format!(
+                "invalid trend factor. Expected: 0 < tf < 1, got: {tf}"
+            )));
+        }
+    }
+
+    let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let RangeArg { series, start, end } = arg;
+    let mut out = Vec::with_capacity(series.len());
+    for s in series {
+        let Some(v) = compute(name, &s.points, start, end, ts, &params) else {
+            continue;
+        };
+        out.push(Elem {
+            labels: s.labels,
+            v,
+            drop_name: !keep_name || s.drop_name,
+        });
+    }
+    Ok(Val::Vector(out))
+}
+
+fn arg_scalar(ev: &mut Evaluator<'_>, args: &[Box<Expr>], i: usize, ts: i64) -> Result<f64> {
+    let expr = args
+        .get(i)
+        .ok_or_else(|| Error::exec("missing scalar argument"))?;
+    ev.scalar_arg(expr, ts)
+}
+
+/// The function's value over one series' points; `None` for no output.
+fn compute(
+    name: &str,
+    points: &[(i64, f64)],
+    start: i64,
+    end: i64,
+    ts: i64,
+    params: &[f64],
+) -> Option<f64> {
+    let (first, last) = (points.first()?, points.last()?);
+    let values = || points.iter().map(|&(_, v)| v);
+    Some(match name {
+        "rate" => extrapolated_rate(points, start, end, true, true)?,
+        "increase" => extrapolated_rate(points, start, end, true, false)?,
+        "delta" => extrapolated_rate(points, start, end, false, false)?,
+        "irate" | "idelta" => {
+            let [.., prev, last] = points else {
+                return None;
+            };
+            let mut result = last.1 - prev.1;
+            if name == "irate" {
+                if last.1 < prev.1 {
+                    result = last.1;
+                }
+                let interval = last.0 - prev.0;
+                if interval == 0 {
+                    return None;
+                }
+                result /= interval as f64 / 1000.0;
+            }
+            result
+        }
+        "avg_over_time" => mean(values()),
+        "sum_over_time" => {
+            let (s, c) = values().fold((0.0, 0.0), |(s, c), v| kahan_inc(v, s, c));
+            if s.is_infinite() { s } else { s + c }
+        }
+        "count_over_time" => points.len() as f64,
+        "min_over_time" => values().fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
+        "max_over_time" => values().fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
+        "last_over_time" => last.1,
+        "first_over_time" => first.1,
+        "ts_of_first_over_time" => first.0 as f64 / 1000.0,
+        "ts_of_last_over_time" => last.0 as f64 / 1000.0,
+        "ts_of_min_over_time" | "ts_of_max_over_time" => {
+            let max = name == "ts_of_max_over_time";
+            let mut best = *first;
+            for &(t, v) in &points[1..] {
+                let better = if max { v >= best.1 } else { v <= best.1 };
+                if better || best.1.is_nan() {
+                    best = (t, v);
+                }
+            }
+            best.0 as f64 / 1000.0
+        }
+        "present_over_time" => 1.0,
+        "quantile_over_time" => {
+            let mut vals: Vec<f64> = values().collect();
+            quantile(*params.first()?, &mut vals)
+        }
+        "stddev_over_time" | "stdvar_over_time" => {
+            let mut count = 0.0;
+            let (mut mean, mut c_mean) = (0.0, 0.0);
+            let (mut aux, mut c_aux) = (0.0, 0.0);
+            for v in values() {
+                count += 1.0;
+                let delta = v - (mean + c_mean);
+                (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
+                (aux, c_aux) = kahan_inc(delta * (v - (mean + c_mean)), aux, c_aux);
+            }
+            let var = (aux + c_aux) / count;
+            if name == "stddev_over_time" {
+                var.sqrt()
+            } else {
+                var
+            }
+        }
+        "mad_over_time" if values().any(f64::is_nan) => f64::NAN,
+        "mad_over_time" => {
+            let mut vals: Vec<f64> = values().collect();
+            let median = quantile(0.5, &mut vals);
+            let mut dev: Vec<f64> = values().map(|v| (v - median).abs()).collect();
+            quantile(0.5, &mut dev)
+        }
+        "changes" => {
+            let mut changes = 0.0;
+            for w in points.windows(2) {
+                let (a, b) = (w[0].1, w[1].1);
+                if a != b && !(a.is_nan() && b.is_nan()) {
+                    changes += 1.0;
+                }
+            }
+            changes
+        }
+        "resets" => points.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64,
+        "deriv" => {
+            if points.len() < 2 {
+                return None;
+            }
+            linear_regression(points, first.0).0
+        }
+        "predict_linear" => {
+            if points.len() < 2 {
+                return None;
+            }
+            let (slope, intercept) = linear_regression(points, ts);
+            slope * *params.first()? + intercept
+        }
+        "double_exponential_smoothing" | "holt_winters" => {
+            let (sf, tf) = (*params.first()?, *params.get(1)?);
+            if points.len() < 2 {
+                return None;
+            }
+            let mut s0 = 0.0;
+            let mut s1 = points[0].1;
+            let mut b = points[1].1 - points[0].1;
+            for (i, &(_, v)) in points.iter().enumerate().skip(1) {
+                let x = sf * v;
+                if i > 1 {
+                    b = tf * (s1 - s0) + (1.0 - tf) * b;
+                }
+                let y = (1.0 - sf) * (s1 + b);
+                s0 = s1;
+                s1 = x + y;
+            }
+            s1
+        }
+        _ => return None,
+    })
+}
+
+/// Prometheus's `extrapolatedRate` for `rate`, `increase` (counters) and `delta`.
+fn extrapolated_rate(
+    points: &[(i64, f64)],
+    range_start: i64,
+    range_end: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (first, last) = (points[0], points[points.len() - 1]);
+    let mut result = last.1 - first.1;
+    if is_counter {
+        let mut prev = first.1;
+        for &(_, v) in &points[1..] {
+            if v < prev {
+                result += prev;
+            }
+            prev = v;
+        }
+    }
+    let sampled_interval = (last.0 - first.0) as f64 / 1000.0;
+    let average = sampled_interval / (points.len() - 1) as f64;
+    let mut to_start = first.0.saturating_sub(range_start) as f64 / 1000.0;
+    let mut to_end = range_end.saturating_sub(last.0) as f64 / 1000.0;
+    let threshold = average * 1.1;
+    if to_start >= threshold {
+        to_start = average / 2.0;
+    }
+    if is_counter {
+        let mut to_zero = to_start;
+        if result > 0.0 && first.1 >= 0.0 {
+            to_zero = sampled_interval * (first.1 / result);
+        }
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = average / 2.0;
+    }
+    let mut factor = (sampled_interval + to_start + to_end) / sampled_interval;
+    if is_rate {
+        factor /= range_end.saturating_sub(range_start) as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// Least-squares slope and intercept (at `intercept_time`), Kahan-summed.
+fn linear_regression(points: &[(i64, f64)], intercept_time: i64) -> (f64, f64) {
+    let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
+    let init_y = points[0].1;
+    let mut const_y = true;
+    for (i, &(t, v)) in points.iter().enumerate() {
+        if const_y && i > 0 && v != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = t.saturating_sub(intercept_time) as f64 / 1e3;
+        (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
+        (sum_y, c_y) = kahan_inc(v, sum_y, c_y);
+        (sum_xy, c_xy) = kahan_inc(x * v, sum_xy, c_xy);
+        (sum_x2, c_x2) = kahan_inc(x * x, sum_x2, c_x2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sum_x += c_x;
+    sum_y += c_y;
+    sum_xy += c_xy;
+    sum_x2 += c_x2;
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    let intercept = sum_y / n - slope * sum_x / n;
+    (slope, intercept)
+}

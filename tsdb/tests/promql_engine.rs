@@ -1,0 +1,285 @@
+//! Focused tests of PromQL semantics that are easy to get subtly wrong: rate extrapolation,
+//! staleness, lookback, vector-matching errors, limits, and the JSON shape of results.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use sightline_core::labels::Labels;
+use sightline_tsdb::promql::{Engine, EngineOptions, Error, STALE_NAN_BITS, Sample, Value, parser};
+use support::MemStore;
+
+const MIN: i64 = 60_000;
+
+fn engine() -> Engine {
+    Engine::new(EngineOptions::default())
+}
+
+/// A counter scraped every `step` ms: `(t, start + k * inc)`.
+fn counter(store: &mut MemStore, labels: &[(&str, &str)], n: i64, step: i64, inc: f64) {
+    let samples: Vec<(i64, f64)> = (0..n).map(|k| (k * step, k as f64 * inc)).collect();
+    store.add(labels, &samples);
+}
+
+fn vector(value: Value) -> Vec<Sample> {
+    match value {
+        Value::Vector(v) => v,
+        other => panic!("expected a vector, got {other:?}"),
+    }
+}
+
+fn single(store: &MemStore, query: &str, t: i64) -> f64 {
+    let v = vector(engine().instant_query(store, query, t).unwrap().value);
+    assert_eq!(v.len(), 1, "{query}: {v:?}");
+    v[0].v
+}
+
+#[test]
+fn rate_extrapolates_to_window_edges_but_not_below_zero() {
+    let mut store = MemStore::default();
+    // 0, 10, 20, … every 15 s: 1 per 1.5 s, i.e. 0.666…/s.
+    counter(&mut store, &[("__name__", "c")], 41, 15_000, 10.0);
+    // Window (4m, 5m]: samples at 4m15s … 5m, 5 samples spanning 45 s; the start gap
+    // (15 s) is under 1.1 × the average interval, so extrapolate fully to 60 s.
+    let rate = single(&store, "rate(c[1m])", 5 * MIN);
+    assert!((rate - 10.0 / 15.0).abs() < 1e-9, "{rate}");
+    let increase = single(&store, "increase(c[1m])", 5 * MIN);
+    assert!((increase - 40.0).abs() < 1e-9, "{increase}");
+
+    // A counter is not extrapolated back past the time it would have been zero: samples
+    // 1, 11, 21 at 30 s, 45 s, 60 s; the start gap (30 s) exceeds 1.1 × 15 s so the
+    // extrapolation would be 7.5 s, but zero is reached 1.5 s before the first sample.
+    let mut store = MemStore::default();
+    store.add(
+        &[("__name__", "c")],
+        &[(30_000, 1.0), (45_000, 11.0), (60_000, 21.0)],
+    );
+    let inc = single(&store, "increase(c[1m])", MIN);
+    assert!((inc - 20.0 * (30.0 + 1.5) / 30.0).abs() < 1e-9, "{inc}");
+}
+
+#[test]
+fn rate_handles_counter_resets() {
+    let mut store = MemStore::default();
+    store.add(
+        &[("__name__", "c")],
+        &[
+            (0, 5.0),
+            (15_000, 10.0),
+            (30_000, 2.0),
+            (45_000, 6.0),
+            (60_000, 8.0),
+        ],
+    );
+    // Raw increase 8 - 5 plus the pre-reset value 10 = 13 over 60 s; the window starts
+    // 60 s before the first sample (more than 1.1 × 15 s), so it is extended by half an
+    // interval (7.5 s); the zero point (60 s × 5/13) is further away.
+    let inc = single(&store, "increase(c[2m])", MIN);
+    assert!((inc - 13.0 * 67.5 / 60.0).abs() < 1e-9, "{inc}");
+    assert_eq!(single(&store, "resets(c[2m])", MIN), 1.0);
+}
+
+#[test]
+fn staleness_marker_ends_a_series_and_lookback_expires() {
+    let mut store = MemStore::default();
+    store.add(
+        &[("__name__", "g")],
+        &[
+            (0, 1.0),
+            (MIN, 2.0),
+            (2 * MIN, f64::from_bits(STALE_NAN_BITS)),
+        ],
+    );
+    assert_eq!(single(&store, "g", MIN + 30_000), 2.0);
+    let after_stale = vector(engine().instant_query(&store, "g", 2 * MIN).unwrap().value);
+    assert!(after_stale.is_empty(), "stale marker hides the series");
+    // Range selectors drop the marker itself.
+    assert_eq!(single(&store, "count_over_time(g[5m])", 2 * MIN), 2.0);
+
+    // Without a marker the last sample is visible for the lookback delta (5 m), exclusive.
+    let mut store = MemStore::default();
+    store.add(&[("__name__", "h")], &[(0, 7.0)]);
+    assert_eq!(single(&store, "h", 5 * MIN - 1), 7.0);
+    assert!(vector(engine().instant_query(&store, "h", 5 * MIN).unwrap().value).is_empty());
+}
+
+#[test]
+fn degenerate_ranges_do_not_panic() {
+    let mut store = MemStore::default();
+    counter(&mut store, &[("__name__", "c")], 10, 10_000, 1.0);
+    for query in [
+        "rate(c[1ms])",
+        "c[1ms]",
+        "max_over_time(c[1m:1ms] offset -1y)",
+        "c @ 9223372036854775.807 offset 1y",
+        "sum_over_time(c[1m] @ -9223372036854775.808)",
+    ] {
+        let result = engine().instant_query(&store, query, 50_000);
+        assert!(
+            result.is_ok() || matches!(result, Err(Error::Parse { .. })),
+            "{query}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn offset_and_at_shift_the_evaluation_time() {
+    let mut store = MemStore::default();
+    let samples: Vec<(i64, f64)> = (0..=10).map(|k| (k * MIN, k as f64)).collect();
+    store.add(&[("__name__", "m")], &samples);
+    assert_eq!(single(&store, "m offset 3m", 10 * MIN), 7.0);
+    assert_eq!(single(&store, "m @ 120", 10 * MIN), 2.0);
+    assert_eq!(single(&store, "m @ 300 offset -1m", 0), 6.0);
+}
+
+#[test]
+fn one_to_one_matching_refuses_duplicates() {
+    let mut store = MemStore::default();
+    store.add(&[("__name__", "a"), ("job", "x"), ("i", "1")], &[(0, 1.0)]);
+    store.add(&[("__name__", "a"), ("job", "x"), ("i", "2")], &[(0, 2.0)]);
+    store.add(&[("__name__", "b"), ("job", "x")], &[(0, 10.0)]);
+    let err = engine()
+        .instant_query(&store, "a + on(job) b", 0)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("many-to-one matching must be explicit"),
+        "{err}"
+    );
+    let err = engine()
+        .instant_query(&store, "b + on(job) a", 0)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("many-to-many matching not allowed"),
+        "{err}"
+    );
+    // group_left makes it explicit and copies nothing extra.
+    let v = vector(
+        engine()
+            .instant_query(&store, "a + on(job) group_left b", 0)
+            .unwrap()
+            .value,
+    );
+    let mut values: Vec<f64> = v.iter().map(|s| s.v).collect();
+    values.sort_by(f64::total_cmp);
+    assert_eq!(values, [11.0, 12.0]);
+    assert!(v.iter().all(|s| s.metric.get("__name__").is_none()));
+}
+
+#[test]
+fn comparison_filters_and_bool_returns_zero_or_one() {
+    let mut store = MemStore::default();
+    store.add(&[("__name__", "m"), ("k", "a")], &[(0, 1.0)]);
+    store.add(&[("__name__", "m"), ("k", "b")], &[(0, 5.0)]);
+    let kept = vector(engine().instant_query(&store, "m > 2", 0).unwrap().value);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].metric.get("__name__"),
+        Some("m"),
+        "filtering keeps the name"
+    );
+    let bools = vector(
+        engine()
+            .instant_query(&store, "m > bool 2", 0)
+            .unwrap()
+            .value,
+    );
+    assert_eq!(bools.len(), 2);
+    assert!(bools.iter().all(|s| s.metric.get("__name__").is_none()));
+}
+
+#[test]
+fn sample_limit_and_timeout_are_enforced() {
+    let mut store = MemStore::default();
+    for i in 0..20 {
+        let id = i.to_string();
+        counter(
+            &mut store,
+            &[("__name__", "c"), ("i", &id)],
+            30,
+            10_000,
+            1.0,
+        );
+    }
+    let small = Engine::new(EngineOptions {
+        max_samples: 50,
+        ..EngineOptions::default()
+    });
+    let err = small.instant_query(&store, "c[5m]", 5 * MIN).unwrap_err();
+    assert!(matches!(err, Error::TooManySamples { limit: 50 }), "{err}");
+    let err = small
+        .range_query(&store, "sum(c)", 0, 5 * MIN, 1_000)
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManySamples { .. }), "{err}");
+
+    let instant = Engine::new(EngineOptions {
+        timeout: Some(Duration::ZERO),
+        ..EngineOptions::default()
+    });
+    std::thread::sleep(Duration::from_millis(2));
+    let err = instant.instant_query(&store, "c", 0).unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+
+    // A subquery of billions of empty steps is cut off by the timeout, not run to the end.
+    let short = Engine::new(EngineOptions {
+        timeout: Some(Duration::from_millis(50)),
+        ..EngineOptions::default()
+    });
+    let err = short
+        .instant_query(&store, "count_over_time(absent_metric[100y:1ms])", 0)
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+}
+
+#[test]
+fn errors_are_typed() {
+    let store = MemStore::default();
+    assert!(matches!(
+        engine().instant_query(&store, "sum(", 0),
+        Err(Error::Parse { .. })
+    ));
+    assert!(matches!(
+        engine().range_query(&store, "1", 10, 0, 1),
+        Err(Error::InvalidParameter(_))
+    ));
+    assert!(matches!(
+        engine().range_query(&store, "1", 0, 10, 0),
+        Err(Error::InvalidParameter(_))
+    ));
+    assert!(matches!(
+        engine().instant_query(&store, "start_timestamp(up)", 0),
+        Err(Error::Unsupported { .. })
+    ));
+    assert!(parser::parse("rate(x[5m])").is_ok());
+}
+
+#[test]
+fn range_query_returns_sorted_matrix_in_prometheus_json() {
+    let mut store = MemStore::default();
+    store.add(&[("__name__", "m"), ("k", "b")], &[(0, 1.0), (MIN, 2.0)]);
+    store.add(&[("__name__", "m"), ("k", "a")], &[(0, 3.0)]);
+    let result = engine().range_query(&store, "m * 2", 0, MIN, MIN).unwrap();
+    let Value::Matrix(series) = &result.value else {
+        panic!("{:?}", result.value);
+    };
+    assert_eq!(series[0].metric, Labels::from_pairs([("k", "a")]));
+    let json = serde_json::to_string(&result.value).unwrap();
+    assert_eq!(
+        json,
+        r#"{"resultType":"matrix","result":[{"metric":{"k":"a"},"values":[[0.0,"6"],[60.0,"6"]]},{"metric":{"k":"b"},"values":[[0.0,"2"],[60.0,"4"]]}]}"#
+    );
+}
+
+#[test]
+fn histogram_quantile_interpolates_classic_buckets() {
+    let mut store = MemStore::default();
+    for (le, v) in [("0.1", 10.0), ("0.5", 50.0), ("1", 90.0), ("+Inf", 100.0)] {
+        store.add(&[("__name__", "h_bucket"), ("le", le)], &[(0, v)]);
+    }
+    // Rank 50 falls exactly on the 0.5 bucket's count.
+    assert!((single(&store, "histogram_quantile(0.5, h_bucket)", 0) - 0.5).abs() < 1e-9);
+    // Rank 95 is in the +Inf bucket: the highest finite bound is returned.
+    assert_eq!(single(&store, "histogram_quantile(0.95, h_bucket)", 0), 1.0);
+}

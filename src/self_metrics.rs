@@ -20,6 +20,15 @@ pub fn version_text() -> String {
     )
 }
 
+/// What the build-info API reports.
+pub fn build_info() -> sightline_ui::BuildInfo {
+    sightline_ui::BuildInfo {
+        version: VERSION,
+        revision: REVISION,
+        rustc_version: RUSTC_VERSION,
+    }
+}
+
 /// Registers build info, uptime and process metrics in `registry`.
 pub fn register(registry: &Registry) -> prometheus::Result<()> {
     let build_info = IntGauge::with_opts(

@@ -17,7 +17,8 @@ use prometheus::Registry;
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
 use sightline_scraper::manager::ScrapeManager;
 use sightline_tsdb::head::{Head, HeadOptions};
-use sightline_ui::{HttpServer, Readiness};
+use sightline_tsdb::promql::{Engine, EngineOptions};
+use sightline_ui::{Backends, HttpServer, MetricBackend, Readiness};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -97,7 +98,14 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot register config metrics")?;
     }
     let readiness = Readiness::new();
-    let server = HttpServer::new(config.clone(), registry.clone(), readiness.clone())?;
+    let backends = Backends::default();
+    let server = HttpServer::new(
+        config.clone(),
+        registry.clone(),
+        readiness.clone(),
+        backends.clone(),
+        self_metrics::build_info(),
+    )?;
     let listeners = HttpServer::bind(&listen).await?;
     let shutdown = CancellationToken::new();
     let serving = tokio::spawn(server.serve(listeners, shutdown.clone()));
@@ -117,6 +125,12 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(head.clone()),
         config.source().base_dir().to_owned(),
     ));
+    backends.set_metrics(MetricBackend {
+        querier: head.clone(),
+        head: head.clone(),
+        engine: Engine::new(EngineOptions::default()),
+        scrapes: scrape_manager.clone(),
+    });
     let scraping = tokio::spawn(scrape_manager.run(config.subscribe(), shutdown.clone()));
     readiness.set_ready();
     tracing::info!(data_dir = %data_dir.path().display(), "Sightline is ready");

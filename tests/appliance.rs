@@ -419,3 +419,162 @@ fn scrapes_itself_into_storage_and_replays_it_after_a_restart() {
         .unwrap();
     assert!(replayed_series >= series, "{replayed}");
 }
+
+/// The appliance with a 1 s self-scrape job on a fixed loopback port, once it has data.
+fn scraping_appliance(dir: &std::path::Path) -> Appliance {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_file(
+        dir,
+        "sightline.yml",
+        &format!(
+            "scrape_configs:\n  - job_name: sightline\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+        ),
+    );
+    let app = Appliance::start(
+        &dir.join("data"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get_json(&app, "/api/v1/query?query=up")["data"]["result"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(Instant::now() < deadline, "no `up` sample arrived");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    app
+}
+
+fn get_json(app: &Appliance, path: &str) -> serde_json::Value {
+    let text = http().get(app.url(path)).send().unwrap().text().unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}: {text}"))
+}
+
+#[test]
+fn prometheus_api_answers_from_scraped_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scraping_appliance(dir.path());
+
+    let up = get_json(&app, "/api/v1/query?query=up");
+    assert_eq!(up["status"], "success");
+    assert_eq!(up["data"]["resultType"], "vector");
+    let sample = &up["data"]["result"][0];
+    assert_eq!(sample["metric"]["job"], "sightline");
+    assert_eq!(sample["value"][1], "1");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let range = get_json(
+        &app,
+        &format!(
+            "/api/v1/query_range?query=sum(scrape_samples_scraped)&start={}&end={}&step=1",
+            now - 30,
+            now + 1
+        ),
+    );
+    assert_eq!(range["data"]["resultType"], "matrix", "{range}");
+    assert!(
+        !range["data"]["result"][0]["values"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let posted = http()
+        .post(app.url("/api/v1/query"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("query=count(up)")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(posted.contains(r#""value":["#), "{posted}");
+
+    let series = get_json(&app, "/api/v1/series?match[]=up");
+    assert_eq!(series["data"].as_array().unwrap().len(), 1);
+    let labels = get_json(&app, "/api/v1/labels");
+    for name in ["__name__", "instance", "job"] {
+        assert!(
+            labels["data"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!(name)),
+            "{labels}"
+        );
+    }
+    assert_eq!(
+        get_json(&app, "/api/v1/label/job/values")["data"],
+        serde_json::json!(["sightline"])
+    );
+
+    let targets = get_json(&app, "/api/v1/targets");
+    let target = &targets["data"]["activeTargets"][0];
+    assert_eq!(target["scrapePool"], "sightline");
+    assert_eq!(target["health"], "up");
+    assert_eq!(target["scrapeInterval"], "1s");
+
+    let build = get_json(&app, "/api/v1/status/buildinfo");
+    assert_eq!(build["data"]["version"], env!("CARGO_PKG_VERSION"));
+    let tsdb = get_json(&app, "/api/v1/status/tsdb");
+    assert!(
+        tsdb["data"]["headStats"]["numSeries"].as_u64().unwrap() > 10,
+        "{tsdb}"
+    );
+    assert!(
+        !tsdb["data"]["seriesCountByMetricName"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn prometheus_api_rejects_bad_requests_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Appliance::start(&dir.path().join("data"), &[]);
+    let cases = [
+        ("/api/v1/query?query=up%7B", 400, "bad_data"),
+        ("/api/v1/query", 400, "bad_data"),
+        ("/api/v1/query?query=up&time=yesterday", 400, "bad_data"),
+        (
+            "/api/v1/query_range?query=up&start=10&end=20",
+            400,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=20&end=10&step=1",
+            400,
+            "bad_data",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=100000&step=1",
+            400,
+            "bad_data",
+        ),
+        ("/api/v1/series", 400, "bad_data"),
+        ("/api/v1/series?match[]=rate(up[5m])", 400, "bad_data"),
+        ("/api/v1/query?query=rate(up)", 400, "bad_data"),
+    ];
+    for (path, status, kind) in cases {
+        let response = http().get(app.url(path)).send().unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let body: serde_json::Value = serde_json::from_str(&response.text().unwrap()).unwrap();
+        assert_eq!(
+            (body["status"].as_str(), body["errorType"].as_str()),
+            (Some("error"), Some(kind)),
+            "{path}: {body}"
+        );
+        assert!(!body["error"].as_str().unwrap().is_empty());
+    }
+}

@@ -268,7 +268,7 @@ fn range_query_returns_sorted_matrix_in_prometheus_json() {
     let json = serde_json::to_string(&result.value).unwrap();
     assert_eq!(
         json,
-        r#"{"resultType":"matrix","result":[{"metric":{"k":"a"},"values":[[0.0,"6"],[60.0,"6"]]},{"metric":{"k":"b"},"values":[[0.0,"2"],[60.0,"4"]]}]}"#
+        r#"{"resultType":"matrix","result":[{"metric":{"k":"a"},"values":[[0,"6"],[60,"6"]]},{"metric":{"k":"b"},"values":[[0,"2"],[60,"4"]]}]}"#
     );
 }
 

@@ -7,11 +7,14 @@
 //! Never owns: storage, query evaluation, rule state or config parsing — handlers call into
 //! the crates that own those and only translate between HTTP and their APIs.
 
+mod api;
 mod auth;
+mod backends;
 mod body_limit;
 mod http_metrics;
 mod lifecycle;
 mod server;
 
+pub use backends::{Backends, MetricBackend};
 pub use lifecycle::Readiness;
-pub use server::{HttpServer, ServeError};
+pub use server::{BuildInfo, HttpServer, ServeError};

@@ -19,15 +19,30 @@ use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::prometheus as prometheus_api;
 use crate::auth::{VerifiedCredentials, require_basic_auth};
+use crate::backends::Backends;
 use crate::body_limit::limit_request_body;
 use crate::http_metrics::{self, HttpMetrics};
 use crate::lifecycle::{self, Readiness};
+
+/// What `/api/v1/status/buildinfo` reports.
+#[derive(Debug, Clone, Default)]
+pub struct BuildInfo {
+    /// The release version.
+    pub version: &'static str,
+    /// The git revision it was built from.
+    pub revision: &'static str,
+    /// The compiler that built it (Prometheus reports its Go version here).
+    pub rustc_version: &'static str,
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) config: Arc<ConfigStore>,
+    pub(crate) backends: Backends,
+    pub(crate) build: BuildInfo,
     pub(crate) registry: Registry,
     pub(crate) readiness: Readiness,
     pub(crate) http_metrics: HttpMetrics,
@@ -70,11 +85,15 @@ impl HttpServer {
         config: Arc<ConfigStore>,
         registry: Registry,
         readiness: Readiness,
+        backends: Backends,
+        build: BuildInfo,
     ) -> Result<HttpServer, ServeError> {
         let route_prefix = config.current().web.route_prefix().to_owned();
         let state = AppState {
             http_metrics: HttpMetrics::register(&registry)?,
             config,
+            backends,
+            build,
             registry,
             readiness,
             verified: Arc::default(),
@@ -82,6 +101,29 @@ impl HttpServer {
         let protected = Router::new()
             .route("/metrics", get(http_metrics::expose))
             .route("/-/reload", post(lifecycle::reload).put(lifecycle::reload))
+            .route(
+                "/api/v1/query",
+                get(prometheus_api::query).post(prometheus_api::query),
+            )
+            .route(
+                "/api/v1/query_range",
+                get(prometheus_api::query_range).post(prometheus_api::query_range),
+            )
+            .route(
+                "/api/v1/series",
+                get(prometheus_api::series).post(prometheus_api::series),
+            )
+            .route(
+                "/api/v1/labels",
+                get(prometheus_api::label_names).post(prometheus_api::label_names),
+            )
+            .route(
+                "/api/v1/label/{name}/values",
+                get(prometheus_api::label_values),
+            )
+            .route("/api/v1/targets", get(prometheus_api::targets))
+            .route("/api/v1/status/buildinfo", get(prometheus_api::build_info))
+            .route("/api/v1/status/tsdb", get(prometheus_api::tsdb_status))
             .layer(from_fn_with_state(state.clone(), limit_request_body))
             .layer(from_fn_with_state(state.clone(), require_basic_auth));
         let routes = Router::new()

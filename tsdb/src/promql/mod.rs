@@ -48,7 +48,7 @@
 //! let result = engine.instant_query(&storage, "vector(1) + 1", 60_000)?;
 //! assert_eq!(
 //!     serde_json::to_string(&result.value).unwrap(),
-//!     r#"{"resultType":"vector","result":[{"metric":{},"value":[60.0,"2"]}]}"#
+//!     r#"{"resultType":"vector","result":[{"metric":{},"value":[60,"2"]}]}"#
 //! );
 //! let range = engine.range_query(&storage, "time()", 0, 120_000, 60_000)?;
 //! assert!(matches!(range.value, Value::Matrix(ref m) if m[0].points.len() == 3));

@@ -21,6 +21,17 @@ pub fn parse(query: &str) -> Result<Expr> {
     promql_parser::parser::parse(query).map_err(|message| Error::Parse { message })
 }
 
+/// The matchers of a series selector such as `up{job="node"}` — what the API's `match[]`
+/// parameters hold. Anything but a plain selector is refused.
+pub fn parse_selector(selector: &str) -> Result<Vec<Matcher>> {
+    match parse(selector)? {
+        Expr::VectorSelector(vs) => selector_matchers(&vs),
+        _ => Err(Error::Parse {
+            message: format!("{selector:?} is not a series selector (e.g. up{{job=\"node\"}})"),
+        }),
+    }
+}
+
 /// A duration in milliseconds, saturating.
 pub(crate) fn duration_ms(d: &Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

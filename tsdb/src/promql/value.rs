@@ -86,7 +86,12 @@ struct Point<'a>(i64, &'a str);
 impl Serialize for Point<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(2))?;
-        seq.serialize_element(&(self.0 as f64 / 1000.0))?;
+        // Prometheus writes whole seconds without a fraction (`1700000000`, not `…0.0`).
+        if self.0 % 1000 == 0 {
+            seq.serialize_element(&(self.0 / 1000))?;
+        } else {
+            seq.serialize_element(&(self.0 as f64 / 1000.0))?;
+        }
         seq.serialize_element(self.1)?;
         seq.end()
     }
@@ -169,7 +174,7 @@ mod tests {
         let s = Value::Scalar { t: 0, v: 0.25 };
         assert_eq!(
             serde_json::to_string(&s).unwrap(),
-            r#"{"resultType":"scalar","result":[0.0,"0.25"]}"#
+            r#"{"resultType":"scalar","result":[0,"0.25"]}"#
         );
         let m = Value::Matrix(vec![Series {
             metric: Labels::new(),
@@ -177,7 +182,7 @@ mod tests {
         }]);
         assert_eq!(
             serde_json::to_string(&m).unwrap(),
-            r#"{"resultType":"matrix","result":[{"metric":{},"values":[[1.0,"1"],[2.0,"NaN"]]}]}"#
+            r#"{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[2,"NaN"]]}]}"#
         );
     }
 }

@@ -267,3 +267,100 @@ async fn kube_prometheus_service_monitors_become_pools_with_operator_labels() {
     .await;
     stop.cancel();
 }
+
+/// A target that answers only with the right basic auth; `up` then says the credentials
+/// from the Secret were used.
+async fn start_protected_target() -> u16 {
+    use axum::http::{HeaderMap, StatusCode};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|headers: HeaderMap| async move {
+            // "scraper:s3cret"
+            if headers.get("authorization").and_then(|v| v.to_str().ok())
+                == Some("Basic c2NyYXBlcjpzM2NyZXQ=")
+            {
+                (StatusCode::OK, "up_check 1\n")
+            } else {
+                (StatusCode::UNAUTHORIZED, "")
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
+#[tokio::test]
+async fn basic_auth_comes_from_the_secret_the_monitor_names() {
+    let port = start_protected_target().await;
+    let api = FakeApi::start().await;
+    let app = json!({"app": "guarded"});
+    api.apply(service(
+        "guarded",
+        app.clone(),
+        json!([{"name": "web", "port": port}]),
+    ));
+    api.apply(pod(
+        "guarded-0",
+        "127.0.0.1",
+        app,
+        json!([{"name": "app", "ports": [{"name": "web", "containerPort": port}]}]),
+    ));
+    api.apply(slice(
+        "guarded",
+        "guarded-0",
+        "127.0.0.1",
+        json!([{"name": "web", "port": port}]),
+    ));
+    api.apply(json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+        "metadata": {"name": "guarded", "namespace": "monitoring", "labels": {"release": "lab"}},
+        "spec": {"selector": {"matchLabels": {"app": "guarded"}},
+                 "endpoints": [{"port": "web", "interval": "1s",
+                                "basicAuth": {"username": {"name": "guarded-auth", "key": "user"},
+                                              "password": {"name": "guarded-auth", "key": "pass"}}}]}}));
+    let text = format!(
+        "kubernetes:\n  api_server: '{}'\n  monitor_selector: {{release: lab}}\n",
+        api.url
+    );
+    let config = Config::parse(Path::new("sightline.yml"), &text).unwrap();
+    let manager = Arc::new(ScrapeManager::new(Arc::new(NoStorage), ".".into()));
+    let (_config_tx, config_rx) = tokio::sync::watch::channel(Arc::new(config));
+    let stop = CancellationToken::new();
+    tokio::spawn(manager.clone().run(config_rx, stop.clone()));
+
+    // Without the Secret the endpoint is skipped, as the operator skips it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(targets(&manager).is_empty(), "{:?}", targets(&manager));
+
+    // "scraper" / "s3cret", base64 in the Secret's data.
+    api.apply(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "guarded-auth", "namespace": "monitoring"},
+        "data": {"user": "c2NyYXBlcg==", "pass": "czNjcmV0"}}));
+    // The Secret is fetched again within a minute or after a monitor change; change the
+    // monitor (a label) to have it now.
+    api.apply(json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+        "metadata": {"name": "guarded", "namespace": "monitoring",
+                     "labels": {"release": "lab", "touched": "yes"}},
+        "spec": {"selector": {"matchLabels": {"app": "guarded"}},
+                 "endpoints": [{"port": "web", "interval": "1s",
+                                "basicAuth": {"username": {"name": "guarded-auth", "key": "user"},
+                                              "password": {"name": "guarded-auth", "key": "pass"}}}]}}));
+    for _ in 0..100 {
+        let active = manager.active_targets();
+        if active.first().is_some_and(|t| t.status.up) {
+            assert_eq!(active[0].scrape_pool, "serviceMonitor/monitoring/guarded/0");
+            stop.cancel();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "never up: {:?}",
+        manager
+            .active_targets()
+            .iter()
+            .map(|t| &t.status)
+            .collect::<Vec<_>>()
+    );
+}

@@ -17,13 +17,14 @@
 //! Decisions: the CRDs are read with our own serde types holding only the fields used, and
 //! a `spec` that does not parse, or makes an invalid job (a timeout above the interval, say),
 //! skips that monitor (or endpoint) with a warning instead of failing the others. Intervals
-//! left unset inherit `global` as in the operator's output. Credentials from Secrets
-//! (`basicAuth`, `bearerTokenSecret`, `authorization`, `oauth2`) are not read yet: such an
-//! endpoint is scraped without them, with a warning; `bearerTokenFile` and `tlsConfig` file
-//! paths are passed through.
+//! left unset inherit `global` as in the operator's output. Credentials come from Secrets in
+//! the monitor's namespace (`basicAuth`, `bearerTokenSecret`, `authorization`), read by name
+//! (see [`secret_references`]); an endpoint whose non-optional Secret key is missing is
+//! skipped with a warning, as the operator skips it. `oauth2` and TLS material from Secrets
+//! are not supported yet (warned); `bearerTokenFile` and `tlsConfig` file paths pass through.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -152,10 +153,127 @@ struct Endpoint {
     tls_config: Option<TlsConfig>,
     relabelings: Vec<Relabeling>,
     metric_relabelings: Vec<Relabeling>,
-    basic_auth: Option<Value>,
-    bearer_token_secret: Option<Value>,
-    authorization: Option<Value>,
+    basic_auth: Option<BasicAuthRef>,
+    bearer_token_secret: Option<SecretKey>,
+    authorization: Option<AuthorizationRef>,
     oauth2: Option<Value>,
+}
+
+/// A key of a Secret in the monitor's namespace.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SecretKey {
+    name: String,
+    key: String,
+    optional: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct BasicAuthRef {
+    username: Option<SecretKey>,
+    password: Option<SecretKey>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct AuthorizationRef {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    credentials: Option<SecretKey>,
+}
+
+impl Endpoint {
+    fn secret_keys(&self) -> impl Iterator<Item = &SecretKey> {
+        let basic = self.basic_auth.as_ref();
+        [
+            basic.and_then(|b| b.username.as_ref()),
+            basic.and_then(|b| b.password.as_ref()),
+            self.bearer_token_secret.as_ref(),
+            self.authorization
+                .as_ref()
+                .and_then(|a| a.credentials.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// The Secrets (`(namespace, name)`) the monitors in `stores` take credentials from.
+pub fn secret_references(stores: &Stores) -> BTreeSet<(String, String)> {
+    let mut wanted = BTreeSet::new();
+    let mut add = |meta: &ObjectMeta, endpoints: &[Endpoint]| {
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        for key in endpoints.iter().flat_map(Endpoint::secret_keys) {
+            wanted.insert((namespace.clone(), key.name.clone()));
+        }
+    };
+    for monitor in stores.service_monitors.values() {
+        if let Ok(spec) = serde_json::from_value::<ServiceMonitorSpec>(monitor.spec.clone()) {
+            add(&monitor.metadata, &spec.endpoints);
+        }
+    }
+    for monitor in stores.pod_monitors.values() {
+        if let Ok(spec) = serde_json::from_value::<PodMonitorSpec>(monitor.spec.clone()) {
+            add(&monitor.metadata, &spec.pod_metrics_endpoints);
+        }
+    }
+    wanted
+}
+
+/// The value of a Secret key; `Ok(None)` for a missing optional one.
+fn secret_value(
+    stores: &Stores,
+    namespace: &str,
+    key: &SecretKey,
+) -> Result<Option<String>, String> {
+    let value = stores
+        .secrets
+        .get(&(namespace.to_owned(), key.name.clone()))
+        .and_then(|secret| secret.data.as_ref())
+        .and_then(|data| data.get(&key.key));
+    match value {
+        Some(bytes) => String::from_utf8(bytes.0.clone())
+            .map(Some)
+            .map_err(|_| format!("key {:?} of secret {:?} is not UTF-8", key.key, key.name)),
+        None if key.optional => Ok(None),
+        None => Err(format!(
+            "secret {namespace}/{} has no key {:?} (or cannot be read)",
+            key.name, key.key
+        )),
+    }
+}
+
+/// Sets `basic_auth` / `authorization` on `job` from the endpoint's Secret references.
+fn add_credentials(
+    job: &mut Value,
+    endpoint: &Endpoint,
+    stores: &Stores,
+    namespace: &str,
+) -> Result<(), String> {
+    let read = |key: &Option<SecretKey>| match key {
+        Some(key) => secret_value(stores, namespace, key),
+        None => Ok(None),
+    };
+    if let Some(basic) = &endpoint.basic_auth {
+        job["basic_auth"] = json!({
+            "username": read(&basic.username)?.unwrap_or_default(),
+            "password": read(&basic.password)?.unwrap_or_default(),
+        });
+    }
+    if let Some(token) = read(&endpoint.bearer_token_secret)? {
+        job["authorization"] = json!({"type": "Bearer", "credentials": token});
+    }
+    if let Some(authorization) = &endpoint.authorization
+        && let Some(credentials) = read(&authorization.credentials)?
+    {
+        let kind = authorization
+            .kind
+            .clone()
+            .unwrap_or_else(|| "Bearer".into());
+        job["authorization"] = json!({"type": kind, "credentials": credentials});
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,7 +338,10 @@ pub fn scrape_configs(
                 for (index, endpoint) in spec.endpoints.iter().enumerate() {
                     let job =
                         service_monitor_job(&monitor.metadata, &spec, endpoint, index, kubernetes);
-                    jobs.extend(parse_job(config, job));
+                    jobs.extend(
+                        with_credentials(job, endpoint, stores, &monitor.metadata)
+                            .and_then(|job| parse_job(config, job)),
+                    );
                 }
             }
             Err(error) => warn_skip("ServiceMonitor", &monitor.metadata, &error.to_string()),
@@ -232,7 +353,10 @@ pub fn scrape_configs(
                 for (index, endpoint) in spec.pod_metrics_endpoints.iter().enumerate() {
                     let job =
                         pod_monitor_job(&monitor.metadata, &spec, endpoint, index, kubernetes);
-                    jobs.extend(parse_job(config, job));
+                    jobs.extend(
+                        with_credentials(job, endpoint, stores, &monitor.metadata)
+                            .and_then(|job| parse_job(config, job)),
+                    );
                 }
             }
             Err(error) => warn_skip("PodMonitor", &monitor.metadata, &error.to_string()),
@@ -253,6 +377,24 @@ pub fn scrape_configs(
     });
     jobs.sort_by(|a, b| a.job_name.cmp(&b.job_name));
     jobs
+}
+
+/// `job` with the endpoint's credentials, or `None` (warned) when a Secret is missing, as
+/// prometheus-operator skips such a monitor.
+fn with_credentials(
+    mut job: Value,
+    endpoint: &Endpoint,
+    stores: &Stores,
+    meta: &ObjectMeta,
+) -> Option<Value> {
+    let namespace = meta.namespace.as_deref().unwrap_or("");
+    match add_credentials(&mut job, endpoint, stores, namespace) {
+        Ok(()) => Some(job),
+        Err(error) => {
+            warn_skip("endpoint of monitor", meta, &error);
+            None
+        }
+    }
 }
 
 fn warn_skip(kind: &str, meta: &ObjectMeta, error: &str) {
@@ -419,13 +561,9 @@ fn base_job(
             job[key] = json!(value);
         }
     }
-    if endpoint.basic_auth.is_some()
-        || endpoint.bearer_token_secret.is_some()
-        || endpoint.authorization.is_some()
-        || endpoint.oauth2.is_some()
-    {
+    if endpoint.oauth2.is_some() {
         tracing::warn!(
-            "{}/{}: credentials from Secrets are not supported yet; scraping without them",
+            "{}/{}: oauth2 is not supported yet; scraping without it",
             meta.namespace.as_deref().unwrap_or(""),
             meta.name.as_deref().unwrap_or("")
         );

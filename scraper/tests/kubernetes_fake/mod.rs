@@ -186,19 +186,20 @@ fn collection_of(object: &Value) -> String {
     }
 }
 
-/// Splits `/api/v1/namespaces/<ns>/pods` into (`/api/v1/pods`, Some(ns)).
-fn parse_path(path: &str) -> (String, Option<String>) {
+/// Splits `/api/v1/namespaces/<ns>/pods[/<name>]` into (`/api/v1/pods`, Some(ns), name).
+fn parse_path(path: &str) -> (String, Option<String>, Option<String>) {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let prefix_len = if parts.first() == Some(&"api") { 2 } else { 3 };
-    if parts.len() == prefix_len + 3 && parts[prefix_len] == "namespaces" {
+    if parts.len() >= prefix_len + 3 && parts[prefix_len] == "namespaces" {
         let collection = format!(
             "/{}/{}",
             parts[..prefix_len].join("/"),
             parts[prefix_len + 2]
         );
-        return (collection, Some(parts[prefix_len + 1].to_owned()));
+        let name = parts.get(prefix_len + 3).map(|n| (*n).to_owned());
+        return (collection, Some(parts[prefix_len + 1].to_owned()), name);
     }
-    (path.to_owned(), None)
+    (path.to_owned(), None, None)
 }
 
 async fn handle(
@@ -206,7 +207,21 @@ async fn handle(
     uri: Uri,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let (collection, namespace) = parse_path(uri.path());
+    let (collection, namespace, name) = parse_path(uri.path());
+    if let Some(name) = name {
+        let inner = api.inner.lock().unwrap();
+        let key = (namespace.clone().unwrap_or_default(), name);
+        return match inner.objects.get(&collection).and_then(|o| o.get(&key)) {
+            Some(object) => axum::Json(object.clone()).into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                    "status": "Failure", "reason": "NotFound", "code": 404,
+                    "message": format!("{} not found", key.1)})),
+            )
+                .into_response(),
+        };
+    }
     let wanted = move |event_ns: &str| namespace.as_deref().is_none_or(|ns| ns == event_ns);
     let label_selector = query.get("labelSelector").cloned().unwrap_or_default();
     let selected = move |object: &Value| matches_selector(object, &label_selector);

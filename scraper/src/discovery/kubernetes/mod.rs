@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
@@ -107,6 +107,8 @@ pub struct Stores {
     pub service_monitors: Store<ServiceMonitor>,
     /// PodMonitors (monitoring.coreos.com/v1).
     pub pod_monitors: Store<PodMonitor>,
+    /// The Secrets monitors refer to for credentials (only those are fetched).
+    pub secrets: Store<Secret>,
 }
 
 impl Stores {
@@ -137,6 +139,8 @@ struct Shared {
     generation: AtomicU64,
     error: Mutex<Option<String>>,
     notify: Arc<Notify>,
+    /// Wakes the task that fetches the Secrets monitors refer to.
+    secrets_wanted: Notify,
 }
 
 impl Shared {
@@ -147,6 +151,7 @@ impl Shared {
     fn mark_changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.notify.notify_one();
+        self.secrets_wanted.notify_one();
     }
 }
 
@@ -217,6 +222,7 @@ impl KubernetesDiscovery {
             generation: AtomicU64::new(0),
             error: Mutex::new(None),
             notify,
+            secrets_wanted: Notify::new(),
         });
         let task = tokio::spawn(run(
             config.clone(),
@@ -300,6 +306,7 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
                     |stores| &mut stores.pod_monitors,
                 ));
             }
+            tasks.spawn(fetch_secrets(client.clone(), shared.clone()));
             while tasks.join_next().await.is_some() {}
             return;
         }
@@ -370,6 +377,46 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// How often the Secrets monitors refer to are fetched again without a monitor change.
+const SECRET_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Keeps `stores.secrets` to the Secrets the monitors refer to: fetched after every change
+/// and every minute (a Secret's rotation shows within that), forgotten when no longer
+/// referred to. Only referenced Secrets are read, by name, so no Secret list is held.
+async fn fetch_secrets(client: kube::Client, shared: Arc<Shared>) {
+    loop {
+        let wanted = super::monitors::secret_references(&shared.lock());
+        let mut fetched = Store::new();
+        for (namespace, name) in &wanted {
+            let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+            match api.get_opt(name).await {
+                Ok(Some(secret)) => {
+                    fetched.insert((namespace.clone(), name.clone()), secret);
+                }
+                Ok(None) => {
+                    tracing::warn!("secret {namespace}/{name} named by a monitor does not exist")
+                }
+                Err(error) => tracing::warn!("cannot read secret {namespace}/{name}: {error}"),
+            }
+        }
+        let changed = {
+            let mut stores = shared.lock();
+            let same = stores.secrets.len() == fetched.len()
+                && stores
+                    .secrets
+                    .iter()
+                    .zip(&fetched)
+                    .all(|((k1, a), (k2, b))| k1 == k2 && a.data == b.data);
+            stores.secrets = fetched;
+            !same
+        };
+        if changed {
+            shared.mark_changed();
+        }
+        let _ = tokio::time::timeout(SECRET_REFRESH, shared.secrets_wanted.notified()).await;
+    }
 }
 
 fn api<K>(client: kube::Client, namespace: Option<&str>) -> Api<K>

@@ -4,7 +4,7 @@
 //! Follows https://prometheus.io/docs/prometheus/latest/configuration/configuration/#kubernetes_sd_config
 //! and Prometheus's `discovery/kubernetes` package for the label names and which objects
 //! become which targets (one module per role: [`node`], [`pod`], [`service`], [`endpoints`],
-//! [`endpointslice`]). Objects are followed with kube's list+watch [`watcher`](kube::runtime::watcher),
+//! [`endpointslice`], [`ingress`]). Objects are followed with kube's list+watch [`watcher`](kube::runtime::watcher),
 //! which relists after `410 Gone` and resumes a dropped watch from the last resource version,
 //! with backoff on errors.
 //!
@@ -22,12 +22,14 @@
 //! - The API client: `api_server` with the config's own auth and TLS (CA file, server name,
 //!   insecure; client certificates are not supported there — use a kubeconfig), else
 //!   `kubeconfig_file` (relative to the config file), else the in-cluster service account.
-//! - The `ingress` role is accepted by the config but finds no targets yet (logged).
+//! - `attach_metadata` (node and namespace labels on pod and endpoint targets) is not
+//!   supported yet: it is accepted and ignored.
 //! - Label and annotation names are sanitized to `[a-zA-Z0-9_]` as Prometheus does; an empty
 //!   value means "absent", as everywhere in Prometheus.
 
 pub mod endpoints;
 pub mod endpointslice;
+pub mod ingress;
 pub mod node;
 pub mod pod;
 pub mod service;
@@ -40,6 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::runtime::watcher;
@@ -103,6 +106,8 @@ pub struct Stores {
     pub endpoint_slices: Store<EndpointSlice>,
     /// Nodes.
     pub nodes: Store<Node>,
+    /// Ingresses.
+    pub ingresses: Store<Ingress>,
     /// ServiceMonitors (monitoring.coreos.com/v1).
     pub service_monitors: Store<ServiceMonitor>,
     /// PodMonitors (monitoring.coreos.com/v1).
@@ -128,7 +133,7 @@ impl Stores {
                 .values()
                 .map(|object| endpointslice::group(object, self))
                 .collect(),
-            KubernetesRole::Ingress => Vec::new(),
+            KubernetesRole::Ingress => self.ingresses.values().map(ingress::group).collect(),
         }
     }
 }
@@ -179,9 +184,6 @@ impl KubernetesDiscovery {
     /// Starts following `config` on the current tokio runtime; `base_dir` resolves a relative
     /// `kubeconfig_file` and credential files; `notify` is woken after every change.
     pub fn spawn(config: &KubernetesSdConfig, base_dir: &Path, notify: Arc<Notify>) -> Self {
-        if config.role == KubernetesRole::Ingress {
-            tracing::warn!("kubernetes_sd_configs: the ingress role is not supported yet");
-        }
         Self::spawn_plan(config, Plan::Role(config.role), base_dir, notify)
     }
 
@@ -326,7 +328,7 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
             KubernetesRole::Service,
             KubernetesRole::Pod,
         ],
-        KubernetesRole::Ingress => &[],
+        KubernetesRole::Ingress => &[KubernetesRole::Ingress],
     };
     for &kind in kinds {
         let selectors = watcher_config(&config, kind);
@@ -372,7 +374,14 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
                     sh,
                     |stores| &mut stores.endpoint_slices,
                 )),
-                KubernetesRole::Node | KubernetesRole::Ingress => continue,
+                KubernetesRole::Ingress => tasks.spawn(watch::follow(
+                    api::<Ingress>(c, namespace.as_deref()),
+                    s,
+                    namespace,
+                    sh,
+                    |stores| &mut stores.ingresses,
+                )),
+                KubernetesRole::Node => continue,
             };
         }
     }

@@ -79,6 +79,7 @@ fn pod(namespace: &str, name: &str, ip: &str, ports: Value) -> Value {
         },
         "status": {
             "phase": "Running", "podIP": ip, "hostIP": "192.168.1.10",
+            "podIPs": [{"ip": ip}, {"ip": "fd00::5"}],
             "conditions": [{"type": "Ready", "status": "True"}],
             "containerStatuses": [{"name": "app", "containerID": "containerd://abc", "image": "nginx:1.27",
                                    "imageID": "", "ready": true, "restartCount": 0}]
@@ -98,7 +99,7 @@ async fn pod_with_two_ports_and_node_have_prometheus_labels() {
         "web-1",
         "10.1.0.5",
         json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"},
-               {"name": "metrics", "containerPort": 9100}]),
+               {"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]),
     ));
     api.apply(json!({
         "apiVersion": "v1", "kind": "Node",
@@ -148,6 +149,8 @@ async fn pod_with_two_ports_and_node_have_prometheus_labels() {
             ("__meta_kubernetes_pod_controller_name", "web-5d8f"),
             ("__meta_kubernetes_pod_host_ip", "192.168.1.10"),
             ("__meta_kubernetes_pod_ip", "10.1.0.5"),
+            ("__meta_kubernetes_pod_ipv4", "10.1.0.5"),
+            ("__meta_kubernetes_pod_ipv6", "fd00::5"),
             ("__meta_kubernetes_pod_label_app_kubernetes_io_name", "web"),
             ("__meta_kubernetes_pod_label_tier", "front"),
             (

@@ -59,7 +59,7 @@ pub fn group(object: &Endpoints, stores: &Stores) -> TargetGroup {
                         ),
                         (
                             "__meta_kubernetes_endpoint_port_protocol",
-                            port.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                            port.protocol.clone().unwrap_or_default(),
                         ),
                         ("__meta_kubernetes_endpoint_ready", ready.to_owned()),
                         (
@@ -195,7 +195,7 @@ fn set_container(
     );
     target.set(
         "__meta_kubernetes_pod_container_port_protocol",
-        port.protocol.as_deref().unwrap_or("TCP"),
+        port.protocol.as_deref().unwrap_or(""),
     );
     target.set(
         "__meta_kubernetes_pod_container_init",

@@ -5,7 +5,9 @@
 //! regular ones with `__meta_kubernetes_pod_container_init="true"`. A pod without an IP yet
 //! (pending, evicted) is a group without targets. `_pod_ready` is the Ready condition's status
 //! in lower case, `unknown` without one; the controller labels come from the owner reference
-//! marked `controller: true`.
+//! marked `controller: true`. `_pod_ipv4` / `_pod_ipv6` are the first address of each family
+//! in `status.podIPs` (dual stack). Protocols are the object's own (the API server fills in
+//! `TCP`), not defaulted here.
 
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 use sightline_core::labels::Labels;
@@ -56,7 +58,13 @@ pub fn group(pod: &Pod) -> TargetGroup {
         ]);
         let ports = container.ports.as_deref().unwrap_or(&[]);
         if ports.is_empty() {
-            base.set("__address__", ip);
+            // No port: the bare IP, bracketed when IPv6 (RFC 3986 has no `host:` form).
+            let address = if ip.contains(':') {
+                format!("[{ip}]")
+            } else {
+                ip.to_owned()
+            };
+            base.set("__address__", &address);
             targets.push(base);
             continue;
         }
@@ -71,7 +79,7 @@ pub fn group(pod: &Pod) -> TargetGroup {
             );
             target.set(
                 "__meta_kubernetes_pod_container_port_protocol",
-                port.protocol.as_deref().unwrap_or("TCP"),
+                port.protocol.as_deref().unwrap_or(""),
             );
             targets.push(target);
         }
@@ -149,6 +157,23 @@ pub fn pod_labels(pod: &Pod) -> Labels {
             pod.metadata.uid.clone().unwrap_or_default(),
         ),
     ]);
+    let ips = status
+        .and_then(|s| s.pod_ips.as_ref())
+        .into_iter()
+        .flatten();
+    let (mut v4, mut v6) = (None, None);
+    for ip in ips.filter_map(|ip| ip.ip.parse::<std::net::IpAddr>().ok()) {
+        match ip {
+            std::net::IpAddr::V4(_) => v4 = v4.or(Some(ip)),
+            std::net::IpAddr::V6(_) => v6 = v6.or(Some(ip)),
+        }
+    }
+    if let Some(ip) = v4 {
+        labels.set("__meta_kubernetes_pod_ipv4", &ip.to_string());
+    }
+    if let Some(ip) = v6 {
+        labels.set("__meta_kubernetes_pod_ipv6", &ip.to_string());
+    }
     add_object_meta(&mut labels, &pod.metadata, PREFIX, true);
     if let Some(owner) = pod
         .metadata

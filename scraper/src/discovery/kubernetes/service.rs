@@ -33,7 +33,7 @@ pub fn group(service: &Service) -> TargetGroup {
                 ("__meta_kubernetes_service_port_number", number),
                 (
                     "__meta_kubernetes_service_port_protocol",
-                    port.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    port.protocol.clone().unwrap_or_default(),
                 ),
                 ("__meta_kubernetes_service_type", kind.to_owned()),
             ]);

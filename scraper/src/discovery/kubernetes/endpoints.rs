@@ -23,12 +23,7 @@ pub fn group(object: &Endpoints, stores: &Stores) -> TargetGroup {
     let namespace = object.metadata.namespace.as_deref().unwrap_or("");
     let name = object.metadata.name.as_deref().unwrap_or("");
     let mut labels = Labels::new();
-    add_object_meta(
-        &mut labels,
-        &object.metadata,
-        "__meta_kubernetes_endpoints",
-        true,
-    );
+    add_object_meta(&mut labels, &object.metadata, "__meta_kubernetes_endpoints");
     if let Some(service) = stores
         .services
         .get(&(namespace.to_owned(), name.to_owned()))
@@ -201,4 +196,117 @@ fn set_container(
         "__meta_kubernetes_pod_container_init",
         if init { "true" } else { "false" },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn endpoints_and_service_roles_have_prometheus_labels() {
+        let mut stores = Stores::default();
+        let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+            "metadata": {"name": "db", "namespace": "data", "labels": {"app": "db"}},
+            "spec": {"type": "ClusterIP", "clusterIP": "10.43.0.7",
+                     "ports": [{"name": "metrics", "port": 9187, "protocol": "TCP"}]}
+        }))
+        .unwrap();
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "db-0", "namespace": "data", "uid": "u1"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "exporter", "image": "pgx",
+                "ports": [{"name": "metrics", "containerPort": 9187, "protocol": "TCP"}]}]},
+            "status": {"phase": "Running", "podIP": "10.42.0.9"}
+        }))
+        .unwrap();
+        let endpoints: Endpoints = serde_json::from_value(json!({
+            "metadata": {"name": "db", "namespace": "data"},
+            "subsets": [{
+                "addresses": [{"ip": "10.42.0.9", "nodeName": "n1",
+                               "targetRef": {"kind": "Pod", "name": "db-0", "namespace": "data"}}],
+                "notReadyAddresses": [{"ip": "10.42.0.10"}],
+                "ports": [{"name": "metrics", "port": 9187, "protocol": "TCP"}]
+            }]
+        }))
+        .unwrap();
+
+        let service_group = super::super::service::group(&service);
+        assert_eq!(service_group.source, "svc/data/db");
+        assert_eq!(
+            service_group.targets,
+            vec![labels(&[
+                ("__address__", "db.data.svc:9187"),
+                ("__meta_kubernetes_service_cluster_ip", "10.43.0.7"),
+                ("__meta_kubernetes_service_port_name", "metrics"),
+                ("__meta_kubernetes_service_port_number", "9187"),
+                ("__meta_kubernetes_service_port_protocol", "TCP"),
+                ("__meta_kubernetes_service_type", "ClusterIP"),
+            ])]
+        );
+        assert_eq!(
+            service_group.labels,
+            labels(&[
+                ("__meta_kubernetes_namespace", "data"),
+                ("__meta_kubernetes_service_label_app", "db"),
+                ("__meta_kubernetes_service_labelpresent_app", "true"),
+                ("__meta_kubernetes_service_name", "db"),
+            ])
+        );
+
+        stores
+            .services
+            .insert(("data".into(), "db".into()), service.clone());
+        stores.pods.insert(("data".into(), "db-0".into()), pod);
+        let group = group(&endpoints, &stores);
+        assert_eq!(group.source, "endpoints/data/db");
+        assert_eq!(
+            group.labels,
+            labels(&[
+                ("__meta_kubernetes_endpoints_name", "db"),
+                ("__meta_kubernetes_namespace", "data"),
+                ("__meta_kubernetes_service_label_app", "db"),
+                ("__meta_kubernetes_service_labelpresent_app", "true"),
+                ("__meta_kubernetes_service_name", "db"),
+            ])
+        );
+        assert_eq!(
+            group.targets,
+            vec![
+                labels(&[
+                    ("__address__", "10.42.0.9:9187"),
+                    ("__meta_kubernetes_endpoint_address_target_kind", "Pod"),
+                    ("__meta_kubernetes_endpoint_address_target_name", "db-0"),
+                    ("__meta_kubernetes_endpoint_node_name", "n1"),
+                    ("__meta_kubernetes_endpoint_port_name", "metrics"),
+                    ("__meta_kubernetes_endpoint_port_protocol", "TCP"),
+                    ("__meta_kubernetes_endpoint_ready", "true"),
+                    ("__meta_kubernetes_pod_container_image", "pgx"),
+                    ("__meta_kubernetes_pod_container_init", "false"),
+                    ("__meta_kubernetes_pod_container_name", "exporter"),
+                    ("__meta_kubernetes_pod_container_port_name", "metrics"),
+                    ("__meta_kubernetes_pod_container_port_number", "9187"),
+                    ("__meta_kubernetes_pod_container_port_protocol", "TCP"),
+                    ("__meta_kubernetes_pod_ip", "10.42.0.9"),
+                    ("__meta_kubernetes_pod_name", "db-0"),
+                    ("__meta_kubernetes_pod_node_name", "n1"),
+                    ("__meta_kubernetes_pod_phase", "Running"),
+                    ("__meta_kubernetes_pod_ready", "unknown"),
+                    ("__meta_kubernetes_pod_uid", "u1"),
+                ]),
+                labels(&[
+                    ("__address__", "10.42.0.10:9187"),
+                    ("__meta_kubernetes_endpoint_port_name", "metrics"),
+                    ("__meta_kubernetes_endpoint_port_protocol", "TCP"),
+                    ("__meta_kubernetes_endpoint_ready", "false"),
+                ]),
+            ]
+        );
+    }
 }

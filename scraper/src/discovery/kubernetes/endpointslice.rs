@@ -27,7 +27,6 @@ pub fn group(slice: &EndpointSlice, stores: &Stores) -> TargetGroup {
         &mut labels,
         &slice.metadata,
         "__meta_kubernetes_endpointslice",
-        true,
     );
     let service = slice
         .metadata

@@ -17,12 +17,7 @@ pub fn group(ingress: &Ingress) -> TargetGroup {
     let name = ingress.metadata.name.as_deref().unwrap_or("");
     let spec = ingress.spec.as_ref();
     let mut labels = Labels::new();
-    add_object_meta(
-        &mut labels,
-        &ingress.metadata,
-        "__meta_kubernetes_ingress",
-        true,
-    );
+    add_object_meta(&mut labels, &ingress.metadata, "__meta_kubernetes_ingress");
     labels.set(NAMESPACE_LABEL, namespace);
     labels.set(
         "__meta_kubernetes_ingress_class_name",

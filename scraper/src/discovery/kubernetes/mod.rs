@@ -577,17 +577,15 @@ pub fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// Prometheus's `addObjectMetaLabels`: `<prefix>_name`, the namespace (not for nodes), and
-/// `<prefix>_label_*`, `_labelpresent_*`, `_annotation_*`, `_annotationpresent_*`, where
-/// `prefix` is e.g. `__meta_kubernetes_pod`.
-pub fn add_object_meta(labels: &mut Labels, meta: &ObjectMeta, prefix: &str, namespaced: bool) {
+/// Prometheus's `addObjectMetaLabels`: `<prefix>_name` and `<prefix>_label_*`,
+/// `_labelpresent_*`, `_annotation_*`, `_annotationpresent_*`, where `prefix` is e.g.
+/// `__meta_kubernetes_pod`. The namespace is not among them: each role sets it where
+/// Prometheus does.
+pub fn add_object_meta(labels: &mut Labels, meta: &ObjectMeta, prefix: &str) {
     labels.set(
         &format!("{prefix}_name"),
         meta.name.as_deref().unwrap_or(""),
     );
-    if namespaced {
-        labels.set(NAMESPACE_LABEL, meta.namespace.as_deref().unwrap_or(""));
-    }
     add_map(labels, meta.labels.as_ref(), &format!("{prefix}_label"));
     add_map(
         labels,

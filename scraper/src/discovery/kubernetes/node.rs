@@ -57,7 +57,7 @@ pub fn group(node: &Node) -> Option<TargetGroup> {
                 .unwrap_or_default(),
         ),
     ]);
-    add_object_meta(&mut target, &node.metadata, "__meta_kubernetes_node", false);
+    add_object_meta(&mut target, &node.metadata, "__meta_kubernetes_node");
     for (kind, value) in by_type {
         target.set(
             &format!("__meta_kubernetes_node_address_{}", sanitize(kind)),

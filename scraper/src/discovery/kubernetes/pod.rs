@@ -174,7 +174,7 @@ pub fn pod_labels(pod: &Pod) -> Labels {
     if let Some(ip) = v6 {
         labels.set("__meta_kubernetes_pod_ipv6", &ip.to_string());
     }
-    add_object_meta(&mut labels, &pod.metadata, PREFIX, true);
+    add_object_meta(&mut labels, &pod.metadata, PREFIX);
     if let Some(owner) = pod
         .metadata
         .owner_references

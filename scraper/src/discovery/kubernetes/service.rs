@@ -61,12 +61,7 @@ pub fn group(service: &Service) -> TargetGroup {
 /// Prometheus's `serviceLabels`: namespace, `_service_name`, labels and annotations.
 pub fn service_labels(service: &Service) -> Labels {
     let mut labels = Labels::new();
-    add_object_meta(
-        &mut labels,
-        &service.metadata,
-        "__meta_kubernetes_service",
-        true,
-    );
+    add_object_meta(&mut labels, &service.metadata, "__meta_kubernetes_service");
     labels.set(
         NAMESPACE_LABEL,
         service.metadata.namespace.as_deref().unwrap_or(""),

@@ -5,6 +5,11 @@
 //! [`Target::populate`]; a target whose labels after relabeling stay the same keeps its loop
 //! (and its series cache) across discovery updates and reloads, as in Prometheus; a changed
 //! job restarts its loops; a removed target writes staleness markers for its series.
+//! Kubernetes discoveries run as tasks of their own and wake the manager after a change; pools
+//! with the same `kubernetes_sd_configs` entry share one discovery. With a `kubernetes:`
+//! section, the selected ServiceMonitors and PodMonitors are turned into jobs
+//! ([`crate::discovery::monitors`]) that are pools like the config's own, rebuilt whenever a
+//! monitor (or a Secret it names) changes; an unchanged generated job keeps its loops.
 //! Decision: each loop waits a per-target offset (a hash of its labels, modulo the interval)
 //! before its first scrape, so that targets of one job do not all scrape at the same instant.
 

@@ -383,3 +383,31 @@ async fn endpointslice_targets_join_pods_and_services() {
         None
     );
 }
+
+#[tokio::test]
+async fn label_selectors_are_passed_to_the_api_server() {
+    let api = FakeApi::start().await;
+    let mut selected = pod("a", "web-1", "10.0.0.1", json!([{"containerPort": 80}]));
+    selected["metadata"]["labels"] = json!({"app": "web"});
+    let mut other = pod("a", "db-1", "10.0.0.2", json!([{"containerPort": 5432}]));
+    other["metadata"]["labels"] = json!({"app": "db"});
+    api.apply(selected);
+    api.apply(other);
+    let discovery = KubernetesDiscovery::spawn(
+        &sd_config(&format!(
+            "{{role: pod, api_server: '{}', selectors: [{{role: pod, label: 'app=web'}}]}}",
+            api.url
+        )),
+        Path::new("."),
+        Arc::new(Notify::new()),
+    );
+    let groups = wait_for(&discovery, "the selected pod", |g| !g.is_empty()).await;
+    // Its port, and its port-less sidecar at the bare IP.
+    assert_eq!(addresses(&groups), ["10.0.0.1", "10.0.0.1:80"]);
+    // A later pod that the selector excludes never shows up.
+    let mut later = pod("a", "db-2", "10.0.0.3", json!([{"containerPort": 5432}]));
+    later["metadata"]["labels"] = json!({"app": "db"});
+    api.apply(later);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(addresses(&discovery.groups()), ["10.0.0.1", "10.0.0.1:80"]);
+}

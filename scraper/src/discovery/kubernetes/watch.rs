@@ -29,7 +29,8 @@ pub(crate) async fn follow<K>(
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Init) => relisted = Some(Store::new()),
-            Ok(Event::InitApply(object)) => {
+            Ok(Event::InitApply(mut object)) => {
+                object.meta_mut().managed_fields = None;
                 relisted
                     .get_or_insert_with(Store::new)
                     .insert(key(object.meta()), object);
@@ -44,7 +45,9 @@ pub(crate) async fn follow<K>(
                 }
                 shared.mark_changed();
             }
-            Ok(Event::Apply(object)) => {
+            Ok(Event::Apply(mut object)) => {
+                // Field ownership bookkeeping is often the largest part of an object.
+                object.meta_mut().managed_fields = None;
                 pick(&mut shared.lock()).insert(key(object.meta()), object);
                 shared.mark_changed();
             }

@@ -411,3 +411,46 @@ async fn label_selectors_are_passed_to_the_api_server() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(addresses(&discovery.groups()), ["10.0.0.1", "10.0.0.1:80"]);
 }
+
+#[tokio::test]
+async fn attach_metadata_joins_node_and_namespace_labels() {
+    let api = FakeApi::start().await;
+    api.apply(pod(
+        "shop",
+        "web-1",
+        "10.1.0.5",
+        json!([{"containerPort": 80}]),
+    ));
+    api.apply(json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "node-a", "labels": {"topology.kubernetes.io/zone": "attic"}},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.1.10"}]}}));
+    api.apply(json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "shop", "labels": {"team": "web"}}}));
+    let discovery = KubernetesDiscovery::spawn(
+        &sd_config(&format!(
+            "{{role: pod, api_server: '{}', attach_metadata: {{node: true, namespace: true}}}}",
+            api.url
+        )),
+        Path::new("."),
+        Arc::new(Notify::new()),
+    );
+    let groups = wait_for(&discovery, "node and namespace labels", |g| {
+        g.first().is_some_and(|g| {
+            g.labels.get("__meta_kubernetes_node_name").is_some()
+                && g.labels
+                    .get("__meta_kubernetes_namespace_label_team")
+                    .is_some()
+        })
+    })
+    .await;
+    let labels = &groups[0].labels;
+    assert_eq!(labels.get("__meta_kubernetes_node_name"), Some("node-a"));
+    assert_eq!(
+        labels.get("__meta_kubernetes_node_label_topology_kubernetes_io_zone"),
+        Some("attic")
+    );
+    assert_eq!(
+        labels.get("__meta_kubernetes_namespace_labelpresent_team"),
+        Some("true")
+    );
+}

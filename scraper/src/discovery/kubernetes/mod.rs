@@ -22,8 +22,8 @@
 //! - The API client: `api_server` with the config's own auth and TLS (CA file, server name,
 //!   insecure; client certificates are not supported there — use a kubeconfig), else
 //!   `kubeconfig_file` (relative to the config file), else the in-cluster service account.
-//! - `attach_metadata` (node and namespace labels on pod and endpoint targets) is not
-//!   supported yet: it is accepted and ignored.
+//! - `attach_metadata.node` watches every node (the nodes' own selectors do not apply);
+//!   `attach_metadata.namespace` watches namespaces; both are joined when groups are built.
 //! - Label and annotation names are sanitized to `[a-zA-Z0-9_]` as Prometheus does; an empty
 //!   value means "absent", as everywhere in Prometheus.
 
@@ -40,13 +40,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::runtime::watcher;
-use sightline_core::config::scrape::{KubernetesRole, KubernetesSdConfig};
+use sightline_core::config::scrape::{AttachMetadata, KubernetesRole, KubernetesSdConfig};
 use sightline_core::labels::Labels;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -108,6 +108,8 @@ pub struct Stores {
     pub nodes: Store<Node>,
     /// Ingresses.
     pub ingresses: Store<Ingress>,
+    /// Namespaces (for `attach_metadata.namespace`), keyed `("", name)`.
+    pub namespaces: Store<Namespace>,
     /// ServiceMonitors (monitoring.coreos.com/v1).
     pub service_monitors: Store<ServiceMonitor>,
     /// PodMonitors (monitoring.coreos.com/v1).
@@ -117,6 +119,85 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// Prometheus's `attach_metadata`: the node's name, labels and annotations on pod targets
+    /// (by the pod's node) and endpoint targets (by the address's Node target or the
+    /// endpoint's node name); the namespace's labels and annotations on every group of a
+    /// namespaced role.
+    fn attach_metadata(
+        &self,
+        role: KubernetesRole,
+        attach: &AttachMetadata,
+        groups: &mut [TargetGroup],
+    ) {
+        let node_meta = |name: &str| {
+            self.nodes
+                .get(&(String::new(), name.to_owned()))
+                .map(|node| {
+                    let mut labels = Labels::new();
+                    add_object_meta(&mut labels, &node.metadata, "__meta_kubernetes_node");
+                    labels
+                })
+        };
+        let merge = |into: &mut Labels, from: &Labels| {
+            for label in from {
+                into.set(&label.name, &label.value);
+            }
+        };
+        for group in groups.iter_mut() {
+            if attach.node {
+                match role {
+                    KubernetesRole::Pod => {
+                        let node = group.labels.get("__meta_kubernetes_pod_node_name");
+                        if let Some(meta) = node.and_then(node_meta) {
+                            merge(&mut group.labels, &meta);
+                        }
+                    }
+                    KubernetesRole::Endpoints | KubernetesRole::EndpointSlice => {
+                        let prefix = if role == KubernetesRole::Endpoints {
+                            "__meta_kubernetes_endpoint"
+                        } else {
+                            "__meta_kubernetes_endpointslice"
+                        };
+                        let node_label = if role == KubernetesRole::Endpoints {
+                            "__meta_kubernetes_endpoint_node_name"
+                        } else {
+                            "__meta_kubernetes_endpointslice_endpoint_node_name"
+                        };
+                        for target in &mut group.targets {
+                            let kind = target.get(&format!("{prefix}_address_target_kind"));
+                            let node = if kind == Some("Node") {
+                                target.get(&format!("{prefix}_address_target_name"))
+                            } else {
+                                target.get(node_label)
+                            };
+                            if let Some(meta) = node.and_then(node_meta) {
+                                merge(target, &meta);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if attach.namespace && role != KubernetesRole::Node {
+                let namespace = group.labels.get(NAMESPACE_LABEL).unwrap_or("").to_owned();
+                if let Some(object) = self.namespaces.get(&(String::new(), namespace)) {
+                    let mut labels = Labels::new();
+                    add_map(
+                        &mut labels,
+                        object.metadata.labels.as_ref(),
+                        "__meta_kubernetes_namespace_label",
+                    );
+                    add_map(
+                        &mut labels,
+                        object.metadata.annotations.as_ref(),
+                        "__meta_kubernetes_namespace_annotation",
+                    );
+                    merge(&mut group.labels, &labels);
+                }
+            }
+        }
+    }
+
     /// The groups of `role` built from these objects, sorted by source.
     pub fn groups(&self, role: KubernetesRole) -> Vec<TargetGroup> {
         match role {
@@ -176,6 +257,7 @@ enum Plan {
 /// followed. Dropping it stops its watches.
 pub struct KubernetesDiscovery {
     plan: Plan,
+    attach: AttachMetadata,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
@@ -232,13 +314,23 @@ impl KubernetesDiscovery {
             base_dir.to_owned(),
             shared.clone(),
         ));
-        KubernetesDiscovery { plan, shared, task }
+        KubernetesDiscovery {
+            plan,
+            attach: config.attach_metadata.clone(),
+            shared,
+            task,
+        }
     }
 
     /// The current groups, one per object of the role (none for the monitors' discovery).
     pub fn groups(&self) -> Vec<TargetGroup> {
         match self.plan {
-            Plan::Role(role) => self.shared.lock().groups(role),
+            Plan::Role(role) => {
+                let stores = self.shared.lock();
+                let mut groups = stores.groups(role);
+                stores.attach_metadata(role, &self.attach, &mut groups);
+                groups
+            }
             Plan::Monitors { .. } => Vec::new(),
         }
     }
@@ -314,6 +406,29 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
         }
     };
     let namespaces = namespaces(&config, &client);
+    let with_nodes = config.attach_metadata.node
+        && matches!(
+            role,
+            KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice
+        );
+    if with_nodes {
+        tasks.spawn(watch::follow(
+            Api::<Node>::all(client.clone()),
+            watcher::Config::default(),
+            None,
+            shared.clone(),
+            |stores| &mut stores.nodes,
+        ));
+    }
+    if config.attach_metadata.namespace && role != KubernetesRole::Node {
+        tasks.spawn(watch::follow(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default(),
+            None,
+            shared.clone(),
+            |stores| &mut stores.namespaces,
+        ));
+    }
     let kinds: &[KubernetesRole] = match role {
         KubernetesRole::Node => &[KubernetesRole::Node],
         KubernetesRole::Pod => &[KubernetesRole::Pod],

@@ -780,3 +780,148 @@ fn pod_monitor_job(
     job["relabel_configs"] = json!(rules);
     job
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use sightline_core::labels::Labels;
+
+    use super::*;
+    use crate::target::Target;
+
+    fn monitor(spec: Value) -> ServiceMonitor {
+        ServiceMonitor {
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("shop".into()),
+                ..ObjectMeta::default()
+            },
+            spec,
+        }
+    }
+
+    fn jobs(spec: Value) -> Vec<ScrapeConfig> {
+        let mut stores = Stores::default();
+        stores
+            .service_monitors
+            .insert(("shop".into(), "web".into()), monitor(spec));
+        let config = Config::parse(Path::new("t.yml"), "global: {scrape_interval: 20s}\n").unwrap();
+        scrape_configs(&stores, &config, &KubernetesConfig::default())
+    }
+
+    /// The labels of a discovered endpointslice target after the job's relabeling, or None
+    /// when it is dropped.
+    fn after(job: &ScrapeConfig, pairs: &[(&str, &str)]) -> Option<Labels> {
+        let target = Labels::from_pairs(pairs.iter().copied());
+        Target::populate(job, &target, &Labels::new())
+            .unwrap()
+            .map(|t| t.labels())
+    }
+
+    #[test]
+    fn selector_ports_and_labels_follow_the_operator() {
+        let jobs = jobs(json!({
+            "jobLabel": "app.kubernetes.io/name",
+            "targetLabels": ["tier"],
+            "podTargetLabels": ["version"],
+            "selector": {
+                "matchLabels": {"app.kubernetes.io/name": "web"},
+                "matchExpressions": [
+                    {"key": "tier", "operator": "In", "values": ["front", "edge"]},
+                    {"key": "canary", "operator": "DoesNotExist"}
+                ]
+            },
+            "namespaceSelector": {"matchNames": ["shop", "shop-staging"]},
+            "endpoints": [
+                {"targetPort": 8080, "path": "/stats", "scheme": "HTTPS", "params": {"format": ["prometheus"]}},
+                {"port": "admin", "interval": "1m", "scrapeTimeout": "90s"}
+            ]
+        }));
+        // The second endpoint's timeout is above its interval: skipped, as Prometheus
+        // would reject it.
+        assert_eq!(jobs.len(), 1);
+        let job = &jobs[0];
+        assert_eq!(job.job_name, "serviceMonitor/shop/web/0");
+        assert_eq!(job.scrape_interval.to_string(), "20s");
+        assert_eq!(job.metrics_path, "/stats");
+        assert_eq!(
+            job.kubernetes_sd_configs[0].namespaces.names,
+            ["shop", "shop-staging"]
+        );
+
+        let base = [
+            ("__address__", "10.1.0.5:8080"),
+            ("__meta_kubernetes_namespace", "shop"),
+            ("__meta_kubernetes_service_name", "web-svc"),
+            (
+                "__meta_kubernetes_service_label_app_kubernetes_io_name",
+                "web",
+            ),
+            (
+                "__meta_kubernetes_service_labelpresent_app_kubernetes_io_name",
+                "true",
+            ),
+            ("__meta_kubernetes_service_label_tier", "front"),
+            ("__meta_kubernetes_service_labelpresent_tier", "true"),
+            ("__meta_kubernetes_pod_name", "web-1"),
+            ("__meta_kubernetes_pod_label_version", "v2"),
+            ("__meta_kubernetes_pod_container_name", "app"),
+            ("__meta_kubernetes_pod_container_port_number", "8080"),
+            ("__meta_kubernetes_pod_phase", "Running"),
+            ("__meta_kubernetes_endpointslice_address_target_kind", "Pod"),
+            (
+                "__meta_kubernetes_endpointslice_address_target_name",
+                "web-1",
+            ),
+        ];
+        assert_eq!(
+            after(job, &base),
+            Some(Labels::from_pairs([
+                ("container", "app"),
+                ("endpoint", "8080"),
+                ("instance", "10.1.0.5:8080"),
+                ("job", "web"),
+                ("namespace", "shop"),
+                ("pod", "web-1"),
+                ("service", "web-svc"),
+                ("tier", "front"),
+                ("version", "v2"),
+            ]))
+        );
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            after(job, &pairs)
+        };
+        assert_eq!(
+            with(&[("__meta_kubernetes_service_labelpresent_canary", "true")]),
+            None
+        );
+        assert_eq!(
+            with(&[("__meta_kubernetes_service_label_tier", "back")]),
+            None
+        );
+        assert_eq!(
+            with(&[("__meta_kubernetes_pod_container_port_number", "9090")]),
+            None
+        );
+        assert_eq!(with(&[("__meta_kubernetes_pod_phase", "Succeeded")]), None);
+        let kept = Target::populate(job, &Labels::from_pairs(base), &Labels::new())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            kept.url().unwrap().as_str(),
+            "https://10.1.0.5:8080/stats?format=prometheus"
+        );
+    }
+
+    #[test]
+    fn a_spec_that_does_not_parse_skips_only_its_monitor() {
+        assert!(jobs(json!({"endpoints": "not a list"})).is_empty());
+        assert_eq!(
+            jobs(json!({"endpoints": [{"port": "web"}], "selector": {}})).len(),
+            1
+        );
+    }
+}

@@ -40,6 +40,11 @@ use crate::target::Target;
 /// How often file discovery looks for changed files.
 const DISCOVERY_POLL: Duration = Duration::from_secs(5);
 
+/// Least time between two re-syncs caused by Kubernetes changes, so that a burst of events
+/// (a rollout) costs one re-sync, not one per event. Prometheus waits 5 s; a shorter wait
+/// shows a homelab's new pod sooner at the same cost.
+const DISCOVERY_THROTTLE: Duration = Duration::from_secs(1);
+
 /// One active target as the targets API shows it.
 #[derive(Debug, Clone)]
 pub struct ActiveTarget {
@@ -121,6 +126,7 @@ impl ScrapeManager {
         let current = config.borrow_and_update().clone();
         self.apply(&current);
         let mut poll = tokio::time::interval(DISCOVERY_POLL);
+        let mut last_change = Instant::now();
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
@@ -133,7 +139,17 @@ impl ScrapeManager {
                     self.apply(&current);
                 }
                 _ = poll.tick() => self.refresh_discovery(),
-                _ = self.discovery_changed.notified() => self.refresh_discovery(),
+                _ = self.discovery_changed.notified() => {
+                    let since = last_change.elapsed();
+                    if since < DISCOVERY_THROTTLE {
+                        tokio::select! {
+                            _ = stop.cancelled() => break,
+                            _ = tokio::time::sleep(DISCOVERY_THROTTLE - since) => {}
+                        }
+                    }
+                    last_change = Instant::now();
+                    self.refresh_discovery();
+                }
             }
         }
         self.stop_all();

@@ -58,7 +58,9 @@ pub(crate) async fn follow<K>(
             Err(error) => {
                 tracing::warn!(
                     kind = %K::kind(&()),
-                    "kubernetes watch failed, retrying: {error}"
+                    "kubernetes list/watch failed, retrying with backoff: {error} \
+                     (404: the API or CRD is not installed; 403: RBAC does not allow \
+                     list and watch)"
                 );
             }
         }

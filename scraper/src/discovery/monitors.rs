@@ -802,12 +802,16 @@ mod tests {
     }
 
     fn jobs(spec: Value) -> Vec<ScrapeConfig> {
+        jobs_with(spec, &KubernetesConfig::default())
+    }
+
+    fn jobs_with(spec: Value, kubernetes: &KubernetesConfig) -> Vec<ScrapeConfig> {
         let mut stores = Stores::default();
         stores
             .service_monitors
             .insert(("shop".into(), "web".into()), monitor(spec));
         let config = Config::parse(Path::new("t.yml"), "global: {scrape_interval: 20s}\n").unwrap();
-        scrape_configs(&stores, &config, &KubernetesConfig::default())
+        scrape_configs(&stores, &config, kubernetes)
     }
 
     /// The labels of a discovered endpointslice target after the job's relabeling, or None
@@ -923,5 +927,34 @@ mod tests {
             jobs(json!({"endpoints": [{"port": "web"}], "selector": {}})).len(),
             1
         );
+    }
+
+    #[test]
+    fn endpoints_discovery_when_endpointslices_are_off() {
+        let kubernetes = KubernetesConfig {
+            use_endpointslices: Some(false),
+            ..KubernetesConfig::default()
+        };
+        let spec = json!({"endpoints": [{"port": "web"}], "namespaceSelector": {"any": true}});
+        let jobs = jobs_with(spec, &kubernetes);
+        let job = &jobs[0];
+        assert_eq!(
+            job.kubernetes_sd_configs[0].role,
+            sightline_core::config::scrape::KubernetesRole::Endpoints
+        );
+        assert!(job.kubernetes_sd_configs[0].namespaces.names.is_empty());
+        let target = [
+            ("__address__", "10.1.0.5:80"),
+            ("__meta_kubernetes_endpoint_port_name", "web"),
+            ("__meta_kubernetes_endpoint_address_target_kind", "Node"),
+            ("__meta_kubernetes_endpoint_address_target_name", "node-a"),
+            ("__meta_kubernetes_service_name", "web"),
+        ];
+        let labels = after(job, &target).unwrap();
+        assert_eq!(labels.get("node"), Some("node-a"));
+        assert_eq!(labels.get("endpoint"), Some("web"));
+        let mut other_port = target.to_vec();
+        other_port[1].1 = "admin";
+        assert_eq!(after(job, &other_port), None);
     }
 }

@@ -24,6 +24,10 @@
 //!   `kubeconfig_file` (relative to the config file), else the in-cluster service account.
 //! - `attach_metadata.node` watches every node (the nodes' own selectors do not apply);
 //!   `attach_metadata.namespace` watches namespaces; both are joined when groups are built.
+//! - The same machinery follows the ServiceMonitors and PodMonitors of the `kubernetes:`
+//!   section ([`KubernetesDiscovery::spawn_monitors`], read by [`super::monitors`]); the
+//!   Secrets they name are fetched by name after each change and every minute, never listed.
+//! - `metadata.managedFields` is dropped before an object is kept (often its largest part).
 //! - Label and annotation names are sanitized to `[a-zA-Z0-9_]` as Prometheus does; an empty
 //!   value means "absent", as everywhere in Prometheus.
 

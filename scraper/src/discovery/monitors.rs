@@ -2,7 +2,7 @@
 //! prometheus-operator turns them into Prometheus configuration.
 //!
 //! Follows prometheus-operator's `pkg/prometheus/promcfg.go` and its API reference
-//! (https://prometheus-operator.dev/docs/api-reference/api/): every endpoint of a
+//! (<https://prometheus-operator.dev/docs/api-reference/api/>): every endpoint of a
 //! ServiceMonitor is a job `serviceMonitor/<namespace>/<name>/<index>` over `endpointslice`
 //! (or `endpoints`) discovery, every endpoint of a PodMonitor a job
 //! `podMonitor/<namespace>/<name>/<index>` over `pod` discovery, with the relabelings the

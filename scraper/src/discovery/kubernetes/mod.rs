@@ -1,10 +1,10 @@
 //! `kubernetes_sd_configs`: targets from the Kubernetes API, with Prometheus's
 //! `__meta_kubernetes_*` labels.
 //!
-//! Follows https://prometheus.io/docs/prometheus/latest/configuration/configuration/#kubernetes_sd_config
+//! Follows <https://prometheus.io/docs/prometheus/latest/configuration/configuration/#kubernetes_sd_config>
 //! and Prometheus's `discovery/kubernetes` package for the label names and which objects
 //! become which targets (one module per role: [`node`], [`pod`], [`service`], [`endpoints`],
-//! [`endpointslice`], [`ingress`]). Objects are followed with kube's list+watch [`watcher`](kube::runtime::watcher),
+//! [`endpointslice`], [`ingress`]). Objects are followed with kube's list+watch [`kube::runtime::watcher()`],
 //! which relists after `410 Gone` and resumes a dropped watch from the last resource version,
 //! with backoff on errors.
 //!

@@ -957,4 +957,49 @@ mod tests {
         other_port[1].1 = "admin";
         assert_eq!(after(job, &other_port), None);
     }
+
+    #[test]
+    fn every_kube_prometheus_service_monitor_endpoint_becomes_a_job() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/scrape/kube-prometheus"
+        );
+        let mut stores = Stores::default();
+        let mut endpoints = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.to_string_lossy().contains("-serviceMonitor") {
+                continue;
+            }
+            let monitor: ServiceMonitor =
+                yaml_serde::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            endpoints += monitor.spec["endpoints"].as_array().unwrap().len();
+            stores.service_monitors.insert(
+                (
+                    monitor.metadata.namespace.clone().unwrap_or_default(),
+                    monitor.metadata.name.clone().unwrap_or_default(),
+                ),
+                monitor,
+            );
+        }
+        assert!(stores.service_monitors.len() >= 10);
+        let config = Config::parse(Path::new("t.yml"), "").unwrap();
+        let jobs = scrape_configs(&stores, &config, &KubernetesConfig::default());
+        assert_eq!(
+            jobs.len(),
+            endpoints,
+            "{:?}",
+            jobs.iter().map(|j| &j.job_name).collect::<Vec<_>>()
+        );
+        let kubelet: Vec<&ScrapeConfig> = jobs
+            .iter()
+            .filter(|j| j.job_name.starts_with("serviceMonitor/monitoring/kubelet/"))
+            .collect();
+        assert!(!kubelet.is_empty());
+        assert!(
+            kubelet
+                .iter()
+                .all(|j| j.kubernetes_sd_configs[0].namespaces.names == ["kube-system"])
+        );
+    }
 }

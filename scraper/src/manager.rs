@@ -5,6 +5,11 @@
 //! [`Target::populate`]; a target whose labels after relabeling stay the same keeps its loop
 //! (and its series cache) across discovery updates and reloads, as in Prometheus; a changed
 //! job restarts its loops; a removed target writes staleness markers for its series.
+//! Kubernetes discoveries run as tasks of their own and wake the manager after a change; pools
+//! with the same `kubernetes_sd_configs` entry share one discovery. With a `kubernetes:`
+//! section, the selected ServiceMonitors and PodMonitors are turned into jobs
+//! ([`crate::discovery::monitors`]) that are pools like the config's own, rebuilt whenever a
+//! monitor (or a Secret it names) changes; an unchanged generated job keeps its loops.
 //! On shutdown no staleness markers are written (as Prometheus disables end-of-run
 //! staleness then), so that a restart leaves no gap in the series.
 //! Decision: each loop waits a per-target offset (a hash of its labels, modulo the interval)
@@ -14,16 +19,21 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
+use std::sync::Weak;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use sightline_core::config::kubernetes::KubernetesConfig;
+use sightline_core::config::scrape::KubernetesSdConfig;
 use sightline_core::config::{Config, ScrapeConfig};
 use sightline_core::labels::Labels;
 use sightline_tsdb::storage::Appendable;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::file::FileDiscovery;
+use crate::discovery::kubernetes::KubernetesDiscovery;
+use crate::discovery::monitors;
 use crate::discovery::{TargetGroup, static_groups};
 use crate::scrape::client::ScrapeClient;
 use crate::scrape::{ScrapeLoop, ScrapeStatus};
@@ -31,6 +41,11 @@ use crate::target::Target;
 
 /// How often file discovery looks for changed files.
 const DISCOVERY_POLL: Duration = Duration::from_secs(5);
+
+/// Least time between two re-syncs caused by Kubernetes changes, so that a burst of events
+/// (a rollout) costs one re-sync, not one per event. Prometheus waits 5 s; a shorter wait
+/// shows a homelab's new pod sooner at the same cost.
+const DISCOVERY_THROTTLE: Duration = Duration::from_secs(1);
 
 /// One active target as the targets API shows it.
 #[derive(Debug, Clone)]
@@ -63,6 +78,8 @@ struct Pool {
     client: Option<Arc<ScrapeClient>>,
     client_error: Option<String>,
     file_sd: Vec<FileDiscovery>,
+    /// Each discovery with the generation the pool last synced from.
+    kubernetes_sd: Vec<(Arc<KubernetesDiscovery>, u64)>,
     running: HashMap<Labels, Running>,
     dropped: Vec<Labels>,
     last_full_refresh: Instant,
@@ -75,6 +92,20 @@ pub struct ScrapeManager {
     pools: Mutex<BTreeMap<String, Pool>>,
     /// Cancelled when the process stops: every loop ends without staleness markers.
     shutdown: CancellationToken,
+    discovery_changed: Arc<Notify>,
+    kubernetes: Mutex<KubernetesState>,
+}
+
+/// Kubernetes discoveries shared between pools, and the monitors' discovery.
+#[derive(Default)]
+struct KubernetesState {
+    /// By the `kubernetes_sd_configs` entry they follow (as JSON).
+    shared: HashMap<String, Weak<KubernetesDiscovery>>,
+    /// The `kubernetes:` section being followed, its discovery and the generation the
+    /// monitor jobs were last built from.
+    monitors: Option<(KubernetesConfig, KubernetesDiscovery, u64)>,
+    /// The last config applied, to rebuild monitor jobs from.
+    config: Option<Config>,
 }
 
 impl ScrapeManager {
@@ -85,11 +116,14 @@ impl ScrapeManager {
             base_dir,
             pools: Mutex::new(BTreeMap::new()),
             shutdown: CancellationToken::new(),
+            discovery_changed: Arc::new(Notify::new()),
+            kubernetes: Mutex::new(KubernetesState::default()),
         }
     }
 
-    /// Follows `config` until `stop`: applies every new config and polls file discovery.
-    /// Then every loop ends without staleness markers (the process is stopping).
+    /// Follows `config` until `stop`: applies every new config, polls file discovery and
+    /// re-syncs pools when a Kubernetes discovery reports a change. Then every loop ends
+    /// without staleness markers (the process is stopping).
     pub async fn run(
         self: Arc<Self>,
         mut config: watch::Receiver<Arc<Config>>,
@@ -98,6 +132,7 @@ impl ScrapeManager {
         let current = config.borrow_and_update().clone();
         self.apply(&current);
         let mut poll = tokio::time::interval(DISCOVERY_POLL);
+        let mut last_change = Instant::now();
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
@@ -110,6 +145,17 @@ impl ScrapeManager {
                     self.apply(&current);
                 }
                 _ = poll.tick() => self.refresh_discovery(),
+                _ = self.discovery_changed.notified() => {
+                    let since = last_change.elapsed();
+                    if since < DISCOVERY_THROTTLE {
+                        tokio::select! {
+                            _ = stop.cancelled() => break,
+                            _ = tokio::time::sleep(DISCOVERY_THROTTLE - since) => {}
+                        }
+                    }
+                    last_change = Instant::now();
+                    self.refresh_discovery();
+                }
             }
         }
         self.shutdown.cancel();
@@ -117,11 +163,15 @@ impl ScrapeManager {
 
     /// Brings the pools in line with `config`: new jobs start, removed jobs stop, changed
     /// jobs restart.
+    /// With a `kubernetes:` section, the jobs of the selected ServiceMonitors and PodMonitors
+    /// are pools too (see [`monitors`]).
     pub fn apply(&self, config: &Config) {
+        let monitor_jobs = self.monitor_jobs(config);
         let mut pools = self.lock();
         let wanted: BTreeMap<&str, &ScrapeConfig> = config
             .scrape_configs
             .iter()
+            .chain(&monitor_jobs)
             .map(|job| (job.job_name.as_str(), job))
             .collect();
         pools.retain(|name, pool| {
@@ -149,11 +199,17 @@ impl ScrapeManager {
                 .iter()
                 .map(|sd| FileDiscovery::new(sd.clone(), &self.base_dir))
                 .collect();
+            let kubernetes_sd = job
+                .kubernetes_sd_configs
+                .iter()
+                .map(|sd| (self.kubernetes_discovery(sd), 0))
+                .collect();
             let mut pool = Pool {
                 job: Arc::new(job.clone()),
                 client,
                 client_error,
                 file_sd,
+                kubernetes_sd,
                 running: HashMap::new(),
                 dropped: Vec::new(),
                 last_full_refresh: Instant::now(),
@@ -166,8 +222,21 @@ impl ScrapeManager {
         }
     }
 
-    /// Re-reads changed discovery files and syncs the pools they feed.
+    /// Re-reads changed discovery files, takes Kubernetes discovery changes, and syncs the
+    /// pools they feed.
     pub fn refresh_discovery(&self) {
+        let reapply = {
+            let state = self.kubernetes_state();
+            match (&state.monitors, &state.config) {
+                (Some((_, discovery, seen)), Some(config)) if discovery.generation() != *seen => {
+                    Some(config.clone())
+                }
+                _ => None,
+            }
+        };
+        if let Some(config) = reapply {
+            self.apply(&config);
+        }
         let mut pools = self.lock();
         for pool in pools.values_mut() {
             let mut changed = false;
@@ -177,6 +246,11 @@ impl ScrapeManager {
                 .any(|sd| pool.last_full_refresh.elapsed() >= sd.refresh_interval());
             for discovery in &mut pool.file_sd {
                 changed |= discovery.refresh(due).0;
+            }
+            for (discovery, seen) in &mut pool.kubernetes_sd {
+                let generation = discovery.generation();
+                changed |= generation != *seen;
+                *seen = generation;
             }
             if due {
                 pool.last_full_refresh = Instant::now();
@@ -235,6 +309,10 @@ impl ScrapeManager {
     fn sync(&self, pool: &mut Pool) {
         let mut groups: Vec<TargetGroup> = static_groups(&pool.job);
         for discovery in &pool.file_sd {
+            groups.extend(discovery.groups());
+        }
+        for (discovery, seen) in &mut pool.kubernetes_sd {
+            *seen = discovery.generation();
             groups.extend(discovery.groups());
         }
         let mut wanted: HashMap<Labels, Target> = HashMap::new();
@@ -309,6 +387,57 @@ impl ScrapeManager {
                 },
             );
         }
+    }
+
+    /// The scrape jobs of the monitors the `kubernetes:` section selects, starting or
+    /// restarting the monitors' discovery when the section changed.
+    fn monitor_jobs(&self, config: &Config) -> Vec<ScrapeConfig> {
+        let mut state = self.kubernetes_state();
+        state.config = Some(config.clone());
+        let Some(section) = &config.kubernetes else {
+            state.monitors = None;
+            return Vec::new();
+        };
+        if state
+            .monitors
+            .as_ref()
+            .is_none_or(|(old, _, _)| old != section)
+        {
+            let discovery = KubernetesDiscovery::spawn_monitors(
+                section,
+                &self.base_dir,
+                self.discovery_changed.clone(),
+            );
+            state.monitors = Some((section.clone(), discovery, 0));
+        }
+        let Some((_, discovery, seen)) = &mut state.monitors else {
+            return Vec::new();
+        };
+        *seen = discovery.generation();
+        discovery.with_stores(|stores| monitors::scrape_configs(stores, config, section))
+    }
+
+    /// The running discovery for `config`, shared with every pool that has the same entry.
+    fn kubernetes_discovery(&self, config: &KubernetesSdConfig) -> Arc<KubernetesDiscovery> {
+        let key = serde_json::to_string(config).unwrap_or_default();
+        let mut state = self.kubernetes_state();
+        state.shared.retain(|_, weak| weak.strong_count() > 0);
+        if let Some(discovery) = state.shared.get(&key).and_then(Weak::upgrade) {
+            return discovery;
+        }
+        let discovery = Arc::new(KubernetesDiscovery::spawn(
+            config,
+            &self.base_dir,
+            self.discovery_changed.clone(),
+        ));
+        state.shared.insert(key, Arc::downgrade(&discovery));
+        discovery
+    }
+
+    fn kubernetes_state(&self) -> std::sync::MutexGuard<'_, KubernetesState> {
+        self.kubernetes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Pool>> {

@@ -1,10 +1,11 @@
 //! The configuration file: Prometheus's top-level keys (`global`, `scrape_configs`,
-//! `rule_files`, `alerting`) plus Sightline's own (`storage`, `limits`, `web`).
+//! `rule_files`, `alerting`) plus Sightline's own (`storage`, `limits`, `web`, `kubernetes`).
 //!
 //! Every mapping denies unknown keys, and every error names `file:line:col` (see
 //! [`crate::yaml`]). Values left at zero in a scrape job inherit from `global` as in
 //! Prometheus; [`Config::parse`] fills them in, so the loaded value holds effective settings.
 
+pub mod kubernetes;
 pub mod relabel;
 pub mod scrape;
 mod sections;
@@ -49,6 +50,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Listener, external URL and authentication.
     pub web: WebConfig,
+    /// Prometheus-operator objects (ServiceMonitor, PodMonitor) read from the cluster; off
+    /// when absent.
+    #[serde(deserialize_with = "kubernetes::optional_checked")]
+    pub kubernetes: Option<kubernetes::KubernetesConfig>,
 }
 
 impl Config {

@@ -224,6 +224,14 @@ fn errors_name_file_line_and_column() {
             "sightline.yml:1:14: rule_files[0]: invalid rule file path \"rules/[x.yaml\"",
         ),
         (
+            "kubernetes:\n  monitor_selectr: {release: x}\n",
+            "sightline.yml:2:3: kubernetes: unknown field `monitor_selectr`",
+        ),
+        (
+            "kubernetes:\n  monitor_selector: {release: 'a b'}\n",
+            "sightline.yml:2:3: kubernetes: monitor_selector release: \"a b\" is not a valid Kubernetes label",
+        ),
+        (
             "global:\n  scrape_interval: \"15s\n",
             "sightline.yml:3:1: found unexpected end of stream, while scanning a quoted scalar at line 2 column 20",
         ),
@@ -283,4 +291,25 @@ fn store_reload_keeps_old_config_on_error() {
     );
     assert!(!updates.has_changed().unwrap());
     assert_eq!(store.current().global.scrape_interval.to_string(), "40s");
+}
+
+#[test]
+fn kubernetes_section_reads_the_monitor_selector() {
+    let config = Config::parse(
+        Path::new("sightline.yml"),
+        "kubernetes:\n  monitor_selector: {release: kube-prometheus-stack, team: ops}\n  namespaces: [monitoring]\n",
+    )
+    .unwrap();
+    let kubernetes = config.kubernetes.unwrap();
+    assert_eq!(
+        kubernetes.label_selector(),
+        "release=kube-prometheus-stack,team=ops"
+    );
+    assert_eq!(kubernetes.namespaces, ["monitoring"]);
+    assert!(
+        Config::parse(Path::new("s.yml"), "web: {}\n")
+            .unwrap()
+            .kubernetes
+            .is_none()
+    );
 }

@@ -5,6 +5,8 @@
 //! that relabeling and scraping do not care which mechanism found a target.
 
 pub mod file;
+pub mod kubernetes;
+pub mod monitors;
 
 use sightline_core::config::ScrapeConfig;
 use sightline_core::labels::Labels;

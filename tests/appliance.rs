@@ -1,6 +1,8 @@
 //! The appliance over real HTTP on 127.0.0.1: health, readiness, metrics, reload, auth, the
 //! data directory lock and graceful shutdown.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
+
 mod common;
 
 use std::time::{Duration, Instant};

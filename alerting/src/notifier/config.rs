@@ -39,10 +39,10 @@ use sightline_core::yaml::{self, Check, Location, SourceError};
 
 use super::error::{ConfigError, Problem};
 use super::inhibit::InhibitRule;
-use super::locate::{Step, locate};
 use super::receivers::{HttpConfig, Receiver, Secret, TlsConfig, UnsupportedIntegration};
 use super::route::{Route, RouteConfig};
 use super::time_interval::TimeInterval;
+use sightline_core::yaml::{Step, locate};
 
 /// Alertmanager's default `resolve_timeout`.
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -469,7 +469,7 @@ struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
     /// The path to the config inside the file: empty, or the key of an inline section.
-    base: Vec<Step>,
+    base: Vec<Step<'static>>,
     problems: Vec<Problem>,
 }
 
@@ -498,7 +498,7 @@ impl Checker<'_> {
         let mut names = HashSet::new();
         let mut warnings = Vec::new();
         for (index, receiver) in receivers.iter_mut().enumerate() {
-            let at = |rest: &[Step]| {
+            let at = |rest: &[Step<'static>]| {
                 let mut path = vec![Step::Key("receivers"), Step::Index(index)];
                 path.extend_from_slice(rest);
                 path
@@ -634,7 +634,7 @@ impl Checker<'_> {
     }
 
     fn route_references(&mut self, route: &RouteConfig, path: &[Step], names: &References<'_>) {
-        let with = |rest: &[Step]| {
+        let with = |rest: &[Step<'static>]| {
             let mut full = path.to_vec();
             full.extend_from_slice(rest);
             full

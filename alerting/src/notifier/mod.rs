@@ -15,7 +15,6 @@
 pub mod config;
 mod error;
 pub mod inhibit;
-mod locate;
 pub mod matchers;
 pub mod receivers;
 pub mod route;

@@ -6,11 +6,15 @@
 //! `record` and `alert` — implement [`Check`] and are deserialized through [`checked`] or
 //! [`checked_each`], so their errors point at that section instead of at the whole file.
 
+mod locate;
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+pub use locate::{Step, locate};
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
 
 /// Where in a source file something is: a path and, when known, a 1-based line and column.

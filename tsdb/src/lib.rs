@@ -7,9 +7,11 @@
 //! Never owns: HTTP, scraping, config parsing (it receives typed settings from
 //! `sightline-core`), or anything about logs.
 //!
-//! Built so far: [`chunk`] (Gorilla/XOR sample chunks) and [`wal`] (the segmented,
-//! checksummed write-ahead log). On-disk layouts are documented in `tsdb/FORMAT.md`.
+//! Built so far: [`chunk`] (Gorilla/XOR sample chunks), [`wal`] (the segmented,
+//! checksummed write-ahead log) and [`block`] (immutable blocks in RocksDB, compaction and
+//! retention). On-disk layouts are documented in `tsdb/FORMAT.md`.
 
+pub mod block;
 pub mod chunk;
 pub mod error;
 pub mod storage;

@@ -311,15 +311,13 @@ impl BlockStore {
         }
         let mut writer = self.begin(next_id, mint, maxt, true)?;
         let mut dropped = 0u64;
-        loop {
-            let Some(labels) = cursors
-                .iter()
-                .filter_map(|c| c.current.as_ref().map(|(_, e)| &e.labels))
-                .min()
-                .cloned()
-            else {
-                break;
-            };
+        // The smallest labels among the cursors' current series, until all are exhausted.
+        while let Some(labels) = cursors
+            .iter()
+            .filter_map(|c| c.current.as_ref().map(|(_, e)| &e.labels))
+            .min()
+            .cloned()
+        {
             let mut parts: Vec<(i64, Vec<(i64, f64)>)> = Vec::new();
             for cursor in &mut cursors {
                 if let Some((series_ref, _)) = cursor.current.take_if(|(_, e)| e.labels == labels) {

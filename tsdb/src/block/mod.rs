@@ -288,35 +288,54 @@ impl BlockStore {
         }
         let mut next_id = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut writer = self.begin(&mut next_id, mint, maxt, false)?;
-        for (labels, mut chunks) in by_labels {
-            chunks.sort_by_key(|c| c.min_time);
-            let num_samples: usize = chunks.iter().map(|c| c.chunk.num_samples()).sum();
-            let (Some(first), Some(last)) = (chunks.first(), chunks.last()) else {
-                continue;
-            };
-            if num_samples == 0 {
-                continue;
+        let (id, partition) = (writer.id, writer.partition.clone());
+        let result = (|| {
+            for (labels, mut chunks) in by_labels {
+                chunks.sort_by_key(|c| c.min_time);
+                let num_samples: usize = chunks.iter().map(|c| c.chunk.num_samples()).sum();
+                let (Some(first), Some(last)) = (chunks.first(), chunks.last()) else {
+                    continue;
+                };
+                if num_samples == 0 {
+                    continue;
+                }
+                let (min_time, max_time) = (
+                    first.min_time,
+                    chunks
+                        .iter()
+                        .map(|c| c.max_time)
+                        .max()
+                        .unwrap_or(last.max_time),
+                );
+                let value = codec::encode_chunks(self.options.encoding, &chunks);
+                writer.add_series(
+                    SeriesEntry {
+                        labels,
+                        min_time,
+                        max_time,
+                        num_samples: num_samples as u64,
+                    },
+                    value,
+                )?;
             }
-            let (min_time, max_time) = (
-                first.min_time,
-                chunks
-                    .iter()
-                    .map(|c| c.max_time)
-                    .max()
-                    .unwrap_or(last.max_time),
-            );
-            let value = codec::encode_chunks(self.options.encoding, &chunks);
-            writer.add_series(
-                SeriesEntry {
-                    labels,
-                    min_time,
-                    max_time,
-                    num_samples: num_samples as u64,
-                },
-                value,
-            )?;
+            self.commit(writer, &[])
+        })();
+        if result.is_err() {
+            self.discard(&partition, id);
         }
-        self.commit(writer, &[])
+        result
+    }
+
+    /// Best-effort removal of a block write that failed before its meta was written (what
+    /// is left would otherwise wait for the next open).
+    fn discard(&self, partition: &str, id: u64) {
+        if let Some(cf) = self.db.cf_handle(partition) {
+            let mut batch = WriteBatch::default();
+            batch.delete_range_cf(&cf, keys::data_start(id), keys::data_end(id));
+            if let Err(error) = self.db.write(batch) {
+                tracing::warn!(%partition, block = id, %error, "could not remove a failed block write");
+            }
+        }
     }
 
     fn partitions(&self) -> Vec<String> {

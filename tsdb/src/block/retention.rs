@@ -309,7 +309,24 @@ impl BlockStore {
         for source in sources {
             cursors.push(Cursor::new(self, &cf, source)?);
         }
-        let mut writer = self.begin(next_id, mint, maxt, true)?;
+        let writer = self.begin(next_id, mint, maxt, true)?;
+        let (id, partition) = (writer.id, writer.partition.clone());
+        let result = self.merge_into(writer, cursors, &cf, sources, keep);
+        if result.is_err() {
+            self.discard(&partition, id);
+        }
+        result
+    }
+
+    /// The body of [`merge`](Self::merge): streams the cursors' series into `writer`.
+    fn merge_into<'a>(
+        &'a self,
+        mut writer: super::BlockWriter<'a>,
+        mut cursors: Vec<Cursor<'a>>,
+        cf: &Arc<BoundColumnFamily<'a>>,
+        sources: &[BlockMeta],
+        keep: &dyn Fn(&Labels) -> bool,
+    ) -> Result<(Option<BlockMeta>, u64)> {
         let mut dropped = 0u64;
         // The smallest labels among the cursors' current series, until all are exhausted.
         while let Some(labels) = cursors
@@ -324,7 +341,7 @@ impl BlockStore {
                     if keep(&labels) {
                         let value = self
                             .db
-                            .get_pinned_cf(&cf, keys::chunks(cursor.meta.id, series_ref))
+                            .get_pinned_cf(cf, keys::chunks(cursor.meta.id, series_ref))
                             .map_err(|source| self.rocks_error("reading chunks".into(), source))?
                             .ok_or_else(|| Self::corrupt(cursor.meta, "series without chunks"))?;
                         let samples = codec::decode_samples(&value)
@@ -360,7 +377,6 @@ impl BlockStore {
             )?;
         }
         drop(cursors);
-        drop(cf);
         let kept = writer.next_ref > 0;
         let meta = self.commit(writer, sources)?;
         Ok((kept.then_some(meta), dropped))

@@ -20,10 +20,11 @@
 //!   point leaves either the whole block or no block visible; data keys without a meta (a
 //!   crashed write) are range-deleted when the store is next opened. The caller keeps the
 //!   head's data (and WAL) until `write_block` has returned.
-//! - **Compression** is measured, not assumed (numbers in `tsdb/FORMAT.md` and
-//!   `docs/BENCHMARKS.md`): chunk values default to the columnar encoding
-//!   ([`ChunkEncoding::Columnar`]) and day column families to zstd, with the bottommost
-//!   level at a higher zstd level with a trained dictionary.
+//! - **Compression** is measured, not assumed (table in `tsdb/FORMAT.md`): chunk values
+//!   default to the columnar encoding ([`ChunkEncoding::Columnar`]) and day column families
+//!   to zstd, the bottommost level at a higher zstd level with a trained dictionary — 0.50
+//!   B/sample at 15 s scrapes and 1.37 at 1 s on the benchmark data, against 3.87 and 4.41
+//!   for XOR chunks stored as Prometheus stores them.
 //! - **Queries** (the [`Querier`](crate::storage::Querier) implementation) use the postings:
 //!   `=` and `=~` with a finite set of literals or prefixes
 //!   ([`Matcher::value_patterns`](sightline_core::matcher::Matcher::value_patterns)) read only

@@ -560,3 +560,31 @@ fn a_write_killed_with_sigkill_leaves_no_partial_block() {
         );
     }
 }
+
+#[test]
+fn an_unknown_format_version_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = test_series();
+    write(
+        &BlockStore::open(dir.path()).unwrap(),
+        &all,
+        DAY0,
+        DAY0 + H2,
+    );
+    {
+        // What a newer Sightline would leave: version 2 in the default column family.
+        let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &names).unwrap();
+        db.put(b"sightline.blocks.version", 2u32.to_be_bytes())
+            .unwrap();
+    }
+    let error = BlockStore::open(dir.path()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("format version 2") && message.contains("reads version 1"),
+        "{message}"
+    );
+    // Nothing was modified: the blocks are still there for the newer reader.
+    let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+    assert!(names.contains(&"metrics-2025-11-20".to_owned()));
+}

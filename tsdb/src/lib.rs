@@ -9,9 +9,11 @@
 //!
 //! Built so far: [`chunk`] (Gorilla/XOR sample chunks), [`wal`] (the segmented,
 //! checksummed write-ahead log), [`head`] (the in-memory head: series, postings, appends,
-//! WAL replay and checkpoints) and [`promql`] (the PromQL engine over [`storage::Querier`]).
-//! On-disk layouts are documented in `tsdb/FORMAT.md`.
+//! WAL replay and checkpoints), [`block`] (immutable blocks in RocksDB, compaction and
+//! retention) and [`promql`] (the PromQL engine over [`storage::Querier`]). On-disk layouts
+//! are documented in `tsdb/FORMAT.md`.
 
+pub mod block;
 pub mod chunk;
 pub mod error;
 pub mod head;

@@ -1,0 +1,711 @@
+//! Value encodings of the block store: series entries, postings lists, block metas and the
+//! two chunk encodings (a list of Prometheus XOR chunks, and the columnar encoding). The byte
+//! layouts are written down in `tsdb/FORMAT.md`, section "Blocks".
+//!
+//! The columnar encoding exists because RocksDB compresses what it stores: byte-aligned
+//! columns (timestamps as delta-of-delta varints, values as decimal mantissas with a shared
+//! exponent, delta-of-delta) leave zstd repetitive bytes to work on, where the XOR bit stream
+//! looks like noise to it. Decoding is exact: a value goes into the decimal column only if it
+//! decodes back to the same 64 bits, and everything else (NaN staleness markers, ±Inf, −0.0,
+//! more than 15–16 significant digits) is stored as an exception with its bits.
+
+use std::sync::Arc;
+
+use sightline_core::labels::Labels;
+
+use crate::chunk::xor::MAX_SAMPLES;
+use crate::chunk::{XorAppender, XorChunk};
+use crate::storage::ChunkMeta;
+use crate::varint;
+
+/// Chunk value tag: a list of Prometheus XOR chunks.
+pub(crate) const ENCODING_XOR: u8 = 1;
+/// Chunk value tag: the columnar encoding.
+pub(crate) const ENCODING_COLUMNAR: u8 = 2;
+
+/// Value column mode: decimal mantissas with one exponent, plus exceptions.
+const VALUES_DECIMAL: u8 = 1;
+/// Value column mode: XOR with the previous value's bits, byte-aligned.
+const VALUES_XOR_BYTES: u8 = 2;
+
+/// Largest mantissa magnitude that converts to `f64` exactly (2⁵³).
+const MAX_MANTISSA: i64 = 1 << 53;
+/// Largest decimal exponent tried; 10¹⁸ is still an exact `f64`.
+const MAX_EXPONENT: usize = 18;
+const POW10: [f64; MAX_EXPONENT + 1] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18,
+];
+/// Header byte of a zero XOR in the XOR-bytes column.
+const XOR_ZERO: u8 = 0xff;
+
+/// A decoding failure; the caller adds the partition and block.
+pub(crate) type DecodeError = &'static str;
+
+/// Cursor over an encoded value.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        let byte = *self.bytes.get(self.pos).ok_or("value cut short")?;
+        self.pos += 1;
+        Ok(byte)
+    }
+
+    pub(crate) fn uvarint(&mut self) -> Result<u64, DecodeError> {
+        varint::decode_u64(|| {
+            let byte = self.bytes.get(self.pos).copied();
+            self.pos += 1;
+            byte
+        })
+        .ok_or("bad uvarint")
+    }
+
+    pub(crate) fn varint(&mut self) -> Result<i64, DecodeError> {
+        varint::decode_i64(|| {
+            let byte = self.bytes.get(self.pos).copied();
+            self.pos += 1;
+            byte
+        })
+        .ok_or("bad varint")
+    }
+
+    fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(len).ok_or("length overflow")?;
+        let slice = self.bytes.get(self.pos..end).ok_or("value cut short")?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn u64_le(&mut self) -> Result<u64, DecodeError> {
+        let bytes = self.take(8)?;
+        let mut array = [0u8; 8];
+        array.copy_from_slice(bytes);
+        Ok(u64::from_le_bytes(array))
+    }
+
+    fn string(&mut self) -> Result<String, DecodeError> {
+        let len = usize::try_from(self.uvarint()?).map_err(|_| "length overflow")?;
+        let bytes = self.take(len)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| "label is not UTF-8")
+    }
+
+    fn finish(&self) -> Result<(), DecodeError> {
+        if self.pos == self.bytes.len() {
+            Ok(())
+        } else {
+            Err("trailing bytes")
+        }
+    }
+}
+
+fn put_uvarint(out: &mut Vec<u8>, x: u64) {
+    varint::encode_u64(x, |b| out.push(b));
+}
+
+fn put_varint(out: &mut Vec<u8>, x: i64) {
+    varint::encode_i64(x, |b| out.push(b));
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    put_uvarint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A series entry: its labels and the time range and count of its samples in the block.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SeriesEntry {
+    pub(crate) labels: Labels,
+    pub(crate) min_time: i64,
+    pub(crate) max_time: i64,
+    pub(crate) num_samples: u64,
+}
+
+pub(crate) fn encode_series(entry: &SeriesEntry) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    put_uvarint(&mut out, entry.labels.len() as u64);
+    for label in &entry.labels {
+        put_string(&mut out, &label.name);
+        put_string(&mut out, &label.value);
+    }
+    put_varint(&mut out, entry.min_time);
+    put_varint(&mut out, entry.max_time);
+    put_uvarint(&mut out, entry.num_samples);
+    out
+}
+
+pub(crate) fn decode_series(bytes: &[u8]) -> Result<SeriesEntry, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let n = r.uvarint()?;
+    let mut pairs = Vec::with_capacity(n.min(64) as usize);
+    for _ in 0..n {
+        let name = r.string()?;
+        let value = r.string()?;
+        pairs.push((name, value));
+    }
+    let entry = SeriesEntry {
+        labels: Labels::from_pairs(pairs),
+        min_time: r.varint()?,
+        max_time: r.varint()?,
+        num_samples: r.uvarint()?,
+    };
+    r.finish()?;
+    Ok(entry)
+}
+
+/// A postings list: sorted, unique series refs, delta-encoded.
+pub(crate) fn encode_postings(refs: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(refs.len() + 2);
+    put_uvarint(&mut out, refs.len() as u64);
+    let mut prev = 0u32;
+    for &r in refs {
+        put_uvarint(&mut out, u64::from(r - prev));
+        prev = r;
+    }
+    out
+}
+
+pub(crate) fn decode_postings(bytes: &[u8]) -> Result<Vec<u32>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let n = r.uvarint()?;
+    let mut refs = Vec::with_capacity(n.min(1 << 20) as usize);
+    let mut prev = 0u64;
+    for i in 0..n {
+        let delta = r.uvarint()?;
+        if i > 0 && delta == 0 {
+            return Err("postings not strictly increasing");
+        }
+        prev = prev.checked_add(delta).ok_or("postings overflow")?;
+        refs.push(u32::try_from(prev).map_err(|_| "series ref above 2^32")?);
+    }
+    r.finish()?;
+    Ok(refs)
+}
+
+/// How a block's chunk values are encoded when written (see `BlockStoreOptions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkEncoding {
+    /// The XOR chunks handed to `write_block`, stored as they are (Prometheus's blocks).
+    XorAsGiven,
+    /// All samples of a series in the block re-encoded as one XOR chunk (or as few as the
+    /// 65 535-sample limit allows).
+    XorMerged,
+    /// Timestamps and values in separate byte-aligned columns (the default): the layout zstd
+    /// compresses best, see the module docs and `tsdb/FORMAT.md`.
+    Columnar,
+}
+
+/// Encodes one series' chunks as a chunk value.
+pub(crate) fn encode_chunks(encoding: ChunkEncoding, chunks: &[ChunkMeta]) -> Vec<u8> {
+    match encoding {
+        ChunkEncoding::XorAsGiven => encode_xor_list(
+            chunks
+                .iter()
+                .map(|c| (c.min_time, c.max_time, c.chunk.bytes())),
+        ),
+        ChunkEncoding::XorMerged | ChunkEncoding::Columnar => {
+            let samples = samples_of(chunks);
+            encode_samples(encoding, &samples)
+        }
+    }
+}
+
+/// The samples of chunks in time order, dropping any that do not advance time.
+pub(crate) fn samples_of(chunks: &[ChunkMeta]) -> Vec<(i64, f64)> {
+    let mut samples: Vec<(i64, f64)> =
+        Vec::with_capacity(chunks.iter().map(|c| c.chunk.num_samples()).sum());
+    for chunk in chunks {
+        for (t, v) in chunk.chunk.iter() {
+            if samples.last().is_none_or(|&(last, _)| t > last) {
+                samples.push((t, v));
+            }
+        }
+    }
+    samples
+}
+
+/// Encodes samples (strictly increasing timestamps) as a chunk value.
+pub(crate) fn encode_samples(encoding: ChunkEncoding, samples: &[(i64, f64)]) -> Vec<u8> {
+    match encoding {
+        ChunkEncoding::XorAsGiven | ChunkEncoding::XorMerged => {
+            // Re-encoding (compaction) under `XorAsGiven` keeps Prometheus's 120 samples
+            // per chunk, so that variant stays the Prometheus layout throughout.
+            let per_chunk = if encoding == ChunkEncoding::XorAsGiven {
+                120
+            } else {
+                MAX_SAMPLES
+            };
+            let chunks = xor_chunks(samples, per_chunk);
+            encode_xor_list(
+                chunks
+                    .iter()
+                    .map(|c| (c.min_time, c.max_time, c.chunk.bytes())),
+            )
+        }
+        ChunkEncoding::Columnar => encode_columnar(samples),
+    }
+}
+
+/// Cuts samples into XOR chunks of at most `per_chunk` samples.
+pub(crate) fn xor_chunks(samples: &[(i64, f64)], per_chunk: usize) -> Vec<ChunkMeta> {
+    let mut out = Vec::with_capacity(samples.len() / per_chunk.max(1) + 1);
+    for part in samples.chunks(per_chunk.clamp(1, MAX_SAMPLES)) {
+        let mut appender = XorAppender::new();
+        for &(t, v) in part {
+            // Timestamps strictly increase and a part fits in a chunk, so this cannot fail;
+            // a sample it refused would only be missing from a query, never corrupt a chunk.
+            let _ = appender.append(t, v);
+        }
+        if let (Some(first), Some(last)) = (part.first(), part.last()) {
+            out.push(ChunkMeta {
+                min_time: first.0,
+                max_time: last.0,
+                chunk: Arc::new(appender.finish()),
+            });
+        }
+    }
+    out
+}
+
+fn encode_xor_list<'a>(chunks: impl Iterator<Item = (i64, i64, &'a [u8])> + Clone) -> Vec<u8> {
+    let len: usize = chunks.clone().map(|(_, _, b)| b.len() + 8).sum();
+    let mut out = Vec::with_capacity(len + 4);
+    out.push(ENCODING_XOR);
+    put_uvarint(&mut out, chunks.clone().count() as u64);
+    for (min_time, max_time, bytes) in chunks {
+        put_varint(&mut out, min_time);
+        put_uvarint(&mut out, max_time.wrapping_sub(min_time) as u64);
+        put_uvarint(&mut out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+/// Decodes a chunk value into the chunks that hold samples in `[mint, maxt]`. Columnar
+/// values are re-encoded as XOR chunks holding exactly the samples in the range.
+pub(crate) fn decode_chunks(
+    bytes: &[u8],
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<ChunkMeta>, DecodeError> {
+    let (&tag, rest) = bytes.split_first().ok_or("empty chunk value")?;
+    match tag {
+        ENCODING_XOR => {
+            let mut r = Reader::new(rest);
+            let n = r.uvarint()?;
+            let mut out = Vec::new();
+            for _ in 0..n {
+                let min_time = r.varint()?;
+                let max_time = min_time.wrapping_add(r.uvarint()? as i64);
+                let len = usize::try_from(r.uvarint()?).map_err(|_| "length overflow")?;
+                let chunk = r.take(len)?;
+                if max_time >= mint && min_time <= maxt {
+                    let chunk =
+                        XorChunk::from_bytes(chunk.to_vec()).map_err(|_| "corrupt XOR chunk")?;
+                    out.push(ChunkMeta {
+                        min_time,
+                        max_time,
+                        chunk: Arc::new(chunk),
+                    });
+                }
+            }
+            r.finish()?;
+            Ok(out)
+        }
+        ENCODING_COLUMNAR => {
+            let samples = decode_columnar(rest)?;
+            let start = samples.partition_point(|&(t, _)| t < mint);
+            let end = samples.partition_point(|&(t, _)| t <= maxt);
+            Ok(xor_chunks(&samples[start..end.max(start)], MAX_SAMPLES))
+        }
+        _ => Err("unknown chunk encoding"),
+    }
+}
+
+/// Decodes any chunk value into all its samples.
+pub(crate) fn decode_samples(bytes: &[u8]) -> Result<Vec<(i64, f64)>, DecodeError> {
+    match bytes.first() {
+        Some(&ENCODING_COLUMNAR) => decode_columnar(&bytes[1..]),
+        _ => Ok(samples_of(&decode_chunks(bytes, i64::MIN, i64::MAX)?)),
+    }
+}
+
+/// `v` as `m / 10^e` with the smallest `e`, if that decodes back to the same bits.
+fn to_decimal(v: f64) -> Option<(i64, usize)> {
+    if !v.is_finite() || (v == 0.0 && v.is_sign_negative()) {
+        return None;
+    }
+    for (e, pow) in POW10.iter().enumerate() {
+        let scaled = (v * pow).round();
+        if scaled.abs() > MAX_MANTISSA as f64 {
+            return None;
+        }
+        let m = scaled as i64;
+        if from_decimal(m, e).to_bits() == v.to_bits() {
+            return Some((m, e));
+        }
+    }
+    None
+}
+
+/// `m / 10^e`: one correctly rounded IEEE division of two exact operands.
+fn from_decimal(m: i64, e: usize) -> f64 {
+    m as f64 / POW10[e]
+}
+
+fn encode_columnar(samples: &[(i64, f64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(samples.len() * 3 + 16);
+    out.push(ENCODING_COLUMNAR);
+    put_uvarint(&mut out, samples.len() as u64);
+    // Timestamps: t0, first delta, then deltas of deltas, all wrapping.
+    let mut prev_t = 0i64;
+    let mut prev_delta = 0i64;
+    for (i, &(t, _)) in samples.iter().enumerate() {
+        match i {
+            0 => put_varint(&mut out, t),
+            1 => {
+                prev_delta = t.wrapping_sub(prev_t);
+                put_varint(&mut out, prev_delta);
+            }
+            _ => {
+                let delta = t.wrapping_sub(prev_t);
+                put_varint(&mut out, delta.wrapping_sub(prev_delta));
+                prev_delta = delta;
+            }
+        }
+        prev_t = t;
+    }
+    let decimal = encode_decimal_values(samples);
+    let xor = encode_xor_bytes_values(samples);
+    match decimal {
+        Some(decimal) if decimal.len() <= xor.len() => out.extend_from_slice(&decimal),
+        _ => out.extend_from_slice(&xor),
+    }
+    out
+}
+
+/// The decimal value column, or `None` when too many values are exceptions for it to pay.
+fn encode_decimal_values(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
+    let decimals: Vec<Option<(i64, usize)>> = samples.iter().map(|&(_, v)| to_decimal(v)).collect();
+    let exponent = decimals
+        .iter()
+        .flatten()
+        .map(|&(_, e)| e)
+        .max()
+        .unwrap_or(0);
+    let mut mantissas = Vec::with_capacity(samples.len());
+    let mut exceptions: Vec<(usize, u64)> = Vec::new();
+    for (i, (decimal, &(_, v))) in decimals.iter().zip(samples).enumerate() {
+        let scaled = decimal.and_then(|(m, e)| {
+            let m = m.checked_mul(10i64.checked_pow(u32::try_from(exponent - e).ok()?)?)?;
+            (m.abs() <= MAX_MANTISSA && from_decimal(m, exponent).to_bits() == v.to_bits())
+                .then_some(m)
+        });
+        match scaled {
+            Some(m) => mantissas.push(m),
+            None => {
+                // Repeat the previous mantissa so the delta-of-delta stream stays smooth.
+                mantissas.push(mantissas.last().copied().unwrap_or(0));
+                exceptions.push((i, v.to_bits()));
+            }
+        }
+        if exceptions.len() * 4 > samples.len().max(8) {
+            return None;
+        }
+    }
+    let mut out = Vec::with_capacity(samples.len() * 2 + 8);
+    out.push(VALUES_DECIMAL);
+    put_uvarint(&mut out, exponent as u64);
+    let mut prev = 0i64;
+    let mut prev_delta = 0i64;
+    for (i, &m) in mantissas.iter().enumerate() {
+        match i {
+            0 => put_varint(&mut out, m),
+            1 => {
+                prev_delta = m - prev;
+                put_varint(&mut out, prev_delta);
+            }
+            _ => {
+                let delta = m - prev;
+                put_varint(&mut out, delta - prev_delta);
+                prev_delta = delta;
+            }
+        }
+        prev = m;
+    }
+    put_uvarint(&mut out, exceptions.len() as u64);
+    let mut prev_index = 0usize;
+    for (index, bits) in exceptions {
+        put_uvarint(&mut out, (index - prev_index) as u64);
+        out.extend_from_slice(&bits.to_le_bytes());
+        prev_index = index;
+    }
+    Some(out)
+}
+
+fn encode_xor_bytes_values(samples: &[(i64, f64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(samples.len() * 7 + 8);
+    out.push(VALUES_XOR_BYTES);
+    let mut prev = 0u64;
+    for (i, &(_, v)) in samples.iter().enumerate() {
+        let bits = v.to_bits();
+        if i == 0 {
+            out.extend_from_slice(&bits.to_le_bytes());
+        } else {
+            let x = bits ^ prev;
+            if x == 0 {
+                out.push(XOR_ZERO);
+            } else {
+                let lead = x.leading_zeros() / 8;
+                let trail = x.trailing_zeros() / 8;
+                out.push(((lead as u8) << 4) | trail as u8);
+                let be = x.to_be_bytes();
+                out.extend_from_slice(&be[lead as usize..(8 - trail) as usize]);
+            }
+        }
+        prev = bits;
+    }
+    out
+}
+
+fn decode_columnar(bytes: &[u8]) -> Result<Vec<(i64, f64)>, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let n = usize::try_from(r.uvarint()?).map_err(|_| "length overflow")?;
+    if n > bytes.len() {
+        // Every sample takes at least one byte per column.
+        return Err("sample count larger than the value");
+    }
+    let mut times = Vec::with_capacity(n);
+    let mut prev_t = 0i64;
+    let mut delta = 0i64;
+    for i in 0..n {
+        let t = match i {
+            0 => r.varint()?,
+            1 => {
+                delta = r.varint()?;
+                prev_t.wrapping_add(delta)
+            }
+            _ => {
+                delta = delta.wrapping_add(r.varint()?);
+                prev_t.wrapping_add(delta)
+            }
+        };
+        if i > 0 && t <= prev_t {
+            return Err("timestamps not strictly increasing");
+        }
+        times.push(t);
+        prev_t = t;
+    }
+    let mut samples: Vec<(i64, f64)> = Vec::with_capacity(n);
+    match r.byte()? {
+        VALUES_DECIMAL => {
+            let exponent = usize::try_from(r.uvarint()?).map_err(|_| "bad exponent")?;
+            if exponent > MAX_EXPONENT {
+                return Err("decimal exponent out of range");
+            }
+            let mut prev = 0i64;
+            let mut delta = 0i64;
+            for (i, &t) in times.iter().enumerate() {
+                let m = match i {
+                    0 => r.varint()?,
+                    1 => {
+                        delta = r.varint()?;
+                        prev.wrapping_add(delta)
+                    }
+                    _ => {
+                        delta = delta.wrapping_add(r.varint()?);
+                        prev.wrapping_add(delta)
+                    }
+                };
+                samples.push((t, from_decimal(m, exponent)));
+                prev = m;
+            }
+            let exceptions = r.uvarint()?;
+            let mut index = 0usize;
+            for _ in 0..exceptions {
+                index = index
+                    .checked_add(usize::try_from(r.uvarint()?).map_err(|_| "bad index")?)
+                    .ok_or("bad index")?;
+                let bits = r.u64_le()?;
+                samples
+                    .get_mut(index)
+                    .ok_or("exception index out of range")?
+                    .1 = f64::from_bits(bits);
+            }
+        }
+        VALUES_XOR_BYTES => {
+            let mut prev = 0u64;
+            for (i, &t) in times.iter().enumerate() {
+                let bits = if i == 0 {
+                    r.u64_le()?
+                } else {
+                    let header = r.byte()?;
+                    if header == XOR_ZERO {
+                        prev
+                    } else {
+                        let lead = usize::from(header >> 4);
+                        let trail = usize::from(header & 0x0f);
+                        if lead + trail >= 8 {
+                            return Err("bad XOR header");
+                        }
+                        let mut be = [0u8; 8];
+                        be[lead..8 - trail].copy_from_slice(r.take(8 - lead - trail)?);
+                        prev ^ u64::from_be_bytes(be)
+                    }
+                };
+                samples.push((t, f64::from_bits(bits)));
+                prev = bits;
+            }
+        }
+        _ => return Err("unknown value column mode"),
+    }
+    r.finish()?;
+    Ok(samples)
+}
+
+/// A stored block meta (see `BlockMeta`); the id is in the key.
+pub(crate) struct MetaValue {
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
+    pub(crate) num_series: u64,
+    pub(crate) num_samples: u64,
+    pub(crate) compacted: bool,
+    pub(crate) encoded_bytes: u64,
+}
+
+/// Version byte of a block meta value.
+const META_VERSION: u8 = 1;
+
+pub(crate) fn encode_meta(meta: &MetaValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    out.push(META_VERSION);
+    put_varint(&mut out, meta.mint);
+    put_varint(&mut out, meta.maxt);
+    put_uvarint(&mut out, meta.num_series);
+    put_uvarint(&mut out, meta.num_samples);
+    out.push(u8::from(meta.compacted));
+    put_uvarint(&mut out, meta.encoded_bytes);
+    out
+}
+
+pub(crate) fn decode_meta(bytes: &[u8]) -> Result<MetaValue, DecodeError> {
+    let mut r = Reader::new(bytes);
+    if r.byte()? != META_VERSION {
+        return Err("unknown block meta version");
+    }
+    let meta = MetaValue {
+        mint: r.varint()?,
+        maxt: r.varint()?,
+        num_series: r.uvarint()?,
+        num_samples: r.uvarint()?,
+        compacted: r.byte()? != 0,
+        encoded_bytes: r.uvarint()?,
+    };
+    r.finish()?;
+    Ok(meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip(samples: &[(i64, f64)]) {
+        let bytes = encode_samples(ChunkEncoding::Columnar, samples);
+        let decoded = decode_samples(&bytes).unwrap();
+        assert_eq!(decoded.len(), samples.len());
+        for (a, b) in decoded.iter().zip(samples) {
+            assert_eq!(a.0, b.0);
+            assert_eq!(a.1.to_bits(), b.1.to_bits(), "value {} vs {}", a.1, b.1);
+        }
+    }
+
+    #[test]
+    fn columnar_edge_values() {
+        let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+        round_trip(&[]);
+        round_trip(&[(5, 1.0)]);
+        round_trip(&[
+            (i64::MIN, 0.1),
+            (-5, -0.0),
+            (0, stale),
+            (1, f64::INFINITY),
+            (2, f64::NEG_INFINITY),
+            (3, 723294.724647283),
+            (i64::MAX, 1e300),
+        ]);
+        let counter: Vec<(i64, f64)> = (0..1000)
+            .map(|i| (i * 15_000 + i % 3, (i * 7) as f64))
+            .collect();
+        round_trip(&counter);
+        let floats: Vec<(i64, f64)> = (0..1000)
+            .map(|i| (i * 1000, 0.1 * i as f64 + 1e5))
+            .collect();
+        round_trip(&floats);
+    }
+
+    #[test]
+    fn xor_list_filters_by_range() {
+        let samples: Vec<(i64, f64)> = (0..300).map(|i| (i * 10, i as f64)).collect();
+        let chunks = xor_chunks(&samples, 120);
+        let bytes = encode_chunks(ChunkEncoding::XorAsGiven, &chunks);
+        assert_eq!(decode_chunks(&bytes, 0, 100).unwrap().len(), 1);
+        assert_eq!(decode_samples(&bytes).unwrap(), samples);
+        let columnar = encode_samples(ChunkEncoding::Columnar, &samples);
+        let part = decode_chunks(&columnar, 15, 40).unwrap();
+        let got: Vec<i64> = part
+            .iter()
+            .flat_map(|c| c.chunk.iter())
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(got, [20, 30, 40]);
+    }
+
+    #[test]
+    fn postings_and_series_round_trip() {
+        let refs = [0u32, 1, 5, 1000, u32::MAX];
+        assert_eq!(decode_postings(&encode_postings(&refs)).unwrap(), refs);
+        let entry = SeriesEntry {
+            labels: Labels::from_pairs([("__name__", "up"), ("job", "node")]),
+            min_time: -3,
+            max_time: 99,
+            num_samples: 7,
+        };
+        assert_eq!(decode_series(&encode_series(&entry)).unwrap(), entry);
+    }
+
+    proptest! {
+        #[test]
+        fn columnar_round_trips(
+            start in any::<i64>(),
+            steps in proptest::collection::vec((1i64..100_000, any::<u64>(), 0u8..4), 0..200),
+        ) {
+            let mut t = start;
+            let mut samples = Vec::new();
+            for (step, bits, kind) in steps {
+                let Some(next) = t.checked_add(step) else { break };
+                t = next;
+                let v = match kind {
+                    0 => f64::from_bits(bits),
+                    1 => (bits % 1_000_000) as f64,
+                    2 => (bits % 1_000_000) as f64 / 1000.0,
+                    _ => f64::from_bits(0x7ff0_0000_0000_0002),
+                };
+                samples.push((t, v));
+            }
+            let decoded = decode_samples(&encode_samples(ChunkEncoding::Columnar, &samples)).unwrap();
+            prop_assert_eq!(decoded.len(), samples.len());
+            for (a, b) in decoded.iter().zip(&samples) {
+                prop_assert_eq!(a.0, b.0);
+                prop_assert_eq!(a.1.to_bits(), b.1.to_bits());
+            }
+        }
+    }
+}

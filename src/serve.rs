@@ -16,6 +16,8 @@ use anyhow::Context;
 use prometheus::Registry;
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
 use sightline_scraper::manager::ScrapeManager;
+use sightline_tsdb::block::RetentionPolicy;
+use sightline_tsdb::db::{Db, DbOptions};
 use sightline_tsdb::head::{Head, HeadOptions};
 use sightline_tsdb::promql::{Engine, EngineOptions};
 use sightline_ui::{Backends, HttpServer, MetricBackend, Readiness};
@@ -34,6 +36,12 @@ const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// How often the WAL is checked for a due sync; well below the 1 s default interval.
 const WAL_SYNC_TICK: Duration = Duration::from_millis(100);
+
+/// How often finished block ranges are cut from the head.
+const BLOCK_CUT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Retention and day compaction run every this many block cuts (an hour).
+const RETENTION_EVERY_TICKS: u64 = 60;
 
 /// Runs the appliance until SIGTERM or SIGINT; false when it could not start.
 pub fn main(args: ServeArgs) -> bool {
@@ -116,17 +124,19 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     ));
 
     // Storage recovery: /-/healthy answers while the WAL replays, /-/ready only afterwards.
-    let head = open_head(&data_dir, &startup).await?;
+    let db = open_db(&data_dir, &startup).await?;
+    let head = db.head().clone();
     head.metrics()
         .register(&registry)
         .context("cannot register storage metrics")?;
     let wal_sync = spawn_wal_sync(head.clone());
+    let block_maintenance = spawn_block_maintenance(db.clone());
     let scrape_manager = Arc::new(ScrapeManager::new(
         Arc::new(head.clone()),
         config.source().base_dir().to_owned(),
     ));
     backends.set_metrics(MetricBackend {
-        querier: head.clone(),
+        querier: db.querier().clone(),
         head: head.clone(),
         engine: Engine::new(EngineOptions::default()),
         scrapes: scrape_manager.clone(),
@@ -147,6 +157,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     wal_sync.abort();
+    block_maintenance.abort();
     tokio::task::spawn_blocking(move || head.sync())
         .await
         .context("WAL sync task failed")?
@@ -156,25 +167,61 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Replays the metrics WAL under `DATA/metrics` into the head.
-async fn open_head(data_dir: &DataDir, config: &Config) -> anyhow::Result<Arc<Head>> {
+/// Opens the metric store under `DATA/metrics`: replays its WAL into the head and opens the
+/// blocks.
+async fn open_db(data_dir: &DataDir, config: &Config) -> anyhow::Result<Arc<Db>> {
     let dir = data_dir.path().join("metrics");
-    let options = HeadOptions {
-        wal_sync: config.storage.wal_sync.as_std(),
-        ..HeadOptions::default()
+    let options = DbOptions {
+        head: HeadOptions {
+            wal_sync: config.storage.wal_sync.as_std(),
+            ..HeadOptions::default()
+        },
+        retention: RetentionPolicy {
+            max_age: config.storage.metrics.retention,
+            max_size_bytes: config.storage.metrics.retention_size.bytes(),
+            overrides: Vec::new(),
+        },
+        ..DbOptions::default()
     };
-    let head = tokio::task::spawn_blocking(move || Head::open(&dir, options))
+    let db = tokio::task::spawn_blocking(move || Db::open(&dir, options))
         .await
         .context("WAL replay task failed")?
         .context("cannot open the metric store")?;
-    let report = head.replay_report();
+    let report = db.head().replay_report();
     tracing::info!(
         series = report.series,
         samples = report.samples,
         duration = ?report.duration,
         "metrics WAL replayed"
     );
-    Ok(Arc::new(head))
+    Ok(Arc::new(db))
+}
+
+/// Every minute cuts finished block ranges from the head into blocks; every hour compacts
+/// days and applies retention.
+fn spawn_block_maintenance(db: Arc<Db>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(BLOCK_CUT_INTERVAL);
+        let mut ticks: u64 = 0;
+        loop {
+            tick.tick().await;
+            ticks += 1;
+            let expire = ticks % RETENTION_EVERY_TICKS == 0;
+            let db = db.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                let now = sightline_scraper::scrape::unix_millis(std::time::SystemTime::now());
+                db.cut_blocks(now)?;
+                if expire {
+                    db.compact_and_expire(now)?;
+                }
+                Ok::<(), sightline_tsdb::Error>(())
+            })
+            .await;
+            if let Ok(Err(error)) = result {
+                tracing::error!("metric block maintenance failed: {error}");
+            }
+        }
+    })
 }
 
 /// Syncs the WAL when the `storage.wal_sync` interval is due, also when no appends come.

@@ -11,10 +11,11 @@
 //! checksummed write-ahead log), [`head`] (the in-memory head: series, postings, appends,
 //! WAL replay and checkpoints), [`block`] (immutable blocks in RocksDB, compaction and
 //! retention) and [`promql`] (the PromQL engine over [`storage::Querier`]). On-disk layouts
-//! are documented in `tsdb/FORMAT.md`.
+//! are documented in `tsdb/FORMAT.md`. [`db`] puts head and blocks together.
 
 pub mod block;
 pub mod chunk;
+pub mod db;
 pub mod error;
 pub mod head;
 pub mod promql;

@@ -101,6 +101,27 @@ pub trait Querier: Send + Sync {
     ) -> Result<Vec<String>>;
 }
 
+/// A shared store reads like the store itself.
+impl<T: Querier + ?Sized> Querier for Arc<T> {
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<SeriesChunks>> {
+        (**self).select(matchers, mint, maxt)
+    }
+
+    fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
+        (**self).label_names(matchers, mint, maxt)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>> {
+        (**self).label_values(name, matchers, mint, maxt)
+    }
+}
+
 /// Several queriers seen as one: blocks and the head, whose time ranges may touch.
 ///
 /// A series present in several sources has its chunk lists merged by time; a chunk that

@@ -333,40 +333,29 @@ impl Head {
                 }
             }
             replay.checkpoint_mint = Some(mint);
-            let mut reader = WalReader::open(&cp.dir)?;
-            let mut remap = HashMap::new();
-            for record in &mut reader {
-                apply_record(
-                    &mut state,
-                    record?,
-                    (mint, options.chunk_range),
-                    &mut remap,
-                    &mut replay,
-                    &mut max_t,
-                );
-            }
-            metrics
-                .wal_corruptions
-                .inc_by(reader.report().corruptions.len() as u64);
-            replay.checkpoint = Some(reader.report().clone());
-        }
-        let mut reader = WalReader::open(&wal_dir)?;
-        let mut remap = HashMap::new();
-        for record in &mut reader {
-            apply_record(
+            let report = replay_dir(
+                &cp.dir,
                 &mut state,
-                record?,
                 (mint, options.chunk_range),
-                &mut remap,
                 &mut replay,
                 &mut max_t,
-            );
+            )?;
+            metrics
+                .wal_corruptions
+                .inc_by(report.corruptions.len() as u64);
+            replay.checkpoint = Some(report);
         }
+        let report = replay_dir(
+            &wal_dir,
+            &mut state,
+            (mint, options.chunk_range),
+            &mut replay,
+            &mut max_t,
+        )?;
         metrics
             .wal_corruptions
-            .inc_by(reader.report().corruptions.len() as u64);
-        replay.wal = reader.report().clone();
-        drop(reader);
+            .inc_by(report.corruptions.len() as u64);
+        replay.wal = report;
 
         let existing = wal::list_segments(&wal_dir)?;
         let sync = SyncPolicy::Interval(if options.wal_sync.is_zero() {
@@ -614,6 +603,23 @@ impl Head {
 }
 
 /// Applies one replayed record to the state.
+/// Replays every record of the WAL directory `dir` (a checkpoint or the live segments) into
+/// `state`; series refs are renumbered per directory.
+fn replay_dir(
+    dir: &Path,
+    state: &mut State,
+    bounds: (i64, i64),
+    replay: &mut HeadReplayReport,
+    max_t: &mut i64,
+) -> Result<ReplayReport> {
+    let mut reader = WalReader::open(dir)?;
+    let mut remap = HashMap::new();
+    for record in &mut reader {
+        apply_record(state, record?, bounds, &mut remap, replay, max_t);
+    }
+    Ok(reader.report().clone())
+}
+
 fn apply_record(
     state: &mut State,
     record: Record,

@@ -130,9 +130,9 @@ mod tests {
         appender.commit().unwrap();
 
         let written = db.cut_blocks(start + 7 * HOUR).unwrap();
-        // Ranges [0,2h) and [2h,4h) ended an hour or more before now; [4h,6h) did not.
-        assert_eq!(written.len(), 2);
-        assert_eq!(db.blocks().max_time(), Some(start + 4 * HOUR));
+        // [0,2h), [2h,4h) and [4h,6h) ended at least an hour (half a range) before 7h.
+        assert_eq!(written.len(), 3);
+        assert_eq!(db.blocks().max_time(), Some(start + 6 * HOUR));
         let all = db.querier().select(&[], i64::MIN, i64::MAX).unwrap();
         let samples: Vec<(i64, f64)> = all[0].samples(i64::MIN, i64::MAX).collect();
         assert_eq!(samples.len(), 7 * 60, "every sample once, from blocks and head together");

@@ -86,10 +86,13 @@ pub enum Error {
     /// constants).
     #[error("defining storage metrics: {0}")]
     Metrics(#[source] prometheus::Error),
+
     /// The block store's format version key holds a version this build cannot read (most
     /// likely written by a newer Sightline). Nothing was modified.
+    #[error(
         "block store {path} has format version {version}, this build reads version \
          {supported}: run a newer sightline, or move the blocks directory aside to start empty"
+    )]
     UnsupportedBlockVersion {
         /// The RocksDB directory.
         path: PathBuf,
@@ -97,6 +100,7 @@ pub enum Error {
         version: u32,
         /// The version this build writes and reads.
         supported: u32,
+    },
 
     /// A block cannot be written as asked: its time range is empty, crosses a UTC day
     /// boundary, or a chunk lies outside it. Nothing was written.
@@ -108,6 +112,7 @@ pub enum Error {
         maxt: i64,
         /// What is wrong.
         reason: String,
+    },
 
     /// A stored block key or value does not decode. The block is left in place; move the
     /// blocks directory aside, or wait for retention to drop the day.
@@ -117,15 +122,21 @@ pub enum Error {
         partition: String,
         /// The block id.
         block: u64,
+        /// What is wrong.
+        reason: String,
+    },
 
     /// A RocksDB operation on the block store failed.
     #[error("{action} in block store {path}: {source}")]
     RocksDb {
         /// What was being done, e.g. "writing block 12".
         action: String,
+        /// The RocksDB directory.
+        path: PathBuf,
         /// RocksDB's error.
         #[source]
         source: rocksdb::Error,
+    },
 
     /// A file-system operation failed.
     #[error("{action} {path}: {source}")]

@@ -206,7 +206,7 @@ fn spawn_block_maintenance(db: Arc<Db>) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             ticks += 1;
-            let expire = ticks % RETENTION_EVERY_TICKS == 0;
+            let expire = ticks.is_multiple_of(RETENTION_EVERY_TICKS);
             let db = db.clone();
             let result = tokio::task::spawn_blocking(move || {
                 let now = sightline_scraper::scrape::unix_millis(std::time::SystemTime::now());

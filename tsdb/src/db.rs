@@ -9,10 +9,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::block::{BlockMeta, BlockStore, DEFAULT_BLOCK_RANGE_MS, RetentionPolicy, RetentionReport};
+use crate::Result;
+use crate::block::{
+    BlockMeta, BlockStore, DEFAULT_BLOCK_RANGE_MS, RetentionPolicy, RetentionReport,
+};
 use crate::head::{Head, HeadOptions};
 use crate::storage::MergeQuerier;
-use crate::Result;
 
 /// Settings of a [`Db`].
 #[derive(Debug, Clone)]
@@ -82,7 +84,11 @@ impl Db {
         let range = self.options.block_range_ms;
         let first = match self.blocks.max_time() {
             Some(end) => Some(end),
-            None => self.head.stats(0).min_time.map(|t| t.div_euclid(range) * range),
+            None => self
+                .head
+                .stats(0)
+                .min_time
+                .map(|t| t.div_euclid(range) * range),
         };
         let Some(mut start) = first else {
             return Ok(Vec::new());
@@ -125,7 +131,9 @@ mod tests {
         let start = 1_700_006_400_000 - 1_700_006_400_000 % (24 * HOUR);
         let mut appender = db.head().appender();
         for minute in 0..7 * 60 {
-            appender.append(&labels, start + minute * 60_000, minute as f64).unwrap();
+            appender
+                .append(&labels, start + minute * 60_000, minute as f64)
+                .unwrap();
         }
         appender.commit().unwrap();
 
@@ -135,13 +143,20 @@ mod tests {
         assert_eq!(db.blocks().max_time(), Some(start + 6 * HOUR));
         let all = db.querier().select(&[], i64::MIN, i64::MAX).unwrap();
         let samples: Vec<(i64, f64)> = all[0].samples(i64::MIN, i64::MAX).collect();
-        assert_eq!(samples.len(), 7 * 60, "every sample once, from blocks and head together");
+        assert_eq!(
+            samples.len(),
+            7 * 60,
+            "every sample once, from blocks and head together"
+        );
         assert!(samples.windows(2).all(|w| w[0].0 < w[1].0));
 
         drop(db);
         let reopened = Db::open(dir.path(), DbOptions::default()).unwrap();
         let all = reopened.querier().select(&[], i64::MIN, i64::MAX).unwrap();
         assert_eq!(all[0].samples(i64::MIN, i64::MAX).count(), 7 * 60);
-        assert!(reopened.cut_blocks(start + 7 * HOUR).unwrap().is_empty(), "nothing cut twice");
+        assert!(
+            reopened.cut_blocks(start + 7 * HOUR).unwrap().is_empty(),
+            "nothing cut twice"
+        );
     }
 }

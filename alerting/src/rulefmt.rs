@@ -195,19 +195,7 @@ impl Rule {
 }
 
 /// One thing wrong with a rule file, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The file, and the line and column of the node at fault.
-    pub location: Location,
-    /// What is wrong, naming the group and rule.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
-    }
-}
+pub use sightline_core::yaml::Problem;
 
 /// Why a rule file was not loaded.
 #[derive(Debug, thiserror::Error)]

@@ -1,24 +1,10 @@
 //! The notifier's error type.
 
-use std::fmt;
-
-use sightline_core::yaml::{Location, SourceError};
+use sightline_core::yaml::SourceError;
 
 /// One problem found after the file parsed: a reference to nothing, a name used twice, a
 /// field required here or in `global`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The file, and the line and column of the node at fault.
-    pub location: Location,
-    /// What is wrong, naming the section and the fix.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
-    }
-}
+pub use sightline_core::yaml::Problem;
 
 /// Why an Alertmanager config was not loaded. Every message starts with `file:line:col`.
 #[derive(Debug, thiserror::Error)]

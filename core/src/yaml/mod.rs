@@ -35,6 +35,21 @@ impl fmt::Display for Location {
     }
 }
 
+/// One problem found after parsing (several are reported at once), and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, and the line and column of the node at fault.
+    pub location: Location,
+    /// What is wrong, naming the section and the fix.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
 /// A YAML source that could not be read or does not match its schema.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

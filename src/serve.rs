@@ -131,6 +131,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot register storage metrics")?;
     let wal_sync = spawn_wal_sync(head.clone());
     let block_maintenance = spawn_block_maintenance(db.clone());
+    tokio::spawn(follow_retention_changes(config.clone(), db.clone()));
     let scrape_manager = Arc::new(ScrapeManager::new(
         Arc::new(head.clone()),
         config.source().base_dir().to_owned(),
@@ -176,12 +177,9 @@ async fn open_db(data_dir: &DataDir, config: &Config) -> anyhow::Result<Arc<Db>>
             wal_sync: config.storage.wal_sync.as_std(),
             ..HeadOptions::default()
         },
-        retention: RetentionPolicy {
-            max_age: config.storage.metrics.retention,
-            max_size_bytes: config.storage.metrics.retention_size.bytes(),
-            overrides: Vec::new(),
-        },
-        ..DbOptions::default()
+        block_range_ms: i64::try_from(config.storage.metrics.block_range.as_millis())
+            .context("storage.metrics.block_range is too long")?,
+        retention: RetentionPolicy::from(&config.storage.metrics),
     };
     let db = tokio::task::spawn_blocking(move || Db::open(&dir, options))
         .await
@@ -195,6 +193,16 @@ async fn open_db(data_dir: &DataDir, config: &Config) -> anyhow::Result<Arc<Db>>
         "metrics WAL replayed"
     );
     Ok(Arc::new(db))
+}
+
+/// Applies the retention settings of every reloaded config to `db` (from the next hourly
+/// compaction on).
+async fn follow_retention_changes(config: Arc<ConfigStore>, db: Arc<Db>) {
+    let mut updates = config.subscribe();
+    while updates.changed().await.is_ok() {
+        let new = updates.borrow_and_update().clone();
+        db.set_retention(RetentionPolicy::from(&new.storage.metrics));
+    }
 }
 
 /// Every minute cuts finished block ranges from the head into blocks; every hour compacts
@@ -274,6 +282,9 @@ async fn warn_on_restart_only_changes(
         }
         if new.storage.path != started_with.storage.path {
             tracing::warn!(data_dir = %data_path.display(), "storage.path changed; it takes effect after a restart");
+        }
+        if new.storage.metrics.block_range != started_with.storage.metrics.block_range {
+            tracing::warn!("storage.metrics.block_range changed; it takes effect after a restart");
         }
         if new.web.external_url != started_with.web.external_url {
             tracing::warn!("web.external_url changed; the route prefix changes after a restart");

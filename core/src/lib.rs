@@ -11,4 +11,5 @@ pub mod config;
 pub mod duration;
 pub mod labels;
 pub mod matcher;
+pub mod selector;
 pub mod yaml;

@@ -4,7 +4,8 @@
 //! 1. bytes on disk per sample once blocks are written and compacted into day blocks, for
 //!    each chunk encoding × RocksDB compression (printed as a table before the timings; the
 //!    baseline is Prometheus's own layout, XOR chunks as the head cut them, uncompressed);
-//! 2. criterion timings of reading 1 series × 7 days and 10 000 series × 1 hour.
+//! 2. the directory size before and after retention drops two of three days;
+//! 3. criterion timings of reading 1 series × 7 days and 10 000 series × 1 hour.
 //!
 //! `cargo bench -p sightline-tsdb --bench block` (set `BLOCK_BENCH_SIZES_ONLY=1` to print only
 //! the size table, `BLOCK_BENCH_SERIES`/`BLOCK_BENCH_INTERVAL_MS` to change the data).
@@ -144,6 +145,31 @@ fn size_table() {
     }
 }
 
+/// Disk space before and after retention drops the two oldest of three compacted days.
+fn expiry_table() {
+    let nseries = env_or("BLOCK_BENCH_SERIES", 2_000);
+    let interval_ms = env_or("BLOCK_BENCH_INTERVAL_MS", 15_000) as i64;
+    let models = block_data::target(0, nseries, 42);
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlockStore::open(dir.path()).unwrap();
+    let samples = fill(&store, &models, 3, interval_ms);
+    let before = block_data::dir_size(dir.path());
+    let policy = RetentionPolicy {
+        max_age: sightline_core::duration::Duration::from_secs(86_400),
+        ..RetentionPolicy::default()
+    };
+    let report = store.apply_retention(DAY0 + 3 * DAY, &policy).unwrap();
+    let after = block_data::dir_size(dir.path());
+    drop(store);
+    let reopened = block_data::dir_size(dir.path());
+    println!(
+        "expiry: 3 compacted days ({samples} samples), retention 1 d at the end of day 3 drops {} day partitions: \
+         directory {before} B -> {after} B right after ({:.1} % of before), {reopened} B after closing",
+        report.partitions_dropped,
+        after as f64 * 100.0 / before as f64
+    );
+}
+
 fn reads(c: &mut Criterion) {
     // 1 series × 7 days: 7 day blocks of 1 000 series every 15 s.
     let dir7 = tempfile::tempdir().unwrap();
@@ -208,6 +234,7 @@ fn reads(c: &mut Criterion) {
 
 fn main() {
     size_table();
+    expiry_table();
     if std::env::var_os("BLOCK_BENCH_SIZES_ONLY").is_some() {
         return;
     }

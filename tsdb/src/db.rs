@@ -7,7 +7,7 @@
 //! both (a crash between writing a block and truncating the head) is returned once.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::Result;
 use crate::block::{
@@ -15,6 +15,8 @@ use crate::block::{
 };
 use crate::head::{Head, HeadOptions};
 use crate::storage::MergeQuerier;
+
+const DAY_MS: i64 = 86_400_000;
 
 /// Settings of a [`Db`].
 #[derive(Debug, Clone)]
@@ -42,7 +44,9 @@ pub struct Db {
     head: Arc<Head>,
     blocks: Arc<BlockStore>,
     querier: Arc<MergeQuerier>,
-    options: DbOptions,
+    block_range_ms: i64,
+    /// Replaceable at run time (a config reload); read at each compaction.
+    retention: RwLock<RetentionPolicy>,
 }
 
 impl Db {
@@ -55,11 +59,19 @@ impl Db {
             Box::new(blocks.clone()),
             Box::new(head.clone()),
         ]));
+        if options.block_range_ms <= 0 || DAY_MS % options.block_range_ms != 0 {
+            return Err(crate::Error::InvalidBlock {
+                mint: 0,
+                maxt: options.block_range_ms,
+                reason: "the block range must divide a day".into(),
+            });
+        }
         Ok(Db {
             head,
             blocks,
             querier,
-            options,
+            block_range_ms: options.block_range_ms,
+            retention: RwLock::new(options.retention),
         })
     }
 
@@ -78,10 +90,19 @@ impl Db {
         &self.querier
     }
 
+    /// Replaces the retention policy; the next [`Db::compact_and_expire`] applies it.
+    pub fn set_retention(&self, policy: RetentionPolicy) {
+        *self.retention.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
     /// Cuts every whole block range that ended at least half a range before `now_ms` from
     /// the head into a block, truncating the head after each; returns the blocks written.
+    ///
+    /// Blocks end at multiples of the block range. After the range was changed (a restart
+    /// with another `block_range`), the first block ends at the next multiple of the new
+    /// range, so it may be shorter; no block crosses midnight.
     pub fn cut_blocks(&self, now_ms: i64) -> Result<Vec<BlockMeta>> {
-        let range = self.options.block_range_ms;
+        let range = self.block_range_ms;
         let first = match self.blocks.max_time() {
             Some(end) => Some(end),
             None => self
@@ -94,8 +115,11 @@ impl Db {
             return Ok(Vec::new());
         };
         let mut written = Vec::new();
-        while start + range <= now_ms - range / 2 {
-            let end = start + range;
+        loop {
+            let end = (start.div_euclid(range) + 1) * range;
+            if end > now_ms - range / 2 {
+                break;
+            }
             let series = self.head.series_in_range(start, end);
             if !series.is_empty() {
                 written.push(self.blocks.write_block(start, end, series)?);
@@ -108,8 +132,13 @@ impl Db {
 
     /// Compacts finished days and applies retention at `now_ms`.
     pub fn compact_and_expire(&self, now_ms: i64) -> Result<RetentionReport> {
-        self.blocks.compact(now_ms, &self.options.retention)?;
-        self.blocks.apply_retention(now_ms, &self.options.retention)
+        let policy = self
+            .retention
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.blocks.compact(now_ms, &policy)?;
+        self.blocks.apply_retention(now_ms, &policy)
     }
 }
 

@@ -10,7 +10,7 @@ use sightline_core::labels::Labels;
 use sightline_core::matcher::Matcher;
 
 use crate::Result;
-use crate::chunk::XorChunk;
+use crate::chunk::{XorChunk, XorIter};
 
 /// A handle to a series, returned by [`Appender::append`], that appends to the same series
 /// again without looking its labels up.
@@ -49,15 +49,87 @@ pub trait Appendable: Send + Sync {
     fn appender(&self) -> Box<dyn Appender + '_>;
 }
 
-/// A compressed chunk and the time range of its samples (milliseconds, inclusive).
+/// A chunk and the time range of its samples (milliseconds, inclusive).
 #[derive(Debug, Clone)]
 pub struct ChunkMeta {
     /// Timestamp of the first sample.
     pub min_time: i64,
     /// Timestamp of the last sample.
     pub max_time: i64,
-    /// The samples; shared so that a query does not copy chunk bytes.
-    pub chunk: Arc<XorChunk>,
+    /// The samples; shared so that a query does not copy them.
+    pub chunk: ChunkData,
+}
+
+/// The samples of a chunk in the form the store holds them, so that a read hands them on
+/// without converting: the head's compressed XOR chunks, or the samples a block's columnar
+/// value was decoded into (once, when read).
+#[derive(Debug, Clone)]
+pub enum ChunkData {
+    /// A Prometheus XOR chunk.
+    Xor(Arc<XorChunk>),
+    /// Decoded samples, timestamps strictly increasing.
+    Decoded(Arc<Vec<(i64, f64)>>),
+}
+
+impl ChunkData {
+    /// The samples in time order.
+    pub fn iter(&self) -> ChunkIter<'_> {
+        match self {
+            ChunkData::Xor(chunk) => ChunkIter::Xor(chunk.iter()),
+            ChunkData::Decoded(samples) => ChunkIter::Decoded(samples.iter()),
+        }
+    }
+
+    /// Number of samples.
+    pub fn num_samples(&self) -> usize {
+        match self {
+            ChunkData::Xor(chunk) => chunk.num_samples(),
+            ChunkData::Decoded(samples) => samples.len(),
+        }
+    }
+
+    /// The XOR chunk, when the samples are held as one.
+    pub fn as_xor(&self) -> Option<&XorChunk> {
+        match self {
+            ChunkData::Xor(chunk) => Some(chunk),
+            ChunkData::Decoded(_) => None,
+        }
+    }
+}
+
+impl From<XorChunk> for ChunkData {
+    fn from(chunk: XorChunk) -> Self {
+        ChunkData::Xor(Arc::new(chunk))
+    }
+}
+
+impl<'a> IntoIterator for &'a ChunkData {
+    type Item = (i64, f64);
+    type IntoIter = ChunkIter<'a>;
+    fn into_iter(self) -> ChunkIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over the samples of a [`ChunkData`].
+#[derive(Debug)]
+pub enum ChunkIter<'a> {
+    /// Decoding an XOR chunk.
+    Xor(XorIter<'a>),
+    /// Walking decoded samples.
+    Decoded(std::slice::Iter<'a, (i64, f64)>),
+}
+
+impl Iterator for ChunkIter<'_> {
+    type Item = (i64, f64);
+
+    #[inline]
+    fn next(&mut self) -> Option<(i64, f64)> {
+        match self {
+            ChunkIter::Xor(iter) => iter.next(),
+            ChunkIter::Decoded(iter) => iter.next().copied(),
+        }
+    }
 }
 
 /// One series and its chunks that overlap a queried time range.
@@ -216,7 +288,7 @@ mod tests {
         ChunkMeta {
             min_time: samples[0].0,
             max_time: samples[samples.len() - 1].0,
-            chunk: Arc::new(appender.finish()),
+            chunk: appender.finish().into(),
         }
     }
 

@@ -12,6 +12,7 @@ use super::scrape::{
 };
 use crate::byte_size::ByteSize;
 use crate::duration::Duration;
+use crate::selector::SeriesSelector;
 use crate::yaml::{Check, checked, checked_each};
 
 /// Where and how long data is kept.
@@ -22,9 +23,9 @@ pub struct StorageConfig {
     pub path: Option<PathBuf>,
     /// How often the write-ahead logs are synced to disk; `0s` syncs every batch.
     pub wal_sync: Duration,
-    /// Metric retention.
+    /// Metric retention and block settings.
     #[serde(deserialize_with = "checked")]
-    pub metrics: RetentionConfig,
+    pub metrics: MetricsStorageConfig,
     /// Log retention.
     #[serde(deserialize_with = "checked")]
     pub logs: RetentionConfig,
@@ -35,7 +36,7 @@ impl Default for StorageConfig {
         StorageConfig {
             path: None,
             wal_sync: Duration::from_secs(1),
-            metrics: RetentionConfig::default(),
+            metrics: MetricsStorageConfig::default(),
             logs: RetentionConfig::default(),
         }
     }
@@ -62,10 +63,76 @@ impl Default for RetentionConfig {
 
 impl Check for RetentionConfig {
     fn check(&self) -> Result<(), String> {
-        if self.retention.is_zero() {
-            return Err("retention must be longer than 0s".into());
+        check_retention(self.retention)
+    }
+}
+
+fn check_retention(retention: Duration) -> Result<(), String> {
+    if retention.is_zero() {
+        return Err("retention must be longer than 0s".into());
+    }
+    Ok(())
+}
+
+/// How long, and how much, metric data to keep, per series where overrides say so, and how
+/// the head cuts it into blocks.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsStorageConfig {
+    /// Age after which series no override matches are dropped; 7 days.
+    pub retention: Duration,
+    /// Size above which the oldest days are dropped, whatever the overrides say; `0` for no
+    /// size limit.
+    pub retention_size: ByteSize,
+    /// Per-series retention: the first entry whose selector matches a series gives its age.
+    /// May be longer or shorter than `retention`.
+    #[serde(deserialize_with = "checked_each")]
+    pub retention_overrides: Vec<RetentionOverride>,
+    /// Time range of the blocks the head is cut into (Prometheus's min block duration); 2h.
+    /// Must divide a day. Read at start-up only.
+    pub block_range: Duration,
+}
+
+impl Default for MetricsStorageConfig {
+    fn default() -> Self {
+        MetricsStorageConfig {
+            retention: RetentionConfig::default().retention,
+            retention_size: ByteSize(0),
+            retention_overrides: Vec::new(),
+            block_range: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+impl Check for MetricsStorageConfig {
+    fn check(&self) -> Result<(), String> {
+        check_retention(self.retention)?;
+        let range_ms = self.block_range.as_millis();
+        if range_ms < 60_000 || DAY_MS % range_ms != 0 {
+            return Err(format!(
+                "block_range must be at least 1m and divide 24h evenly (e.g. 5m, 1h, 2h), not {}",
+                self.block_range
+            ));
         }
         Ok(())
+    }
+}
+
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// One entry of `retention_overrides`: the series a selector picks and how long to keep them.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionOverride {
+    /// The series, as a PromQL selector: `'{job="node"}'`, `'{__name__=~"apiserver_.*"}'`.
+    pub matchers: SeriesSelector,
+    /// How long to keep them.
+    pub retention: Duration,
+}
+
+impl Check for RetentionOverride {
+    fn check(&self) -> Result<(), String> {
+        check_retention(self.retention)
     }
 }
 

@@ -220,6 +220,26 @@ fn errors_name_file_line_and_column() {
             "sightline.yml:2:9: storage.logs: retention must be longer than 0s",
         ),
         (
+            "storage:\n  metrics:\n    retention_overrides:\n      - matchers: '{job=\"node\"'\n        retention: 30d\n",
+            "sightline.yml:4:19: storage.metrics.retention_overrides[0].matchers: invalid series selector",
+        ),
+        (
+            "storage:\n  metrics:\n    retention_overrides:\n      - {matchers: 'up', retention: 30d}\n      - {matchers: 'rate(up[5m])', retention: 2d}\n",
+            "sightline.yml:5:20: storage.metrics.retention_overrides[1].matchers: \"rate(up[5m])\" is not a series selector",
+        ),
+        (
+            "storage:\n  metrics:\n    retention_overrides:\n      - matchers: '{job=\"node\"}'\n        retention: 30 days\n",
+            "sightline.yml:5:20: storage.metrics.retention_overrides[0].retention: not a valid duration string: \"30 days\"",
+        ),
+        (
+            "storage:\n  metrics:\n    retention_overrides:\n      - {matchers: 'up', retention: 0s}\n",
+            "sightline.yml:4:9: storage.metrics.retention_overrides[0]: retention must be longer than 0s",
+        ),
+        (
+            "storage:\n  metrics:\n    block_range: 7m\n",
+            "sightline.yml:3:5: storage.metrics: block_range must be at least 1m and divide 24h evenly",
+        ),
+        (
             "rule_files: ['rules/[x.yaml']\n",
             "sightline.yml:1:14: rule_files[0]: invalid rule file path \"rules/[x.yaml\"",
         ),
@@ -311,5 +331,44 @@ fn kubernetes_section_reads_the_monitor_selector() {
             .unwrap()
             .kubernetes
             .is_none()
+    );
+}
+
+#[test]
+fn metric_retention_overrides_keep_their_order_and_selectors() {
+    let config = parse(
+        r#"
+storage:
+  metrics:
+    retention: 7d
+    block_range: 5m
+    retention_overrides:
+      - matchers: '{job="node"}'
+        retention: 30d
+      - matchers: '{__name__=~"apiserver_.*"}'
+        retention: 2d
+"#,
+    )
+    .unwrap();
+    let metrics = &config.storage.metrics;
+    assert_eq!(metrics.block_range.to_string(), "5m");
+    let shown: Vec<(String, u64)> = metrics
+        .retention_overrides
+        .iter()
+        .map(|o| (o.matchers.to_string(), o.retention.as_millis() / 86_400_000))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (r#"{job="node"}"#.to_owned(), 30),
+            (r#"{__name__=~"apiserver_.*"}"#.to_owned(), 2)
+        ]
+    );
+    let matcher = &metrics.retention_overrides[1].matchers.matchers()[0];
+    assert!(matcher.matches("apiserver_request_total") && !matcher.matches("up"));
+    assert!(parse("").unwrap().storage.metrics.retention_overrides.is_empty());
+    assert_eq!(
+        parse("").unwrap().storage.metrics.block_range.to_string(),
+        "2h"
     );
 }

@@ -9,7 +9,6 @@
 #![allow(dead_code)] // Shared by the bench and the tests, which each use part of it.
 #![allow(clippy::expect_used)] // Test data: a failure is a failed test or bench.
 
-use std::sync::Arc;
 
 use sightline_core::labels::Labels;
 use sightline_tsdb::chunk::XorAppender;
@@ -447,7 +446,7 @@ pub fn head_chunks(samples: &[(i64, f64)]) -> Vec<ChunkMeta> {
             ChunkMeta {
                 min_time: part[0].0,
                 max_time: part[part.len() - 1].0,
-                chunk: Arc::new(appender.finish()),
+                chunk: appender.finish().into(),
             }
         })
         .collect()

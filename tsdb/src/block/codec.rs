@@ -15,7 +15,7 @@ use sightline_core::labels::Labels;
 
 use crate::chunk::xor::MAX_SAMPLES;
 use crate::chunk::{XorAppender, XorChunk};
-use crate::storage::ChunkMeta;
+use crate::storage::{ChunkData, ChunkMeta};
 use crate::varint;
 
 /// Chunk value tag: a list of Prometheus XOR chunks.
@@ -204,16 +204,14 @@ pub enum ChunkEncoding {
 
 /// Encodes one series' chunks as a chunk value.
 pub(crate) fn encode_chunks(encoding: ChunkEncoding, chunks: &[ChunkMeta]) -> Vec<u8> {
-    match encoding {
-        ChunkEncoding::XorAsGiven => encode_xor_list(
-            chunks
-                .iter()
-                .map(|c| (c.min_time, c.max_time, c.chunk.bytes())),
-        ),
-        ChunkEncoding::XorMerged | ChunkEncoding::Columnar => {
-            let samples = samples_of(chunks);
-            encode_samples(encoding, &samples)
-        }
+    let as_given: Option<Vec<(i64, i64, &[u8])>> = chunks
+        .iter()
+        .map(|c| Some((c.min_time, c.max_time, c.chunk.as_xor()?.bytes())))
+        .collect();
+    match (encoding, as_given) {
+        (ChunkEncoding::XorAsGiven, Some(given)) => encode_xor_list(given.into_iter()),
+        // Decoded samples have no XOR chunks to keep: cut them as compaction does.
+        _ => encode_samples(encoding, &samples_of(chunks)),
     }
 }
 
@@ -246,15 +244,16 @@ pub(crate) fn encode_samples(encoding: ChunkEncoding, samples: &[(i64, f64)]) ->
             encode_xor_list(
                 chunks
                     .iter()
-                    .map(|c| (c.min_time, c.max_time, c.chunk.bytes())),
+                    .map(|(min_time, max_time, chunk)| (*min_time, *max_time, chunk.bytes())),
             )
         }
         ChunkEncoding::Columnar => encode_columnar(samples),
     }
 }
 
-/// Cuts samples into XOR chunks of at most `per_chunk` samples.
-pub(crate) fn xor_chunks(samples: &[(i64, f64)], per_chunk: usize) -> Vec<ChunkMeta> {
+/// Cuts samples into XOR chunks of at most `per_chunk` samples, each with its first and last
+/// timestamp.
+pub(crate) fn xor_chunks(samples: &[(i64, f64)], per_chunk: usize) -> Vec<(i64, i64, XorChunk)> {
     let mut out = Vec::with_capacity(samples.len() / per_chunk.max(1) + 1);
     for part in samples.chunks(per_chunk.clamp(1, MAX_SAMPLES)) {
         let mut appender = XorAppender::new();
@@ -264,11 +263,7 @@ pub(crate) fn xor_chunks(samples: &[(i64, f64)], per_chunk: usize) -> Vec<ChunkM
             let _ = appender.append(t, v);
         }
         if let (Some(first), Some(last)) = (part.first(), part.last()) {
-            out.push(ChunkMeta {
-                min_time: first.0,
-                max_time: last.0,
-                chunk: Arc::new(appender.finish()),
-            });
+            out.push((first.0, last.0, appender.finish()));
         }
     }
     out
@@ -288,8 +283,9 @@ fn encode_xor_list<'a>(chunks: impl Iterator<Item = (i64, i64, &'a [u8])> + Clon
     out
 }
 
-/// Decodes a chunk value into the chunks that hold samples in `[mint, maxt]`. Columnar
-/// values are re-encoded as XOR chunks holding exactly the samples in the range.
+/// Decodes a chunk value into the chunks that hold samples in `[mint, maxt]`. XOR chunks are
+/// handed on as they are stored; a columnar value is decoded once into one chunk of exactly
+/// the samples in the range (never re-encoded).
 pub(crate) fn decode_chunks(
     bytes: &[u8],
     mint: i64,
@@ -312,7 +308,7 @@ pub(crate) fn decode_chunks(
                     out.push(ChunkMeta {
                         min_time,
                         max_time,
-                        chunk: Arc::new(chunk),
+                        chunk: chunk.into(),
                     });
                 }
             }
@@ -320,10 +316,20 @@ pub(crate) fn decode_chunks(
             Ok(out)
         }
         ENCODING_COLUMNAR => {
-            let samples = decode_columnar(rest)?;
-            let start = samples.partition_point(|&(t, _)| t < mint);
+            let mut samples = decode_columnar(rest)?;
             let end = samples.partition_point(|&(t, _)| t <= maxt);
-            Ok(xor_chunks(&samples[start..end.max(start)], MAX_SAMPLES))
+            samples.truncate(end);
+            let start = samples.partition_point(|&(t, _)| t < mint);
+            samples.drain(..start);
+            let (Some(&(min_time, _)), Some(&(max_time, _))) = (samples.first(), samples.last())
+            else {
+                return Ok(Vec::new());
+            };
+            Ok(vec![ChunkMeta {
+                min_time,
+                max_time,
+                chunk: ChunkData::Decoded(Arc::new(samples)),
+            }])
         }
         _ => Err("unknown chunk encoding"),
     }
@@ -654,12 +660,24 @@ mod tests {
     #[test]
     fn xor_list_filters_by_range() {
         let samples: Vec<(i64, f64)> = (0..300).map(|i| (i * 10, i as f64)).collect();
-        let chunks = xor_chunks(&samples, 120);
+        let chunks: Vec<ChunkMeta> = xor_chunks(&samples, 120)
+            .into_iter()
+            .map(|(min_time, max_time, chunk)| ChunkMeta {
+                min_time,
+                max_time,
+                chunk: chunk.into(),
+            })
+            .collect();
         let bytes = encode_chunks(ChunkEncoding::XorAsGiven, &chunks);
         assert_eq!(decode_chunks(&bytes, 0, 100).unwrap().len(), 1);
         assert_eq!(decode_samples(&bytes).unwrap(), samples);
         let columnar = encode_samples(ChunkEncoding::Columnar, &samples);
         let part = decode_chunks(&columnar, 15, 40).unwrap();
+        assert!(
+            matches!(part[..], [ChunkMeta { min_time: 20, max_time: 40, chunk: ChunkData::Decoded(_) }]),
+            "a columnar value is decoded once, not re-encoded as XOR"
+        );
+        assert!(decode_chunks(&columnar, 3001, 4000).unwrap().is_empty());
         let got: Vec<i64> = part
             .iter()
             .flat_map(|c| c.chunk.iter())

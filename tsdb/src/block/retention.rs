@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rocksdb::{BoundColumnFamily, ReadOptions, WriteBatch};
+use sightline_core::config::MetricsStorageConfig;
 use sightline_core::duration::Duration;
 use sightline_core::labels::Labels;
 use sightline_core::matcher::Matcher;
@@ -90,6 +91,22 @@ impl RetentionPolicy {
 
     fn keeps(&self, labels: &Labels, maxt: i64, now: i64) -> bool {
         !Self::expired(maxt, self.age_of(labels), now)
+    }
+}
+
+/// The policy `storage.metrics` configures: `retention`, `retention_size` and
+/// `retention_overrides`, in order.
+impl From<&MetricsStorageConfig> for RetentionPolicy {
+    fn from(config: &MetricsStorageConfig) -> Self {
+        RetentionPolicy {
+            max_age: config.retention,
+            max_size_bytes: config.retention_size.bytes(),
+            overrides: config
+                .retention_overrides
+                .iter()
+                .map(|o| (o.matchers.matchers().to_vec(), o.retention))
+                .collect(),
+        }
     }
 }
 

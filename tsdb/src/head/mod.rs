@@ -138,6 +138,9 @@ pub struct Head {
     options: HeadOptions,
     state: RwLock<State>,
     wal: Mutex<WalState>,
+    /// Held for a whole [`Head::truncate_before`], so that checkpoints are written one at a
+    /// time while the WAL lock is free.
+    truncation: Mutex<()>,
     metrics: HeadMetrics,
     min_valid_time: AtomicI64,
     replay: HeadReplayReport,
@@ -402,6 +405,7 @@ impl Head {
                 samples_buf: Vec::new(),
                 newly_logged: Vec::new(),
             }),
+            truncation: Mutex::new(()),
             metrics,
             min_valid_time: AtomicI64::new(mint),
             replay,
@@ -529,10 +533,19 @@ impl Head {
     /// drops series left without samples, and lets the WAL go: writes a checkpoint of the live
     /// series and deletes the segments whose samples are all older than `mint`.
     ///
-    /// Samples older than `mint` are rejected from then on. Commits wait while this runs.
-    /// Returns the number of series dropped.
+    /// Samples older than `mint` are rejected from then on. Commits wait only while the
+    /// in-memory samples are dropped; the checkpoint is written with the WAL unlocked, so
+    /// appends go on meanwhile (into segments the checkpoint does not replace). Truncations
+    /// run one at a time. Returns the number of series dropped.
     pub fn truncate_before(&self, mint: i64) -> Result<usize> {
-        let mut wal = lock(&self.wal);
+        self.truncate_before_while(mint, || {})
+    }
+
+    /// [`Head::truncate_before`], calling `during_checkpoint` once the checkpoint writer has
+    /// taken its first series (a test's window into "a checkpoint is being written").
+    fn truncate_before_while(&self, mint: i64, during_checkpoint: impl FnOnce()) -> Result<usize> {
+        let _one_at_a_time = lock(&self.truncation);
+        let wal = lock(&self.wal);
         self.min_valid_time.fetch_max(mint, Ordering::Relaxed);
         let mut state = self.write();
         let mut dropped = Vec::new();
@@ -552,6 +565,9 @@ impl Head {
         }
         self.metrics.head_series.set(state.live as i64);
 
+        // Segments up to `through` are closed (appends go to `current` or later) and hold no
+        // sample at or after `mint`; every series they announced that is still alive is in
+        // the snapshot below, taken under the WAL lock so that it agrees with them.
         let current = wal.writer.segment();
         let mut through = None;
         for (&seq, &max_t) in &wal.segment_max_t {
@@ -584,8 +600,17 @@ impl Head {
             })
             .collect();
         drop(state);
+        drop(wal);
+        let mut during_checkpoint = Some(during_checkpoint);
+        let series = series.into_iter().inspect(|_| {
+            if let Some(call) = during_checkpoint.take() {
+                call();
+            }
+        });
         checkpoint::write(&self.wal_dir, through, mint, series)?;
-        wal.segment_max_t.retain(|&seq, _| seq > through);
+        lock(&self.wal)
+            .segment_max_t
+            .retain(|&seq, _| seq > through);
         tracing::info!(
             through,
             mint,
@@ -685,5 +710,75 @@ fn apply_record(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::storage::{Appender as _, Querier as _};
+
+    #[test]
+    fn appends_complete_while_a_checkpoint_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = HeadOptions {
+            wal_sync: Duration::ZERO,
+            segment_size: 16 * 1024,
+            ..HeadOptions::default()
+        };
+        let head = Arc::new(Head::open(dir.path(), options).unwrap());
+        let labels: Vec<Labels> = (0..100)
+            .map(|i| Labels::from_pairs([("__name__", "m".to_owned()), ("i", i.to_string())]))
+            .collect();
+        let mut app = head.appender();
+        for t in (0..100_000).step_by(1000) {
+            for l in &labels {
+                app.append(l, t, t as f64).unwrap();
+            }
+            app.commit().unwrap();
+        }
+        let late = Labels::from_pairs([("__name__", "late"), ("i", "x")]);
+
+        let (done, appended) = mpsc::channel();
+        let during = || {
+            // Runs inside the checkpoint writer: an append that needed the WAL lock held by
+            // the truncation would never finish.
+            let head = head.clone();
+            let late = late.clone();
+            std::thread::spawn(move || {
+                let mut app = head.appender();
+                app.append(&late, 100_000, 7.0).unwrap();
+                done.send(app.commit().unwrap()).unwrap();
+            });
+            let summary = appended
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("an append waited for the checkpoint to finish");
+            assert_eq!(summary.appended, 1);
+        };
+        head.truncate_before_while(60_000, during).unwrap();
+        assert!(
+            std::fs::read_dir(dir.path().join("wal"))
+                .unwrap()
+                .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("checkpoint.")),
+            "a checkpoint was written"
+        );
+        drop(app);
+        drop(head);
+
+        // The append made during the checkpoint survives a restart, next to the kept data.
+        let head = Head::open(dir.path(), options).unwrap();
+        let all = head.select(&[], i64::MIN, i64::MAX).unwrap();
+        let late_series = all.iter().find(|s| s.labels == late).unwrap();
+        let samples: Vec<(i64, f64)> = late_series.samples(i64::MIN, i64::MAX).collect();
+        assert_eq!(samples, [(100_000, 7.0)]);
+        assert_eq!(all.len(), 101);
+        assert!(
+            all.iter()
+                .filter(|s| s.labels.metric_name() == Some("m"))
+                .all(|s| s.samples(i64::MIN, i64::MAX).count() == 40),
+            "60 s .. 99 s of every older series"
+        );
     }
 }

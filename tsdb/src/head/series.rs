@@ -12,10 +12,10 @@
 //! checked in order; a failed WAL write puts it back.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use crate::chunk::{XorAppender, XorChunk};
-use crate::storage::ChunkMeta;
+use crate::chunk::XorAppender;
+use crate::storage::{ChunkData, ChunkMeta};
 
 /// Samples after which the open chunk is cut (Prometheus's default).
 pub const SAMPLES_PER_CHUNK: usize = 120;
@@ -56,7 +56,7 @@ impl OpenChunk {
         ChunkMeta {
             min_time: self.min_time,
             max_time: self.max_time,
-            chunk: Arc::new(self.appender.clone().finish()),
+            chunk: self.appender.clone().finish().into(),
         }
     }
 }
@@ -134,7 +134,7 @@ impl SeriesData {
             self.chunks.push(ChunkMeta {
                 min_time: open.min_time,
                 max_time: open.max_time,
-                chunk: Arc::new(open.appender.finish()),
+                chunk: open.appender.finish().into(),
             });
         }
     }
@@ -243,7 +243,7 @@ fn chunk_end(t: i64, chunk_range: i64) -> i64 {
 }
 
 /// A chunk with the samples of `chunk` whose timestamps `keep` accepts; `None` if none.
-pub(crate) fn reencode(chunk: &XorChunk, keep: impl Fn(i64) -> bool) -> Option<ChunkMeta> {
+pub(crate) fn reencode(chunk: &ChunkData, keep: impl Fn(i64) -> bool) -> Option<ChunkMeta> {
     let mut appender = XorAppender::new();
     let (mut min, mut max) = (None, 0);
     for (t, v) in chunk.iter().filter(|&(t, _)| keep(t)) {
@@ -255,7 +255,7 @@ pub(crate) fn reencode(chunk: &XorChunk, keep: impl Fn(i64) -> bool) -> Option<C
     Some(ChunkMeta {
         min_time: min?,
         max_time: max,
-        chunk: Arc::new(appender.finish()),
+        chunk: appender.finish().into(),
     })
 }
 

@@ -2,7 +2,6 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use sightline_core::labels::Labels;
 use sightline_core::matcher::Matcher;
@@ -42,7 +41,7 @@ impl Querier for MemStore {
                     ChunkMeta {
                         min_time: part[0].0,
                         max_time: part[part.len() - 1].0,
-                        chunk: Arc::new(app.finish()),
+                        chunk: app.finish().into(),
                     }
                 })
                 .collect();

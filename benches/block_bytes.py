@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Bytes on disk per sample once metrics are in blocks: Sightline, VictoriaMetrics and
+Prometheus scraping the same targets at the same time, in the same run.
+
+All three scrape ../shared/bench/metrics/targets.py with --timestamp-quantum 1 (explicit
+timestamps, values a function of the timestamp), so they store the same samples. After
+SECONDS of ingestion every peer gets a config without scrape jobs (SIGHUP), so no sample is
+added any more, then:
+
+  * Sightline (storage.metrics.block_range lowered, default 2m) cuts everything into blocks
+    and truncates its WAL: we wait until the head holds no sample, and measure the block
+    store (DATA/metrics/blocks) and the whole data directory;
+  * VictoriaMetrics is flushed (/internal/force_flush) and its data directory measured;
+  * Prometheus (--storage.tsdb.min-block-duration lowered like Sightline's) writes a snapshot
+    including its head, i.e. everything as blocks, which is measured.
+
+Samples are each store's own count of samples added. Sizes are allocated bytes (du).
+Everything binds to 127.0.0.1.
+
+usage: benches/block_bytes.py --sightline target/debug/sightline [--workdir W] [--seconds 360]
+       [--targets 4] [--series 2000] [--block-range 2m]
+needs: apt-get install prometheus victoria-metrics
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "bench", "metrics"))
+
+
+def get(url, timeout=60):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
+def post(url, timeout=300):
+    request = urllib.request.Request(url, data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.read()
+
+
+def metric(base, name):
+    """Sum of the samples of one metric (name or name{labels}) on base/metrics."""
+    total = 0.0
+    for line in get(base + "/metrics").decode().splitlines():
+        if line.startswith(name) and (line[len(name)] in " {" if "{" not in name else True):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def du(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def wait_ready(url, proc, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit("%s exited with %s" % (proc.args[0], proc.returncode))
+        try:
+            get(url, timeout=5)
+            return
+        except Exception:
+            time.sleep(0.5)
+    sys.exit("not ready: " + url)
+
+
+def scrape_yaml(targets, with_jobs, extra=""):
+    lines = ["global:", "  scrape_interval: 1s", "  scrape_timeout: 1s"]
+    if with_jobs:
+        lines += ["scrape_configs:", "  - job_name: bench", "    honor_timestamps: true",
+                  "    static_configs:",
+                  "      - targets: [%s]" % ", ".join("'%s'" % t for t in targets)]
+    else:
+        lines += ["scrape_configs: []"]
+    return "\n".join(lines) + "\n" + extra
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sightline", required=True, help="path of the sightline binary")
+    ap.add_argument("--workdir", default="/tmp/block_bytes")
+    ap.add_argument("--seconds", type=int, default=360)
+    ap.add_argument("--targets", type=int, default=4)
+    ap.add_argument("--series", type=int, default=2000)
+    ap.add_argument("--block-range", default="2m")
+    a = ap.parse_args()
+    for tool in ("prometheus", "victoria-metrics"):
+        if shutil.which(tool) is None:
+            sys.exit("%s is missing: apt-get install prometheus victoria-metrics" % tool)
+    if os.path.exists(a.workdir):
+        shutil.rmtree(a.workdir)
+    os.makedirs(a.workdir)
+    ports = [19300 + i for i in range(a.targets)]
+    targets = ["127.0.0.1:%d" % p for p in ports]
+    storage = "storage:\n  metrics:\n    block_range: %s\n" % a.block_range
+    paths = {}
+    for peer in ("sightline", "prometheus", "victoriametrics"):
+        os.makedirs(os.path.join(a.workdir, peer, "data"))
+        paths[peer] = os.path.join(a.workdir, peer, "scrape.yml")
+        with open(paths[peer], "w") as f:
+            f.write(scrape_yaml(targets, True, storage if peer == "sightline" else ""))
+
+    procs = []
+    try:
+        tproc = subprocess.Popen([sys.executable, os.path.join(BENCH, "targets.py"), "--ports",
+                                  ",".join(map(str, ports)), "--series", str(a.series),
+                                  "--timestamp-quantum", "1"], stderr=subprocess.DEVNULL)
+        procs.append(tproc)
+        wait_ready("http://%s/stats" % targets[-1], tproc)
+        bases = {"sightline": "http://127.0.0.1:19390", "prometheus": "http://127.0.0.1:19391",
+                 "victoriametrics": "http://127.0.0.1:19392"}
+        range_flag = a.block_range
+        argv = {
+            "sightline": [a.sightline, "--listen", "127.0.0.1:19390", "--data-dir",
+                          os.path.join(a.workdir, "sightline", "data"), "--config", paths["sightline"]],
+            "prometheus": ["prometheus", "--config.file=" + paths["prometheus"],
+                           "--storage.tsdb.path=" + os.path.join(a.workdir, "prometheus", "data"),
+                           "--web.listen-address=127.0.0.1:19391", "--web.enable-admin-api",
+                           "--storage.tsdb.min-block-duration=" + range_flag,
+                           "--storage.tsdb.max-block-duration=" + range_flag],
+            "victoriametrics": ["victoria-metrics", "-storageDataPath=" + os.path.join(a.workdir, "victoriametrics", "data"),
+                                "-httpListenAddr=127.0.0.1:19392", "-promscrape.config=" + paths["victoriametrics"],
+                                "-retentionPeriod=1"],
+        }
+        peers = {}
+        for peer, args in argv.items():
+            log = open(os.path.join(a.workdir, peer, "peer.log"), "wb")
+            peers[peer] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            procs.append(peers[peer])
+        for peer, ready in (("sightline", "/-/ready"), ("prometheus", "/-/ready"), ("victoriametrics", "/health")):
+            wait_ready(bases[peer] + ready, peers[peer])
+        print("ingesting %d s: %d targets x %d series every 1 s" % (a.seconds, a.targets, a.series), flush=True)
+        time.sleep(a.seconds)
+        for peer, path in paths.items():
+            with open(path, "w") as f:
+                f.write(scrape_yaml(targets, False, storage if peer == "sightline" else ""))
+            peers[peer].send_signal(signal.SIGHUP)
+        stopped = time.time()
+        time.sleep(10)
+
+        samples = {
+            "sightline": metric(bases["sightline"], "sightline_tsdb_head_samples_appended_total"),
+            "prometheus": metric(bases["prometheus"], "prometheus_tsdb_head_samples_appended_total"),
+            "victoriametrics": metric(bases["victoriametrics"], "vm_rows_added_to_storage_total"),
+        }
+        # Sightline: wait until every sample is in a block (the head is empty).
+        blocks = os.path.join(a.workdir, "sightline", "data", "metrics", "blocks")
+        while True:
+            if metric(bases["sightline"], "sightline_tsdb_head_series") == 0:
+                break
+            if time.time() - stopped > 900:
+                sys.exit("Sightline did not cut its head into blocks within 15 minutes")
+            time.sleep(10)
+        waited = time.time() - stopped
+        get(bases["victoriametrics"] + "/internal/force_flush")
+        time.sleep(5)
+        snapshot = json.loads(post(bases["prometheus"] + "/api/v1/admin/tsdb/snapshot?skip_head=false"))
+        snap_dir = os.path.join(a.workdir, "prometheus", "data", "snapshots", snapshot["data"]["name"])
+        sizes = {
+            "sightline": du(blocks),
+            "prometheus": du(snap_dir),
+            "victoriametrics": du(os.path.join(a.workdir, "victoriametrics", "data")),
+        }
+        whole = {
+            "sightline": du(os.path.join(a.workdir, "sightline", "data")),
+            "prometheus": du(os.path.join(a.workdir, "prometheus", "data")) - sizes["prometheus"],
+            "victoriametrics": sizes["victoriametrics"],
+        }
+        result = {"seconds": a.seconds, "targets": a.targets, "series_per_target": a.series,
+                  "block_range": a.block_range, "sightline_head_emptied_after_s": round(waited, 1)}
+        print("%-16s %14s %14s %12s %18s" % ("peer", "samples", "bytes", "B/sample", "whole dir B/sample"))
+        for peer in ("sightline", "victoriametrics", "prometheus"):
+            per = sizes[peer] / samples[peer] if samples[peer] else float("nan")
+            print("%-16s %14d %14d %12.3f %18.3f" % (peer, samples[peer], sizes[peer], per,
+                                                      whole[peer] / samples[peer] if samples[peer] else 0))
+            result[peer] = {"samples": samples[peer], "bytes": sizes[peer], "bytes_per_sample": round(per, 3),
+                            "whole_dir_bytes": whole[peer]}
+        with open(os.path.join(a.workdir, "result.json"), "w") as f:
+            json.dump(result, f, indent=1)
+        print(json.dumps(result))
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,11 @@ added any more, then:
 
   * Sightline (storage.metrics.block_range lowered, default 2m) cuts everything into blocks
     and truncates its WAL: we wait until the head holds no sample, and measure the block
-    store (DATA/metrics/blocks) and the whole data directory;
+    store (DATA/metrics/blocks) as cut ("fresh": level-0 SST files, zstd 3, no dictionary)
+    and the whole data directory; then Sightline is stopped and tsdb/examples/compact_blocks
+    compacts the store fully ("settled": RocksDB's bottommost level, zstd 9 with a
+    dictionary — where RocksDB moves blocks on its own once four wait in level 0, and where
+    day compaction puts every finished day);
   * VictoriaMetrics is flushed (/internal/force_flush) and its data directory measured;
   * Prometheus (--storage.tsdb.min-block-duration lowered like Sightline's) writes a snapshot
     including its head, i.e. everything as blocks, which is measured.
@@ -17,8 +21,10 @@ added any more, then:
 Samples are each store's own count of samples added. Sizes are allocated bytes (du).
 Everything binds to 127.0.0.1.
 
-usage: benches/block_bytes.py --sightline target/debug/sightline [--workdir W] [--seconds 360]
-       [--targets 4] [--series 2000] [--block-range 2m]
+usage: benches/block_bytes.py --sightline TARGET/debug/sightline \
+         --compact-tool TARGET/debug/examples/compact_blocks [--workdir W] [--seconds 360] \
+         [--targets 4] [--series 2000] [--block-range 2m]
+(both built by `cargo test --workspace --no-run`)
 needs: apt-get install prometheus victoria-metrics
 """
 
@@ -94,6 +100,7 @@ def scrape_yaml(targets, with_jobs, extra=""):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sightline", required=True, help="path of the sightline binary")
+    ap.add_argument("--compact-tool", required=True, help="path of the compact_blocks example")
     ap.add_argument("--workdir", default="/tmp/block_bytes")
     ap.add_argument("--seconds", type=int, default=360)
     ap.add_argument("--targets", type=int, default=4)
@@ -168,26 +175,35 @@ def main():
                 sys.exit("Sightline did not cut its head into blocks within 15 minutes")
             time.sleep(10)
         waited = time.time() - stopped
+        fresh = du(blocks)
+        whole_fresh = du(os.path.join(a.workdir, "sightline", "data"))
+        peers["sightline"].terminate()
+        peers["sightline"].wait(timeout=60)
+        settled = json.loads(subprocess.run([a.compact_tool, blocks], check=True, capture_output=True).stdout)
         get(bases["victoriametrics"] + "/internal/force_flush")
         time.sleep(5)
         snapshot = json.loads(post(bases["prometheus"] + "/api/v1/admin/tsdb/snapshot?skip_head=false"))
         snap_dir = os.path.join(a.workdir, "prometheus", "data", "snapshots", snapshot["data"]["name"])
         sizes = {
-            "sightline": du(blocks),
+            "sightline": settled["bytes_after"],
+            "sightline (fresh)": fresh,
             "prometheus": du(snap_dir),
             "victoriametrics": du(os.path.join(a.workdir, "victoriametrics", "data")),
         }
+        samples["sightline (fresh)"] = samples["sightline"]
         whole = {
             "sightline": du(os.path.join(a.workdir, "sightline", "data")),
+            "sightline (fresh)": whole_fresh,
             "prometheus": du(os.path.join(a.workdir, "prometheus", "data")) - sizes["prometheus"],
             "victoriametrics": sizes["victoriametrics"],
         }
         result = {"seconds": a.seconds, "targets": a.targets, "series_per_target": a.series,
-                  "block_range": a.block_range, "sightline_head_emptied_after_s": round(waited, 1)}
-        print("%-16s %14s %14s %12s %18s" % ("peer", "samples", "bytes", "B/sample", "whole dir B/sample"))
-        for peer in ("sightline", "victoriametrics", "prometheus"):
+                  "block_range": a.block_range, "sightline_head_emptied_after_s": round(waited, 1),
+                  "sightline_samples_in_blocks": settled["samples"]}
+        print("%-18s %14s %14s %12s %18s" % ("peer", "samples", "bytes", "B/sample", "whole dir B/sample"))
+        for peer in ("sightline (fresh)", "sightline", "victoriametrics", "prometheus"):
             per = sizes[peer] / samples[peer] if samples[peer] else float("nan")
-            print("%-16s %14d %14d %12.3f %18.3f" % (peer, samples[peer], sizes[peer], per,
+            print("%-18s %14d %14d %12.3f %18.3f" % (peer, samples[peer], sizes[peer], per,
                                                       whole[peer] / samples[peer] if samples[peer] else 0))
             result[peer] = {"samples": samples[peer], "bytes": sizes[peer], "bytes_per_sample": round(per, 3),
                             "whole_dir_bytes": whole[peer]}

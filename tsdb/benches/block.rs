@@ -8,7 +8,7 @@
 //! 3. criterion timings of reading 1 series × 7 days and 10 000 series × 1 hour.
 //!
 //! `cargo bench -p sightline-tsdb --bench block` (set `BLOCK_BENCH_SIZES_ONLY=1` to print only
-//! the size table, `BLOCK_BENCH_SERIES`/`BLOCK_BENCH_INTERVAL_MS` to change the data).
+//! the size and expiry tables, `BLOCK_BENCH_READS_ONLY=1` for the timings only, `BLOCK_BENCH_SERIES`/`BLOCK_BENCH_INTERVAL_MS` to change the data).
 
 // A benchmark reports on stdout and may stop at the first failure.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
@@ -233,8 +233,10 @@ fn reads(c: &mut Criterion) {
 }
 
 fn main() {
-    size_table();
-    expiry_table();
+    if std::env::var_os("BLOCK_BENCH_READS_ONLY").is_none() {
+        size_table();
+        expiry_table();
+    }
     if std::env::var_os("BLOCK_BENCH_SIZES_ONLY").is_some() {
         return;
     }

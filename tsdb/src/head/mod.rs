@@ -718,7 +718,7 @@ mod tests {
     use std::sync::mpsc;
 
     use super::*;
-    use crate::storage::{Appender as _, Querier as _};
+    use crate::storage::Querier as _;
 
     #[test]
     fn appends_complete_while_a_checkpoint_is_written() {

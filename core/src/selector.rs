@@ -40,8 +40,7 @@ pub fn parse_selector(text: &str) -> Result<Vec<Matcher>, String> {
     let mut matchers = Vec::with_capacity(selector.matchers.matchers.len() + 1);
     if let Some(name) = &selector.name {
         matchers.push(
-            Matcher::new(MatchOp::Equal, METRIC_NAME, name.as_str())
-                .map_err(|e| e.to_string())?,
+            Matcher::new(MatchOp::Equal, METRIC_NAME, name.as_str()).map_err(|e| e.to_string())?,
         );
     }
     for m in &selector.matchers.matchers {
@@ -51,7 +50,8 @@ pub fn parse_selector(text: &str) -> Result<Vec<Matcher>, String> {
             ParserOp::Re(_) => MatchOp::Regex,
             ParserOp::NotRe(_) => MatchOp::NotRegex,
         };
-        matchers.push(Matcher::new(op, m.name.as_str(), m.value.as_str()).map_err(|e| e.to_string())?);
+        matchers
+            .push(Matcher::new(op, m.name.as_str(), m.value.as_str()).map_err(|e| e.to_string())?);
     }
     Ok(matchers)
 }
@@ -124,7 +124,12 @@ mod tests {
                 r#"mode!~"idle|iowait""#
             ]
         );
-        assert_eq!(parse_selector(r#"{__name__=~"apiserver_.*"}"#).unwrap().len(), 1);
+        assert_eq!(
+            parse_selector(r#"{__name__=~"apiserver_.*"}"#)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

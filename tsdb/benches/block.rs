@@ -7,8 +7,9 @@
 //! 2. the directory size before and after retention drops two of three days;
 //! 3. criterion timings of reading 1 series × 7 days and 10 000 series × 1 hour.
 //!
-//! `cargo bench -p sightline-tsdb --bench block` (set `BLOCK_BENCH_SIZES_ONLY=1` to print only
-//! the size and expiry tables, `BLOCK_BENCH_READS_ONLY=1` for the timings only, `BLOCK_BENCH_SERIES`/`BLOCK_BENCH_INTERVAL_MS` to change the data).
+//! `cargo bench -p sightline-tsdb --bench block` (set `BLOCK_BENCH_PARTS` to a comma list of
+//! `sizes`, `expiry`, `reads` to run only those parts, `BLOCK_BENCH_SERIES` and
+//! `BLOCK_BENCH_INTERVAL_MS` to change the data).
 
 // A benchmark reports on stdout and may stop at the first failure.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
@@ -233,11 +234,15 @@ fn reads(c: &mut Criterion) {
 }
 
 fn main() {
-    if std::env::var_os("BLOCK_BENCH_READS_ONLY").is_none() {
+    let parts = std::env::var("BLOCK_BENCH_PARTS").unwrap_or_else(|_| "sizes,expiry,reads".into());
+    let part = |name: &str| parts.split(',').any(|p| p.trim() == name);
+    if part("sizes") {
         size_table();
+    }
+    if part("expiry") {
         expiry_table();
     }
-    if std::env::var_os("BLOCK_BENCH_SIZES_ONLY").is_some() {
+    if !part("reads") {
         return;
     }
     let mut c = Criterion::default().sample_size(10).configure_from_args();

@@ -55,7 +55,13 @@ fn series_on(db: &Db, day: i64) -> Vec<String> {
         .select(&[], DAY0 + day * DAY, DAY0 + (day + 1) * DAY - 1)
         .unwrap()
         .iter()
-        .map(|s| format!("{}/{}", s.labels.metric_name().unwrap(), s.labels.get("job").unwrap()))
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s.labels.metric_name().unwrap(),
+                s.labels.get("job").unwrap()
+            )
+        })
         .collect();
     found.sort();
     found
@@ -77,9 +83,16 @@ fn overrides_from_the_config_keep_and_expire_exactly_their_series_at_compaction(
     }
     let now = DAY0 + 5 * DAY;
     let cut = db.cut_blocks(now).unwrap();
-    assert_eq!(cut.len(), 5 * 24 - 1, "1 h blocks up to half an hour before now");
+    assert_eq!(
+        cut.len(),
+        5 * 24 - 1,
+        "1 h blocks up to half an hour before now"
+    );
     db.compact_and_expire(now).unwrap();
-    assert!(db.blocks().blocks().iter().all(|b| b.compacted), "day blocks only");
+    assert!(
+        db.blocks().blocks().iter().all(|b| b.compacted),
+        "day blocks only"
+    );
 
     let everything = [
         "apiserver_request_total/kube",
@@ -102,7 +115,12 @@ fn overrides_from_the_config_keep_and_expire_exactly_their_series_at_compaction(
     for day in 2..4 {
         assert_eq!(
             series_on(&db, day),
-            ["apiserver_request_total/node", "node_load1/node", "up/kube", "up/node"],
+            [
+                "apiserver_request_total/node",
+                "node_load1/node",
+                "up/kube",
+                "up/node"
+            ],
             "day {day}"
         );
     }

@@ -366,7 +366,14 @@ storage:
     );
     let matcher = &metrics.retention_overrides[1].matchers.matchers()[0];
     assert!(matcher.matches("apiserver_request_total") && !matcher.matches("up"));
-    assert!(parse("").unwrap().storage.metrics.retention_overrides.is_empty());
+    assert!(
+        parse("")
+            .unwrap()
+            .storage
+            .metrics
+            .retention_overrides
+            .is_empty()
+    );
     assert_eq!(
         parse("").unwrap().storage.metrics.block_range.to_string(),
         "2h"

@@ -9,7 +9,6 @@
 #![allow(dead_code)] // Shared by the bench and the tests, which each use part of it.
 #![allow(clippy::expect_used)] // Test data: a failure is a failed test or bench.
 
-
 use sightline_core::labels::Labels;
 use sightline_tsdb::chunk::XorAppender;
 use sightline_tsdb::storage::ChunkMeta;

@@ -674,7 +674,14 @@ mod tests {
         let columnar = encode_samples(ChunkEncoding::Columnar, &samples);
         let part = decode_chunks(&columnar, 15, 40).unwrap();
         assert!(
-            matches!(part[..], [ChunkMeta { min_time: 20, max_time: 40, chunk: ChunkData::Decoded(_) }]),
+            matches!(
+                part[..],
+                [ChunkMeta {
+                    min_time: 20,
+                    max_time: 40,
+                    chunk: ChunkData::Decoded(_)
+                }]
+            ),
             "a columnar value is decoded once, not re-encoded as XOR"
         );
         assert!(decode_chunks(&columnar, 3001, 4000).unwrap().is_empty());

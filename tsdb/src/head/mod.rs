@@ -759,9 +759,11 @@ mod tests {
         };
         head.truncate_before_while(60_000, during).unwrap();
         assert!(
-            std::fs::read_dir(dir.path().join("wal"))
+            std::fs::read_dir(dir.path().join("wal")).unwrap().any(|e| e
                 .unwrap()
-                .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("checkpoint.")),
+                .file_name()
+                .to_string_lossy()
+                .starts_with("checkpoint.")),
             "a checkpoint was written"
         );
         drop(app);

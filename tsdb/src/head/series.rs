@@ -11,8 +11,8 @@
 //! a sample and before the WAL write, so that a batch holding several samples of one series is
 //! checked in order; a failed WAL write puts it back.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 
 use crate::chunk::XorAppender;
 use crate::storage::{ChunkData, ChunkMeta};

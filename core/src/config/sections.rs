@@ -108,7 +108,7 @@ impl Check for MetricsStorageConfig {
     fn check(&self) -> Result<(), String> {
         check_retention(self.retention)?;
         let range_ms = self.block_range.as_millis();
-        if range_ms < 60_000 || DAY_MS % range_ms != 0 {
+        if range_ms < 60_000 || !DAY_MS.is_multiple_of(range_ms) {
             return Err(format!(
                 "block_range must be at least 1m and divide 24h evenly (e.g. 5m, 1h, 2h), not {}",
                 self.block_range

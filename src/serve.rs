@@ -260,9 +260,8 @@ async fn wait_for_termination(config: &Arc<ConfigStore>) -> anyhow::Result<()> {
 /// The PromQL engine's settings from the `query` section and the global evaluation interval
 /// (the step of subqueries without one), read at start-up.
 fn engine_options(config: &Config) -> EngineOptions {
-    let millis = |d: sightline_core::duration::Duration| {
-        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-    };
+    let millis =
+        |d: sightline_core::duration::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     EngineOptions {
         lookback_delta_ms: millis(config.query.lookback_delta),
         max_samples: config.query.max_samples,

@@ -597,7 +597,8 @@ fn query_error(app: &Appliance, path: &str) -> (u16, String, String) {
 }
 
 /// A query that selects nothing at billions of subquery steps: it runs until its timeout.
-const ENDLESS_QUERY: &str = "/api/v1/query?query=count_over_time(absent_metric%5B100y:1ms%5D)&time=0";
+const ENDLESS_QUERY: &str =
+    "/api/v1/query?query=count_over_time(absent_metric%5B100y:1ms%5D)&time=0";
 
 #[test]
 fn query_limits_answer_with_prometheus_errors() {
@@ -700,7 +701,10 @@ fn query_answers_carry_warnings_and_infos() {
     let app = scraping_appliance(dir.path());
 
     let plain = get_json(&app, "/api/v1/query?query=up");
-    assert!(plain.get("warnings").is_none() && plain.get("infos").is_none(), "{plain}");
+    assert!(
+        plain.get("warnings").is_none() && plain.get("infos").is_none(),
+        "{plain}"
+    );
 
     let rate = get_json(&app, "/api/v1/query?query=rate(up%5B1m%5D)");
     assert_eq!(rate["status"], "success", "{rate}");
@@ -721,8 +725,9 @@ fn query_answers_carry_warnings_and_infos() {
     let quantile = get_json(
         &app,
         &format!(
-            "/api/v1/query_range?query=histogram_quantile(1.5,%20up)&start={}&end={now}&step=1",
-            now - 5
+            "/api/v1/query_range?query=histogram_quantile(1.5,%20up)&start={}&end={}&step=1",
+            now - 5,
+            now + 1
         ),
     );
     assert_eq!(quantile["status"], "success", "{quantile}");

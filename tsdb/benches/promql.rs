@@ -11,6 +11,10 @@
 //! `http_request_duration_seconds_bucket` classic histogram buckets (10 `le` values), 20 %
 //! `node_memory_free_bytes` gauges.
 //!
+//! With `PROMQL_BENCH_OPENMETRICS=FILE` the same samples are also written as OpenMetrics
+//! text, and `PROMQL_BENCH_START_S` moves them to a recent time, for
+//! `benches/promql_vs_prometheus.sh`, which loads them into Prometheus.
+//!
 //! Run: `cargo bench --workspace --bench promql`.
 
 #![allow(
@@ -37,16 +41,8 @@ fn env(name: &str, default: usize) -> usize {
 /// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
 fn status_bytes(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .unwrap();
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let line = status.lines().find(|line| line.starts_with(field)).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kib * 1024
 }
 
@@ -78,7 +74,10 @@ fn series(i: usize) -> (Labels, f64) {
             let rank = (i / 10) % BUCKETS.len();
             (
                 Labels::from_pairs([
-                    ("__name__", "http_request_duration_seconds_bucket".to_owned()),
+                    (
+                        "__name__",
+                        "http_request_duration_seconds_bucket".to_owned(),
+                    ),
                     ("job", job),
                     ("instance", instance),
                     ("le", le.to_owned()),
@@ -99,12 +98,45 @@ fn series(i: usize) -> (Labels, f64) {
     }
 }
 
+/// The value of a series with `slope` (0 for a gauge) at its `step`-th sample.
+fn value(slope: f64, step: i64) -> f64 {
+    if slope == 0.0 {
+        1e9 + (step as f64 * 0.37).sin() * 1e8
+    } else {
+        step as f64 * slope
+    }
+}
+
+/// Writes the same samples as OpenMetrics text (series after series, `# EOF` last), the
+/// input of `promtool tsdb create-blocks-from openmetrics`.
+fn write_openmetrics(path: &str, shapes: &[(Labels, f64)], start: i64, end: i64, interval: i64) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for (labels, slope) in shapes {
+        let name = labels.get("__name__").unwrap();
+        let pairs: Vec<String> = labels
+            .iter()
+            .filter(|l| l.name != "__name__")
+            .map(|l| format!("{}=\"{}\"", l.name, l.value))
+            .collect();
+        let series = format!("{name}{{{}}}", pairs.join(","));
+        let mut t = start;
+        while t <= end {
+            let v = value(*slope, (t - start) / interval);
+            writeln!(out, "{series} {v:?} {}", t as f64 / 1000.0).unwrap();
+            t += interval;
+        }
+    }
+    writeln!(out, "# EOF").unwrap();
+}
+
 fn main() {
     let n_series = env("PROMQL_BENCH_SERIES", 10_000);
     let hours = env("PROMQL_BENCH_HOURS", 24) as i64;
     let interval_ms = env("PROMQL_BENCH_INTERVAL_S", 60) as i64 * 1000;
     let runs = env("PROMQL_BENCH_RUNS", 3);
-    let end = hours * 3_600_000;
+    let start = env("PROMQL_BENCH_START_S", 0) as i64 * 1000;
+    let end = start + hours * 3_600_000;
 
     let dir = tempfile::tempdir().unwrap();
     let head = Arc::new(Head::open(dir.path(), HeadOptions::default()).unwrap());
@@ -112,23 +144,18 @@ fn main() {
     let loading = Instant::now();
     let mut refs = Vec::with_capacity(n_series);
     let mut app = head.appender();
-    for (labels, _) in &shapes {
-        refs.push(app.append(labels, 0, 0.0).unwrap());
+    for (labels, slope) in &shapes {
+        refs.push(app.append(labels, start, value(*slope, 0)).unwrap());
     }
     app.commit().unwrap();
     let mut samples = n_series;
-    let mut t = interval_ms;
+    let mut t = start + interval_ms;
     while t <= end {
-        let step = (t / interval_ms) as f64;
+        let step = (t - start) / interval_ms;
         for chunk in refs.chunks(1000).zip(shapes.chunks(1000)) {
             let mut app = head.appender();
             for (r, (_, slope)) in chunk.0.iter().zip(chunk.1) {
-                let v = if *slope == 0.0 {
-                    1e9 + (step * 0.37).sin() * 1e8
-                } else {
-                    step * slope
-                };
-                app.append_ref(*r, t, v).unwrap();
+                app.append_ref(*r, t, value(*slope, step)).unwrap();
             }
             app.commit().unwrap();
         }
@@ -140,6 +167,11 @@ fn main() {
         loading.elapsed().as_secs_f64(),
         status_bytes("VmRSS") >> 20
     );
+
+    if let Ok(path) = std::env::var("PROMQL_BENCH_OPENMETRICS") {
+        write_openmetrics(&path, &shapes, start, end, interval_ms);
+        println!("wrote the same samples to {path}");
+    }
 
     let engine = Engine::new(EngineOptions {
         timeout: Some(Duration::from_secs(600)),

@@ -293,9 +293,27 @@ fn annotations(store: &MemStore, query: &str, t: i64) -> (Vec<String>, Vec<Strin
 #[test]
 fn annotations_follow_prometheus_wording_and_positions() {
     let mut store = MemStore::default();
-    counter(&mut store, &[("__name__", "requests_total")], 21, 15_000, 1.0);
-    counter(&mut store, &[("__name__", "temperature"), ("room", "a")], 21, 15_000, 1.0);
-    counter(&mut store, &[("__name__", "temperature"), ("room", "b")], 21, 15_000, 1.0);
+    counter(
+        &mut store,
+        &[("__name__", "requests_total")],
+        21,
+        15_000,
+        1.0,
+    );
+    counter(
+        &mut store,
+        &[("__name__", "temperature"), ("room", "a")],
+        21,
+        15_000,
+        1.0,
+    );
+    counter(
+        &mut store,
+        &[("__name__", "temperature"), ("room", "b")],
+        21,
+        15_000,
+        1.0,
+    );
     for (le, inc) in [("0.1", 3.0), ("1", 2.0), ("+Inf", 4.0), ("big", 1.0)] {
         counter(
             &mut store,
@@ -331,14 +349,18 @@ fn annotations_follow_prometheus_wording_and_positions() {
     );
     assert_eq!(
         warnings,
-        ["PromQL warning: bucket label \"le\" is missing or has a malformed value of \"big\" \
-          for metric name \"\" (1:25)"]
+        [
+            "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"big\" \
+          for metric name \"\" (1:25)"
+        ]
     );
     assert_eq!(
         infos,
-        ["PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see \
+        [
+            "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see \
           https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) \
-          for metric name \"\" (1:25)"]
+          for metric name \"\" (1:25)"
+        ]
     );
     // Quantiles and ratios out of range, even when nothing is selected.
     assert_eq!(
@@ -359,14 +381,19 @@ fn annotations_follow_prometheus_wording_and_positions() {
     );
 
     // `sort` is pointless in a range query only.
-    assert_eq!(annotations(&store, "sort(temperature)", MIN), (vec![], vec![]));
+    assert_eq!(
+        annotations(&store, "sort(temperature)", MIN),
+        (vec![], vec![])
+    );
     let range = engine()
         .range_query(&store, "sum(sort(temperature))", 0, MIN, 15_000)
         .unwrap();
     assert_eq!(
         range.warnings,
-        ["PromQL warning: sort is ineffective for range queries since results are always \
-          ordered by labels (1:5)"]
+        [
+            "PromQL warning: sort is ineffective for range queries since results are always \
+          ordered by labels (1:5)"
+        ]
     );
 }
 
@@ -382,7 +409,11 @@ fn queries_beyond_max_concurrency_wait_for_a_slot_until_their_timeout() {
         let (engine, store) = (one_at_a_time.clone(), std::sync::Arc::clone(&store));
         std::thread::spawn(move || {
             engine
-                .instant_query(store.as_ref(), "count_over_time(absent_metric[100y:1ms])", 0)
+                .instant_query(
+                    store.as_ref(),
+                    "count_over_time(absent_metric[100y:1ms])",
+                    0,
+                )
                 .unwrap_err()
         })
     };
@@ -397,5 +428,9 @@ fn queries_beyond_max_concurrency_wait_for_a_slot_until_their_timeout() {
         "query timed out in expression evaluation"
     );
     // The slot was given back.
-    assert!(one_at_a_time.instant_query(store.as_ref(), "vector(1)", 0).is_ok());
+    assert!(
+        one_at_a_time
+            .instant_query(store.as_ref(), "vector(1)", 0)
+            .is_ok()
+    );
 }

@@ -332,7 +332,10 @@ fn query_section_sets_engine_limits_and_refuses_zero() {
     assert_eq!(config.query.lookback_delta.to_string(), "1m");
 
     let error = error_of("query:\n  max_concurrency: 0\n");
-    assert!(error.contains("max_concurrency must be at least 1"), "{error}");
+    assert!(
+        error.contains("max_concurrency must be at least 1"),
+        "{error}"
+    );
     let error = error_of("query:\n  timeout: 0s\n");
     assert!(error.contains("timeout must be longer than 0s"), "{error}");
     let error = error_of("query:\n  max_sample: 10\n");

@@ -17,8 +17,8 @@ use std::rc::Rc;
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 use sightline_core::labels::Labels;
 
-use super::error::{Error, Result};
 use super::annotations;
+use super::error::{Error, Result};
 use super::eval::{Elem, Evaluator, Val, is_name_label};
 use super::value::format_value;
 

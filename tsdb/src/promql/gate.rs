@@ -94,7 +94,10 @@ mod tests {
         let err = gate.enter(deadline).unwrap_err();
         assert_eq!(err.to_string(), "query timed out in query queue");
         drop(slot);
-        assert!(gate.enter(deadline.map(|(_, t)| (Instant::now() + t, t))).is_ok());
+        assert!(
+            gate.enter(deadline.map(|(_, t)| (Instant::now() + t, t)))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -109,7 +112,10 @@ mod tests {
         });
         wait_for_entry.recv().unwrap();
         let timeout = Duration::from_secs(5);
-        assert!(gate.enter(Some((Instant::now() + timeout, timeout))).is_ok());
+        assert!(
+            gate.enter(Some((Instant::now() + timeout, timeout)))
+                .is_ok()
+        );
         holder.join().unwrap();
     }
 }

@@ -192,7 +192,7 @@ fn main() {
     println!("|---|---|---|---|---|");
     for query in queries {
         for (name, range, step) in ranges {
-            if range > end {
+            if range > hours * 3_600_000 {
                 continue;
             }
             let mut times = Vec::with_capacity(runs);

@@ -79,6 +79,10 @@ struct SampleBuffer {
     dropped_upto: Option<i64>,
 }
 
+/// Samples behind a window that are dropped at once: often enough that a buffer stays about
+/// twice its window, rarely enough that dropping them costs little per step.
+const DRAIN_AFTER: usize = 64;
+
 /// The samples of one chunk in time order: the one place where the engine reads chunk
 /// contents, so that a change in how storage hands over chunks touches only this function.
 fn chunk_samples(meta: &ChunkMeta) -> impl Iterator<Item = (i64, f64)> + '_ {
@@ -122,7 +126,7 @@ impl Stored {
         // Later windows start at or after this one: what is behind it is not needed again.
         buffer.start += lo;
         buffer.dropped_upto = Some(buffer.dropped_upto.map_or(from, |d| d.max(from)));
-        if buffer.start > 1024 && buffer.start * 2 > buffer.samples.len() {
+        if buffer.start >= DRAIN_AFTER && buffer.start * 2 >= buffer.samples.len() {
             buffer.samples.drain(..buffer.start);
             buffer.start = 0;
         }

@@ -4,7 +4,8 @@
 //!
 //! Layout: [`parser`] adapts the `promql-parser` crate; `eval` walks the AST one evaluation
 //! timestamp at a time (a range query is the instant evaluation at every step, after each
-//! selector's chunks were fetched once for the whole range and kept compressed); `binary`,
+//! selector's chunks were fetched once for the whole range and each chunk is decoded once, as
+//! windows slide forward over a per-series buffer); `binary`,
 //! `aggregate`, `instant_functions`, `range_functions` and `info` hold the operators and
 //! functions; [`value`] holds the result types, serializable in the Prometheus HTTP API's
 //! JSON shape.

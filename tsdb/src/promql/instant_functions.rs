@@ -609,9 +609,10 @@ fn note_forced_monotonicity(
 
 /// The metric name as annotations name it: empty once evaluation dropped it.
 fn metric_name(labels: &Labels, drop_name: bool) -> &str {
-    match drop_name {
-        true => "",
-        false => labels.get(METRIC_NAME).unwrap_or(""),
+    if drop_name {
+        ""
+    } else {
+        labels.get(METRIC_NAME).unwrap_or("")
     }
 }
 

@@ -139,7 +139,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     backends.set_metrics(MetricBackend {
         querier: db.querier().clone(),
         head: head.clone(),
-        engine: Engine::new(EngineOptions::default()),
+        engine: Engine::new(engine_options(&startup)),
         scrapes: scrape_manager.clone(),
     });
     let scraping = tokio::spawn(scrape_manager.run(config.subscribe(), shutdown.clone()));
@@ -265,6 +265,20 @@ async fn wait_for_termination(config: &Arc<ConfigStore>) -> anyhow::Result<()> {
 }
 
 /// Logs a warning when a reload changes a setting that only takes effect at start-up.
+/// The PromQL engine's settings from the `query` section and the global evaluation interval
+/// (the step of subqueries without one), read at start-up.
+fn engine_options(config: &Config) -> EngineOptions {
+    let millis =
+        |d: sightline_core::duration::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    EngineOptions {
+        lookback_delta_ms: millis(config.query.lookback_delta),
+        max_samples: config.query.max_samples,
+        timeout: Some(config.query.timeout.as_std()),
+        default_subquery_step_ms: millis(config.global.evaluation_interval),
+        max_concurrency: config.query.max_concurrency,
+    }
+}
+
 async fn warn_on_restart_only_changes(
     config: Arc<ConfigStore>,
     listen: Vec<SocketAddr>,
@@ -285,6 +299,9 @@ async fn warn_on_restart_only_changes(
         }
         if new.storage.metrics.block_range != started_with.storage.metrics.block_range {
             tracing::warn!("storage.metrics.block_range changed; it takes effect after a restart");
+        }
+        if new.query != started_with.query {
+            tracing::warn!("query limits changed; they take effect after a restart");
         }
         if new.web.external_url != started_with.web.external_url {
             tracing::warn!("web.external_url changed; the route prefix changes after a restart");

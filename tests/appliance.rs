@@ -580,3 +580,164 @@ fn prometheus_api_rejects_bad_requests_clearly() {
         assert!(!body["error"].as_str().unwrap().is_empty());
     }
 }
+
+/// Status, `errorType` and `error` of a query answer.
+fn query_error(app: &Appliance, path: &str) -> (u16, String, String) {
+    let response = http().get(app.url(path)).send().unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}: {text}"));
+    assert_eq!(body["status"], "error", "{path}: {body}");
+    (
+        status,
+        body["errorType"].as_str().unwrap_or_default().to_owned(),
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// A query that selects nothing at billions of subquery steps: it runs until its timeout.
+const ENDLESS_QUERY: &str =
+    "/api/v1/query?query=count_over_time(absent_metric%5B100y:1ms%5D)&time=0";
+
+#[test]
+fn query_limits_answer_with_prometheus_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "query:\n  max_samples: 100\n  timeout: 1s\n  max_concurrency: 1\n",
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+
+    // 201 output points of one series are more than 100 samples.
+    assert_eq!(
+        query_error(
+            &app,
+            "/api/v1/query_range?query=vector(1)&start=0&end=200&step=1"
+        ),
+        (
+            422,
+            "execution".to_owned(),
+            "query processing would load too many samples into memory in query execution"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        query_error(&app, ENDLESS_QUERY),
+        (
+            503,
+            "timeout".to_owned(),
+            "query timed out in expression evaluation".to_owned()
+        )
+    );
+
+    // With the only slot taken, a query with a shorter `timeout` times out waiting for it.
+    let holder = {
+        let url = app.url(ENDLESS_QUERY);
+        std::thread::spawn(move || http().get(url).send().unwrap().status().as_u16())
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        query_error(&app, "/api/v1/query?query=vector(1)&timeout=100ms"),
+        (
+            503,
+            "timeout".to_owned(),
+            "query timed out in query queue".to_owned()
+        )
+    );
+    assert_eq!(holder.join().unwrap(), 503);
+    // The slot is free again.
+    assert_eq!(
+        get_json(&app, "/api/v1/query?query=vector(1)")["status"],
+        "success"
+    );
+}
+
+#[test]
+fn bad_query_time_and_step_are_bad_data_with_prometheus_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Appliance::start(&dir.path().join("data"), &[]);
+    let (status, kind, error) = query_error(&app, "/api/v1/query?query=sum(rate(up%5B5m%5D)");
+    assert_eq!((status, kind.as_str()), (400, "bad_data"));
+    assert!(
+        error.starts_with("invalid parameter \"query\": parse error: "),
+        "{error}"
+    );
+    let cases = [
+        (
+            "/api/v1/query?query=up&time=yesterday",
+            "invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=10&step=0",
+            "invalid parameter \"step\": zero or negative query resolution step widths are \
+             not accepted. Try a positive integer",
+        ),
+        (
+            "/api/v1/query_range?query=up&start=0&end=10&step=often",
+            "invalid parameter \"step\": cannot parse \"often\" to a valid duration",
+        ),
+        (
+            "/api/v1/query?query=up&timeout=soon",
+            "invalid parameter \"timeout\": cannot parse \"soon\" to a valid duration",
+        ),
+    ];
+    for (path, message) in cases {
+        assert_eq!(
+            query_error(&app, path),
+            (400, "bad_data".to_owned(), message.to_owned()),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn query_answers_carry_warnings_and_infos() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scraping_appliance(dir.path());
+
+    let plain = get_json(&app, "/api/v1/query?query=up");
+    assert!(
+        plain.get("warnings").is_none() && plain.get("infos").is_none(),
+        "{plain}"
+    );
+
+    let rate = get_json(&app, "/api/v1/query?query=rate(up%5B1m%5D)");
+    assert_eq!(rate["status"], "success", "{rate}");
+    assert_eq!(
+        rate["infos"],
+        serde_json::json!([
+            "PromQL info: metric might not be a counter, name does not end in \
+             _total/_sum/_count/_bucket: \"up\" (1:6)"
+        ]),
+        "{rate}"
+    );
+    assert!(rate.get("warnings").is_none(), "{rate}");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let quantile = get_json(
+        &app,
+        &format!(
+            "/api/v1/query_range?query=histogram_quantile(1.5,%20up)&start={}&end={}&step=1",
+            now - 5,
+            now + 1
+        ),
+    );
+    assert_eq!(quantile["status"], "success", "{quantile}");
+    assert_eq!(
+        quantile["warnings"],
+        serde_json::json!([
+            "PromQL warning: quantile value should be between 0 and 1, got 1.5 (1:20)",
+            "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"\" \
+             for metric name \"up\" (1:25)"
+        ]),
+        "{quantile}"
+    );
+}

@@ -283,3 +283,154 @@ fn histogram_quantile_interpolates_classic_buckets() {
     // Rank 95 is in the +Inf bucket: the highest finite bound is returned.
     assert_eq!(single(&store, "histogram_quantile(0.95, h_bucket)", 0), 1.0);
 }
+
+/// The warnings and infos of an instant query at `t`.
+fn annotations(store: &MemStore, query: &str, t: i64) -> (Vec<String>, Vec<String>) {
+    let result = engine().instant_query(store, query, t).unwrap();
+    (result.warnings, result.infos)
+}
+
+#[test]
+fn annotations_follow_prometheus_wording_and_positions() {
+    let mut store = MemStore::default();
+    counter(
+        &mut store,
+        &[("__name__", "requests_total")],
+        21,
+        15_000,
+        1.0,
+    );
+    counter(
+        &mut store,
+        &[("__name__", "temperature"), ("room", "a")],
+        21,
+        15_000,
+        1.0,
+    );
+    counter(
+        &mut store,
+        &[("__name__", "temperature"), ("room", "b")],
+        21,
+        15_000,
+        1.0,
+    );
+    for (le, inc) in [("0.1", 3.0), ("1", 2.0), ("+Inf", 4.0), ("big", 1.0)] {
+        counter(
+            &mut store,
+            &[("__name__", "latency_bucket"), ("le", le)],
+            21,
+            15_000,
+            inc,
+        );
+    }
+
+    // A counter's name: nothing to say.
+    assert_eq!(
+        annotations(&store, "rate(requests_total[1m])", 5 * MIN),
+        (vec![], vec![])
+    );
+    // Two series of one non-counter name give one info, positioned at the range argument.
+    assert_eq!(
+        annotations(&store, "sum(increase(temperature[1m]))", 5 * MIN),
+        (
+            vec![],
+            vec![
+                "PromQL info: metric might not be a counter, name does not end in \
+                 _total/_sum/_count/_bucket: \"temperature\" (1:14)"
+                    .to_owned()
+            ]
+        )
+    );
+    // The `le="big"` bucket is malformed, and the counts (3, 2, 4 per step) decrease.
+    let (warnings, infos) = annotations(
+        &store,
+        "histogram_quantile(0.9, rate(latency_bucket[1m]))",
+        5 * MIN,
+    );
+    assert_eq!(
+        warnings,
+        [
+            "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"big\" \
+          for metric name \"\" (1:25)"
+        ]
+    );
+    assert_eq!(
+        infos,
+        [
+            "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see \
+          https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) \
+          for metric name \"\" (1:25)"
+        ]
+    );
+    // Quantiles and ratios out of range, even when nothing is selected.
+    assert_eq!(
+        annotations(&store, "histogram_quantile(NaN, absent_bucket)", 0).0,
+        ["PromQL warning: quantile value should be between 0 and 1, got NaN (1:20)"]
+    );
+    assert_eq!(
+        annotations(&store, "quantile(-0.5, temperature)", MIN).0,
+        ["PromQL warning: quantile value should be between 0 and 1, got -0.5 (1:10)"]
+    );
+    assert_eq!(
+        annotations(&store, "quantile_over_time(2, temperature[1m])", MIN).0,
+        ["PromQL warning: quantile value should be between 0 and 1, got 2 (1:20)"]
+    );
+    assert_eq!(
+        annotations(&store, "limit_ratio(1.5, temperature)", MIN).0,
+        ["PromQL warning: ratio value should be between -1 and 1, got 1.5, capping to 1 (1:13)"]
+    );
+
+    // `sort` is pointless in a range query only.
+    assert_eq!(
+        annotations(&store, "sort(temperature)", MIN),
+        (vec![], vec![])
+    );
+    let range = engine()
+        .range_query(&store, "sum(sort(temperature))", 0, MIN, 15_000)
+        .unwrap();
+    assert_eq!(
+        range.warnings,
+        [
+            "PromQL warning: sort is ineffective for range queries since results are always \
+          ordered by labels (1:5)"
+        ]
+    );
+}
+
+#[test]
+fn queries_beyond_max_concurrency_wait_for_a_slot_until_their_timeout() {
+    let store = std::sync::Arc::new(MemStore::default());
+    let one_at_a_time = Engine::new(EngineOptions {
+        max_concurrency: 1,
+        timeout: Some(Duration::from_millis(500)),
+        ..EngineOptions::default()
+    });
+    let holder = {
+        let (engine, store) = (one_at_a_time.clone(), std::sync::Arc::clone(&store));
+        std::thread::spawn(move || {
+            engine
+                .instant_query(
+                    store.as_ref(),
+                    "count_over_time(absent_metric[100y:1ms])",
+                    0,
+                )
+                .unwrap_err()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let err = one_at_a_time
+        .with_shorter_timeout(Duration::from_millis(100))
+        .instant_query(store.as_ref(), "vector(1)", 0)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "query timed out in query queue");
+    assert_eq!(
+        holder.join().unwrap().to_string(),
+        "query timed out in expression evaluation"
+    );
+    // The slot was given back.
+    assert!(
+        one_at_a_time
+            .instant_query(store.as_ref(), "vector(1)", 0)
+            .is_ok()
+    );
+}

@@ -23,7 +23,8 @@ use crate::yaml::{self, Check, SourceError, checked};
 pub use scrape::ScrapeConfig;
 pub use sections::{
     AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, LimitsConfig,
-    MetricsStorageConfig, RetentionConfig, RetentionOverride, StorageConfig, WebConfig,
+    MetricsStorageConfig, QueryConfig, RetentionConfig, RetentionOverride, StorageConfig,
+    WebConfig,
 };
 pub use store::{ConfigSource, ConfigStore};
 
@@ -48,6 +49,9 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Input limits.
     pub limits: LimitsConfig,
+    /// PromQL query limits.
+    #[serde(deserialize_with = "checked")]
+    pub query: QueryConfig,
     /// Listener, external URL and authentication.
     pub web: WebConfig,
     /// Prometheus-operator objects (ServiceMonitor, PodMonitor) read from the cluster; off

@@ -1,4 +1,5 @@
-//! Sightline's own config sections — `storage`, `limits`, `web` — and Prometheus's `alerting`.
+//! Sightline's own config sections — `storage`, `limits`, `query`, `web` — and Prometheus's
+//! `alerting`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -149,6 +150,51 @@ impl Default for LimitsConfig {
         LimitsConfig {
             request_body_size: ByteSize(32 << 20),
         }
+    }
+}
+
+/// Limits of PromQL queries, as Prometheus's `--query.*` flags. Read at start-up only.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// Most samples one query may hold in memory at once; 50,000,000
+    /// (`--query.max-samples`).
+    pub max_samples: usize,
+    /// Longest a query may take, waiting for a slot included; 2m (`--query.timeout`).
+    pub timeout: Duration,
+    /// Queries evaluated at once; more wait for a free slot until their timeout; 20
+    /// (`--query.max-concurrency`).
+    pub max_concurrency: usize,
+    /// How far back an instant selector looks for a sample; 5m (`--query.lookback-delta`).
+    pub lookback_delta: Duration,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            max_concurrency: 20,
+            lookback_delta: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Check for QueryConfig {
+    fn check(&self) -> Result<(), String> {
+        if self.max_samples == 0 {
+            return Err("max_samples must be at least 1".into());
+        }
+        if self.max_concurrency == 0 {
+            return Err("max_concurrency must be at least 1".into());
+        }
+        if self.timeout.is_zero() {
+            return Err("timeout must be longer than 0s".into());
+        }
+        if self.lookback_delta.is_zero() {
+            return Err("lookback_delta must be longer than 0s".into());
+        }
+        Ok(())
     }
 }
 

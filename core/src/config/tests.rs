@@ -379,3 +379,31 @@ storage:
         "2h"
     );
 }
+
+#[test]
+fn query_section_sets_engine_limits_and_refuses_zero() {
+    let defaults = parse("").unwrap().query;
+    assert_eq!(defaults.max_samples, 50_000_000);
+    assert_eq!(defaults.timeout.to_string(), "2m");
+    assert_eq!(defaults.max_concurrency, 20);
+    assert_eq!(defaults.lookback_delta.to_string(), "5m");
+
+    let config = parse(
+        "query:\n  max_samples: 1000\n  timeout: 30s\n  max_concurrency: 4\n  lookback_delta: 1m\n",
+    )
+    .unwrap();
+    assert_eq!(config.query.max_samples, 1000);
+    assert_eq!(config.query.timeout.to_string(), "30s");
+    assert_eq!(config.query.max_concurrency, 4);
+    assert_eq!(config.query.lookback_delta.to_string(), "1m");
+
+    let error = error_of("query:\n  max_concurrency: 0\n");
+    assert!(
+        error.contains("max_concurrency must be at least 1"),
+        "{error}"
+    );
+    let error = error_of("query:\n  timeout: 0s\n");
+    assert!(error.contains("timeout must be longer than 0s"), "{error}");
+    let error = error_of("query:\n  max_sample: 10\n");
+    assert!(error.contains("max_sample"), "{error}");
+}

@@ -12,10 +12,12 @@
 //! stable, but possibly different, subset).
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 use sightline_core::labels::Labels;
 
+use super::annotations;
 use super::error::{Error, Result};
 use super::eval::{Elem, Evaluator, Val, is_name_label};
 use super::value::format_value;
@@ -115,23 +117,74 @@ fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
     }
 }
 
+/// The group keys an aggregation computed, remembered across steps: its input series are
+/// mostly the same label sets (shared, not copied) at every step, so each one's key is
+/// computed once per query instead of once per step. Equal keys are one shared value, so
+/// grouping compares addresses rather than label sets.
+#[derive(Debug, Default)]
+pub(crate) struct GroupKeys {
+    /// Input label set's address → the input (kept alive so the address stays its own) and
+    /// its group key.
+    by_input: HashMap<usize, (Rc<Labels>, Rc<Labels>)>,
+    /// Every distinct key.
+    interned: HashMap<Labels, Rc<Labels>>,
+}
+
+impl GroupKeys {
+    /// Starts a step with `inputs` elements; forgets everything when the remembered inputs
+    /// far outnumber them (inputs that are new label sets at every step), bounding memory.
+    fn begin_step(&mut self, inputs: usize) {
+        if self.by_input.len() > 4 * inputs.max(1024) {
+            self.by_input.clear();
+            self.interned.clear();
+        }
+    }
+
+    fn key(&mut self, input: &Rc<Labels>, modifier: &Option<LabelModifier>) -> Rc<Labels> {
+        let address = Rc::as_ptr(input) as usize;
+        if let Some((_, key)) = self.by_input.get(&address) {
+            return Rc::clone(key);
+        }
+        let labels = group_labels(input, modifier);
+        let key = match self.interned.get(&labels) {
+            Some(key) => Rc::clone(key),
+            None => {
+                let key = Rc::new(labels.clone());
+                self.interned.insert(labels, Rc::clone(&key));
+                key
+            }
+        };
+        self.by_input
+            .insert(address, (Rc::clone(input), Rc::clone(&key)));
+        key
+    }
+}
+
 /// Groups elements by key, in order of first appearance. With delayed name removal a
 /// `by (__name__)` group keeps the name; the group's result drops it if any member was
 /// marked to (see [`group_drops_name`]).
-fn group(elems: Vec<Elem>, modifier: &Option<LabelModifier>) -> Vec<(Labels, Vec<Elem>)> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    let mut groups: Vec<(Labels, Vec<Elem>)> = Vec::new();
+fn group(
+    keys: &mut GroupKeys,
+    elems: Vec<Elem>,
+    modifier: &Option<LabelModifier>,
+) -> Vec<(Labels, Vec<Elem>)> {
+    keys.begin_step(elems.len());
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    let mut groups: Vec<(Rc<Labels>, Vec<Elem>)> = Vec::new();
     for e in elems {
-        let key = group_labels(&e.labels, modifier);
-        match index.get(&key) {
+        let key = keys.key(&e.labels, modifier);
+        match index.get(&(Rc::as_ptr(&key) as usize)) {
             Some(&i) => groups[i].1.push(e),
             None => {
-                index.insert(key.clone(), groups.len());
+                index.insert(Rc::as_ptr(&key) as usize, groups.len());
                 groups.push((key, vec![e]));
             }
         }
     }
     groups
+        .into_iter()
+        .map(|(key, elems)| (Labels::clone(&key), elems))
+        .collect()
 }
 
 fn k_param(v: f64) -> Result<i64> {
@@ -164,17 +217,33 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Resu
         None => None,
     };
     let input = ev.vector_arg(&agg.expr, ts)?;
+    let node = std::ptr::from_ref(agg) as usize;
+    let mut keys = ev.group_keys.remove(&node).unwrap_or_default();
+    let result = aggregate(ev, agg, &op, param, input, &mut keys);
+    ev.group_keys.insert(node, keys);
+    result
+}
+
+/// `op` over `input`, grouped with the node's remembered `keys`.
+fn aggregate(
+    ev: &mut Evaluator<'_>,
+    agg: &AggregateExpr,
+    op: &str,
+    param: Option<Val>,
+    input: Vec<Elem>,
+    keys: &mut GroupKeys,
+) -> Result<Val> {
     let modifier = &agg.modifier;
     let scalar_param = || match &param {
         Some(Val::Scalar(v)) => Ok(*v),
         _ => Err(Error::exec(format!("expected a scalar parameter for {op}"))),
     };
     let mut result = Vec::new();
-    match op.as_str() {
+    match op {
         "sum" | "avg" | "min" | "max" | "count" | "group" | "stddev" | "stdvar" => {
-            for (key, elems) in group(input, modifier) {
+            for (key, elems) in group(keys, input, modifier) {
                 let values = elems.iter().map(|e| e.v);
-                let v = match op.as_str() {
+                let v = match op {
                     "sum" => {
                         let (s, c) = values.fold((0.0, 0.0), |(s, c), v| kahan_inc(v, s, c));
                         if s.is_infinite() { s } else { s + c }
@@ -208,7 +277,10 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Resu
         }
         "quantile" => {
             let q = scalar_param()?;
-            for (key, elems) in group(input, modifier) {
+            if let (Some(note), Some(node)) = (annotations::invalid_quantile(q), &agg.param) {
+                ev.annotations.warn(note, node);
+            }
+            for (key, elems) in group(keys, input, modifier) {
                 let mut values: Vec<f64> = elems.iter().map(|e| e.v).collect();
                 let drop_name = group_drops_name(&key, &elems);
                 result.push(Elem {
@@ -224,7 +296,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Resu
                 return Ok(Val::Vector(Vec::new()));
             }
             let top = op == "topk";
-            for (_, mut elems) in group(input, modifier) {
+            for (_, mut elems) in group(keys, input, modifier) {
                 elems.sort_by(|a, b| {
                     use std::cmp::Ordering;
                     match (a.v.is_nan(), b.v.is_nan()) {
@@ -244,7 +316,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Resu
             if k < 1 {
                 return Ok(Val::Vector(Vec::new()));
             }
-            for (_, mut elems) in group(input, modifier) {
+            for (_, mut elems) in group(keys, input, modifier) {
                 elems.truncate(usize::try_from(k).unwrap_or(usize::MAX));
                 result.extend(elems);
             }
@@ -254,7 +326,12 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Resu
             if r.is_nan() {
                 return Err(Error::exec("Ratio value is NaN"));
             }
-            let r = r.clamp(-1.0, 1.0);
+            let capped = r.clamp(-1.0, 1.0);
+            if let (true, Some(node)) = (capped != r, &agg.param) {
+                ev.annotations
+                    .warn(annotations::invalid_ratio(r, capped), node);
+            }
+            let r = capped;
             for e in input {
                 let offset = label_hash_fraction(&e.labels);
                 if (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r) {

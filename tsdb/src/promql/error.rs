@@ -37,25 +37,44 @@ pub enum Error {
 
     /// Evaluation held more samples in memory at once than the configured limit
     /// (`query.max_samples`). Narrow the time range, raise the step, or select fewer series.
-    #[error(
-        "query processing would load too many samples into memory in query execution \
-         (limit {limit})"
-    )]
+    /// The message is Prometheus's, word for word.
+    #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples {
         /// The configured maximum.
         limit: usize,
     },
 
-    /// Evaluation ran longer than the configured timeout (`query.timeout`).
-    #[error("query timed out in query execution (timeout {timeout_ms} ms)")]
+    /// The query ran longer than the configured timeout (`query.timeout`), waiting for a
+    /// free slot (`query.max_concurrency`) or evaluating. The message is Prometheus's.
+    #[error("query timed out in {stage}")]
     Timeout {
         /// The configured timeout in milliseconds.
         timeout_ms: u128,
+        /// Where the time ran out.
+        stage: Stage,
     },
 
     /// Reading series from storage failed.
     #[error("reading series: {0}")]
     Storage(#[from] crate::Error),
+}
+
+/// Where a query's time ran out, named as Prometheus names it in its timeout message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Waiting for one of the `query.max_concurrency` slots.
+    Queue,
+    /// Evaluating the expression.
+    Evaluation,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Queue => "query queue",
+            Stage::Evaluation => "expression evaluation",
+        })
+    }
 }
 
 impl Error {

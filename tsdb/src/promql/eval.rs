@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
 use sightline_core::labels::{Labels, METRIC_NAME};
 
-use super::error::{Error, Result};
+use super::annotations::Annotations;
+use super::error::{Error, Result, Stage};
 use super::parser::{at_ms, duration_ms, offset_ms, selector_matchers, unwrap_parens};
 use super::value::{Sample, Series, Value};
 use super::{EngineOptions, aggregate, binary, instant_functions, is_stale_nan, range_functions};
@@ -52,102 +53,101 @@ pub(crate) struct RangeArg {
     pub end: i64,
 }
 
-/// A fetched series: its chunks over the fetch range (staleness markers included).
+/// A fetched series: its chunks over the fetch range (staleness markers included), and the
+/// decoded samples of the latest window.
 ///
-/// Chunks stay compressed; the evaluator decodes a chunk when a step's window reaches it and
-/// keeps only the chunks the latest window needed, so memory follows the compressed size
-/// plus one window per series rather than every sample of the range.
+/// Range evaluation is incremental: as steps move forward, each chunk is decoded once, when
+/// a window first reaches it, and appended to a per-series buffer; samples that fall behind
+/// the window's start are dropped. A window is an index range into that buffer, so memory
+/// per series is one window plus one chunk, and each sample is decoded once per query. A
+/// window that moves backwards (a selector evaluated out of order) re-decodes from its
+/// first chunk.
 struct Stored {
     labels: Rc<Labels>,
     /// Sorted by time, not overlapping.
     chunks: Vec<ChunkMeta>,
-    decoded: RefCell<Vec<(usize, Decoded)>>,
+    buffer: RefCell<SampleBuffer>,
 }
 
-/// A decoded chunk's samples.
-type Decoded = Rc<Vec<(i64, f64)>>;
+/// Decoded samples of chunks `..next_chunk`, from index `start` on; earlier ones were
+/// dropped because they are at or before `dropped_upto`.
+#[derive(Default)]
+struct SampleBuffer {
+    samples: Vec<(i64, f64)>,
+    start: usize,
+    next_chunk: usize,
+    dropped_upto: Option<i64>,
+}
 
-/// Decoded chunks an instant selector keeps per series: steps move forward, so the newest
-/// sample before a step is in the chunk of the previous step or the next one.
-const DECODED_FOR_INSTANT: usize = 2;
+/// Samples behind a window that are dropped at once: often enough that a buffer stays about
+/// twice its window, rarely enough that dropping them costs little per step.
+const DRAIN_AFTER: usize = 64;
+
+/// The samples of one chunk in time order: the one place where the engine reads chunk
+/// contents, so that a change in how storage hands over chunks touches only this function.
+fn chunk_samples(meta: &ChunkMeta) -> impl Iterator<Item = (i64, f64)> + '_ {
+    meta.chunk.iter()
+}
 
 impl Stored {
-    fn decode(&self, i: usize) -> Decoded {
-        Rc::new(self.chunks[i].chunk.iter().collect())
+    fn new(labels: Labels, chunks: Vec<ChunkMeta>) -> Stored {
+        Stored {
+            labels: Rc::new(labels),
+            chunks,
+            buffer: RefCell::default(),
+        }
     }
 
-    fn cached(&self, i: usize) -> Option<Decoded> {
-        self.decoded
-            .borrow()
-            .iter()
-            .find(|(j, _)| *j == i)
-            .map(|(_, d)| Rc::clone(d))
-    }
-
-    /// The newest sample at or before `t`.
-    fn last_at_or_before(&self, t: i64) -> Option<(i64, f64)> {
-        let idx = self
-            .chunks
-            .partition_point(|c| c.min_time <= t)
-            .checked_sub(1)?;
-        let samples = match self.cached(idx) {
-            Some(samples) => samples,
-            None => {
-                let samples = self.decode(idx);
-                let mut cache = self.decoded.borrow_mut();
-                if cache.len() >= DECODED_FOR_INSTANT {
-                    cache.remove(0);
-                }
-                cache.push((idx, Rc::clone(&samples)));
-                samples
-            }
-        };
-        let j = samples.partition_point(|&(st, _)| st <= t);
-        samples.get(j.checked_sub(1)?).copied()
-    }
-
-    /// Samples with `start < t <= end`, staleness markers left out.
-    ///
-    /// Keeps exactly the chunks this window touched decoded, so that as steps slide forward
-    /// only the chunks entering the window are decoded (Prometheus reuses the previous
-    /// step's points the same way).
-    fn window(&self, start: i64, end: i64) -> Vec<(i64, f64)> {
-        let mut keep: Vec<(usize, Decoded, usize, usize)> = Vec::new();
-        let mut len = 0;
-        let first = self.chunks.partition_point(|c| c.max_time <= start);
-        for i in first..self.chunks.len() {
-            if self.chunks[i].min_time > end {
+    /// Calls `f` with the decoded samples in `(from, to]`, staleness markers included.
+    fn with_window<R>(&self, from: i64, to: i64, f: impl FnOnce(&[(i64, f64)]) -> R) -> R {
+        let mut buffer = self.buffer.borrow_mut();
+        let buffer = &mut *buffer;
+        // Chunks before `first` end at or before `from`.
+        let first = self.chunks.partition_point(|c| c.max_time <= from);
+        let went_back = buffer.dropped_upto.is_some_and(|dropped| from < dropped);
+        if went_back || first >= buffer.next_chunk {
+            // Nothing decoded is in the window, or part of it was dropped: start at `first`.
+            buffer.samples.clear();
+            buffer.start = 0;
+            buffer.next_chunk = first;
+            buffer.dropped_upto = None;
+        }
+        while let Some(meta) = self.chunks.get(buffer.next_chunk) {
+            if meta.min_time > to {
                 break;
             }
-            let samples = self.cached(i).unwrap_or_else(|| self.decode(i));
-            // Only the chunks at the window's edges need a search.
-            let meta = &self.chunks[i];
-            let lo = if meta.min_time > start {
-                0
-            } else {
-                samples.partition_point(|&(st, _)| st <= start)
-            };
-            let hi = if meta.max_time <= end {
-                samples.len()
-            } else {
-                samples.partition_point(|&(st, _)| st <= end)
-            }
-            .max(lo);
-            len += hi - lo;
-            keep.push((i, samples, lo, hi));
+            buffer.samples.extend(chunk_samples(meta));
+            buffer.next_chunk += 1;
         }
-        let mut out = Vec::with_capacity(len);
-        for (_, samples, lo, hi) in &keep {
-            for &(t, v) in &samples[*lo..*hi] {
-                if !is_stale_nan(v) {
-                    out.push((t, v));
-                }
-            }
+        let live = &buffer.samples[buffer.start..];
+        let lo = live.partition_point(|&(t, _)| t <= from);
+        let hi = live.partition_point(|&(t, _)| t <= to).max(lo);
+        let result = f(&live[lo..hi]);
+        // Later windows start at or after this one: what is behind it is not needed again.
+        buffer.start += lo;
+        buffer.dropped_upto = Some(buffer.dropped_upto.map_or(from, |d| d.max(from)));
+        if buffer.start >= DRAIN_AFTER && buffer.start * 2 >= buffer.samples.len() {
+            buffer.samples.drain(..buffer.start);
+            buffer.start = 0;
         }
-        *self.decoded.borrow_mut() = keep.into_iter().map(|(i, d, _, _)| (i, d)).collect();
-        out
+        result
+    }
+
+    /// The newest sample in `(from, to]`, staleness marker or not.
+    fn last_in(&self, from: i64, to: i64) -> Option<(i64, f64)> {
+        self.with_window(from, to, |samples| samples.last().copied())
+    }
+
+    /// Appends the samples in `(from, to]` to `out`, staleness markers left out.
+    fn window_into(&self, from: i64, to: i64, out: &mut Vec<(i64, f64)>) {
+        self.with_window(from, to, |samples| {
+            out.extend(samples.iter().filter(|&&(_, v)| !is_stale_nan(v)));
+        });
     }
 }
+
+/// Point vectors kept for reuse: enough for one window of as many series.
+const MAX_POINT_BUFFERS: usize = 100_000;
 
 pub(crate) struct Evaluator<'a> {
     querier: &'a dyn Querier,
@@ -166,6 +166,12 @@ pub(crate) struct Evaluator<'a> {
     step_samples: usize,
     /// Points accumulated in the range query's output.
     output_samples: usize,
+    /// Group keys of each aggregation node (keyed by address), kept across steps.
+    pub group_keys: HashMap<usize, aggregate::GroupKeys>,
+    /// Emptied point vectors of earlier windows, reused so that steps do not allocate.
+    point_buffers: Vec<Vec<(i64, f64)>>,
+    /// Warnings and infos noted so far.
+    pub annotations: Annotations,
 }
 
 fn key(vs: &VectorSelector) -> usize {
@@ -193,7 +199,15 @@ impl<'a> Evaluator<'a> {
             subquery_cache: HashMap::new(),
             step_samples: 0,
             output_samples: 0,
+            point_buffers: Vec::new(),
+            group_keys: HashMap::new(),
+            annotations: Annotations::default(),
         }
+    }
+
+    /// The warnings and infos the evaluation noted.
+    pub fn into_annotations(self) -> Annotations {
+        self.annotations
     }
 
     pub fn run_instant(&mut self, expr: &Expr) -> Result<Value> {
@@ -251,6 +265,15 @@ impl<'a> Evaluator<'a> {
         Ok(Value::Matrix(series))
     }
 
+    /// Takes back the point vector of a range argument's series once it was read.
+    pub fn recycle(&mut self, series: RangeSeries) {
+        if self.point_buffers.len() < MAX_POINT_BUFFERS {
+            let mut points = series.points;
+            points.clear();
+            self.point_buffers.push(points);
+        }
+    }
+
     /// Counts samples against `max_samples` and checks the deadline.
     pub fn add_samples(&mut self, n: usize) -> Result<()> {
         self.step_samples += n;
@@ -264,6 +287,7 @@ impl<'a> Evaluator<'a> {
         {
             return Err(Error::Timeout {
                 timeout_ms: timeout.as_millis(),
+                stage: Stage::Evaluation,
             });
         }
         Ok(())
@@ -340,11 +364,7 @@ impl<'a> Evaluator<'a> {
         let stored: Vec<Stored> = series
             .into_iter()
             .filter(|s| !s.chunks.is_empty())
-            .map(|s| Stored {
-                labels: Rc::new(s.labels),
-                chunks: s.chunks,
-                decoded: RefCell::new(Vec::new()),
-            })
+            .map(|s| Stored::new(s.labels, s.chunks))
             .collect();
         let data = Rc::new(stored);
         self.data.insert(k, Rc::clone(&data));
@@ -369,10 +389,10 @@ impl<'a> Evaluator<'a> {
         let lookback = self.opts.lookback_delta_ms;
         let mut out = Vec::new();
         for s in data.iter() {
-            let Some((st, v)) = s.last_at_or_before(t) else {
+            let Some((st, v)) = s.last_in(t.saturating_sub(lookback), t) else {
                 continue;
             };
-            if st <= t.saturating_sub(lookback) || is_stale_nan(v) {
+            if is_stale_nan(v) {
                 continue;
             }
             out.push((
@@ -403,8 +423,10 @@ impl<'a> Evaluator<'a> {
         let mut series = Vec::new();
         let mut total = 0;
         for s in data.iter() {
-            let points = s.window(start, end);
+            let mut points = self.point_buffers.pop().unwrap_or_default();
+            s.window_into(start, end, &mut points);
             if points.is_empty() {
+                self.point_buffers.push(points);
                 continue;
             }
             total += points.len();

@@ -21,6 +21,7 @@ use regex::Regex;
 use sightline_core::labels::{Labels, METRIC_NAME};
 
 use super::aggregate::is_valid_label_name;
+use super::annotations;
 use super::error::{Error, Result};
 use super::eval::{Elem, Evaluator, Val, check_unique};
 use super::parser::unwrap_parens;
@@ -230,6 +231,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
             }]))
         }
         "sort" | "sort_desc" => {
+            note_sort_in_range_query(ev, call);
             let mut v = ev.vector_arg(arg(call, 0)?, ts)?;
             let desc = name == "sort_desc";
             v.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
@@ -242,6 +244,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
             Ok(Val::Vector(v))
         }
         "sort_by_label" | "sort_by_label_desc" => {
+            note_sort_in_range_query(ev, call);
             let mut v = ev.vector_arg(arg(call, 0)?, ts)?;
             let mut names = Vec::new();
             for e in call.args.args.iter().skip(1) {
@@ -269,8 +272,19 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
         "label_join" => label_join(ev, call, ts),
         "histogram_quantile" => {
             let q = ev.scalar_arg(arg(call, 0)?, ts)?;
+            note_invalid_quantile(ev, q, arg(call, 0)?);
             let v = ev.vector_arg(arg(call, 1)?, ts)?;
-            Ok(per_histogram(v, |b| bucket_quantile(q, b)))
+            let mut out = Vec::new();
+            for (labels, mut buckets, drop_name) in classic_groups(ev, v, arg(call, 1)?) {
+                let (v, forced) = bucket_quantile(q, &mut buckets);
+                note_forced_monotonicity(ev, forced, &labels, drop_name, arg(call, 1)?);
+                out.push(Elem {
+                    labels: labels.into(),
+                    v,
+                    drop_name: true,
+                });
+            }
+            Ok(Val::Vector(out))
         }
         "histogram_quantiles" => {
             let v = ev.vector_arg(arg(call, 0)?, ts)?;
@@ -282,7 +296,9 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
             }
             let mut qs = Vec::new();
             for e in call.args.args.iter().skip(2) {
-                qs.push(ev.scalar_arg(e, ts)?);
+                let q = ev.scalar_arg(e, ts)?;
+                note_invalid_quantile(ev, q, e);
+                qs.push(q);
             }
             if v.iter().any(|e| e.labels.get(&label).is_some()) {
                 return Err(Error::exec(format!(
@@ -290,13 +306,15 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
                 )));
             }
             let mut out = Vec::new();
-            for (labels, buckets) in classic_groups(v) {
+            for (labels, buckets, drop_name) in classic_groups(ev, v, arg(call, 0)?) {
                 for &q in &qs {
+                    let (v, forced) = bucket_quantile(q, &mut buckets.clone());
+                    note_forced_monotonicity(ev, forced, &labels, drop_name, arg(call, 0)?);
                     let mut labels = labels.clone();
                     labels.set(&label, &quantile_label(q));
                     out.push(Elem {
                         labels: labels.into(),
-                        v: bucket_quantile(q, &mut buckets.clone()),
+                        v,
                         drop_name: true,
                     });
                 }
@@ -307,7 +325,16 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
             let lower = ev.scalar_arg(arg(call, 0)?, ts)?;
             let upper = ev.scalar_arg(arg(call, 1)?, ts)?;
             let v = ev.vector_arg(arg(call, 2)?, ts)?;
-            Ok(per_histogram(v, |b| bucket_fraction(lower, upper, b)))
+            Ok(Val::Vector(
+                classic_groups(ev, v, arg(call, 2)?)
+                    .into_iter()
+                    .map(|(labels, mut buckets, _)| Elem {
+                        labels: labels.into(),
+                        v: bucket_fraction(lower, upper, &mut buckets),
+                        drop_name: true,
+                    })
+                    .collect(),
+            ))
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
         | "histogram_stdvar" => {
@@ -318,6 +345,14 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
             Ok(Val::Vector(Vec::new()))
         }
         other => Err(Error::unsupported(format!("function {other}()"))),
+    }
+}
+
+/// Warns that `sort*` has no effect when the query is a range query.
+fn note_sort_in_range_query(ev: &mut Evaluator<'_>, call: &Call) {
+    if ev.start != ev.end {
+        ev.annotations
+            .warn(annotations::sort_in_range_query(), call);
     }
 }
 
@@ -488,21 +523,23 @@ fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     diff / abs_sum.min(f64::MAX) < epsilon
 }
 
-/// Prometheus's `BucketQuantile` over `(upper bound, cumulative count)` pairs.
-pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
+/// Prometheus's `BucketQuantile` over `(upper bound, cumulative count)` pairs, and whether
+/// decreasing counts had to be raised to make them monotonic.
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
     if q.is_nan() {
-        return f64::NAN;
+        return (f64::NAN, false);
     }
     if q < 0.0 {
-        return f64::NEG_INFINITY;
+        return (f64::NEG_INFINITY, false);
     }
     if q > 1.0 {
-        return f64::INFINITY;
+        return (f64::INFINITY, false);
     }
     let Some(mut buckets) = prepare_buckets(buckets) else {
-        return f64::NAN;
+        return (f64::NAN, false);
     };
     // Force monotonic counts, ignoring tiny float noise.
+    let mut forced = false;
     let mut prev = buckets[0].1;
     for b in buckets.iter_mut().skip(1) {
         let curr = b.1;
@@ -510,11 +547,17 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
             continue;
         }
         if almost_equal(prev, curr, 1e-12) || curr < prev {
+            forced |= !almost_equal(prev, curr, 1e-12);
             b.1 = prev;
             continue;
         }
         prev = curr;
     }
+    (interpolated_quantile(q, &buckets), forced)
+}
+
+/// The quantile's estimate over monotonic buckets ending in `+Inf`.
+fn interpolated_quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
     if buckets.len() < 2 {
         return f64::NAN;
     }
@@ -542,6 +585,37 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     bucket_start + (bucket_end - bucket_start) * (rank / count)
 }
 
+/// Warns about a quantile outside `[0, 1]` given as `node`.
+fn note_invalid_quantile(ev: &mut Evaluator<'_>, q: f64, node: &Expr) {
+    if let Some(note) = annotations::invalid_quantile(q) {
+        ev.annotations.warn(note, node);
+    }
+}
+
+/// Notes that the buckets of the histogram `labels` (without `le`) had to be made monotonic.
+/// `drop_name`: evaluation already dropped the metric name (e.g. after `rate`).
+fn note_forced_monotonicity(
+    ev: &mut Evaluator<'_>,
+    forced: bool,
+    labels: &Labels,
+    drop_name: bool,
+    node: &Expr,
+) {
+    if forced {
+        let note = annotations::forced_monotonicity(metric_name(labels, drop_name));
+        ev.annotations.info(note, node);
+    }
+}
+
+/// The metric name as annotations name it: empty once evaluation dropped it.
+fn metric_name(labels: &Labels, drop_name: bool) -> &str {
+    if drop_name {
+        ""
+    } else {
+        labels.get(METRIC_NAME).unwrap_or("")
+    }
+}
+
 /// A quantile as a label value: shortest decimal, with `.0` on whole numbers (`0.0`, `0.25`).
 fn quantile_label(q: f64) -> String {
     if q.is_finite() && q.fract() == 0.0 {
@@ -551,38 +625,36 @@ fn quantile_label(q: f64) -> String {
     }
 }
 
+/// One classic histogram: its labels without `le`, its `(upper bound, count)` buckets, and
+/// whether evaluation dropped its metric name.
+type BucketGroup = (Labels, Vec<(f64, f64)>, bool);
+
 /// Classic histogram buckets grouped by series (labels without `le`); series without a
-/// parseable `le` are ignored.
-fn classic_groups(v: Vec<Elem>) -> Vec<(Labels, Vec<(f64, f64)>)> {
+/// parseable `le` are left out with a warning about `node`, the buckets argument.
+fn classic_groups(ev: &mut Evaluator<'_>, v: Vec<Elem>, node: &Expr) -> Vec<BucketGroup> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
-    let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
+    let mut groups: Vec<BucketGroup> = Vec::new();
     for e in v {
-        let Some(ub) = e.labels.get("le").and_then(parse_le) else {
+        let le = e.labels.get("le");
+        let Some(ub) = le.and_then(parse_le) else {
+            let name = metric_name(&e.labels, e.drop_name);
+            let note = annotations::bad_bucket_label(name, le.unwrap_or(""));
+            ev.annotations.warn(note, node);
             continue;
         };
         let key = e.labels.without(|n| n == "le");
         match index.get(&key) {
-            Some(&i) => groups[i].1.push((ub, e.v)),
+            Some(&i) => {
+                groups[i].1.push((ub, e.v));
+                groups[i].2 |= e.drop_name;
+            }
             None => {
                 index.insert(key.clone(), groups.len());
-                groups.push((key, vec![(ub, e.v)]));
+                groups.push((key, vec![(ub, e.v)], e.drop_name));
             }
         }
     }
     groups
-}
-
-fn per_histogram(v: Vec<Elem>, f: impl Fn(&mut Vec<(f64, f64)>) -> f64) -> Val {
-    Val::Vector(
-        classic_groups(v)
-            .into_iter()
-            .map(|(labels, mut buckets)| Elem {
-                labels: labels.into(),
-                v: f(&mut buckets),
-                drop_name: true,
-            })
-            .collect(),
-    )
 }
 
 /// Sorts buckets, requires a `+Inf` bucket and merges equal bounds.

@@ -4,7 +4,8 @@
 //!
 //! Layout: [`parser`] adapts the `promql-parser` crate; `eval` walks the AST one evaluation
 //! timestamp at a time (a range query is the instant evaluation at every step, after each
-//! selector's chunks were fetched once for the whole range and kept compressed); `binary`,
+//! selector's chunks were fetched once for the whole range and each chunk is decoded once, as
+//! windows slide forward over a per-series buffer); `binary`,
 //! `aggregate`, `instant_functions`, `range_functions` and `info` hold the operators and
 //! functions; [`value`] holds the result types, serializable in the Prometheus HTTP API's
 //! JSON shape.
@@ -31,7 +32,10 @@
 //! - `fill(v)`, `fill_left(v)`, `fill_right(v)` complete unmatched pairs: the left fill value
 //!   stands in for a missing "many"-side series (the result carries the match group's
 //!   labels), the right one for a missing "one"-side series, as the upstream tests expect.
-//! - Warnings and info annotations are not produced.
+//! - Warning and info annotations are produced where Prometheus produces them for float
+//!   data (see `annotations`), returned in [`QueryResult::warnings`] / [`QueryResult::infos`].
+//! - At most [`EngineOptions::max_concurrency`] queries evaluate at once; the others wait for
+//!   a slot until their timeout (see `gate`).
 //! - `max_samples` bounds the samples a single evaluation step holds (selected points plus
 //!   the range query's accumulated output), an approximation of Prometheus's peak count.
 //!   The timeout is checked at every selection and every (sub)query step.
@@ -56,20 +60,25 @@
 //! ```
 
 mod aggregate;
+mod annotations;
 mod binary;
 pub mod error;
 mod eval;
+mod gate;
 mod info;
 mod instant_functions;
 pub mod parser;
 mod range_functions;
 pub mod value;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use promql_parser::parser::Expr;
 
 use crate::storage::Querier;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, Stage};
 pub use value::{Sample, Series, Value};
 
 /// The bit pattern of Prometheus's staleness marker, a NaN that ends a series.
@@ -92,6 +101,9 @@ pub struct EngineOptions {
     /// Step of a subquery that gives none, in ms (Prometheus: the global evaluation
     /// interval, 1 m by default).
     pub default_subquery_step_ms: i64,
+    /// Queries evaluated at once; more wait for a slot until their timeout (Prometheus
+    /// `query.max-concurrency`: 20). Zero counts as one.
+    pub max_concurrency: usize,
 }
 
 impl Default for EngineOptions {
@@ -101,6 +113,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Some(Duration::from_secs(120)),
             default_subquery_step_ms: 60 * 1000,
+            max_concurrency: 20,
         }
     }
 }
@@ -110,25 +123,46 @@ impl Default for EngineOptions {
 pub struct QueryResult {
     /// The value.
     pub value: Value,
-    /// Warnings to show next to the result (none are produced yet).
+    /// Warning annotations ("PromQL warning: …"), as the HTTP API's `warnings`.
     pub warnings: Vec<String>,
+    /// Info annotations ("PromQL info: …"), as the HTTP API's `infos`.
+    pub infos: Vec<String>,
 }
 
-/// Evaluates PromQL queries; cheap to clone and share.
-#[derive(Debug, Clone, Default)]
+/// Evaluates PromQL queries; cheap to clone, and clones share the concurrency limit.
+#[derive(Debug, Clone)]
 pub struct Engine {
     options: EngineOptions,
+    gate: Arc<gate::QueryGate>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(EngineOptions::default())
+    }
 }
 
 impl Engine {
     /// An engine with these settings.
     pub fn new(options: EngineOptions) -> Engine {
-        Engine { options }
+        let gate = Arc::new(gate::QueryGate::new(options.max_concurrency));
+        Engine { options, gate }
     }
 
     /// The engine's settings.
     pub fn options(&self) -> &EngineOptions {
         &self.options
+    }
+
+    /// This engine with its timeout lowered to `timeout` where that is shorter (the HTTP
+    /// API's `timeout` parameter); the concurrency limit stays shared with `self`.
+    pub fn with_shorter_timeout(&self, timeout: Duration) -> Engine {
+        let mut options = self.options.clone();
+        options.timeout = Some(options.timeout.map_or(timeout, |own| own.min(timeout)));
+        Engine {
+            options,
+            gate: Arc::clone(&self.gate),
+        }
     }
 
     /// Evaluates `query` at `time_ms`: Prometheus's `/api/v1/query`. The result is a scalar,
@@ -140,23 +174,18 @@ impl Engine {
         time_ms: i64,
     ) -> Result<QueryResult> {
         let expr = parser::parse(query)?;
-        self.instant_expr(querier, &expr, time_ms)
+        self.execute(querier, Some(query), &expr, time_ms, time_ms, 0)
     }
 
-    /// Evaluates an already parsed expression at `time_ms`.
+    /// Evaluates an already parsed expression at `time_ms`; annotation positions refer to
+    /// the expression's canonical text.
     pub fn instant_expr(
         &self,
         querier: &dyn Querier,
-        expr: &promql_parser::parser::Expr,
+        expr: &Expr,
         time_ms: i64,
     ) -> Result<QueryResult> {
-        let mut ev =
-            eval::Evaluator::new(querier, &self.options, time_ms, time_ms, 0, self.deadline());
-        let value = ev.run_instant(expr)?;
-        Ok(QueryResult {
-            value,
-            warnings: Vec::new(),
-        })
+        self.execute(querier, None, expr, time_ms, time_ms, 0)
     }
 
     /// Evaluates `query` at every `step_ms` from `start_ms` to `end_ms` (inclusive):
@@ -170,42 +199,54 @@ impl Engine {
         step_ms: i64,
     ) -> Result<QueryResult> {
         let expr = parser::parse(query)?;
-        self.range_expr(querier, &expr, start_ms, end_ms, step_ms)
+        check_range(start_ms, end_ms, step_ms)?;
+        self.execute(querier, Some(query), &expr, start_ms, end_ms, step_ms)
     }
 
-    /// Evaluates an already parsed expression as a range query.
+    /// Evaluates an already parsed expression as a range query; annotation positions refer
+    /// to the expression's canonical text.
     pub fn range_expr(
         &self,
         querier: &dyn Querier,
-        expr: &promql_parser::parser::Expr,
+        expr: &Expr,
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
     ) -> Result<QueryResult> {
-        if step_ms <= 0 {
-            return Err(Error::InvalidParameter(
-                "zero or negative query resolution step widths are not accepted: try a \
-                 positive integer"
-                    .to_owned(),
-            ));
-        }
-        if end_ms < start_ms {
-            return Err(Error::InvalidParameter(
-                "end timestamp must not be before start time".to_owned(),
-            ));
-        }
-        let mut ev = eval::Evaluator::new(
-            querier,
-            &self.options,
-            start_ms,
-            end_ms,
-            step_ms,
-            self.deadline(),
-        );
-        let value = ev.run_range(expr)?;
+        check_range(start_ms, end_ms, step_ms)?;
+        self.execute(querier, None, expr, start_ms, end_ms, step_ms)
+    }
+
+    /// Waits for a slot in the gate, then evaluates: instantly when `step_ms` is zero.
+    /// Annotation positions refer to `text`, or to the expression's canonical text.
+    fn execute(
+        &self,
+        querier: &dyn Querier,
+        text: Option<&str>,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult> {
+        let deadline = self.deadline();
+        let _slot = self.gate.enter(deadline)?;
+        let mut ev =
+            eval::Evaluator::new(querier, &self.options, start_ms, end_ms, step_ms, deadline);
+        let value = if step_ms == 0 {
+            ev.run_instant(expr)?
+        } else {
+            ev.run_range(expr)?
+        };
+        let annotations = ev.into_annotations();
+        let (warnings, infos) = match text {
+            _ if annotations.is_empty() => (Vec::new(), Vec::new()),
+            Some(text) => annotations.into_strings(text),
+            None => annotations.into_strings(&expr.to_string()),
+        };
         Ok(QueryResult {
             value,
-            warnings: Vec::new(),
+            warnings,
+            infos,
         })
     }
 
@@ -214,4 +255,21 @@ impl Engine {
             .timeout
             .map(|timeout| (Instant::now() + timeout, timeout))
     }
+}
+
+/// Refuses a range query's step of zero or less and an end before the start.
+fn check_range(start_ms: i64, end_ms: i64, step_ms: i64) -> Result<()> {
+    if step_ms <= 0 {
+        return Err(Error::InvalidParameter(
+            "zero or negative query resolution step widths are not accepted: try a positive \
+             integer"
+                .to_owned(),
+        ));
+    }
+    if end_ms < start_ms {
+        return Err(Error::InvalidParameter(
+            "end timestamp must not be before start time".to_owned(),
+        ));
+    }
+    Ok(())
 }

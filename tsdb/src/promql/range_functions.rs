@@ -9,9 +9,14 @@
 //! Kahan-summed least-squares fit; `stddev_over_time` uses Welford's method. Each function
 //! drops the metric name except `last_over_time` and `first_over_time`.
 
+use std::rc::Rc;
+
 use promql_parser::parser::{Call, Expr};
 
+use sightline_core::labels::METRIC_NAME;
+
 use super::aggregate::{kahan_inc, mean, quantile};
+use super::annotations;
 use super::error::{Error, Result};
 use super::eval::{Elem, Evaluator, RangeArg, Val};
 use super::instant_functions::absent_labels;
@@ -98,20 +103,46 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
         }
     }
 
+    if name == "quantile_over_time"
+        && let (Some(&q), Some(node)) = (params.first(), args.first())
+        && let Some(note) = annotations::invalid_quantile(q)
+    {
+        ev.annotations.warn(note, node);
+    }
+    if matches!(name, "rate" | "increase") {
+        note_non_counters(ev, &arg, range_expr);
+    }
+
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let RangeArg { series, start, end } = arg;
     let mut out = Vec::with_capacity(series.len());
     for s in series {
-        let Some(v) = compute(name, &s.points, start, end, ts, &params) else {
-            continue;
-        };
-        out.push(Elem {
-            labels: s.labels,
-            v,
-            drop_name: !keep_name || s.drop_name,
-        });
+        if let Some(v) = compute(name, &s.points, start, end, ts, &params) {
+            out.push(Elem {
+                labels: Rc::clone(&s.labels),
+                v,
+                drop_name: !keep_name || s.drop_name,
+            });
+        }
+        ev.recycle(s);
     }
     Ok(Val::Vector(out))
+}
+
+/// Notes an info for each metric name in `arg` that does not look like a counter's.
+fn note_non_counters(ev: &mut Evaluator<'_>, arg: &RangeArg, node: &Expr) {
+    // Series of one metric come together: one check per run of equal names.
+    let mut last: Option<&str> = None;
+    for s in arg.series.iter().filter(|s| !s.drop_name) {
+        let name = s.labels.get(METRIC_NAME);
+        if name.is_none() || name == last {
+            continue;
+        }
+        last = name;
+        if let Some(note) = name.and_then(annotations::possible_non_counter) {
+            ev.annotations.info(note, node);
+        }
+    }
 }
 
 fn arg_scalar(ev: &mut Evaluator<'_>, args: &[Box<Expr>], i: usize, ts: i64) -> Result<f64> {

@@ -4,17 +4,20 @@
 //!
 //! Decisions: times default as in Prometheus (`time` = now; `start`/`end` of metadata calls
 //! = all time); a range query may return at most 11,000 points per series, as Prometheus
-//! allows; queries run on the blocking pool because evaluation is CPU-bound.
+//! allows; queries run on the blocking pool because evaluation is CPU-bound. Query answers
+//! carry the engine's `warnings` and `infos` annotations as Prometheus 3 does; the `timeout`
+//! parameter lowers the configured `query.timeout` for one query.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sightline_core::labels::Labels;
 use sightline_core::matcher::Matcher;
-use sightline_tsdb::promql::{self, Error as QueryError};
+use sightline_tsdb::promql::{self, Engine, Error as QueryError};
+use sightline_tsdb::storage::Querier;
 
 use super::{ApiError, Params, parse_duration, parse_time, success};
 use crate::backends::MetricBackend;
@@ -38,11 +41,15 @@ fn backend(state: &AppState) -> Result<&MetricBackend, ApiError> {
         .ok_or_else(|| ApiError::unavailable("metric storage is still starting"))
 }
 
+/// Prometheus's error for each engine error: a query that does not parse is a bad `query`
+/// parameter (400), too many samples an `execution` error (422), a timeout — waiting for a
+/// slot or evaluating — a `timeout` (503).
 fn query_error(error: QueryError) -> ApiError {
     match error {
-        QueryError::Parse { .. } | QueryError::InvalidParameter(_) => {
-            ApiError::bad_data(error.to_string())
+        QueryError::Parse { .. } => {
+            ApiError::bad_data(format!("invalid parameter \"query\": {error}"))
         }
+        QueryError::InvalidParameter(_) => ApiError::bad_data(error.to_string()),
         QueryError::Timeout { .. } => ApiError::timeout(error.to_string()),
         QueryError::Storage(_) => ApiError::internal(error.to_string()),
         _ => ApiError::execution(error.to_string()),
@@ -60,15 +67,27 @@ fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, ApiError> {
         })
 }
 
-/// Runs `evaluate` on the blocking pool with a clone of the backend's querier.
-async fn evaluate<F>(state: &AppState, evaluate: F) -> Result<Response, ApiError>
+/// Runs `evaluate` on the blocking pool with the backend's engine — its timeout lowered to
+/// the request's `timeout` parameter when that is shorter, as Prometheus does — and querier.
+async fn evaluate<F>(state: &AppState, params: &Params, evaluate: F) -> Result<Response, ApiError>
 where
-    F: FnOnce(&MetricBackend) -> promql::Result<promql::QueryResult> + Send + 'static,
+    F: FnOnce(&Engine, &dyn Querier) -> promql::Result<promql::QueryResult> + Send + 'static,
 {
+    let timeout = params
+        .get("timeout")
+        .map(|timeout| parse_duration("timeout", timeout))
+        .transpose()?
+        .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
     backend(state)?;
     let backends = state.backends.clone();
     let result = tokio::task::spawn_blocking(move || match backends.metrics() {
-        Some(backend) => evaluate(backend),
+        Some(backend) => match timeout {
+            Some(timeout) => evaluate(
+                &backend.engine.with_shorter_timeout(timeout),
+                backend.querier.as_ref(),
+            ),
+            None => evaluate(&backend.engine, backend.querier.as_ref()),
+        },
         None => Err(QueryError::InvalidParameter(
             "metric storage is still starting".into(),
         )),
@@ -76,7 +95,28 @@ where
     .await
     .map_err(|error| ApiError::internal(format!("query task failed: {error}")))?
     .map_err(query_error)?;
-    Ok(success(result.value))
+    Ok(annotated_success(result))
+}
+
+/// `{"status":"success","data":…}` with the query's `warnings` and `infos` when there are
+/// any, as Prometheus 3 answers.
+fn annotated_success(result: promql::QueryResult) -> Response {
+    #[derive(Serialize)]
+    struct Envelope {
+        status: &'static str,
+        data: promql::Value,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        infos: Vec<String>,
+    }
+    axum::Json(Envelope {
+        status: "success",
+        data: result.value,
+        warnings: result.warnings,
+        infos: result.infos,
+    })
+    .into_response()
 }
 
 /// `GET|POST /api/v1/query`
@@ -89,10 +129,8 @@ pub(crate) async fn query(
         Some(time) => parse_time("time", time)?,
         None => now_ms(),
     };
-    evaluate(&state, move |backend| {
-        backend
-            .engine
-            .instant_query(backend.querier.as_ref(), &query, time)
+    evaluate(&state, &params, move |engine, querier| {
+        engine.instant_query(querier, &query, time)
     })
     .await
 }
@@ -121,10 +159,8 @@ pub(crate) async fn query_range(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    evaluate(&state, move |backend| {
-        backend
-            .engine
-            .range_query(backend.querier.as_ref(), &query, start, end, step)
+    evaluate(&state, &params, move |engine, querier| {
+        engine.range_query(querier, &query, start, end, step)
     })
     .await
 }

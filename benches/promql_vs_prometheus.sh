@@ -1,0 +1,46 @@
+#!/bin/sh
+# Range queries on the same data in Sightline's engine and in Prometheus 2.x (Debian).
+#
+#   benches/promql_vs_prometheus.sh WORK [SERIES] [HOURS]
+#
+# 1. `cargo bench --bench promql` appends SERIES (default 10000) series × HOURS (default 24) h
+#    at 60 s into Sightline's head, writes the same samples as OpenMetrics to WORK/data.om,
+#    and times the engine on the range queries (in process: no HTTP, no JSON).
+# 2. `promtool tsdb create-blocks-from openmetrics` backfills them into WORK/prometheus;
+#    Prometheus serves them on 127.0.0.1 and `promql_http_timings.py` times the same range
+#    queries over HTTP, with the server's peak RSS growth per query.
+# WORK is deleted at the end (the OpenMetrics file is ~80 bytes per sample).
+set -eu
+work=${1:?usage: $0 WORK [SERIES] [HOURS]}
+series=${2:-10000}
+hours=${3:-24}
+here=$(cd "$(dirname "$0")" && pwd)
+command -v promtool >/dev/null || { echo "install prometheus (Debian package) for promtool" >&2; exit 1; }
+command -v prometheus >/dev/null || { echo "install prometheus (Debian package)" >&2; exit 1; }
+mkdir -p "$work"
+trap 'kill "$prom_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+prom_pid=
+# Whole hours, ending an hour ago: inside Prometheus's retention, not in the future.
+start=$(( ($(date +%s) / 3600 - 1 - hours) * 3600 ))
+
+echo "== Sightline engine (cargo bench, opt-level 3 for the engine crates)"
+(cd "$here/.." && PROMQL_BENCH_SERIES=$series PROMQL_BENCH_HOURS=$hours \
+  PROMQL_BENCH_START_S=$start PROMQL_BENCH_OPENMETRICS="$work/data.om" \
+  cargo bench --workspace --bench promql --profile dev \
+    --config 'profile.dev.package.sightline-tsdb.opt-level=3' \
+    --config 'profile.dev.package.sightline-tsdb.debug-assertions=false' \
+    --config 'profile.dev.package.sightline-tsdb.overflow-checks=false' \
+    --config 'profile.dev.package.sightline-core.opt-level=3' \
+    --config 'profile.dev.package.promql-parser.opt-level=3')
+
+echo "== Prometheus $(prometheus --version 2>&1 | head -1 | cut -d' ' -f3)"
+promtool tsdb create-blocks-from openmetrics "$work/data.om" "$work/prometheus" >/dev/null
+rm -f "$work/data.om"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'global: {scrape_interval: 1h}\n' > "$work/prometheus.yml"
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
+  --storage.tsdb.retention.time=30d --web.listen-address="127.0.0.1:$port" \
+  --log.level=warn 2>"$work/prometheus.log" &
+prom_pid=$!
+python3 "$here/promql_http_timings.py" --url "http://127.0.0.1:$port" --pid "$prom_pid" \
+  --end $(( start + hours * 3600 )) --hours "$hours"

@@ -240,9 +240,12 @@ fn format_query_prettifies_as_prometheus_does() {
     );
 }
 
+/// One series of a remote-write body: its labels and its `(timestamp ms, value)` samples.
+type WriteSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
 /// A remote-write 1.0 body: the series' labels and samples as a snappy-compressed
 /// `prometheus.WriteRequest`.
-fn write_body(series: &[(&[(&str, &str)], &[(i64, f64)])]) -> Vec<u8> {
+fn write_body(series: &[WriteSeries]) -> Vec<u8> {
     let request = prompb::WriteRequest {
         timeseries: series
             .iter()

@@ -387,7 +387,7 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                check(&[refused.clone()]),
+                check(std::slice::from_ref(&refused)),
                 Err(StatusCode::UNSUPPORTED_MEDIA_TYPE),
                 "{refused:?}"
             );

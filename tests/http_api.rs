@@ -371,6 +371,13 @@ fn remote_write_stores_good_bodies_and_refuses_bad_ones_clearly() {
     assert_eq!(status, 413);
     // Still serving after all that.
     assert_eq!(remote_write(&app, write_body(&[]), "snappy").0, 204);
+    for counted in [
+        "sightline_remote_write_samples_total{outcome=\"stored\"} 3",
+        "sightline_remote_write_samples_total{outcome=\"rejected\"} 1",
+        "sightline_remote_write_samples_total{outcome=\"invalid_labels\"} 1",
+    ] {
+        assert_eq!(app.wait_for_metric(counted), counted);
+    }
 }
 
 #[test]

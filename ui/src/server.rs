@@ -29,7 +29,7 @@ use crate::body_limit::limit_request_body;
 use crate::federate::federate;
 use crate::http_metrics::{self, HttpMetrics};
 use crate::lifecycle::{self, Readiness};
-use crate::remote_write;
+use crate::remote_write::{self, RemoteWriteMetrics};
 
 /// What `/api/v1/status/buildinfo` reports.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +52,8 @@ pub(crate) struct AppState {
     pub(crate) readiness: Readiness,
     pub(crate) http_metrics: HttpMetrics,
     pub(crate) verified: Arc<VerifiedCredentials>,
+    /// Counters of the remote-write receiver.
+    pub(crate) remote_write_metrics: RemoteWriteMetrics,
     /// The command-line flags, for `/api/v1/status/flags`.
     pub(crate) flags: Arc<BTreeMap<String, String>>,
     /// When the server was built, for `/api/v1/status/runtimeinfo`.
@@ -102,6 +104,7 @@ impl HttpServer {
         let route_prefix = config.current().web.route_prefix().to_owned();
         let state = AppState {
             http_metrics: HttpMetrics::register(&registry)?,
+            remote_write_metrics: RemoteWriteMetrics::register(&registry)?,
             config,
             backends,
             build,

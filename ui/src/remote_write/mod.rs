@@ -21,6 +21,9 @@
 //!   reported in a 400 after the float samples were stored.
 //! * The decompressed size is checked from the snappy preamble against
 //!   `limits.request_body_size` before anything is allocated: 413 above it.
+//!
+//! Counted in `sightline_remote_write_samples_total{outcome}`: `stored`, `rejected` (out of
+//! order, duplicate, too new) and `invalid_labels` (samples of skipped series).
 
 pub mod prompb;
 
@@ -30,6 +33,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use prometheus::{IntCounterVec, Opts, Registry};
 use prost::Message as _;
 use sightline_core::labels::{Labels, METRIC_NAME};
 use sightline_tsdb::storage::{Appendable, CommitSummary};
@@ -42,6 +46,40 @@ const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
 
 /// The only protobuf message this receiver reads.
 const WRITE_REQUEST: &str = "prometheus.WriteRequest";
+
+/// Remote-write samples by outcome, registered in the process registry.
+#[derive(Clone)]
+pub(crate) struct RemoteWriteMetrics {
+    samples: IntCounterVec,
+}
+
+impl RemoteWriteMetrics {
+    /// Creates the counters and registers them in `registry`.
+    pub(crate) fn register(registry: &Registry) -> prometheus::Result<RemoteWriteMetrics> {
+        let samples = IntCounterVec::new(
+            Opts::new(
+                "sightline_remote_write_samples_total",
+                "Samples received on /api/v1/write, by outcome (stored, rejected, invalid_labels).",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(samples.clone()))?;
+        Ok(RemoteWriteMetrics { samples })
+    }
+
+    fn record(&self, outcome: &Outcome) {
+        let summary = &outcome.summary;
+        self.samples
+            .with_label_values(&["stored"])
+            .inc_by(summary.appended);
+        self.samples
+            .with_label_values(&["rejected"])
+            .inc_by(summary.out_of_order + summary.duplicate + outcome.too_new);
+        self.samples
+            .with_label_values(&["invalid_labels"])
+            .inc_by(outcome.invalid_samples);
+    }
+}
 
 /// A refused request: status and a plain-text reason.
 #[derive(Debug)]
@@ -58,6 +96,7 @@ impl IntoResponse for Refused {
 struct Outcome {
     summary: CommitSummary,
     invalid_series: usize,
+    invalid_samples: u64,
     too_new: u64,
     histograms: usize,
 }
@@ -102,6 +141,7 @@ async fn receive(state: AppState, headers: &HeaderMap, body: Bytes) -> Result<()
             format!("remote write task failed: {error}"),
         )
     })??;
+    state.remote_write_metrics.record(&outcome);
     verdict(&outcome)
 }
 
@@ -228,6 +268,7 @@ fn store(
                     );
                 }
                 outcome.invalid_series += 1;
+                outcome.invalid_samples += series.samples.len() as u64;
                 continue;
             }
         };

@@ -6,6 +6,7 @@
 //! recovery (the metrics WAL replay) is done; then the scrape manager starts. SIGHUP reloads
 //! the config; SIGTERM or SIGINT stops scraping, drains HTTP and syncs the WAL, within 10 s.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -113,6 +114,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         readiness.clone(),
         backends.clone(),
         self_metrics::build_info(),
+        effective_flags(&args, &data_path, &listen),
     )?;
     let listeners = HttpServer::bind(&listen).await?;
     let shutdown = CancellationToken::new();
@@ -166,6 +168,27 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     drop(data_dir);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The command-line flags with the values in effect, for `/api/v1/status/flags`.
+fn effective_flags(
+    args: &ServeArgs,
+    data_dir: &std::path::Path,
+    listen: &[SocketAddr],
+) -> BTreeMap<String, String> {
+    let listen: Vec<String> = listen.iter().map(SocketAddr::to_string).collect();
+    BTreeMap::from([
+        (
+            "config".to_owned(),
+            args.config
+                .as_ref()
+                .map(|path| path.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("data-dir".to_owned(), data_dir.display().to_string()),
+        ("listen".to_owned(), listen.join(",")),
+        ("log-level".to_owned(), args.log_level.clone()),
+    ])
 }
 
 /// Opens the metric store under `DATA/metrics`: replays its WAL into the head and opens the

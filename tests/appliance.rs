@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Appliance, http, write_file};
+use common::{Appliance, get_json, http, scraping_appliance, write_file};
 use reqwest::StatusCode;
 
 #[test]
@@ -420,45 +420,6 @@ fn scrapes_itself_into_storage_and_replays_it_after_a_restart() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!(replayed_series >= series, "{replayed}");
-}
-
-/// The appliance with a 1 s self-scrape job on a fixed loopback port, once it has data.
-fn scraping_appliance(dir: &std::path::Path) -> Appliance {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = write_file(
-        dir,
-        "sightline.yml",
-        &format!(
-            "scrape_configs:\n  - job_name: sightline\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-        ),
-    );
-    let app = Appliance::start(
-        &dir.join("data"),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ],
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while get_json(&app, "/api/v1/query?query=up")["data"]["result"]
-        .as_array()
-        .is_none_or(Vec::is_empty)
-    {
-        assert!(Instant::now() < deadline, "no `up` sample arrived");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    app
-}
-
-fn get_json(app: &Appliance, path: &str) -> serde_json::Value {
-    let text = http().get(app.url(path)).send().unwrap().text().unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}: {text}"))
 }
 
 #[test]

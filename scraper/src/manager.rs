@@ -36,6 +36,7 @@ use crate::discovery::kubernetes::KubernetesDiscovery;
 use crate::discovery::monitors;
 use crate::discovery::{TargetGroup, static_groups};
 use crate::scrape::client::ScrapeClient;
+use crate::scrape::metadata::{MetadataMap, SharedMetadata};
 use crate::scrape::{ScrapeLoop, ScrapeStatus};
 use crate::target::Target;
 
@@ -56,6 +57,8 @@ pub struct ActiveTarget {
     pub target: Target,
     /// The last scrape's outcome.
     pub status: ScrapeStatus,
+    /// The metric metadata of its recent scrapes.
+    pub metadata: Arc<MetadataMap>,
 }
 
 /// A target relabeling dropped, with the labels it was discovered with.
@@ -70,6 +73,7 @@ pub struct DroppedTarget {
 struct Running {
     target: Target,
     status: Arc<Mutex<ScrapeStatus>>,
+    metadata: SharedMetadata,
     stop: CancellationToken,
 }
 
@@ -275,6 +279,7 @@ impl ScrapeManager {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .clone(),
+                    metadata: running.metadata.snapshot(),
                 })
             })
             .collect();
@@ -361,10 +366,12 @@ impl ScrapeManager {
             }
             let status = Arc::new(Mutex::new(ScrapeStatus::default()));
             let stop = CancellationToken::new();
+            let mut metadata = SharedMetadata::default();
             match &pool.client {
                 Some(client) => {
                     let scrape_loop =
                         ScrapeLoop::new(target.clone(), pool.job.clone(), client.clone());
+                    metadata = scrape_loop.metadata();
                     tokio::spawn(run_loop(
                         scrape_loop,
                         self.storage.clone(),
@@ -383,6 +390,7 @@ impl ScrapeManager {
                 Running {
                     target,
                     status,
+                    metadata,
                     stop,
                 },
             );

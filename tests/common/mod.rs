@@ -179,3 +179,49 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// The appliance with a 1 s self-scrape job on a fixed loopback port, once it has data.
+pub fn scraping_appliance(dir: &Path) -> Appliance {
+    scraping_appliance_with(dir, "")
+}
+
+/// Like [`scraping_appliance`], with `extra` appended to the config (more jobs, more
+/// sections: YAML at the top level, or more entries of `scrape_configs` indented by 2).
+pub fn scraping_appliance_with(dir: &Path, extra: &str) -> Appliance {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_file(
+        dir,
+        "sightline.yml",
+        &format!(
+            "scrape_configs:\n  - job_name: sightline\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n{extra}"
+        ),
+    );
+    let app = Appliance::start(
+        &dir.join("data"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get_json(&app, "/api/v1/query?query=up")["data"]["result"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(Instant::now() < deadline, "no `up` sample arrived");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    app
+}
+
+/// GETs `path` and parses the answer as JSON.
+pub fn get_json(app: &Appliance, path: &str) -> serde_json::Value {
+    let text = http().get(app.url(path)).send().unwrap().text().unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}: {text}"))
+}

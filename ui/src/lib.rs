@@ -11,8 +11,10 @@ mod api;
 mod auth;
 mod backends;
 mod body_limit;
+mod federate;
 mod http_metrics;
 mod lifecycle;
+pub mod remote_write;
 mod server;
 
 pub use backends::{Backends, MetricBackend};

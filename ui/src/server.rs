@@ -4,8 +4,10 @@
 //! everything but the health endpoints) authentication and the body limit. Routes live under
 //! the external URL's path when one is configured, as Prometheus's route prefix does.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,11 +22,14 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::prometheus as prometheus_api;
+use crate::api::{format_query, metadata, status};
 use crate::auth::{VerifiedCredentials, require_basic_auth};
 use crate::backends::Backends;
 use crate::body_limit::limit_request_body;
+use crate::federate::federate;
 use crate::http_metrics::{self, HttpMetrics};
 use crate::lifecycle::{self, Readiness};
+use crate::remote_write::{self, RemoteWriteMetrics};
 
 /// What `/api/v1/status/buildinfo` reports.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +52,12 @@ pub(crate) struct AppState {
     pub(crate) readiness: Readiness,
     pub(crate) http_metrics: HttpMetrics,
     pub(crate) verified: Arc<VerifiedCredentials>,
+    /// Counters of the remote-write receiver.
+    pub(crate) remote_write_metrics: RemoteWriteMetrics,
+    /// The command-line flags, for `/api/v1/status/flags`.
+    pub(crate) flags: Arc<BTreeMap<String, String>>,
+    /// When the server was built, for `/api/v1/status/runtimeinfo`.
+    pub(crate) started: SystemTime,
 }
 
 /// Why serving HTTP failed.
@@ -80,23 +91,28 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Builds the router over the running configuration, registering the HTTP metrics in
-    /// `registry` and exposing all of `registry` on `/metrics`.
+    /// `registry` and exposing all of `registry` on `/metrics`; `flags` are the effective
+    /// command-line flags by name, for `/api/v1/status/flags`.
     pub fn new(
         config: Arc<ConfigStore>,
         registry: Registry,
         readiness: Readiness,
         backends: Backends,
         build: BuildInfo,
+        flags: BTreeMap<String, String>,
     ) -> Result<HttpServer, ServeError> {
         let route_prefix = config.current().web.route_prefix().to_owned();
         let state = AppState {
             http_metrics: HttpMetrics::register(&registry)?,
+            remote_write_metrics: RemoteWriteMetrics::register(&registry)?,
             config,
             backends,
             build,
             registry,
             readiness,
             verified: Arc::default(),
+            flags: Arc::new(flags),
+            started: SystemTime::now(),
         };
         let protected = Router::new()
             .route("/metrics", get(http_metrics::expose))
@@ -124,6 +140,17 @@ impl HttpServer {
             .route("/api/v1/targets", get(prometheus_api::targets))
             .route("/api/v1/status/buildinfo", get(prometheus_api::build_info))
             .route("/api/v1/status/tsdb", get(prometheus_api::tsdb_status))
+            .route("/api/v1/metadata", get(metadata::metric_metadata))
+            .route("/api/v1/targets/metadata", get(metadata::target_metadata))
+            .route("/api/v1/status/config", get(status::config))
+            .route("/api/v1/status/flags", get(status::flags))
+            .route("/api/v1/status/runtimeinfo", get(status::runtime_info))
+            .route(
+                "/api/v1/format_query",
+                get(format_query::format_query).post(format_query::format_query),
+            )
+            .route("/federate", get(federate))
+            .route("/api/v1/write", post(remote_write::write))
             .layer(from_fn_with_state(state.clone(), limit_request_body))
             .layer(from_fn_with_state(state.clone(), require_basic_auth));
         let routes = Router::new()

@@ -118,6 +118,17 @@ impl ConfigStore {
         ]
     }
 
+    /// Whether the last reload attempt succeeded (`reloadConfigSuccess` of
+    /// `/api/v1/status/runtimeinfo`).
+    pub fn last_reload_successful(&self) -> bool {
+        self.last_reload_successful.get() == 1
+    }
+
+    /// Unix seconds of the last successful load (`lastConfigTime`).
+    pub fn last_reload_success_seconds(&self) -> f64 {
+        self.last_reload_success_timestamp.get()
+    }
+
     fn record_success(&self) {
         self.last_reload_successful.set(1);
         let now = SystemTime::now()

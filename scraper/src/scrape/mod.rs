@@ -15,6 +15,7 @@
 //! a series is seen.
 
 pub mod client;
+pub mod metadata;
 mod series_cache;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,6 +27,7 @@ use sightline_tsdb::storage::{Appendable, Appender, SeriesRef};
 use crate::exposition::{self, Entry, Format, Parser, Validation};
 use crate::relabel::relabel;
 use crate::target::Target;
+use metadata::{MetadataRecorder, SharedMetadata};
 use series_cache::{Cached, SeriesCache};
 
 /// Prometheus's staleness marker: a NaN with this exact bit pattern.
@@ -126,6 +128,7 @@ pub struct ScrapeLoop {
     client: std::sync::Arc<client::ScrapeClient>,
     cache: SeriesCache,
     report_refs: [Option<SeriesRef>; 5],
+    metadata: MetadataRecorder,
 }
 
 impl ScrapeLoop {
@@ -142,7 +145,13 @@ impl ScrapeLoop {
             client,
             cache: SeriesCache::default(),
             report_refs: [None; 5],
+            metadata: MetadataRecorder::default(),
         }
+    }
+
+    /// Where this loop publishes its target's metadata.
+    pub fn metadata(&self) -> SharedMetadata {
+        self.metadata.shared()
     }
 
     /// The target this loop scrapes.
@@ -237,10 +246,25 @@ impl ScrapeLoop {
         let mut parser = Parser::new(body, format).validation(Validation::Prometheus);
         let sample_limit = self.job.sample_limit;
         self.cache.begin_scrape();
+        self.metadata.begin_scrape();
         while let Some(entry) = parser.next_entry() {
             let sample = match entry.map_err(|error| ScrapeError::Parse(error.to_string()))? {
                 Entry::Sample(sample) => sample,
-                _ => continue,
+                Entry::Type {
+                    family,
+                    metric_type,
+                } => {
+                    self.metadata.set_type(family, metric_type);
+                    continue;
+                }
+                Entry::Help { family, help } => {
+                    self.metadata.set_help(family, help);
+                    continue;
+                }
+                Entry::Unit { family, unit } => {
+                    self.metadata.set_unit(family, unit);
+                    continue;
+                }
             };
             report.samples_scraped += 1;
             let explicit = self.job.honor_timestamps && sample.timestamp_ms.is_some();
@@ -281,6 +305,7 @@ impl ScrapeLoop {
                 report.series_added += 1;
             }
         }
+        self.metadata.end_scrape();
         Ok(report)
     }
 

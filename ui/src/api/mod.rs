@@ -2,7 +2,10 @@
 //! Prometheus's `errorType`s, and request parameters read from the query string and, for
 //! POST, from a form body — repeated keys such as `match[]` included.
 
+pub(crate) mod format_query;
+pub(crate) mod metadata;
 pub(crate) mod prometheus;
+pub(crate) mod status;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -53,6 +56,11 @@ impl ApiError {
             kind: "unavailable",
             message: message.into(),
         }
+    }
+
+    /// The message for the user.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
     }
 
     /// 500 `internal`: something failed on our side.

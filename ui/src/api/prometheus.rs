@@ -26,7 +26,7 @@ use crate::server::AppState;
 /// Prometheus's cap on points per series in a range query.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {
@@ -34,7 +34,7 @@ fn now_ms() -> i64 {
         })
 }
 
-fn backend(state: &AppState) -> Result<&MetricBackend, ApiError> {
+pub(crate) fn backend(state: &AppState) -> Result<&MetricBackend, ApiError> {
     state
         .backends
         .metrics()
@@ -166,7 +166,7 @@ pub(crate) async fn query_range(
 }
 
 /// The `match[]` selectors of a metadata call.
-fn selectors(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+pub(crate) fn selectors(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     params
         .all("match[]")
         .into_iter()
@@ -193,7 +193,7 @@ fn time_range(params: &Params) -> Result<(i64, i64), ApiError> {
 }
 
 /// A label set as the API writes it: a JSON object.
-fn label_map(labels: &Labels) -> BTreeMap<&str, &str> {
+pub(crate) fn label_map(labels: &Labels) -> BTreeMap<&str, &str> {
     labels
         .iter()
         .map(|l| (l.name.as_str(), l.value.as_str()))

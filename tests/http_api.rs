@@ -1,0 +1,743 @@
+//! The Prometheus HTTP API beyond queries, over real HTTP on 127.0.0.1: metadata, status,
+//! `format_query`, `/federate` (read by our own exposition parser and by the real Debian
+//! `prometheus` binary), the remote-write receiver (real snappy + protobuf bodies, and the
+//! real `prometheus` remote-writing to Sightline), and a replay of the requests Grafana's
+//! Prometheus data source makes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Appliance, get_json, http, scraping_appliance, scraping_appliance_with, write_file};
+use prost::Message as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sightline_scraper::exposition::{Entry, Format, Parser};
+use sightline_ui::remote_write::prompb;
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `application/x-www-form-urlencoded` text of `pairs`.
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn post_form(app: &Appliance, path: &str, pairs: &[(&str, &str)]) -> Value {
+    let response = http()
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(pairs))
+        .send()
+        .unwrap();
+    let text = response.text().unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}: {text}"))
+}
+
+/// Polls `path` until `done` holds for its JSON, for at most `limit`.
+fn wait_json(app: &Appliance, path: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let value = get_json(app, path);
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{path} never got there: {value}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn error_of(response: reqwest::blocking::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| json!(text)),
+    )
+}
+
+#[test]
+fn metadata_from_the_scrapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scraping_appliance(dir.path());
+    let all = wait_json(&app, "/api/v1/metadata", Duration::from_secs(10), |v| {
+        v["data"]["process_resident_memory_bytes"].is_array()
+    });
+    assert_eq!(all["status"], "success");
+    assert_eq!(
+        all["data"]["process_resident_memory_bytes"],
+        json!([{"type": "gauge", "help": "Resident memory size in bytes.", "unit": ""}])
+    );
+    assert_eq!(
+        all["data"]["sightline_http_requests_total"][0]["type"],
+        "counter"
+    );
+    assert!(all["data"].get("up").is_none(), "up has no metadata: {all}");
+
+    let one = get_json(
+        &app,
+        "/api/v1/metadata?metric=process_resident_memory_bytes",
+    );
+    assert_eq!(one["data"].as_object().unwrap().len(), 1, "{one}");
+    let limited = get_json(&app, "/api/v1/metadata?limit=2&limit_per_metric=1");
+    assert_eq!(limited["data"].as_object().unwrap().len(), 2, "{limited}");
+    assert_eq!(
+        get_json(&app, "/api/v1/metadata?metric=no_such_metric")["data"],
+        json!({})
+    );
+    let (status, body) = error_of(
+        http()
+            .get(app.url("/api/v1/metadata?limit=ten"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!((status, &body["errorType"]), (400, &json!("bad_data")));
+    assert_eq!(body["error"], "limit must be a number");
+
+    let target = get_json(
+        &app,
+        "/api/v1/targets/metadata?match_target=%7Bjob%3D%22sightline%22%7D&metric=process_resident_memory_bytes",
+    );
+    let entries = target["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{target}");
+    assert_eq!(entries[0]["target"]["job"], "sightline");
+    assert_eq!(entries[0]["type"], "gauge");
+    assert!(entries[0].get("metric").is_none(), "{target}");
+    let listed = get_json(&app, "/api/v1/targets/metadata?limit=1");
+    assert!(listed["data"][0]["metric"].is_string(), "{listed}");
+    assert_eq!(
+        get_json(
+            &app,
+            "/api/v1/targets/metadata?match_target=%7Bjob%3D%22other%22%7D"
+        )["data"],
+        json!([])
+    );
+    let (status, _) = error_of(
+        http()
+            .get(app.url("/api/v1/targets/metadata?match_target=%7Bjob%3D"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn status_config_flags_and_runtime_information() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scraping_appliance_with(
+        dir.path(),
+        "  - job_name: guarded\n    basic_auth: {username: scraper, password: hunter2}\n    static_configs: [{targets: ['127.0.0.1:1']}]\n",
+    );
+    let config = get_json(&app, "/api/v1/status/config");
+    let yaml = config["data"]["yaml"].as_str().unwrap();
+    assert!(yaml.contains("job_name: guarded"), "{yaml}");
+    assert!(yaml.contains("password: <secret>"), "{yaml}");
+    assert!(!yaml.contains("hunter2"), "{yaml}");
+
+    let flags = get_json(&app, "/api/v1/status/flags");
+    // Appliance::start listens on port 0, scraping_appliance on a fixed port too.
+    assert!(
+        flags["data"]["listen"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:0,127.0.0.1:"),
+        "{flags}"
+    );
+    assert_eq!(flags["data"]["log-level"], "info");
+    assert!(
+        flags["data"]["config"]
+            .as_str()
+            .unwrap()
+            .ends_with("sightline.yml"),
+        "{flags}"
+    );
+    assert!(
+        flags["data"]["data-dir"]
+            .as_str()
+            .unwrap()
+            .ends_with("data")
+    );
+
+    let runtime = get_json(&app, "/api/v1/status/runtimeinfo")["data"].clone();
+    assert_eq!(runtime["reloadConfigSuccess"], true);
+    assert_eq!(runtime["storageRetention"], "1w"); // 7d, written as Prometheus writes it.
+    assert!(runtime["goroutineCount"].as_u64().unwrap() > 0, "{runtime}");
+    for time in ["startTime", "lastConfigTime"] {
+        let text = runtime[time].as_str().unwrap();
+        assert!(
+            text.starts_with("20") && text.contains('T'),
+            "{time}: {runtime}"
+        );
+    }
+}
+
+#[test]
+fn format_query_prettifies_as_prometheus_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Appliance::start(&dir.path().join("data"), &[]);
+    // The example of Prometheus's API documentation.
+    assert_eq!(
+        get_json(&app, "/api/v1/format_query?query=foo/bar"),
+        json!({"status": "success", "data": "foo / bar"})
+    );
+    assert_eq!(
+        post_form(
+            &app,
+            "/api/v1/format_query",
+            &[("query", "sum(rate(http_requests_total[5m]))by(job)")]
+        )["data"],
+        "sum by (job) (rate(http_requests_total[5m]))"
+    );
+    // Longer than 100 characters: split and indented as Prometheus's Pretty does (its
+    // printer writes `group_left ()` with empty parentheses too).
+    let long = "sum by (job, instance) (rate(http_requests_total{code=\"200\"}[5m])) / on (job, instance) group_left sum by (job, instance) (rate(http_requests_total[5m]))";
+    assert_eq!(
+        post_form(&app, "/api/v1/format_query", &[("query", long)])["data"],
+        "  sum by (job, instance) (rate(http_requests_total{code=\"200\"}[5m]))\n\
+         / on (job, instance) group_left ()\n\
+         \x20 sum by (job, instance) (rate(http_requests_total[5m]))"
+    );
+
+    let (status, body) = error_of(
+        http()
+            .get(app.url("/api/v1/format_query?query=foo%7B"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        (status, &body["errorType"]),
+        (400, &json!("bad_data")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid parameter \"query\""),
+        "{body}"
+    );
+}
+
+/// One series of a remote-write body: its labels and its `(timestamp ms, value)` samples.
+type WriteSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+/// A remote-write 1.0 body: the series' labels and samples as a snappy-compressed
+/// `prometheus.WriteRequest`.
+fn write_body(series: &[WriteSeries]) -> Vec<u8> {
+    let request = prompb::WriteRequest {
+        timeseries: series
+            .iter()
+            .map(|(labels, samples)| prompb::TimeSeries {
+                labels: labels
+                    .iter()
+                    .map(|(name, value)| prompb::Label {
+                        name: (*name).into(),
+                        value: (*value).into(),
+                    })
+                    .collect(),
+                samples: samples
+                    .iter()
+                    .map(|&(timestamp, value)| prompb::Sample { value, timestamp })
+                    .collect(),
+                histograms: Vec::new(),
+            })
+            .collect(),
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&request.encode_to_vec())
+        .unwrap()
+}
+
+fn remote_write(app: &Appliance, body: Vec<u8>, encoding: &str) -> (u16, String) {
+    let response = http()
+        .post(app.url("/api/v1/write"))
+        .header("content-encoding", encoding)
+        .header("content-type", "application/x-protobuf")
+        .header("x-prometheus-remote-write-version", "0.1.0")
+        .body(body)
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+#[test]
+fn remote_write_stores_good_bodies_and_refuses_bad_ones_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "limits: {request_body_size: 1MiB}\n",
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let now = now_ms();
+    let body = write_body(&[
+        (
+            &[("__name__", "rw_temperature"), ("room", "attic")],
+            &[(now - 2000, 20.5), (now - 1000, 21.0)],
+        ),
+        (
+            &[
+                ("__name__", "rw_temperature"),
+                ("room", "cellar"),
+                ("empty", ""),
+            ],
+            &[(now - 1000, 12.0)],
+        ),
+        // No metric name: skipped, the rest is stored, as Prometheus does.
+        (&[("room", "nowhere")], &[(now - 1000, 1.0)]),
+    ]);
+    assert_eq!(remote_write(&app, body, "snappy"), (204, String::new()));
+    let stored = get_json(
+        &app,
+        &format!(
+            "/api/v1/query?query=rw_temperature&time={}",
+            now as f64 / 1000.0
+        ),
+    );
+    let result = stored["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 2, "{stored}");
+    assert_eq!(
+        result[0]["metric"],
+        json!({"__name__": "rw_temperature", "room": "attic"})
+    );
+    assert_eq!(result[0]["value"][1], "21");
+    assert_eq!(result[1]["value"][1], "12");
+    assert_eq!(
+        get_json(&app, "/api/v1/series?match[]=%7Broom%3D%22nowhere%22%7D")["data"],
+        json!([])
+    );
+
+    // An older sample of a stored series: refused like Prometheus (400, not retried).
+    let (status, message) = remote_write(
+        &app,
+        write_body(&[(
+            &[("__name__", "rw_temperature"), ("room", "attic")],
+            &[(now - 5000, 19.0)],
+        )]),
+        "snappy",
+    );
+    assert_eq!(status, 400, "{message}");
+    assert!(
+        message.starts_with("out of order sample: 1 samples refused"),
+        "{message}"
+    );
+
+    let (status, message) = remote_write(&app, b"this is not snappy".to_vec(), "snappy");
+    assert_eq!(status, 400);
+    assert!(message.contains("snappy"), "{message}");
+    let garbage = snap::raw::Encoder::new().compress_vec(&[0xff; 64]).unwrap();
+    let (status, message) = remote_write(&app, garbage, "snappy");
+    assert_eq!(status, 400);
+    assert!(
+        message.contains("prometheus.WriteRequest protobuf"),
+        "{message}"
+    );
+    let (status, message) = remote_write(&app, write_body(&[]), "gzip");
+    assert_eq!(status, 415, "{message}");
+    // Small on the wire, 4 MiB once decompressed: refused before it is inflated.
+    let bomb = snap::raw::Encoder::new()
+        .compress_vec(&vec![0; 4 << 20])
+        .unwrap();
+    assert!(bomb.len() < 1 << 20);
+    let (status, message) = remote_write(&app, bomb, "snappy");
+    assert_eq!(status, 413, "{message}");
+    assert!(message.contains("limits.request_body_size"), "{message}");
+    let (status, _) = remote_write(&app, vec![0; 2 << 20], "snappy");
+    assert_eq!(status, 413);
+    // Still serving after all that.
+    assert_eq!(remote_write(&app, write_body(&[]), "snappy").0, 204);
+    for counted in [
+        "sightline_remote_write_samples_total{outcome=\"stored\"} 3",
+        "sightline_remote_write_samples_total{outcome=\"rejected\"} 1",
+        "sightline_remote_write_samples_total{outcome=\"invalid_labels\"} 1",
+    ] {
+        assert_eq!(app.wait_for_metric(counted), counted);
+    }
+}
+
+#[test]
+fn federate_serves_the_latest_fresh_samples_in_the_text_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scraping_appliance_with(dir.path(), "global:\n  external_labels: {site: home}\n");
+    let now = now_ms();
+    let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+    let body = write_body(&[
+        (
+            &[("__name__", "fed_test"), ("case", "fresh")],
+            &[(now - 90_000, 1.0), (now - 60_000, 2.0)],
+        ),
+        (
+            &[("__name__", "fed_test"), ("case", "old")],
+            &[(now - 400_000, 3.0)],
+        ),
+        (
+            &[("__name__", "fed_test"), ("case", "stale")],
+            &[(now - 90_000, 4.0), (now - 30_000, stale)],
+        ),
+        (
+            &[("__name__", "fed_big"), ("instance", "box")],
+            &[(now - 1000, 1234567.0)],
+        ),
+    ]);
+    assert_eq!(remote_write(&app, body, "snappy").0, 204);
+
+    let response = http()
+        .get(
+            app.url("/federate?match[]=fed_test&match[]=%7B__name__%3D%22fed_big%22%7D&match[]=up"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|line| line.starts_with('#'))
+            .collect::<Vec<_>>(),
+        [
+            "# TYPE fed_big untyped",
+            "# TYPE fed_test untyped",
+            "# TYPE up untyped"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "fed_big{{instance=\"box\",site=\"home\"}} 1.234567e+06 {}\n",
+            now - 1000
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "fed_test{{case=\"fresh\",instance=\"\",site=\"home\"}} 2 {}\n",
+            now - 60_000
+        )),
+        "{text}"
+    );
+    let mut samples = Vec::new();
+    let mut parser = Parser::new(&text, Format::PrometheusText);
+    while let Some(entry) = parser.next_entry() {
+        if let Entry::Sample(sample) = entry.unwrap() {
+            let labels: Vec<(String, String)> = sample
+                .labels
+                .iter()
+                .map(|l| (l.name.to_owned(), l.value.to_owned()))
+                .collect();
+            samples.push((
+                sample.name.to_owned(),
+                labels,
+                sample.value,
+                sample.timestamp_ms,
+            ));
+        }
+    }
+    assert_eq!(samples.len(), 3, "{text}");
+    let up = samples.iter().find(|s| s.0 == "up").unwrap();
+    assert_eq!(up.2, 1.0);
+    assert!(up.3.unwrap() > now - 5000, "{text}");
+    assert!(up.1.contains(&("job".into(), "sightline".into())));
+
+    assert_eq!(
+        http()
+            .get(app.url("/federate"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        ""
+    );
+    let bad = http()
+        .get(app.url("/federate?match[]=rate(up[5m])"))
+        .send()
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().unwrap().starts_with("error parsing match[]:"));
+}
+
+/// The Debian `prometheus` binary, running on a loopback port until dropped.
+struct Prometheus {
+    child: Child,
+    port: u16,
+}
+
+impl Prometheus {
+    fn start(dir: &Path, config: &str) -> Prometheus {
+        let binary = "/usr/bin/prometheus";
+        assert!(
+            Path::new(binary).exists(),
+            "{binary} is missing: install the Debian package `prometheus` (apt-get install prometheus)"
+        );
+        let port = free_port();
+        let config = write_file(
+            dir,
+            "prometheus.yml",
+            &config.replace("PROMETHEUS_PORT", &port.to_string()),
+        );
+        let child = Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prometheus-data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let prometheus = Prometheus { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http()
+            .get(prometheus.url("/-/ready"))
+            .send()
+            .map(|r| r.status())
+            .ok()
+            != Some(StatusCode::OK)
+        {
+            assert!(Instant::now() < deadline, "prometheus did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        prometheus
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The instant vector of `query`, polled until it is not empty.
+    fn wait_for(&self, query: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = self.url(&format!("/api/v1/query?{}", form(&[("query", query)])));
+        loop {
+            let answer: Value =
+                serde_json::from_str(&http().get(&url).send().unwrap().text().unwrap()).unwrap();
+            if answer["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+            {
+                return answer["data"]["result"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus never had {query}: {answer}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn real_prometheus_federates_from_sightline() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scraping_appliance(dir.path());
+    let prometheus = Prometheus::start(
+        dir.path(),
+        &format!(
+            "global: {{scrape_interval: 1s}}\n\
+             scrape_configs:\n\
+             - job_name: federate\n  honor_labels: true\n  metrics_path: /federate\n  \
+               params: {{'match[]': ['{{job=\"sightline\"}}']}}\n  \
+               static_configs: [{{targets: ['{}']}}]\n",
+            app.address
+        ),
+    );
+    let own = get_json(&app, "/api/v1/query?query=up");
+    let federated = prometheus.wait_for("up{job=\"sightline\"}");
+    assert_eq!(
+        federated[0]["metric"]["instance"],
+        own["data"]["result"][0]["metric"]["instance"]
+    );
+    assert_eq!(federated[0]["value"][1], "1");
+    let health = prometheus.wait_for("up{job=\"federate\"}");
+    assert_eq!(health[0]["value"][1], "1", "the federation scrape failed");
+    let samples = prometheus.wait_for("scrape_samples_scraped{job=\"federate\"}");
+    assert!(
+        samples[0]["value"][1]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            > 10.0
+    );
+}
+
+#[test]
+fn real_prometheus_remote_writes_to_sightline() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Appliance::start(&dir.path().join("data"), &[]);
+    let _prometheus = Prometheus::start(
+        dir.path(),
+        &format!(
+            "global: {{scrape_interval: 1s}}\n\
+             scrape_configs:\n\
+             - job_name: prometheus\n  static_configs: [{{targets: ['127.0.0.1:PROMETHEUS_PORT']}}]\n\
+             remote_write:\n\
+             - url: http://{}/api/v1/write\n  queue_config: {{batch_send_deadline: 1s}}\n",
+            app.address
+        ),
+    );
+    let arrived = wait_json(
+        &app,
+        "/api/v1/query?query=up%7Bjob%3D%22prometheus%22%7D",
+        Duration::from_secs(40),
+        |v| {
+            v["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        },
+    );
+    assert_eq!(arrived["data"]["result"][0]["value"][1], "1", "{arrived}");
+    let count = wait_json(
+        &app,
+        "/api/v1/query?query=count(%7Bjob%3D%22prometheus%22%7D)",
+        Duration::from_secs(10),
+        |v| v["data"]["result"][0]["value"][1].as_str().is_some(),
+    );
+    let series: f64 = count["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(series > 100.0, "only {series} series arrived");
+}
+
+/// The requests Grafana's Prometheus data source (Grafana 10/11) makes, as it sends them:
+/// the health check, the label browser, variable queries, a panel's range query with
+/// `$__rate_interval` and step-aligned range, the metadata for the query builder, and the
+/// build info it uses to pick features.
+#[test]
+fn grafana_prometheus_data_source_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scraping_appliance(dir.path());
+    wait_json(
+        &app,
+        "/api/v1/query?query=count_over_time(up%5B1m%5D)",
+        Duration::from_secs(15),
+        |v| {
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|n| n.parse::<f64>().ok())
+                .is_some_and(|n| n >= 5.0)
+        },
+    );
+    let now = now_ms() / 1000;
+    let start = (now - 300).to_string();
+    let end = now.to_string();
+
+    // Save & test: `1+1` at the current time.
+    let health = get_json(&app, &format!("/api/v1/query?query=1%2B1&time={now}"));
+    assert_eq!(health["status"], "success");
+    assert_eq!(health["data"]["resultType"], "scalar");
+    assert_eq!(health["data"]["result"][1], "2");
+    assert!(health["data"]["result"][0].is_number());
+
+    let build = get_json(&app, "/api/v1/status/buildinfo");
+    assert!(build["data"]["version"].is_string());
+
+    // Label browser and variables.
+    let labels = get_json(&app, &format!("/api/v1/labels?start={start}&end={end}"));
+    assert!(
+        labels["data"].as_array().unwrap().contains(&json!("job")),
+        "{labels}"
+    );
+    let values = get_json(
+        &app,
+        &format!("/api/v1/label/job/values?match[]=up&start={start}&end={end}"),
+    );
+    assert_eq!(values["data"], json!(["sightline"]));
+    let series = post_form(
+        &app,
+        "/api/v1/series",
+        &[("match[]", "up"), ("start", &start), ("end", &end)],
+    );
+    assert_eq!(series["status"], "success");
+    let first = series["data"][0].as_object().unwrap();
+    assert_eq!(first["__name__"], "up");
+    assert!(first.values().all(Value::is_string), "{series}");
+
+    // A panel: Grafana aligns start and end to multiples of the step and expands
+    // `$__rate_interval` to max(4 × scrape interval, step + scrape interval).
+    let step = 2;
+    let aligned_start = (now - 120) / step * step;
+    let aligned_end = now / step * step;
+    let range = post_form(
+        &app,
+        "/api/v1/query_range",
+        &[
+            (
+                "query",
+                "sum by (job) (rate(sightline_http_requests_total[4s]))",
+            ),
+            ("start", &aligned_start.to_string()),
+            ("end", &aligned_end.to_string()),
+            ("step", &step.to_string()),
+        ],
+    );
+    assert_eq!(range["status"], "success", "{range}");
+    assert_eq!(range["data"]["resultType"], "matrix");
+    let result = &range["data"]["result"][0];
+    assert_eq!(result["metric"], json!({"job": "sightline"}));
+    let points = result["values"].as_array().unwrap();
+    assert!(!points.is_empty());
+    for point in points {
+        let t = point[0]
+            .as_i64()
+            .expect("an aligned timestamp is a whole number");
+        assert_eq!(t % step, 0, "{point}");
+        assert!((aligned_start..=aligned_end).contains(&t));
+        point[1].as_str().unwrap().parse::<f64>().unwrap();
+    }
+
+    // Instant query as a table panel sends it.
+    let instant = post_form(
+        &app,
+        "/api/v1/query",
+        &[("query", "up"), ("time", &now.to_string())],
+    );
+    assert_eq!(instant["data"]["resultType"], "vector");
+    assert_eq!(instant["data"]["result"][0]["value"][1], "1");
+
+    // The query builder's metric metadata.
+    let metadata = get_json(&app, "/api/v1/metadata");
+    assert_eq!(metadata["status"], "success");
+    let entry = &metadata["data"]["sightline_http_requests_total"][0];
+    assert_eq!(entry["type"], "counter");
+    assert!(entry["help"].is_string() && entry["unit"].is_string());
+}

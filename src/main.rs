@@ -15,8 +15,8 @@ use clap::Parser;
 
 use cli::{CheckCommand, Cli, Command, ConfigCommand};
 
-/// mimalloc: measured against glibc's malloc on the ingest benchmark (docs/BENCHMARKS.md),
-/// it costs less CPU per allocation and keeps RSS lower than glibc's per-thread arenas.
+/// mimalloc instead of glibc's malloc when built with `--features mimalloc`, for comparing the
+/// two on the ingest benchmark (docs/BENCHMARKS.md).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -138,7 +138,7 @@ async fn server_name_is_the_name_the_certificate_is_verified_against() {
     // insecure_skip_verify wins over server_name, as in Prometheus.
     let body = fetch(
         address,
-        &format!("{{server_name: other.example, insecure_skip_verify: true}}"),
+        "{server_name: other.example, insecure_skip_verify: true}",
     )
     .await;
     assert_eq!(body.as_deref(), Ok(BODY));

@@ -15,6 +15,12 @@ use clap::Parser;
 
 use cli::{CheckCommand, Cli, Command, ConfigCommand};
 
+/// mimalloc instead of glibc's malloc when built with `--features mimalloc`, for comparing the
+/// two on the ingest benchmark (docs/BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[allow(clippy::print_stdout)] // Printing is what these subcommands do.
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -11,8 +11,8 @@
 //! staleness marker, except series exposed with their own timestamps.
 //!
 //! Steady state: a series is found in the cache by the raw text of its line (`name{labels}`),
-//! which maps to the storage reference, so labels are built and relabeled only the first time
-//! a series is seen.
+//! which maps to the storage reference (or to "dropped by relabeling"), so labels are built
+//! and relabeled only the first time a series is seen.
 
 pub mod client;
 pub mod metadata;
@@ -166,7 +166,6 @@ impl ScrapeLoop {
         now: SystemTime,
     ) -> Result<ScrapeReport, ScrapeError> {
         let started = Instant::now();
-        let timestamp = unix_millis(now);
         let fetched = match self.target.url() {
             Ok(url) => {
                 self.client
@@ -175,6 +174,26 @@ impl ScrapeLoop {
             }
             Err(error) => Err(ScrapeError::Request(error.to_string())),
         };
+        self.store(
+            storage,
+            now,
+            started,
+            fetched.as_ref().map_err(ScrapeError::clone),
+        )
+    }
+
+    /// Stores the outcome of one fetch started at `now` (`started` on the monotonic clock):
+    /// parses, relabels and appends the body, marks vanished series stale and writes the
+    /// report series. [`scrape`](Self::scrape) is a fetch followed by this; benchmarks call
+    /// it with a body in hand to measure the ingest path without HTTP.
+    pub fn store(
+        &mut self,
+        storage: &dyn Appendable,
+        now: SystemTime,
+        started: Instant,
+        fetched: Result<&client::Fetched, ScrapeError>,
+    ) -> Result<ScrapeReport, ScrapeError> {
+        let timestamp = unix_millis(now);
         let mut appender = storage.appender();
         let result = fetched.and_then(|fetched| {
             // A target that names no usable Content-Type is read as the text format, as
@@ -273,7 +292,7 @@ impl ScrapeLoop {
             } else {
                 timestamp
             };
-            let series = match self.cache.get(sample.series) {
+            let series = match self.cache.lookup(sample.series, explicit) {
                 Some(Cached::Dropped) => continue,
                 Some(Cached::Stored(series)) => Some(series),
                 None => None,
@@ -285,7 +304,6 @@ impl ScrapeLoop {
             if let Some(series) = series
                 && appender.append_ref(series, t, sample.value).is_ok()
             {
-                self.cache.seen(sample.series, explicit);
                 continue;
             }
             let labels = self.series_labels(sample.name, sample.labels);

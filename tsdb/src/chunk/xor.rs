@@ -81,7 +81,13 @@ impl Default for XorAppender {
 impl XorAppender {
     /// An empty chunk.
     pub fn new() -> Self {
-        let mut bytes = Vec::with_capacity(32);
+        Self::with_capacity(32)
+    }
+
+    /// An empty chunk whose buffer starts with room for `bytes` encoded bytes (header
+    /// included): a good guess saves the buffer's regrowth and its unused tail.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut bytes = Vec::with_capacity(bytes.max(HEADER_LEN));
         bytes.extend_from_slice(&[0; HEADER_LEN]);
         XorAppender {
             w: BitWriter::new(bytes),

@@ -182,7 +182,11 @@ impl Appender {
                         continue;
                     }
                 }
-                if !series.logged.swap(true, Ordering::Relaxed) {
+                // A plain load first: the series is almost always logged already, and the
+                // swap's read-modify-write would cost every sample.
+                if !series.logged.load(Ordering::Relaxed)
+                    && !series.logged.swap(true, Ordering::Relaxed)
+                {
                     wal.newly_logged.push(p.id);
                     series_buf.push(RefSeries {
                         series_ref: u64::from(p.id),

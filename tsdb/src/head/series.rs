@@ -51,6 +51,17 @@ pub(crate) struct OpenChunk {
 }
 
 impl OpenChunk {
+    /// The buffer size to start the next chunk with: this chunk's bytes per sample for a full
+    /// chunk, plus 1/16 slack. A series' values vary alike from chunk to chunk, so the next
+    /// chunk mostly fits without regrowing and without the up to half unused tail of a
+    /// doubling buffer.
+    fn next_capacity(&self) -> usize {
+        let bytes = self.appender.bytes().len();
+        let samples = self.appender.num_samples().max(1);
+        let full = bytes * SAMPLES_PER_CHUNK / samples;
+        full + full / 16 + 2
+    }
+
     /// A snapshot of the open chunk as an immutable chunk (copies its bytes).
     pub(crate) fn snapshot(&self) -> ChunkMeta {
         ChunkMeta {
@@ -108,11 +119,16 @@ impl SeriesData {
                     || t >= chunk_end(open.min_time, chunk_range)
             }
         };
+        let mut capacity = 32;
         if cut {
+            capacity = self
+                .open
+                .as_ref()
+                .map_or(capacity, OpenChunk::next_capacity);
             self.cut();
         }
         let open = self.open.get_or_insert_with(|| OpenChunk {
-            appender: XorAppender::new(),
+            appender: XorAppender::with_capacity(capacity),
             min_time: t,
             max_time: t,
         });

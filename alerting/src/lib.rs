@@ -15,3 +15,5 @@
 
 pub mod notifier;
 pub mod rulefmt;
+pub mod rules;
+pub mod template;

@@ -57,9 +57,7 @@ pub fn expand(name: &str, text: &str, data: &TemplateData) -> Result<String, Tem
         return Ok(text.to_owned());
     }
     let source = format!("{PRELUDE}{text}");
-    let template = Template::new(name)
-        .funcs(functions(data))
-        .parse(&source)?;
+    let template = Template::new(name).funcs(functions(data)).parse(&source)?;
     let mut root = BTreeMap::new();
     root.insert(Arc::from("Labels"), labels_value(&data.labels));
     root.insert(
@@ -81,7 +79,9 @@ pub fn expand(name: &str, text: &str, data: &TemplateData) -> Result<String, Tem
 /// Checks that `text` parses as a template, without running it (`check rules`).
 pub fn validate(name: &str, text: &str) -> Result<(), TemplateError> {
     let source = format!("{PRELUDE}{text}");
-    Template::new(name).funcs(static_functions()).parse(&source)?;
+    Template::new(name)
+        .funcs(static_functions())
+        .parse(&source)?;
     Ok(())
 }
 
@@ -254,7 +254,11 @@ fn build_static() -> BTreeMap<String, ValueFunc> {
     );
     add(
         "safeHtml",
-        Arc::new(|args| Ok(Value::String(Arc::from(string_arg("safeHtml", args, 0)?.as_str())))),
+        Arc::new(|args| {
+            Ok(Value::String(Arc::from(
+                string_arg("safeHtml", args, 0)?.as_str(),
+            )))
+        }),
     );
     add("title", string_fn("title", title));
     add("toUpper", string_fn("toUpper", |s| s.to_uppercase()));
@@ -269,12 +273,20 @@ fn build_static() -> BTreeMap<String, ValueFunc> {
     );
     add("humanize", number_fn("humanize", humanize));
     add("humanize1024", number_fn("humanize1024", humanize1024));
-    add("humanizeDuration", number_fn("humanizeDuration", humanize_duration));
+    add(
+        "humanizeDuration",
+        number_fn("humanizeDuration", humanize_duration),
+    );
     add(
         "humanizePercentage",
-        number_fn("humanizePercentage", |v| Ok(format!("{}%", go_g4(v * 100.0)?))),
+        number_fn("humanizePercentage", |v| {
+            Ok(format!("{}%", go_g4(v * 100.0)?))
+        }),
     );
-    add("humanizeTimestamp", number_fn("humanizeTimestamp", humanize_timestamp));
+    add(
+        "humanizeTimestamp",
+        number_fn("humanizeTimestamp", humanize_timestamp),
+    );
     add(
         "toTime",
         number_fn("toTime", |v| {
@@ -319,7 +331,11 @@ fn string_arg(function: &str, args: &[Value], index: usize) -> Result<String, Te
 }
 
 fn string_fn(name: &'static str, f: fn(&str) -> String) -> ValueFunc {
-    Arc::new(move |args| Ok(Value::String(Arc::from(f(&string_arg(name, args, 0)?).as_str()))))
+    Arc::new(move |args| {
+        Ok(Value::String(Arc::from(
+            f(&string_arg(name, args, 0)?).as_str(),
+        )))
+    })
 }
 
 fn number_fn(name: &'static str, f: fn(f64) -> Result<String, TemplateError>) -> ValueFunc {
@@ -460,7 +476,10 @@ fn go_time(seconds: f64) -> String {
         fraction.pop();
     }
     let dot = if fraction.is_empty() { "" } else { "." };
-    format!("{}{dot}{fraction} +0000 UTC", time.format("%Y-%m-%d %H:%M:%S"))
+    format!(
+        "{}{dot}{fraction} +0000 UTC",
+        time.format("%Y-%m-%d %H:%M:%S")
+    )
 }
 
 /// Go's `time.Duration.String()` of a duration in seconds: `1h2m3.5s`, `1.5ms`, `0s`.
@@ -597,10 +616,22 @@ mod tests {
             ("{{ pathPrefix }}", "/sightline"),
             (r#"{{ "disk full" | title }}"#, "Disk Full"),
             (r#"{{ "warn" | toUpper }}"#, "WARN"),
-            (r#"{{ reReplaceAll "(.*):.*" "$1" $labels.instance }}"#, "node-1"),
-            (r#"{{ with query "up" }}{{ . | first | value }}{{ end }}"#, "1"),
-            (r#"{{ with query "up" }}{{ . | first | label "job" }}{{ end }}"#, "node"),
-            (r#"{{ range query "up" }}{{ .Labels.job }}={{ .Value }}{{ end }}"#, "node=1"),
+            (
+                r#"{{ reReplaceAll "(.*):.*" "$1" $labels.instance }}"#,
+                "node-1",
+            ),
+            (
+                r#"{{ with query "up" }}{{ . | first | value }}{{ end }}"#,
+                "1",
+            ),
+            (
+                r#"{{ with query "up" }}{{ . | first | label "job" }}{{ end }}"#,
+                "node",
+            ),
+            (
+                r#"{{ range query "up" }}{{ .Labels.job }}={{ .Value }}{{ end }}"#,
+                "node=1",
+            ),
             ("{{ $labels.instance | stripPort }}", "node-1"),
             (r#"{{ "a.b.c:80" | stripDomain }}"#, "a:80"),
             ("{{ 1048576 | humanize1024 }}", "1Mi"),
@@ -608,7 +639,10 @@ mod tests {
             ("{{ 0.0012 | humanizeDuration }}", "1.2ms"),
             ("{{ 90061 | humanizeDuration }}", "1d 1h 1m 1s"),
             ("{{ 1.5 | humanizeDuration }}", "1.5s"),
-            ("{{ 1435065584.128 | humanizeTimestamp }}", "2015-06-23 13:19:44.128 +0000 UTC"),
+            (
+                "{{ 1435065584.128 | humanizeTimestamp }}",
+                "2015-06-23 13:19:44.128 +0000 UTC",
+            ),
             ("{{ 3661.5 | toDuration }}", "1h1m1.5s"),
             (r#"{{ match "^node" $labels.instance }}"#, "true"),
             (r#"{{ (args 1 "x").arg1 }}"#, "x"),

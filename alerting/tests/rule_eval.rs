@@ -73,7 +73,11 @@ fn seed_cluster_data(head: &Arc<Head>, end: i64) {
         let mut batch: Vec<(Vec<(&str, &str)>, f64)> = Vec::new();
         for (mode, rate) in [("idle", 0.6), ("user", 0.3), ("system", 0.1)] {
             let mut l = node.to_vec();
-            l.extend([("__name__", "node_cpu_seconds_total"), ("cpu", "0"), ("mode", mode)]);
+            l.extend([
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", "0"),
+                ("mode", mode),
+            ]);
             batch.push((l, step * 30.0 * rate));
         }
         for (name, v) in [
@@ -154,7 +158,11 @@ fn every_fixture_rule_evaluates_without_error() {
     let mut failed = Vec::new();
     for group in manager.groups() {
         for (rule, health) in group.spec.rules.iter().zip(&group.health) {
-            assert!(health.last_evaluation.is_some(), "{} never ran", rule.name());
+            assert!(
+                health.last_evaluation.is_some(),
+                "{} never ran",
+                rule.name()
+            );
             match &health.last_error {
                 None => passed += 1,
                 Some(error) => failed.push(format!("{} / {}: {error}", group.file, rule.name())),
@@ -199,7 +207,11 @@ groups:
 fn temperature(head: &Arc<Head>, t: i64, v: f64) {
     append(
         head,
-        &[(&[("__name__", "temperature_celsius"), ("room", "attic")], t, v)],
+        &[(
+            &[("__name__", "temperature_celsius"), ("room", "attic")],
+            t,
+            v,
+        )],
     );
 }
 
@@ -334,8 +346,16 @@ groups:
     append(
         &head,
         &[
-            (&[("__name__", "temperature_celsius"), ("room", "a")], T0, 1.0),
-            (&[("__name__", "temperature_celsius"), ("room", "b")], T0, 2.0),
+            (
+                &[("__name__", "temperature_celsius"), ("room", "a")],
+                T0,
+                1.0,
+            ),
+            (
+                &[("__name__", "temperature_celsius"), ("room", "b")],
+                T0,
+                2.0,
+            ),
         ],
     );
     let manager = manager(&head);
@@ -343,8 +363,17 @@ groups:
     manager.evaluate_all(T0);
     let group = &manager.groups()[0];
     let errors: Vec<Option<String>> = group.health.iter().map(|h| h.last_error.clone()).collect();
-    assert!(errors[0].as_deref().unwrap().contains("exceeded limit of 1"), "{errors:?}");
-    assert!(errors[1].as_deref().unwrap().contains("same labelset"), "{errors:?}");
+    assert!(
+        errors[0]
+            .as_deref()
+            .unwrap()
+            .contains("exceeded limit of 1"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].as_deref().unwrap().contains("same labelset"),
+        "{errors:?}"
+    );
     assert_eq!(errors[2], None);
     assert_eq!(query(&head, "one", T0).len(), 1);
 }
@@ -407,8 +436,16 @@ fn a_reload_keeps_unchanged_alerts_and_a_bad_file_keeps_the_old_rules() {
     manager.update(settings(vec![rules.clone()])).unwrap();
     assert_eq!(alerts(&manager)[0].1, T0);
 
-    std::fs::write(&rules, "groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: up ==\n").unwrap();
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: up ==\n",
+    )
+    .unwrap();
     let errors = manager.update(settings(vec![rules])).unwrap_err();
-    assert!(errors[0].to_string().contains("rules.yaml:5:"), "{}", errors[0]);
+    assert!(
+        errors[0].to_string().contains("rules.yaml:5:"),
+        "{}",
+        errors[0]
+    );
     assert_eq!(manager.groups()[0].spec.name, "room");
 }

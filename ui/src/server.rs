@@ -20,6 +20,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::prometheus as prometheus_api;
+use crate::api::rules as rules_api;
 use crate::auth::{VerifiedCredentials, require_basic_auth};
 use crate::backends::Backends;
 use crate::body_limit::limit_request_body;
@@ -124,6 +125,8 @@ impl HttpServer {
             .route("/api/v1/targets", get(prometheus_api::targets))
             .route("/api/v1/status/buildinfo", get(prometheus_api::build_info))
             .route("/api/v1/status/tsdb", get(prometheus_api::tsdb_status))
+            .route("/api/v1/rules", get(rules_api::rules))
+            .route("/api/v1/alerts", get(rules_api::alerts))
             .layer(from_fn_with_state(state.clone(), limit_request_body))
             .layer(from_fn_with_state(state.clone(), require_basic_auth));
         let routes = Router::new()

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use sightline_core::labels::{Labels, METRIC_NAME};
 use sightline_core::matcher::{MatchOp, Matcher};
-use sightline_tsdb::promql::{Engine, Sample, STALE_NAN_BITS, Value};
+use sightline_tsdb::promql::{Engine, STALE_NAN_BITS, Sample, Value};
 use sightline_tsdb::storage::{Appendable, Querier};
 
 use super::RuleError;
@@ -133,12 +133,8 @@ impl Group {
         self.restore_pending = old.restore_pending;
         self.alert_series = old.alert_series;
         self.last_evaluation = old.last_evaluation;
-        let mut old_rules: Vec<Option<(RuleState, RuleHealth)>> = old
-            .rules
-            .into_iter()
-            .zip(old.health)
-            .map(Some)
-            .collect();
+        let mut old_rules: Vec<Option<(RuleState, RuleHealth)>> =
+            old.rules.into_iter().zip(old.health).map(Some).collect();
         for (index, new_rule) in self.spec.rules.iter().enumerate() {
             let found = old_rules.iter_mut().find(|slot| {
                 slot.as_ref()
@@ -153,7 +149,10 @@ impl Group {
 
     /// The number of rules whose last evaluation failed.
     pub fn failing_rules(&self) -> usize {
-        self.health.iter().filter(|h| h.last_error.is_some()).count()
+        self.health
+            .iter()
+            .filter(|h| h.last_error.is_some())
+            .count()
     }
 
     /// Evaluates every rule at `ts` (ms, before the group's `query_offset`) and appends the
@@ -161,10 +160,7 @@ impl Group {
     /// storage failing.
     pub fn evaluate(&mut self, ctx: &EvalContext<'_>, ts: i64) -> Result<(), RuleError> {
         let started = Instant::now();
-        let offset = self
-            .spec
-            .query_offset
-            .map_or(0, |d| d.as_millis() as i64);
+        let offset = self.spec.query_offset.map_or(0, |d| d.as_millis() as i64);
         let ts = ts - offset;
         let mut appender = ctx.appendable.appender();
         let mut alert_series = HashSet::new();
@@ -328,7 +324,9 @@ fn evaluate_rule(
     let samples = as_samples(result.value)?;
     match state {
         RuleState::Recording { rule, .. } => record(rule, group, samples, ts),
-        RuleState::Alerting(rule) => rule.apply(&samples, ts, &group.labels, group.limit, templates),
+        RuleState::Alerting(rule) => {
+            rule.apply(&samples, ts, &group.labels, group.limit, templates)
+        }
     }
 }
 

@@ -35,7 +35,9 @@ pub enum RuleError {
         labels: String,
     },
     /// The rule produced more series or alerts than the group's `limit`.
-    #[error("rule {rule:?}: exceeded limit of {limit} with {got} series or alerts; raise the group's `limit`")]
+    #[error(
+        "rule {rule:?}: exceeded limit of {limit} with {got} series or alerts; raise the group's `limit`"
+    )]
     Limit {
         /// The rule's alert or record name.
         rule: String,

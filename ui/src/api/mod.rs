@@ -3,6 +3,7 @@
 //! POST, from a form body — repeated keys such as `match[]` included.
 
 pub(crate) mod prometheus;
+pub(crate) mod rules;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

@@ -542,10 +542,10 @@ fn title(s: &str) -> String {
 
 /// Prometheus's `stripPort`: the host of `host:port` (and of `[v6]:port`).
 fn strip_port(hostport: &str) -> String {
-    if let Some(rest) = hostport.strip_prefix('[') {
-        if let Some((host, _)) = rest.split_once(']') {
-            return host.to_owned();
-        }
+    if let Some(rest) = hostport.strip_prefix('[')
+        && let Some((host, _)) = rest.split_once(']')
+    {
+        return host.to_owned();
     }
     match hostport.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') && !port.is_empty() => host.to_owned(),

@@ -3,6 +3,8 @@
 //! `keep_firing_for`, `ALERTS` and `ALERTS_FOR_STATE` are written, recording rules write their
 //! series and staleness markers, and alert state survives a restart.
 
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,7 +44,10 @@ fn settings(files: Vec<PathBuf>) -> RuleSettings {
     }
 }
 
-fn append(head: &Arc<Head>, samples: &[(&[(&str, &str)], i64, f64)]) {
+/// A sample to append: label pairs, timestamp, value.
+type RawSample<'a> = (&'a [(&'a str, &'a str)], i64, f64);
+
+fn append(head: &Arc<Head>, samples: &[RawSample<'_>]) {
     let mut appender = head.appender();
     for (labels, t, v) in samples {
         appender

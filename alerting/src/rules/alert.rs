@@ -5,7 +5,7 @@
 //! - A result series becomes a pending alert, active since the evaluation time; it fires once
 //!   it has been active for `for` (at once for `for: 0s`).
 //! - A firing alert whose series is gone keeps firing for `keep_firing_for`, then resolves;
-//!   a resolved alert is kept for [`RESOLVED_RETENTION`] so that it is reported as resolved,
+//!   a resolved alert is kept for [`RESOLVED_RETENTION_MS`] so that it is reported as resolved,
 //!   a pending alert whose series is gone is dropped at once.
 //! - Labels and annotations are templates expanded per alert with the series' labels and
 //!   value; a template error puts Prometheus's `<error expanding template: …>` text in the

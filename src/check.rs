@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use sightline_alerting::rulefmt::{NameValidation, RuleFile};
+use sightline_alerting::rulefmt::{NameValidation, Rule, RuleFile};
+use sightline_alerting::template;
 use sightline_core::config::{Config, ConfigSource};
 
 /// Checks a config file and every rule file it references; true when all are valid.
@@ -37,7 +38,18 @@ pub fn rules(files: &[PathBuf]) -> bool {
     for file in files {
         println!("Checking {}", file.display());
         match RuleFile::load(file, NameValidation::default()) {
-            Ok(rules) => println!("  SUCCESS: {} rules found", rules.rule_count()),
+            Ok(rules) => {
+                let problems = template_problems(&rules);
+                if problems.is_empty() {
+                    println!("  SUCCESS: {} rules found", rules.rule_count());
+                } else {
+                    println!("  FAILED:");
+                    for problem in problems {
+                        eprintln!("{}: {problem}", file.display());
+                    }
+                    all_valid = false;
+                }
+            }
             Err(error) => {
                 println!("  FAILED:");
                 eprintln!("{error}");
@@ -47,4 +59,34 @@ pub fn rules(files: &[PathBuf]) -> bool {
         println!();
     }
     all_valid
+}
+
+/// Alert label and annotation templates that do not parse, as promtool reports them:
+/// `group "g", rule 3, "Alert": annotation "summary": template: …`.
+fn template_problems(file: &RuleFile) -> Vec<String> {
+    let mut problems = Vec::new();
+    for group in &file.groups {
+        for (index, rule) in group.rules.iter().enumerate() {
+            let Rule::Alerting(alert) = rule else {
+                continue;
+            };
+            let fields = alert
+                .labels
+                .iter()
+                .map(|field| ("label", field))
+                .chain(alert.annotations.iter().map(|field| ("annotation", field)));
+            for (kind, (name, text)) in fields {
+                let template_name = format!("__alert_{}", alert.alert);
+                if let Err(error) = template::validate(&template_name, text) {
+                    problems.push(format!(
+                        "group {:?}, rule {}, {:?}: {kind} {name:?}: {error}",
+                        group.name,
+                        index + 1,
+                        alert.alert
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use prometheus::Registry;
+use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
 use sightline_scraper::manager::ScrapeManager;
 use sightline_tsdb::block::RetentionPolicy;
@@ -145,6 +146,18 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         scrapes: scrape_manager.clone(),
     });
     let scraping = tokio::spawn(scrape_manager.run(config.subscribe(), shutdown.clone()));
+    let rule_manager = Arc::new(RuleManager::new(
+        Engine::new(EngineOptions::default()),
+        db.querier().clone(),
+        Arc::new(head.clone()),
+    ));
+    tokio::spawn(keep_rules_loaded(
+        rule_manager.clone(),
+        config.clone(),
+        listen.clone(),
+    ));
+    backends.set_rules(rule_manager.clone());
+    let rule_evaluation = tokio::spawn(rule_manager.clone().run(shutdown.clone()));
     readiness.set_ready();
     tracing::info!(data_dir = %data_dir.path().display(), "Sightline is ready");
 
@@ -152,6 +165,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = scraping.await;
+    let _ = rule_evaluation.await;
     match tokio::time::timeout(HTTP_DRAIN_TIMEOUT, serving).await {
         Ok(Ok(result)) => result?,
         Ok(Err(panicked)) => tracing::error!("HTTP server task failed: {panicked}"),
@@ -284,6 +298,48 @@ async fn wait_for_termination(config: &Arc<ConfigStore>) -> anyhow::Result<()> {
             _ = terminate.recv() => return Ok(()),
             _ = interrupt.recv() => return Ok(()),
         }
+    }
+}
+
+/// Loads the rule files at start-up and again after every config reload (SIGHUP,
+/// `/-/reload`); a file that fails keeps the rules already running, and the error is logged.
+async fn keep_rules_loaded(
+    rules: Arc<RuleManager>,
+    config: Arc<ConfigStore>,
+    listen: Vec<SocketAddr>,
+) {
+    let mut updates = config.subscribe();
+    let base_dir = config.source().base_dir().to_owned();
+    let mut current = config.current();
+    loop {
+        let settings = RuleSettings {
+            files: current.rule_file_paths(&base_dir),
+            evaluation_interval: current.global.evaluation_interval.as_std(),
+            external_labels: current.global.external_labels.clone(),
+            external_url: current.web.external_url.as_ref().map_or_else(
+                || {
+                    listen
+                        .first()
+                        .map_or_else(String::new, |addr| format!("http://{addr}"))
+                },
+                |url| url.as_str().trim_end_matches('/').to_owned(),
+            ),
+        };
+        let files = settings.files.len();
+        let rules = rules.clone();
+        match tokio::task::spawn_blocking(move || rules.update(settings)).await {
+            Ok(Ok(())) => tracing::info!(files, "rule files loaded"),
+            Ok(Err(errors)) => {
+                for error in errors {
+                    tracing::error!("{error}; the rules loaded before stay in force");
+                }
+            }
+            Err(error) => tracing::error!("rule loading task failed: {error}"),
+        }
+        if updates.changed().await.is_err() {
+            return;
+        }
+        current = updates.borrow_and_update().clone();
     }
 }
 

@@ -653,6 +653,31 @@ fn bad_query_time_and_step_are_bad_data_with_prometheus_messages() {
             (400, "bad_data".to_owned(), message.to_owned()),
             "{path}"
         );
+/// Polls an instant query until it returns a sample, or fails after 15 s.
+fn wait_for_result(app: &Appliance, query: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let encoded: String = query
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let path = format!("/api/v1/query?query={encoded}");
+        let result = get_json(app, &path)["data"]["result"].clone();
+        if result.as_array().is_some_and(|r| !r.is_empty()) {
+            return result;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{query}: no result; log: {:?}",
+            app.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -701,4 +726,74 @@ fn query_answers_carry_warnings_and_infos() {
         ]),
         "{quantile}"
     );
+fn rules_evaluate_over_scraped_data_and_reload_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rules = write_file(
+        dir.path(),
+        "rules.yaml",
+        "groups:\n  - name: self\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n      - alert: SightlineUp\n        expr: up == 1\n        annotations:\n          summary: '{{ $labels.job }} is up'\n",
+    );
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        &format!(
+            "global:\n  evaluation_interval: 1s\nrule_files: [rules.yaml]\nscrape_configs:\n  - job_name: sightline\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+        ),
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    let recorded = wait_for_result(&app, "job:up:sum");
+    assert_eq!(recorded[0]["metric"]["job"], "sightline");
+    assert_eq!(recorded[0]["value"][1], "1");
+    let alerts = wait_for_result(&app, r#"ALERTS{alertname="SightlineUp"}"#);
+    assert_eq!(alerts[0]["metric"]["alertstate"], "firing");
+    assert_eq!(alerts[0]["metric"]["job"], "sightline");
+
+    let listed = get_json(&app, "/api/v1/rules");
+    let group = &listed["data"]["groups"][0];
+    assert_eq!(group["name"], "self");
+    assert_eq!(group["interval"], 1.0);
+    assert_eq!(group["rules"][0]["type"], "recording");
+    assert_eq!(group["rules"][0]["health"], "ok");
+    assert_eq!(group["rules"][1]["type"], "alerting");
+    assert_eq!(group["rules"][1]["state"], "firing");
+    assert_eq!(
+        group["rules"][1]["alerts"][0]["annotations"]["summary"],
+        "sightline is up"
+    );
+    let only_alerts = get_json(&app, "/api/v1/rules?type=alert");
+    assert_eq!(
+        only_alerts["data"]["groups"][0]["rules"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let active = get_json(&app, "/api/v1/alerts");
+    assert_eq!(
+        active["data"]["alerts"][0]["labels"]["alertname"],
+        "SightlineUp"
+    );
+    assert_eq!(active["data"]["alerts"][0]["state"], "firing");
+    assert_eq!(active["data"]["alerts"][0]["value"], "1e+00");
+
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: self\n    rules:\n      - record: job:up:count\n        expr: count by (job) (up)\n",
+    )
+    .unwrap();
+    app.signal("HUP");
+    let counted = wait_for_result(&app, "job:up:count");
+    assert_eq!(counted[0]["value"][1], "1");
 }

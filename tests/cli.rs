@@ -142,3 +142,23 @@ fn version_names_the_build() {
     );
     assert!(text.contains("rustc version: rustc "), "{text}");
 }
+
+#[test]
+fn check_rules_reports_a_template_that_does_not_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "rules.yaml",
+        "groups:\n  - name: g\n    rules:\n      - alert: Broken\n        expr: up == 0\n        annotations:\n          summary: '{{ if }}'\n",
+    );
+    let output = run(&["check", "rules", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(&format!(
+            "{}: group \"g\", rule 1, \"Broken\": annotation \"summary\": ",
+            file.display()
+        )),
+        "{err}"
+    );
+}

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use sightline_alerting::rules::manager::RuleManager;
 use sightline_scraper::manager::ScrapeManager;
 use sightline_tsdb::head::Head;
 use sightline_tsdb::promql::Engine;
@@ -24,6 +25,7 @@ pub struct MetricBackend {
 #[derive(Clone, Default)]
 pub struct Backends {
     metrics: Arc<OnceLock<MetricBackend>>,
+    rules: Arc<OnceLock<Arc<RuleManager>>>,
 }
 
 impl Backends {
@@ -32,6 +34,18 @@ impl Backends {
     pub fn set_metrics(&self, backend: MetricBackend) {
         // `set` fails only if a backend is already there, which then stays.
         let _ = self.metrics.set(backend);
+    }
+
+    /// Hands over the rule manager, for `/api/v1/rules` and `/api/v1/alerts`. A second call
+    /// is ignored.
+    pub fn set_rules(&self, rules: Arc<RuleManager>) {
+        // `set` fails only if a manager is already there, which then stays.
+        let _ = self.rules.set(rules);
+    }
+
+    /// The rule manager, once storage has recovered and rules run.
+    pub(crate) fn rules(&self) -> Option<&Arc<RuleManager>> {
+        self.rules.get()
     }
 
     /// Metric storage, once recovered.

@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::prometheus as prometheus_api;
 use crate::api::{format_query, metadata, status};
+use crate::api::rules as rules_api;
 use crate::auth::{VerifiedCredentials, require_basic_auth};
 use crate::backends::Backends;
 use crate::body_limit::limit_request_body;
@@ -151,6 +152,8 @@ impl HttpServer {
             )
             .route("/federate", get(federate))
             .route("/api/v1/write", post(remote_write::write))
+            .route("/api/v1/rules", get(rules_api::rules))
+            .route("/api/v1/alerts", get(rules_api::alerts))
             .layer(from_fn_with_state(state.clone(), limit_request_body))
             .layer(from_fn_with_state(state.clone(), require_basic_auth));
         let routes = Router::new()

@@ -6,6 +6,7 @@ pub(crate) mod format_query;
 pub(crate) mod metadata;
 pub(crate) mod prometheus;
 pub(crate) mod status;
+pub(crate) mod rules;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

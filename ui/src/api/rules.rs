@@ -1,0 +1,264 @@
+//! Prometheus's `/api/v1/rules` and `/api/v1/alerts`: the loaded rule groups with their
+//! health, and the active alerts, in the shapes Grafana and `promtool` read
+//! (<https://prometheus.io/docs/prometheus/latest/querying/api/#rules>).
+//!
+//! Decided here: `type=alert|record` filters rules as upstream does; the other filters
+//! (`rule_name[]`, `rule_group[]`, `file[]`, pagination) are not read yet and return every
+//! group. Alert values are Go's `%e` text (`"1e+00"`), as upstream prints them. A rule never
+//! evaluated has health `unknown` and Go's zero time as `lastEvaluation`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sightline_alerting::rules::alert::{Alert, AlertState};
+use sightline_alerting::rules::group::{Group, RuleHealth, RuleState};
+
+use super::{ApiError, Params, success};
+use crate::server::AppState;
+
+/// Go's zero `time.Time`, what upstream shows for a rule not evaluated yet.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[derive(Serialize)]
+struct AlertJson {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    state: &'static str,
+    #[serde(rename = "activeAt")]
+    active_at: String,
+    #[serde(rename = "keepFiringSince", skip_serializing_if = "Option::is_none")]
+    keep_firing_since: Option<String>,
+    value: String,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RuleJson {
+    Alerting {
+        state: &'static str,
+        name: String,
+        query: String,
+        duration: f64,
+        #[serde(rename = "keepFiringFor")]
+        keep_firing_for: f64,
+        labels: BTreeMap<String, String>,
+        annotations: BTreeMap<String, String>,
+        alerts: Vec<AlertJson>,
+        health: &'static str,
+        #[serde(rename = "lastError")]
+        last_error: String,
+        #[serde(rename = "evaluationTime")]
+        evaluation_time: f64,
+        #[serde(rename = "lastEvaluation")]
+        last_evaluation: String,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+    Recording {
+        name: String,
+        query: String,
+        labels: BTreeMap<String, String>,
+        health: &'static str,
+        #[serde(rename = "lastError")]
+        last_error: String,
+        #[serde(rename = "evaluationTime")]
+        evaluation_time: f64,
+        #[serde(rename = "lastEvaluation")]
+        last_evaluation: String,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+}
+
+#[derive(Serialize)]
+struct GroupJson {
+    name: String,
+    file: String,
+    rules: Vec<RuleJson>,
+    interval: f64,
+    limit: u64,
+    #[serde(rename = "evaluationTime")]
+    evaluation_time: f64,
+    #[serde(rename = "lastEvaluation")]
+    last_evaluation: String,
+}
+
+/// `GET /api/v1/rules`.
+pub(crate) async fn rules(State(state): State<AppState>, params: Params) -> Response {
+    let (want_alerts, want_records) = match params.get("type") {
+        None | Some("") => (true, true),
+        Some("alert") => (true, false),
+        Some("record") => (false, true),
+        Some(other) => {
+            return ApiError::bad_data(format!(
+                "invalid parameter \"type\": {other:?} is not \"alert\" or \"record\""
+            ))
+            .into_response();
+        }
+    };
+    let groups: Vec<GroupJson> = state
+        .backends
+        .rules()
+        .map(|rules| rules.groups())
+        .unwrap_or_default()
+        .iter()
+        .map(|group| group_json(group, want_alerts, want_records))
+        .collect();
+    success(serde_json::json!({ "groups": groups }))
+}
+
+/// `GET /api/v1/alerts`: pending and firing alerts of every rule.
+pub(crate) async fn alerts(State(state): State<AppState>) -> Response {
+    let groups = state
+        .backends
+        .rules()
+        .map(|rules| rules.groups())
+        .unwrap_or_default();
+    let alerts: Vec<AlertJson> = groups
+        .iter()
+        .flat_map(|group| &group.rules)
+        .filter_map(|rule| match rule {
+            RuleState::Alerting(rule) => Some(rule.active.values()),
+            RuleState::Recording { .. } => None,
+        })
+        .flatten()
+        .filter(|alert| alert.state != AlertState::Inactive)
+        .map(alert_json)
+        .collect();
+    success(serde_json::json!({ "alerts": alerts }))
+}
+
+fn group_json(group: &Group, want_alerts: bool, want_records: bool) -> GroupJson {
+    let rules = group
+        .rules
+        .iter()
+        .zip(&group.health)
+        .filter_map(|(rule, health)| match rule {
+            RuleState::Alerting(state) if want_alerts => {
+                let alerts: Vec<&Alert> = state
+                    .active
+                    .values()
+                    .filter(|a| a.state != AlertState::Inactive)
+                    .collect();
+                let rule_state = if alerts.iter().any(|a| a.state == AlertState::Firing) {
+                    AlertState::Firing
+                } else if alerts.is_empty() {
+                    AlertState::Inactive
+                } else {
+                    AlertState::Pending
+                };
+                Some(RuleJson::Alerting {
+                    state: rule_state.as_str(),
+                    name: state.rule.alert.clone(),
+                    query: state.rule.expr.clone(),
+                    duration: state.rule.for_duration.as_millis() as f64 / 1000.0,
+                    keep_firing_for: state.rule.keep_firing_for.as_millis() as f64 / 1000.0,
+                    labels: state.rule.labels.clone(),
+                    annotations: state.rule.annotations.clone(),
+                    alerts: alerts.into_iter().map(alert_json).collect(),
+                    health: health_name(health),
+                    last_error: health.last_error.clone().unwrap_or_default(),
+                    evaluation_time: health.evaluation_seconds,
+                    last_evaluation: time_text(health.last_evaluation),
+                    kind: "alerting",
+                })
+            }
+            RuleState::Recording { rule, .. } if want_records => Some(RuleJson::Recording {
+                name: rule.record.clone(),
+                query: rule.expr.clone(),
+                labels: rule.labels.clone(),
+                health: health_name(health),
+                last_error: health.last_error.clone().unwrap_or_default(),
+                evaluation_time: health.evaluation_seconds,
+                last_evaluation: time_text(health.last_evaluation),
+                kind: "recording",
+            }),
+            _ => None,
+        })
+        .collect();
+    GroupJson {
+        name: group.spec.name.clone(),
+        file: group.file.clone(),
+        rules,
+        interval: group.interval_ms as f64 / 1000.0,
+        limit: group.spec.limit,
+        evaluation_time: group.last_evaluation.map_or(0.0, |(_, seconds)| seconds),
+        last_evaluation: time_text(group.last_evaluation.map(|(t, _)| t)),
+    }
+}
+
+fn health_name(health: &RuleHealth) -> &'static str {
+    match (&health.last_evaluation, &health.last_error) {
+        (None, _) => "unknown",
+        (Some(_), Some(_)) => "err",
+        (Some(_), None) => "ok",
+    }
+}
+
+fn alert_json(alert: &Alert) -> AlertJson {
+    AlertJson {
+        labels: alert
+            .labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect(),
+        annotations: alert.annotations.clone(),
+        state: alert.state.as_str(),
+        active_at: time_text(Some(alert.active_at)),
+        keep_firing_since: alert.keep_firing_since.map(|t| time_text(Some(t))),
+        value: go_exponent(alert.value),
+    }
+}
+
+/// Go's RFC 3339 with nanoseconds, as `time.Time` marshals to JSON: the fraction without
+/// trailing zeros, none for whole seconds.
+fn time_text(ms: Option<i64>) -> String {
+    let Some(time) = ms.and_then(chrono::DateTime::from_timestamp_millis) else {
+        return ZERO_TIME.to_owned();
+    };
+    let fraction = format!("{:03}", time.timestamp_subsec_millis());
+    let fraction = fraction.trim_end_matches('0');
+    let dot = if fraction.is_empty() { "" } else { "." };
+    format!("{}{dot}{fraction}Z", time.format("%Y-%m-%dT%H:%M:%S"))
+}
+
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: `1e+00`, `1.5e+03`, `NaN`, `+Inf`.
+fn go_exponent(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_owned();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    let text = format!("{v:e}");
+    let Some((mantissa, exponent)) = text.split_once('e') else {
+        return text;
+    };
+    let (sign, digits) = match exponent.strip_prefix('-') {
+        Some(digits) => ('-', digits),
+        None => ('+', exponent),
+    };
+    format!("{mantissa}e{sign}{digits:0>2}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_times_print_as_go_does() {
+        assert_eq!(go_exponent(1.0), "1e+00");
+        assert_eq!(go_exponent(1500.0), "1.5e+03");
+        assert_eq!(go_exponent(0.00025), "2.5e-04");
+        assert_eq!(go_exponent(-3e120), "-3e+120");
+        assert_eq!(go_exponent(f64::INFINITY), "+Inf");
+        assert_eq!(time_text(Some(1_700_000_000_000)), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            time_text(Some(1_700_000_000_250)),
+            "2023-11-14T22:13:20.25Z"
+        );
+        assert_eq!(time_text(None), ZERO_TIME);
+    }
+}

@@ -15,6 +15,6 @@ mod http_metrics;
 mod lifecycle;
 mod server;
 
-pub use backends::{Backends, MetricBackend};
+pub use backends::{Backends, LogBackend, MetricBackend};
 pub use lifecycle::Readiness;
 pub use server::{BuildInfo, HttpServer, ServeError};

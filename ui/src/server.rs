@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::loki as loki_api;
 use crate::api::prometheus as prometheus_api;
 use crate::auth::{VerifiedCredentials, require_basic_auth};
 use crate::backends::Backends;
@@ -124,6 +125,9 @@ impl HttpServer {
             .route("/api/v1/targets", get(prometheus_api::targets))
             .route("/api/v1/status/buildinfo", get(prometheus_api::build_info))
             .route("/api/v1/status/tsdb", get(prometheus_api::tsdb_status))
+            .route("/loki/api/v1/push", post(loki_api::push))
+            .route("/api/prom/push", post(loki_api::push))
+            .route("/flush", post(loki_api::flush))
             .layer(from_fn_with_state(state.clone(), limit_request_body))
             .layer(from_fn_with_state(state.clone(), require_basic_auth));
         let routes = Router::new()

@@ -23,7 +23,7 @@ use crate::yaml::{self, Check, SourceError, checked};
 pub use scrape::ScrapeConfig;
 pub use sections::{
     AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, LimitsConfig,
-    RetentionConfig, StorageConfig, WebConfig,
+    LogLimitsConfig, RetentionConfig, StorageConfig, WebConfig,
 };
 pub use store::{ConfigSource, ConfigStore};
 

@@ -2,6 +2,7 @@
 //! Prometheus's `errorType`s, and request parameters read from the query string and, for
 //! POST, from a form body — repeated keys such as `match[]` included.
 
+pub(crate) mod loki;
 pub(crate) mod prometheus;
 
 use axum::body::Bytes;

@@ -17,12 +17,13 @@ use anyhow::Context;
 use prometheus::Registry;
 use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
+use sightline_logstore::store::{LogStore, StoreOptions};
 use sightline_scraper::manager::ScrapeManager;
 use sightline_tsdb::block::RetentionPolicy;
 use sightline_tsdb::db::{Db, DbOptions};
 use sightline_tsdb::head::{Head, HeadOptions};
 use sightline_tsdb::promql::{Engine, EngineOptions};
-use sightline_ui::{Backends, HttpServer, MetricBackend, Readiness};
+use sightline_ui::{Backends, HttpServer, LogBackend, MetricBackend, Readiness};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -44,6 +45,12 @@ const BLOCK_CUT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Retention and day compaction run every this many block cuts (an hour).
 const RETENTION_EVERY_TICKS: u64 = 60;
+
+/// How often log head chunks are checked for age and idleness and the log WAL truncated.
+const LOG_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Log retention runs every this many log maintenance rounds (an hour).
+const LOG_RETENTION_EVERY_TICKS: u64 = 360;
 
 /// Runs the appliance until SIGTERM or SIGINT; false when it could not start.
 pub fn main(args: ServeArgs) -> bool {
@@ -135,6 +142,9 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let wal_sync = spawn_wal_sync(head.clone());
     let block_maintenance = spawn_block_maintenance(db.clone());
     tokio::spawn(follow_retention_changes(config.clone(), db.clone()));
+    let logs = open_logs(&data_dir, &registry).await?;
+    backends.set_logs(LogBackend::new(logs.clone(), &startup.limits.logs));
+    let log_maintenance = spawn_log_maintenance(logs.clone(), config.clone());
     let scrape_manager = Arc::new(ScrapeManager::new(
         Arc::new(head.clone()),
         config.source().base_dir().to_owned(),
@@ -175,6 +185,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     wal_sync.abort();
     block_maintenance.abort();
+    log_maintenance.abort();
     tokio::task::spawn_blocking(move || head.sync())
         .await
         .context("WAL sync task failed")?
@@ -240,6 +251,69 @@ async fn follow_retention_changes(config: Arc<ConfigStore>, db: Arc<Db>) {
         let new = updates.borrow_and_update().clone();
         db.set_retention(RetentionPolicy::from(&new.storage.metrics));
     }
+}
+
+/// Opens the log store under `DATA/logs`, replaying its WAL; counts torn WAL tails in
+/// `sightline_log_wal_torn_segments_total`.
+async fn open_logs(data_dir: &DataDir, registry: &Registry) -> anyhow::Result<Arc<LogStore>> {
+    let dir = data_dir.path().join("logs");
+    let started = std::time::Instant::now();
+    let store = tokio::task::spawn_blocking(move || LogStore::open(&dir, StoreOptions::default()))
+        .await
+        .context("log WAL replay task failed")?
+        .context("cannot open the log store")?;
+    let stats = store.stats();
+    tracing::info!(
+        streams = stats.streams,
+        records = stats.replay.records,
+        entries = stats.replayed_entries,
+        torn_segments = stats.replay.torn_segments,
+        duration = ?started.elapsed(),
+        "log WAL replayed"
+    );
+    let torn = prometheus::IntCounter::new(
+        "sightline_log_wal_torn_segments_total",
+        "Log WAL segments whose tail was cut at a torn or corrupt record during replay.",
+    )
+    .context("cannot create the log WAL metric")?;
+    torn.inc_by(stats.replay.torn_segments);
+    registry
+        .register(Box::new(torn))
+        .context("cannot register the log WAL metric")?;
+    Ok(Arc::new(store))
+}
+
+/// Every 10 s cuts old and idle log head chunks and truncates the log WAL; every hour drops
+/// the days older than `storage.logs.retention`.
+fn spawn_log_maintenance(
+    store: Arc<LogStore>,
+    config: Arc<ConfigStore>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LOG_MAINTENANCE_INTERVAL);
+        let mut ticks: u64 = 0;
+        loop {
+            tick.tick().await;
+            ticks += 1;
+            let expire = (ticks - 1).is_multiple_of(LOG_RETENTION_EVERY_TICKS);
+            let retention = config.current().storage.logs.retention.into();
+            let store = store.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                store.maintain()?;
+                if expire {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+                    store.expire(now, retention)?;
+                }
+                Ok::<(), sightline_logstore::Error>(())
+            })
+            .await;
+            if let Ok(Err(error)) = result {
+                tracing::error!("log store maintenance failed: {error}");
+            }
+        }
+    })
 }
 
 /// Every minute cuts finished block ranges from the head into blocks; every hour compacts

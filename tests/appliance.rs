@@ -653,6 +653,9 @@ fn bad_query_time_and_step_are_bad_data_with_prometheus_messages() {
             (400, "bad_data".to_owned(), message.to_owned()),
             "{path}"
         );
+    }
+}
+
 /// Polls an instant query until it returns a sample, or fails after 15 s.
 fn wait_for_result(app: &Appliance, query: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -726,6 +729,9 @@ fn query_answers_carry_warnings_and_infos() {
         ]),
         "{quantile}"
     );
+}
+
+#[test]
 fn rules_evaluate_over_scraped_data_and_reload_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")

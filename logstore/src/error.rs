@@ -20,6 +20,8 @@ pub enum ErrorKind {
     /// An ingestion rate limit is exhausted; the same push can succeed later (HTTP 429 with
     /// `Retry-After`, see [`Error::retry_after`]).
     RateLimited,
+    /// Storage failed (disk, RocksDB, damaged data); not the client's fault (HTTP 500).
+    Storage,
 }
 
 /// Which ingestion rate limit a push exceeded.
@@ -165,6 +167,46 @@ pub enum Error {
         /// Bytes (lines and structured metadata) the push needed.
         push_bytes: u64,
     },
+
+    /// A file or directory of the store could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: String,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// RocksDB failed.
+    #[error("log store RocksDB failed {action}: {source}")]
+    RocksDb {
+        /// What was being done.
+        action: String,
+        /// RocksDB's error.
+        #[source]
+        source: rocksdb::Error,
+    },
+
+    /// Stored bytes (a WAL record, a chunk, an index key) do not decode.
+    #[error("log store data is damaged: {what} in {place}")]
+    Corrupt {
+        /// What did not decode.
+        what: &'static str,
+        /// Where it was read from.
+        place: String,
+    },
+
+    /// One push is larger than a WAL record may be.
+    #[error("push of {bytes} bytes is larger than the {limit} bytes a WAL record may hold")]
+    RecordTooLarge {
+        /// The record's size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// The size a too-large body claimed or reached, for [`Error::DecompressedTooLarge`].
@@ -227,6 +269,8 @@ impl Error {
             | Error::ProtobufTimestamp { .. }
             | Error::Json { .. }
             | Error::Rejected { .. } => ErrorKind::BadRequest,
+            Error::RecordTooLarge { .. } => ErrorKind::TooLarge,
+            Error::Io { .. } | Error::RocksDb { .. } | Error::Corrupt { .. } => ErrorKind::Storage,
         }
     }
 

@@ -9,5 +9,6 @@
 
 pub mod error;
 pub mod push;
+pub mod store;
 
 pub use error::{Error, ErrorKind};

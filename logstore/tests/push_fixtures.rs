@@ -138,6 +138,7 @@ fn status_of(kind: ErrorKind) -> u64 {
         ErrorKind::TooLarge => 413,
         ErrorKind::UnsupportedMediaType => 415,
         ErrorKind::RateLimited => 429,
+        ErrorKind::Storage => 500,
     }
 }
 

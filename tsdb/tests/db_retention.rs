@@ -2,6 +2,8 @@
 //! retention policy → samples appended to the head, cut into blocks, compacted into day
 //! blocks — and exactly the series the overrides name are kept or expired.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use sightline_core::config::Config;

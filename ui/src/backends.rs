@@ -1,9 +1,12 @@
 //! The stores the APIs read. The HTTP server starts before storage has recovered, so the
 //! backends are handed over once recovery is done; until then data endpoints answer 503.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use sightline_alerting::rules::manager::RuleManager;
+use sightline_logstore::push::{RateLimiter, RateLimits};
+use sightline_logstore::store::LogStore;
 use sightline_scraper::manager::ScrapeManager;
 use sightline_tsdb::head::Head;
 use sightline_tsdb::promql::Engine;
@@ -21,11 +24,34 @@ pub struct MetricBackend {
     pub scrapes: Arc<ScrapeManager>,
 }
 
+/// Log storage as the Loki API sees it.
+pub struct LogBackend {
+    /// The store pushes go to.
+    pub store: Arc<LogStore>,
+    /// The ingestion rate limiter; rebuilt when a reload changes the limits.
+    pub(crate) rate_limiter: Mutex<RateLimiter>,
+}
+
+impl LogBackend {
+    /// A backend over `store` with the rate limits in force at start-up.
+    pub fn new(
+        store: Arc<LogStore>,
+        limits: &sightline_core::config::LogLimitsConfig,
+    ) -> LogBackend {
+        let limits: RateLimits = crate::api::loki::rate_limits(limits);
+        LogBackend {
+            store,
+            rate_limiter: Mutex::new(RateLimiter::new(limits, Instant::now())),
+        }
+    }
+}
+
 /// Where handlers find the backends once they exist; cheap to clone.
 #[derive(Clone, Default)]
 pub struct Backends {
     metrics: Arc<OnceLock<MetricBackend>>,
     rules: Arc<OnceLock<Arc<RuleManager>>>,
+    logs: Arc<OnceLock<LogBackend>>,
 }
 
 impl Backends {
@@ -46,6 +72,16 @@ impl Backends {
     /// The rule manager, once storage has recovered and rules run.
     pub(crate) fn rules(&self) -> Option<&Arc<RuleManager>> {
         self.rules.get()
+    }
+
+    /// Hands over log storage; a second call is ignored.
+    pub fn set_logs(&self, backend: LogBackend) {
+        let _ = self.logs.set(backend);
+    }
+
+    /// Log storage, once recovered.
+    pub(crate) fn logs(&self) -> Option<&LogBackend> {
+        self.logs.get()
     }
 
     /// Metric storage, once recovered.

@@ -17,6 +17,6 @@ mod lifecycle;
 pub mod remote_write;
 mod server;
 
-pub use backends::{Backends, MetricBackend};
+pub use backends::{Backends, LogBackend, MetricBackend};
 pub use lifecycle::Readiness;
 pub use server::{BuildInfo, HttpServer, ServeError};

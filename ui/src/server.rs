@@ -21,9 +21,10 @@ use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::loki as loki_api;
 use crate::api::prometheus as prometheus_api;
-use crate::api::{format_query, metadata, status};
 use crate::api::rules as rules_api;
+use crate::api::{format_query, metadata, status};
 use crate::auth::{VerifiedCredentials, require_basic_auth};
 use crate::backends::Backends;
 use crate::body_limit::limit_request_body;
@@ -154,6 +155,9 @@ impl HttpServer {
             .route("/api/v1/write", post(remote_write::write))
             .route("/api/v1/rules", get(rules_api::rules))
             .route("/api/v1/alerts", get(rules_api::alerts))
+            .route("/loki/api/v1/push", post(loki_api::push))
+            .route("/api/prom/push", post(loki_api::push))
+            .route("/flush", post(loki_api::flush))
             .layer(from_fn_with_state(state.clone(), limit_request_body))
             .layer(from_fn_with_state(state.clone(), require_basic_auth));
         let routes = Router::new()

@@ -23,8 +23,8 @@ use crate::yaml::{self, Check, SourceError, checked};
 pub use scrape::ScrapeConfig;
 pub use sections::{
     AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, LimitsConfig,
-    MetricsStorageConfig, QueryConfig, RetentionConfig, RetentionOverride, StorageConfig,
-    WebConfig,
+    LogLimitsConfig, MetricsStorageConfig, QueryConfig, RetentionConfig, RetentionOverride,
+    StorageConfig, WebConfig,
 };
 pub use store::{ConfigSource, ConfigStore};
 

@@ -143,12 +143,71 @@ impl Check for RetentionOverride {
 pub struct LimitsConfig {
     /// Largest request body the HTTP server reads; larger requests get 413.
     pub request_body_size: ByteSize,
+    /// What log pushes may contain and how fast they may come (Loki's `limits_config`).
+    pub logs: LogLimitsConfig,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             request_body_size: ByteSize(32 << 20),
+            logs: LogLimitsConfig::default(),
+        }
+    }
+}
+
+/// Limits on log pushes, named and defaulted as Loki's `limits_config`; a size or count of
+/// 0 means no limit, a rate of 0 turns that rate limit off.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogLimitsConfig {
+    /// Longest line; 256 KiB.
+    pub max_line_size: ByteSize,
+    /// Cut longer lines to `max_line_size` instead of rejecting them.
+    pub max_line_size_truncate: bool,
+    /// Most labels per stream; 15.
+    pub max_label_names_per_series: usize,
+    /// Longest label name in bytes; 1024.
+    pub max_label_name_length: usize,
+    /// Longest label value in bytes; 2048.
+    pub max_label_value_length: usize,
+    /// Most structured-metadata pairs per entry; 128.
+    pub max_structured_metadata_entries_count: usize,
+    /// Most structured-metadata bytes per entry; 64 KiB.
+    pub max_structured_metadata_size: ByteSize,
+    /// Reject entries older than `reject_old_samples_max_age`.
+    pub reject_old_samples: bool,
+    /// Oldest entry accepted, back from now; 7 d.
+    pub reject_old_samples_max_age: Duration,
+    /// How far in the future an entry may be; 10 m.
+    pub creation_grace_period: Duration,
+    /// Sustained push bytes per second over all streams; 4 MiB.
+    pub ingestion_rate: ByteSize,
+    /// Burst over all streams; 6 MiB.
+    pub ingestion_burst_size: ByteSize,
+    /// Sustained push bytes per second per stream; 3 MiB.
+    pub per_stream_rate_limit: ByteSize,
+    /// Burst per stream; 15 MiB.
+    pub per_stream_rate_limit_burst: ByteSize,
+}
+
+impl Default for LogLimitsConfig {
+    fn default() -> Self {
+        LogLimitsConfig {
+            max_line_size: ByteSize(256 << 10),
+            max_line_size_truncate: false,
+            max_label_names_per_series: 15,
+            max_label_name_length: 1024,
+            max_label_value_length: 2048,
+            max_structured_metadata_entries_count: 128,
+            max_structured_metadata_size: ByteSize(64 << 10),
+            reject_old_samples: true,
+            reject_old_samples_max_age: Duration::from_secs(7 * 24 * 3600),
+            creation_grace_period: Duration::from_secs(600),
+            ingestion_rate: ByteSize(4 << 20),
+            ingestion_burst_size: ByteSize(6 << 20),
+            per_stream_rate_limit: ByteSize(3 << 20),
+            per_stream_rate_limit_burst: ByteSize(15 << 20),
         }
     }
 }

@@ -3,10 +3,11 @@
 //! POST, from a form body — repeated keys such as `match[]` included.
 
 pub(crate) mod format_query;
+pub(crate) mod loki;
 pub(crate) mod metadata;
 pub(crate) mod prometheus;
-pub(crate) mod status;
 pub(crate) mod rules;
+pub(crate) mod status;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

@@ -1,0 +1,650 @@
+//! The log store: WAL, per-stream head chunks, chunks and postings in RocksDB day column
+//! families, retention.
+//!
+//! A push is written to the [WAL](wal) and applied to the heads under one lock, so the
+//! heads see records in sequence order; the caller is answered after the WAL is synced
+//! ([`LogStore::push`] returns then). A head holds one stream's entries of one UTC day, in
+//! arrival order (out-of-order entries are fine: a head is sorted when it is cut). A head is
+//! cut into a chunk when it reaches [`StoreOptions::chunk_target_bytes`], when it is older
+//! than [`StoreOptions::max_chunk_age`], idle for [`StoreOptions::chunk_idle`], or when all
+//! heads together pass [`StoreOptions::max_head_bytes`] (the largest goes first).
+//!
+//! Durability without double writes: chunks and index entries go to RocksDB without its WAL,
+//! with atomic flush, so that after a crash RocksDB holds a consistent prefix of our writes.
+//! Each chunk write records, for its stream and day, the WAL sequence number through which
+//! entries are persisted; replay skips those entries, so nothing is stored twice and nothing
+//! is lost. WAL segments are deleted only after a RocksDB flush, and only those older than
+//! every open head's first record.
+//!
+//! Edge cases decided:
+//!
+//! * Out-of-order entries are accepted anywhere within the validation window (Loki ≥ 2.4
+//!   accepts them within half the max chunk age behind a stream's newest entry; our chunks
+//!   are per day and sorted when cut, so no narrower window is needed). Reads merge
+//!   overlapping chunks.
+//! * Identical entries pushed in two different pushes are both kept (one push is
+//!   deduplicated by validation).
+//! * The stream index is global and not expired with the days: a stream's id stays stable.
+
+mod codec;
+mod keys;
+mod read;
+mod wal;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rocksdb::{
+    ColumnFamilyDescriptor, DBCompressionType, DBWithThreadMode, FlushOptions, MultiThreaded,
+    Options, WriteBatch, WriteOptions,
+};
+use sightline_core::labels::Labels;
+
+use crate::error::Error;
+use crate::push::PushStream;
+
+pub use read::{Direction, EntryPage, StreamRef};
+pub use wal::WalReplay;
+
+type Db = DBWithThreadMode<MultiThreaded>;
+
+/// How chunks are compressed (RocksDB block compression of the day column families).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkCompression {
+    /// LZ4: fastest, larger.
+    Lz4,
+    /// Zstandard at the given level.
+    Zstd {
+        /// 1 (fast) to 19 (small).
+        level: i32,
+    },
+}
+
+/// Tuning of a [`LogStore`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreOptions {
+    /// Raw bytes (lines and metadata) at which a head is cut; 1.5 MiB.
+    pub chunk_target_bytes: usize,
+    /// Age (since its first entry arrived) at which a head is cut; 1 h.
+    pub max_chunk_age: Duration,
+    /// Time without appends after which a head is cut; 30 min (Loki's `chunk_idle_period`).
+    pub chunk_idle: Duration,
+    /// Raw bytes all heads may hold together before the largest is cut; 64 MiB.
+    pub max_head_bytes: usize,
+    /// Size at which a WAL segment is closed and a new one started; 64 MiB.
+    pub wal_segment_bytes: u64,
+    /// Chunk compression; zstd level 3 (see docs/BENCHMARKS.md).
+    pub compression: ChunkCompression,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            chunk_target_bytes: 1536 << 10,
+            max_chunk_age: Duration::from_secs(3600),
+            chunk_idle: Duration::from_secs(1800),
+            max_head_bytes: 64 << 20,
+            wal_segment_bytes: 64 << 20,
+            compression: ChunkCompression::Zstd { level: 3 },
+        }
+    }
+}
+
+/// Counters of a store since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Entries written through [`LogStore::push`].
+    pub entries: u64,
+    /// Raw bytes (lines and metadata) of those entries.
+    pub bytes: u64,
+    /// Chunks written to RocksDB.
+    pub chunks: u64,
+    /// Streams in the index.
+    pub streams: u64,
+    /// What the WAL replay at open found (records, torn segments).
+    pub replay: WalReplay,
+    /// Entries the replay applied to heads (not yet in chunks).
+    pub replayed_entries: u64,
+}
+
+/// One stream's unpersisted entries of one day.
+struct Head {
+    /// Entry bodies ([`codec::put_entry_body`]) in arrival order.
+    data: Vec<u8>,
+    /// (timestamp, offset, length) into `data`, in arrival order.
+    entries: Vec<(i64, u32, u32)>,
+    min_ts: i64,
+    max_ts: i64,
+    first_seq: u64,
+    last_seq: u64,
+    created: Instant,
+    last_append: Instant,
+}
+
+impl Head {
+    fn new(seq: u64, now: Instant) -> Head {
+        Head {
+            data: Vec::new(),
+            entries: Vec::new(),
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            first_seq: seq,
+            last_seq: seq,
+            created: now,
+            last_append: now,
+        }
+    }
+}
+
+/// Streams by labels and by id.
+#[derive(Default)]
+struct StreamIndex {
+    ids: HashMap<Labels, u64>,
+    labels: HashMap<u64, Labels>,
+    next_id: u64,
+}
+
+struct State {
+    index: StreamIndex,
+    heads: HashMap<(u64, i32), Head>,
+    head_bytes: usize,
+    /// Per (stream, day), the WAL sequence through which entries are persisted; only used
+    /// while replaying.
+    replay_markers: HashMap<(u64, i32), u64>,
+    /// Chunks written since open.
+    chunks: u64,
+    /// The days that have a column family.
+    days: std::collections::BTreeSet<i32>,
+}
+
+/// A log store in one directory: `wal/` and the RocksDB files.
+pub struct LogStore {
+    db: Db,
+    path: PathBuf,
+    options: StoreOptions,
+    wal: wal::Wal,
+    state: Mutex<State>,
+    entries: AtomicU64,
+    bytes: AtomicU64,
+    replay: WalReplay,
+    replayed_entries: u64,
+}
+
+fn rocks(action: impl Into<String>) -> impl FnOnce(rocksdb::Error) -> Error {
+    let action = action.into();
+    move |source| Error::RocksDb { action, source }
+}
+
+fn corrupt(what: &'static str, place: impl Into<String>) -> Error {
+    Error::Corrupt {
+        what,
+        place: place.into(),
+    }
+}
+
+fn no_wal() -> WriteOptions {
+    let mut write = WriteOptions::default();
+    write.disable_wal(true);
+    write
+}
+
+impl LogStore {
+    /// Opens (creating if needed) the store in `dir` and replays its WAL.
+    pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<LogStore, Error> {
+        let path = dir.as_ref().to_path_buf();
+        let mut db_options = Options::default();
+        db_options.create_if_missing(true);
+        db_options.create_missing_column_families(true);
+        // Writes skip RocksDB's WAL; atomic flush keeps the column families consistent.
+        db_options.set_atomic_flush(true);
+        db_options.set_log_level(rocksdb::LogLevel::Warn);
+        db_options.set_keep_log_file_num(2);
+        db_options.set_max_log_file_size(1 << 20);
+        db_options.set_db_write_buffer_size(32 << 20);
+        let names = Db::list_cf(&db_options, &path)
+            .unwrap_or_else(|_| vec![rocksdb::DEFAULT_COLUMN_FAMILY_NAME.to_owned()]);
+        let descriptors = names.iter().map(|name| {
+            let cf_options = if keys::parse_day_cf(name).is_some() {
+                day_options(options.compression)
+            } else {
+                Options::default()
+            };
+            ColumnFamilyDescriptor::new(name, cf_options)
+        });
+        let db = Db::open_cf_descriptors(&db_options, &path, descriptors)
+            .map_err(rocks(format!("opening {}", path.display())))?;
+        let mut state = State {
+            index: load_index(&db)?,
+            heads: HashMap::new(),
+            head_bytes: 0,
+            replay_markers: load_markers(&db)?,
+            chunks: 0,
+            days: names
+                .iter()
+                .filter_map(|name| keys::parse_day_cf(name))
+                .collect(),
+        };
+        let mut replayed_entries = 0u64;
+        let wal_dir = path.join("wal");
+        let (wal, replay) = wal::Wal::open(&wal_dir, options.wal_segment_bytes, |seq, payload| {
+            let streams = codec::decode_push(payload).map_err(|e| {
+                corrupt(e.what, format!("WAL record {seq} in {}", wal_dir.display()))
+            })?;
+            replayed_entries += apply(&db, &options, &mut state, seq, &streams, Instant::now())?;
+            Ok(())
+        })?;
+        state.replay_markers = HashMap::new();
+        if replay.torn_segments > 0 {
+            tracing::warn!(
+                segments = replay.torn_segments,
+                bytes = replay.torn_bytes,
+                "log WAL replay cut torn records"
+            );
+        }
+        Ok(LogStore {
+            db,
+            path,
+            options,
+            wal,
+            state: Mutex::new(state),
+            entries: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            replay,
+            replayed_entries,
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores validated streams; returns once they are in the synced WAL.
+    pub fn push(&self, streams: &[PushStream]) -> Result<(), Error> {
+        if streams.iter().all(|s| s.entries.is_empty()) {
+            return Ok(());
+        }
+        let mut record = Vec::new();
+        codec::encode_push(streams, &mut record);
+        let seq = {
+            let mut state = self.lock();
+            let seq = self.wal.append(&record)?;
+            apply(
+                &self.db,
+                &self.options,
+                &mut state,
+                seq,
+                streams,
+                Instant::now(),
+            )?;
+            seq
+        };
+        let (entries, bytes) = streams
+            .iter()
+            .flat_map(|s| &s.entries)
+            .fold((0, 0), |(n, b), e| (n + 1, b + e.size() as u64));
+        self.entries.fetch_add(entries, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.wal.sync_through(seq)
+    }
+
+    /// Cuts heads that are too old or idle (or over the memory budget), then deletes the WAL
+    /// segments no head needs any more. Call it periodically.
+    pub fn maintain(&self) -> Result<(), Error> {
+        let now = Instant::now();
+        let options = &self.options;
+        self.cut_where(|head| {
+            now.duration_since(head.created) >= options.max_chunk_age
+                || now.duration_since(head.last_append) >= options.chunk_idle
+        })?;
+        self.truncate_wal()
+    }
+
+    /// Cuts every head and persists everything, so that the WAL holds nothing needed (what
+    /// Loki's `POST /flush` does).
+    pub fn flush(&self) -> Result<(), Error> {
+        self.cut_where(|_| true)?;
+        self.flush_rocksdb()?;
+        self.truncate_wal()
+    }
+
+    fn cut_where(&self, mut due: impl FnMut(&Head) -> bool) -> Result<(), Error> {
+        let mut state = self.lock();
+        let keys: Vec<(u64, i32)> = state
+            .heads
+            .iter()
+            .filter(|(_, head)| due(head))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in keys {
+            cut(&self.db, self.options.compression, &mut state, key)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes RocksDB and deletes the WAL segments older than every open head.
+    fn truncate_wal(&self) -> Result<(), Error> {
+        let keep_from = {
+            let state = self.lock();
+            state
+                .heads
+                .values()
+                .map(|head| head.first_seq)
+                .min()
+                .unwrap_or_else(|| self.wal.next_seq())
+        };
+        if !self.wal.has_segments_before(keep_from) {
+            return Ok(());
+        }
+        self.flush_rocksdb()?;
+        let deleted = self.wal.truncate_before(keep_from)?;
+        tracing::debug!(deleted, keep_from, "log WAL segments deleted");
+        Ok(())
+    }
+
+    /// Flushes every column family's memtable to disk (atomically).
+    fn flush_rocksdb(&self) -> Result<(), Error> {
+        let names = self.day_names();
+        let handles: Vec<_> = names
+            .iter()
+            .filter_map(|name| self.db.cf_handle(name))
+            .collect();
+        let default = self
+            .db
+            .cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
+            .ok_or_else(|| {
+                corrupt(
+                    "missing default column family",
+                    self.path.display().to_string(),
+                )
+            })?;
+        let mut all: Vec<&_> = handles.iter().collect();
+        all.push(&default);
+        let mut flush = FlushOptions::default();
+        flush.set_wait(true);
+        self.db
+            .flush_cfs_opt(&all, &flush)
+            .map_err(rocks("flushing memtables"))
+    }
+
+    /// Drops every UTC day that ends at or before `now_ns - retention`, heads included;
+    /// returns the days dropped.
+    pub fn expire(&self, now_ns: i64, retention: Duration) -> Result<Vec<i32>, Error> {
+        let retention_ns = i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX);
+        let first_kept = keys::day_of(now_ns.saturating_sub(retention_ns));
+        let mut dropped = Vec::new();
+        let mut state = self.lock();
+        let expired: Vec<(u64, i32)> = state
+            .heads
+            .keys()
+            .filter(|(_, day)| *day < first_kept)
+            .copied()
+            .collect();
+        for key in expired {
+            if let Some(head) = state.heads.remove(&key) {
+                state.head_bytes -= head.data.len();
+            }
+        }
+        let expired_days: Vec<i32> = state.days.range(..first_kept).copied().collect();
+        for day in expired_days {
+            let name = keys::day_cf(day);
+            let (from, to) = keys::marker_range(day);
+            let mut batch = WriteBatch::default();
+            batch.delete_range(from, to);
+            self.db
+                .write_opt(batch, &no_wal())
+                .map_err(rocks(format!("deleting markers of {name}")))?;
+            self.db
+                .drop_cf(&name)
+                .map_err(rocks(format!("dropping {name}")))?;
+            tracing::info!(day = %name, "log retention dropped a day");
+            state.days.remove(&day);
+            dropped.push(day);
+        }
+        drop(state);
+        if !dropped.is_empty() {
+            self.flush_rocksdb()?;
+        }
+        Ok(dropped)
+    }
+
+    /// Bytes the store holds on disk: RocksDB's table files (`*.sst`: chunks and indexes,
+    /// counted from the directory, so files of a dropped day that linger would count) and
+    /// the log WAL. RocksDB's small bookkeeping files (manifest, options, info log) are not
+    /// counted.
+    pub fn disk_usage(&self) -> Result<u64, Error> {
+        let size_of = |dir: &Path, keep: &dyn Fn(&Path) -> bool| -> Result<u64, Error> {
+            let listing = std::fs::read_dir(dir).map_err(|source| Error::Io {
+                action: "listing".into(),
+                path: dir.to_owned(),
+                source,
+            })?;
+            Ok(listing
+                .flatten()
+                .filter(|item| keep(&item.path()))
+                .map(|item| item.metadata().map_or(0, |meta| meta.len()))
+                .sum())
+        };
+        let tables = size_of(&self.path, &|path| {
+            path.extension().is_some_and(|ext| ext == "sst")
+        })?;
+        let wal = size_of(&self.path.join("wal"), &|_| true)?;
+        Ok(tables + wal)
+    }
+
+    /// Counters since the store was opened.
+    pub fn stats(&self) -> StoreStats {
+        let state = self.lock();
+        StoreStats {
+            entries: self.entries.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            chunks: state.chunks,
+            streams: state.index.labels.len() as u64,
+            replay: self.replay,
+            replayed_entries: self.replayed_entries,
+        }
+    }
+
+    /// The day column families that exist, ascending.
+    fn day_names(&self) -> Vec<String> {
+        self.lock()
+            .days
+            .iter()
+            .map(|day| keys::day_cf(*day))
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Options of a day column family: chunks are large values read whole.
+fn day_options(compression: ChunkCompression) -> Options {
+    let mut cf = Options::default();
+    cf.set_write_buffer_size(16 << 20);
+    // Chunks are written once and never updated: compacting would only rewrite them. A day's
+    // files stay as flushed until retention drops the day, so the L0 file count must not
+    // stall writes.
+    cf.set_disable_auto_compactions(true);
+    cf.set_level_zero_slowdown_writes_trigger(1 << 20);
+    cf.set_level_zero_stop_writes_trigger(1 << 20);
+    match compression {
+        ChunkCompression::Lz4 => {
+            cf.set_compression_type(DBCompressionType::Lz4);
+            cf.set_bottommost_compression_type(DBCompressionType::Lz4);
+        }
+        ChunkCompression::Zstd { level } => {
+            cf.set_compression_type(DBCompressionType::Zstd);
+            cf.set_compression_options(-14, level, 0, 0);
+            cf.set_bottommost_compression_type(DBCompressionType::Zstd);
+            cf.set_bottommost_compression_options(-14, level, 0, 0, true);
+        }
+    }
+    cf
+}
+
+fn load_index(db: &Db) -> Result<StreamIndex, Error> {
+    let mut index = StreamIndex {
+        next_id: 1,
+        ..StreamIndex::default()
+    };
+    for item in db.prefix_iterator(b"i") {
+        let (key, value) = item.map_err(rocks("reading the stream index"))?;
+        if !key.starts_with(b"i") {
+            break;
+        }
+        let id = keys::parse_stream_key(&key).ok_or_else(|| corrupt("stream key", "index"))?;
+        let labels = codec::get_labels(&mut &value[..])
+            .map_err(|e| corrupt(e.what, format!("stream {id}")))?;
+        index.next_id = index.next_id.max(id + 1);
+        index.ids.insert(labels.clone(), id);
+        index.labels.insert(id, labels);
+    }
+    Ok(index)
+}
+
+fn load_markers(db: &Db) -> Result<HashMap<(u64, i32), u64>, Error> {
+    let mut markers = HashMap::new();
+    for item in db.prefix_iterator(b"m") {
+        let (key, value) = item.map_err(rocks("reading WAL markers"))?;
+        if !key.starts_with(b"m") {
+            break;
+        }
+        let (day, id) =
+            keys::parse_marker_key(&key).ok_or_else(|| corrupt("marker key", "index"))?;
+        let seq: [u8; 8] = value
+            .as_ref()
+            .try_into()
+            .map_err(|_| corrupt("marker value", format!("stream {id}")))?;
+        markers.insert((id, day), u64::from_be_bytes(seq));
+    }
+    Ok(markers)
+}
+
+/// The id of a stream, creating it (in memory and RocksDB) if new.
+fn stream_id(db: &Db, index: &mut StreamIndex, labels: &Labels) -> Result<u64, Error> {
+    if let Some(id) = index.ids.get(labels) {
+        return Ok(*id);
+    }
+    let id = index.next_id;
+    let mut encoded = Vec::new();
+    codec::put_labels(&mut encoded, labels);
+    let mut batch = WriteBatch::default();
+    batch.put(keys::labels_key(labels), id.to_be_bytes());
+    batch.put(keys::stream_key(id), encoded);
+    db.write_opt(batch, &no_wal())
+        .map_err(rocks("adding a stream to the index"))?;
+    index.next_id += 1;
+    index.ids.insert(labels.clone(), id);
+    index.labels.insert(id, labels.clone());
+    Ok(id)
+}
+
+/// Appends the entries of WAL record `seq` to the heads, cutting heads that grow full;
+/// returns how many entries were applied (replay skips persisted ones).
+fn apply(
+    db: &Db,
+    options: &StoreOptions,
+    state: &mut State,
+    seq: u64,
+    streams: &[PushStream],
+    now: Instant,
+) -> Result<u64, Error> {
+    let mut applied = 0;
+    for stream in streams {
+        let id = stream_id(db, &mut state.index, &stream.labels)?;
+        for entry in &stream.entries {
+            let day = keys::day_of(entry.timestamp_ns);
+            if state
+                .replay_markers
+                .get(&(id, day))
+                .is_some_and(|through| seq <= *through)
+            {
+                continue;
+            }
+            let head = state
+                .heads
+                .entry((id, day))
+                .or_insert_with(|| Head::new(seq, now));
+            let offset = head.data.len();
+            codec::put_entry_body(&mut head.data, entry);
+            let len = head.data.len() - offset;
+            head.entries
+                .push((entry.timestamp_ns, offset as u32, len as u32));
+            head.min_ts = head.min_ts.min(entry.timestamp_ns);
+            head.max_ts = head.max_ts.max(entry.timestamp_ns);
+            head.last_seq = seq;
+            head.last_append = now;
+            let full = head.data.len() >= options.chunk_target_bytes;
+            state.head_bytes += len;
+            applied += 1;
+            if full {
+                cut(db, options.compression, state, (id, day))?;
+            }
+        }
+    }
+    while state.head_bytes > options.max_head_bytes {
+        let Some(largest) = state
+            .heads
+            .iter()
+            .max_by_key(|(_, head)| head.data.len())
+            .map(|(key, _)| *key)
+        else {
+            break;
+        };
+        cut(db, options.compression, state, largest)?;
+    }
+    Ok(applied)
+}
+
+/// Writes a head as a chunk (with its postings and WAL marker) and removes it.
+fn cut(
+    db: &Db,
+    compression: ChunkCompression,
+    state: &mut State,
+    key: (u64, i32),
+) -> Result<(), Error> {
+    let Some(mut head) = state.heads.remove(&key) else {
+        return Ok(());
+    };
+    state.head_bytes -= head.data.len();
+    let (id, day) = key;
+    let name = keys::day_cf(day);
+    if state.days.insert(day) {
+        db.create_cf(&name, &day_options(compression))
+            .map_err(rocks(format!("creating {name}")))?;
+    }
+    let cf = db
+        .cf_handle(&name)
+        .ok_or_else(|| corrupt("column family vanished", name.clone()))?;
+    head.entries.sort_by_key(|(ts, offset, _)| (*ts, *offset));
+    let mut value = Vec::with_capacity(head.data.len() + head.entries.len() * 4);
+    let data = &head.data;
+    codec::encode_chunk(
+        head.entries
+            .iter()
+            .map(|(ts, offset, len)| (*ts, &data[*offset as usize..(*offset + *len) as usize])),
+        &mut value,
+    );
+    let mut batch = WriteBatch::default();
+    batch.put_cf(
+        &cf,
+        keys::chunk_key(id, head.min_ts, head.max_ts, head.last_seq),
+        value,
+    );
+    batch.put_cf(&cf, keys::day_stream_key(id), b"");
+    if let Some(labels) = state.index.labels.get(&id) {
+        for label in labels {
+            batch.put_cf(&cf, keys::posting_key(&label.name, &label.value, id), b"");
+        }
+    }
+    batch.put(keys::marker_key(day, id), head.last_seq.to_be_bytes());
+    db.write_opt(batch, &no_wal())
+        .map_err(rocks(format!("writing a chunk to {name}")))?;
+    state.chunks += 1;
+    Ok(())
+}

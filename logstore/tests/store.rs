@@ -1,0 +1,244 @@
+//! The log store on a real RocksDB in a temp dir: durability across reopen, chunk cutting,
+//! the read API with chunk skipping, out-of-order entries, and retention by whole days.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failure is a failed test.
+
+use std::time::Duration;
+
+use sightline_core::labels::Labels;
+use sightline_core::matcher::{MatchOp, Matcher};
+use sightline_logstore::push::{Entry, PushStream};
+use sightline_logstore::store::{Direction, LogStore, StoreOptions};
+
+const SECOND: i64 = 1_000_000_000;
+const DAY: i64 = 86_400 * SECOND;
+/// 2026-11-22T00:00:00Z.
+const MIDNIGHT: i64 = 20_414 * DAY;
+
+fn stream(labels: &[(&str, &str)], entries: &[(i64, &str)]) -> PushStream {
+    PushStream {
+        labels: Labels::from_pairs(labels.iter().copied()),
+        entries: entries
+            .iter()
+            .map(|(timestamp_ns, line)| Entry {
+                timestamp_ns: *timestamp_ns,
+                line: (*line).into(),
+                metadata: Vec::new(),
+            })
+            .collect(),
+        ..PushStream::default()
+    }
+}
+
+fn matcher(op: MatchOp, name: &str, value: &str) -> Matcher {
+    Matcher::new(op, name, value).unwrap()
+}
+
+fn lines(store: &LogStore, id: u64, start: i64, end: i64, direction: Direction) -> Vec<String> {
+    store
+        .entries(id, start, end, direction, 0)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.line)
+        .collect()
+}
+
+fn only_stream(store: &LogStore, app: &str) -> u64 {
+    let found = store
+        .streams(
+            &[matcher(MatchOp::Equal, "app", app)],
+            i64::MIN + 1,
+            i64::MAX,
+        )
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].id
+}
+
+fn small_chunks() -> StoreOptions {
+    StoreOptions {
+        chunk_target_bytes: 64,
+        wal_segment_bytes: 256,
+        ..StoreOptions::default()
+    }
+}
+
+#[test]
+fn out_of_order_entries_survive_reopen_with_and_without_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = MIDNIGHT + 3600 * SECOND;
+    {
+        let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+        store
+            .push(&[stream(&[("app", "api")], &[(t + 30, "c"), (t + 10, "a")])])
+            .unwrap();
+        store
+            .push(&[stream(&[("app", "api")], &[(t + 20, "b"), (t + 10, "a2")])])
+            .unwrap();
+        let id = only_stream(&store, "api");
+        assert_eq!(
+            lines(&store, id, t, t + 100, Direction::Forward),
+            ["a", "a2", "b", "c"]
+        );
+    }
+    // Reopened: the heads come back from the WAL.
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(store.stats().replayed_entries, 4);
+    let id = only_stream(&store, "api");
+    assert_eq!(
+        lines(&store, id, t, t + 100, Direction::Backward),
+        ["c", "b", "a2", "a"]
+    );
+    store.flush().unwrap();
+    store
+        .push(&[stream(&[("app", "api")], &[(t + 15, "late")])])
+        .unwrap();
+    drop(store);
+    // Reopened after a flush: chunks plus one replayed entry, nothing twice.
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(store.stats().replayed_entries, 1);
+    let id = only_stream(&store, "api");
+    assert_eq!(
+        lines(&store, id, t, t + 100, Direction::Forward),
+        ["a", "a2", "late", "b", "c"]
+    );
+    let limited = store
+        .entries(id, t, t + 100, Direction::Backward, 2)
+        .unwrap();
+    let limited: Vec<_> = limited.entries.iter().map(|e| e.line.as_str()).collect();
+    assert_eq!(limited, ["c", "b"]);
+}
+
+#[test]
+fn size_cut_chunks_are_not_replayed_twice_and_wal_is_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = MIDNIGHT;
+    let line = "x".repeat(40);
+    {
+        let store = LogStore::open(dir.path(), small_chunks()).unwrap();
+        for i in 0..20 {
+            store
+                .push(&[stream(&[("app", "api")], &[(t + i, &line)])])
+                .unwrap();
+        }
+        // 64-byte chunks: every second entry cuts one.
+        assert_eq!(store.stats().chunks, 10);
+        store.maintain().unwrap();
+    }
+    let wal_files = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
+    assert!(
+        wal_files <= 2,
+        "{wal_files} WAL segments left after truncation"
+    );
+    let store = LogStore::open(dir.path(), small_chunks()).unwrap();
+    let id = only_stream(&store, "api");
+    let page = store
+        .entries(id, t, t + 100, Direction::Forward, 0)
+        .unwrap();
+    let stamps: Vec<i64> = page.entries.iter().map(|e| e.timestamp_ns - t).collect();
+    assert_eq!(stamps, (0..20).collect::<Vec<_>>());
+    // Reading a narrow range skips the chunks around it.
+    let page = store
+        .entries(id, t + 6, t + 8, Direction::Forward, 0)
+        .unwrap();
+    assert_eq!(page.entries.len(), 2);
+    assert_eq!(page.chunks_read, 1);
+    assert!(page.chunks_skipped >= 4, "{page:?}");
+}
+
+#[test]
+fn streams_by_matchers_over_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    store
+        .push(&[
+            stream(
+                &[("app", "api"), ("env", "prod")],
+                &[(MIDNIGHT - SECOND, "yesterday")],
+            ),
+            stream(
+                &[("app", "web"), ("env", "prod")],
+                &[(MIDNIGHT + SECOND, "today")],
+            ),
+            stream(
+                &[("app", "db"), ("env", "dev")],
+                &[(MIDNIGHT + SECOND, "today")],
+            ),
+        ])
+        .unwrap();
+    let check = |store: &LogStore| {
+        let apps = |matchers: &[Matcher], start: i64, end: i64| -> Vec<String> {
+            store
+                .streams(matchers, start, end)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.labels.get("app").unwrap_or("").to_owned())
+                .collect()
+        };
+        let prod = [matcher(MatchOp::Equal, "env", "prod")];
+        assert_eq!(apps(&prod, MIDNIGHT - DAY, MIDNIGHT + DAY), ["api", "web"]);
+        assert_eq!(apps(&prod, MIDNIGHT, MIDNIGHT + DAY), ["web"]);
+        let regex = [matcher(MatchOp::Regex, "app", "d.|w.*")];
+        assert_eq!(apps(&regex, MIDNIGHT - DAY, MIDNIGHT + DAY), ["db", "web"]);
+        let not_web = [
+            matcher(MatchOp::NotEqual, "app", "web"),
+            matcher(MatchOp::Regex, "env", ".+"),
+        ];
+        assert_eq!(
+            apps(&not_web, MIDNIGHT - DAY, MIDNIGHT + DAY),
+            ["api", "db"]
+        );
+        assert!(apps(&prod, MIDNIGHT + DAY, MIDNIGHT + 2 * DAY).is_empty());
+    };
+    check(&store);
+    store.flush().unwrap();
+    check(&store);
+}
+
+#[test]
+fn retention_drops_exactly_the_expired_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let now = MIDNIGHT + 12 * 3600 * SECOND;
+    // Eleven days of 200 KB of random letters each, noon of every day from ten days ago to
+    // today.
+    let mut x = 1u64;
+    let payload: String = (0..200_000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(b'a' + ((x >> 33) % 26) as u8)
+        })
+        .collect();
+    for back in 0..=10 {
+        let t = now - back * DAY;
+        store
+            .push(&[stream(
+                &[("app", "api")],
+                &[(t, &payload), (t + 1, "marker")],
+            )])
+            .unwrap();
+    }
+    store.flush().unwrap();
+    // Retention 7 d: the first kept instant is 7 d ago at noon, so that day stays whole and
+    // the three days before it go.
+    let dropped = store.expire(now, Duration::from_secs(7 * 86_400)).unwrap();
+    let today = 20_414;
+    assert_eq!(dropped, [today - 10, today - 9, today - 8]);
+    let id = only_stream(&store, "api");
+    let kept: Vec<i64> = store
+        .entries(id, now - 11 * DAY, now + DAY, Direction::Forward, 0)
+        .unwrap()
+        .entries
+        .iter()
+        .filter(|e| e.line == "marker")
+        .map(|e| (e.timestamp_ns - 1 - now) / DAY)
+        .collect();
+    assert_eq!(kept, (-7..=0).collect::<Vec<_>>());
+    assert_eq!(
+        store.expire(now, Duration::from_secs(7 * 86_400)).unwrap(),
+        Vec::<i32>::new()
+    );
+}

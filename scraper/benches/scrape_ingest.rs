@@ -2,7 +2,7 @@
 //! the series cache and the head appender with its WAL, on node_exporter output and on a
 //! 100k-series kube-state-metrics-like body. Samples per CPU-second of the benchmark thread.
 //!
-//! Run: `cargo bench -p sightline-scraper --bench scrape_ingest`. Criterion prints time per
+//! Run: `cargo bench --workspace --bench scrape_ingest`. Criterion prints time per
 //! scrape and samples/s ("Melem/s"):
 //! - `steady`: the same target scraped again every second of sample time — every series is
 //!   in the loop's cache, so each line costs a parse, a cache lookup and an append by ref;

@@ -14,8 +14,11 @@
 // A benchmark reports on stdout and may stop at the first failure.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 mod block_data;
 
+use common::env_usize;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -30,13 +33,6 @@ use sightline_tsdb::storage::Querier;
 /// 2025-11-20T00:00:00Z.
 const DAY0: i64 = 1_763_596_800_000;
 const DAY: i64 = 86_400_000;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Writes `days` days of 2 h blocks of `models` scraped every `interval_ms`, compacts finished
 /// days, and returns the number of samples written.
@@ -62,8 +58,8 @@ fn fill(store: &BlockStore, models: &[block_data::Model], days: i64, interval_ms
 }
 
 fn size_table() {
-    let nseries = env_or("BLOCK_BENCH_SERIES", 2_000);
-    let interval_ms = env_or("BLOCK_BENCH_INTERVAL_MS", 15_000) as i64;
+    let nseries = env_usize("BLOCK_BENCH_SERIES", 2_000);
+    let interval_ms = env_usize("BLOCK_BENCH_INTERVAL_MS", 15_000) as i64;
     let models = block_data::target(0, nseries, 42);
     println!(
         "bytes/sample on disk: {} series ({} per target as targets.py --series), 1 day every {} ms, 12 × 2 h blocks compacted into a day block",
@@ -148,8 +144,8 @@ fn size_table() {
 
 /// Disk space before and after retention drops the two oldest of three compacted days.
 fn expiry_table() {
-    let nseries = env_or("BLOCK_BENCH_SERIES", 2_000);
-    let interval_ms = env_or("BLOCK_BENCH_INTERVAL_MS", 15_000) as i64;
+    let nseries = env_usize("BLOCK_BENCH_SERIES", 2_000);
+    let interval_ms = env_usize("BLOCK_BENCH_INTERVAL_MS", 15_000) as i64;
     let models = block_data::target(0, nseries, 42);
     let dir = tempfile::tempdir().unwrap();
     let store = BlockStore::open(dir.path()).unwrap();

@@ -10,7 +10,7 @@
 //! overhead and fragmentation count), the XOR chunk bytes alone as the baseline it is compared
 //! with, samples per second and CPU-seconds per million samples (`/proc/self/stat`).
 //!
-//! Run: `cargo bench -p sightline-tsdb --bench head`.
+//! Run: `cargo bench --workspace --bench head`.
 
 #![allow(
     clippy::print_stdout,
@@ -19,19 +19,15 @@
     missing_docs
 )]
 
+mod common;
+
+use common::env_usize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sightline_core::labels::Labels;
 use sightline_tsdb::head::{Head, HeadOptions};
 use sightline_tsdb::storage::Querier;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
@@ -132,8 +128,8 @@ fn labels(i: usize) -> Labels {
 }
 
 fn main() {
-    let n_series = env("HEAD_BENCH_SERIES", 100_000);
-    let n_samples = env("HEAD_BENCH_SAMPLES", 300);
+    let n_series = env_usize("HEAD_BENCH_SERIES", 100_000);
+    let n_samples = env_usize("HEAD_BENCH_SAMPLES", 300);
     let batch = 1000;
     let dir = tempfile::tempdir().unwrap();
     let all_labels: Vec<Labels> = (0..n_series).map(labels).collect();

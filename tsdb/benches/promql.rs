@@ -24,19 +24,15 @@
     missing_docs
 )]
 
+mod common;
+
+use common::env_usize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sightline_core::labels::Labels;
 use sightline_tsdb::head::{Head, HeadOptions};
 use sightline_tsdb::promql::{Engine, EngineOptions, Value};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
 fn status_bytes(field: &str) -> u64 {
@@ -131,11 +127,11 @@ fn write_openmetrics(path: &str, shapes: &[(Labels, f64)], start: i64, end: i64,
 }
 
 fn main() {
-    let n_series = env("PROMQL_BENCH_SERIES", 10_000);
-    let hours = env("PROMQL_BENCH_HOURS", 24) as i64;
-    let interval_ms = env("PROMQL_BENCH_INTERVAL_S", 60) as i64 * 1000;
-    let runs = env("PROMQL_BENCH_RUNS", 3);
-    let start = env("PROMQL_BENCH_START_S", 0) as i64 * 1000;
+    let n_series = env_usize("PROMQL_BENCH_SERIES", 10_000);
+    let hours = env_usize("PROMQL_BENCH_HOURS", 24) as i64;
+    let interval_ms = env_usize("PROMQL_BENCH_INTERVAL_S", 60) as i64 * 1000;
+    let runs = env_usize("PROMQL_BENCH_RUNS", 3);
+    let start = env_usize("PROMQL_BENCH_START_S", 0) as i64 * 1000;
     let end = start + hours * 3_600_000;
 
     let dir = tempfile::tempdir().unwrap();

@@ -134,6 +134,32 @@ pub struct BlockMeta {
 }
 
 impl BlockMeta {
+    /// The meta of block `id` in `partition` as read back from its stored value.
+    fn from_stored(id: u64, partition: String, stored: MetaValue) -> BlockMeta {
+        BlockMeta {
+            id,
+            mint: stored.mint,
+            maxt: stored.maxt,
+            num_series: stored.num_series,
+            num_samples: stored.num_samples,
+            compacted: stored.compacted,
+            encoded_bytes: stored.encoded_bytes,
+            partition,
+        }
+    }
+
+    /// What is stored under the block's meta key (its id and partition are in the key).
+    fn stored(&self) -> MetaValue {
+        MetaValue {
+            mint: self.mint,
+            maxt: self.maxt,
+            num_series: self.num_series,
+            num_samples: self.num_samples,
+            compacted: self.compacted,
+            encoded_bytes: self.encoded_bytes,
+        }
+    }
+
     /// The block's UTC day number (days since 1970-01-01).
     pub fn day(&self) -> i64 {
         keys::day_of(self.mint)
@@ -415,16 +441,7 @@ impl BlockStore {
                     block: id,
                     reason: reason.into(),
                 })?;
-                metas.push(BlockMeta {
-                    id,
-                    mint: meta.mint,
-                    maxt: meta.maxt,
-                    num_series: meta.num_series,
-                    num_samples: meta.num_samples,
-                    compacted: meta.compacted,
-                    encoded_bytes: meta.encoded_bytes,
-                    partition: name.clone(),
-                });
+                metas.push(BlockMeta::from_stored(id, name.clone(), meta));
                 Ok(true)
             })?;
             let known: BTreeSet<u64> = metas.iter().map(|m| m.id).collect();
@@ -580,14 +597,7 @@ impl BlockStore {
             writer.batch.put_cf(
                 &writer.cf,
                 keys::meta(id),
-                codec::encode_meta(&MetaValue {
-                    mint: meta.mint,
-                    maxt: meta.maxt,
-                    num_series: meta.num_series,
-                    num_samples: meta.num_samples,
-                    compacted: meta.compacted,
-                    encoded_bytes: meta.encoded_bytes,
-                }),
+                codec::encode_meta(&meta.stored()),
             );
         }
         for old in replaces {

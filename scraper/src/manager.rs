@@ -374,10 +374,15 @@ impl ScrapeManager {
             let status = Arc::new(Mutex::new(ScrapeStatus::default()));
             let stop = CancellationToken::new();
             let mut metadata = SharedMetadata::default();
-            match &pool.client {
-                Some(client) => {
-                    let scrape_loop =
-                        ScrapeLoop::new(target.clone(), pool.job.clone(), client.clone());
+            let client = match &pool.client {
+                Some(client) => client
+                    .for_target(&target)
+                    .map_err(|error| error.to_string()),
+                None => Err(pool.client_error.clone().unwrap_or_default()),
+            };
+            match client {
+                Ok(client) => {
+                    let scrape_loop = ScrapeLoop::new(target.clone(), pool.job.clone(), client);
                     metadata = scrape_loop.metadata();
                     tokio::spawn(run_loop(
                         scrape_loop,
@@ -387,9 +392,9 @@ impl ScrapeManager {
                         self.shutdown.clone(),
                     ));
                 }
-                None => {
+                Err(error) => {
                     let mut status = status.lock().unwrap_or_else(PoisonError::into_inner);
-                    status.last_error = pool.client_error.clone().unwrap_or_default();
+                    status.last_error = error;
                 }
             }
             pool.running.insert(

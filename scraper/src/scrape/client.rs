@@ -6,16 +6,22 @@
 //! again for every scrape so that rotated tokens are picked up —, TLS from `tls_config`, and
 //! `body_size_limit` enforced on the decompressed body while it streams in.
 //!
-//! `tls_config.server_name` is the name the target's certificate is verified against instead
-//! of the host in the target's URL (Go's `tls.Config.ServerName`). Decision: the SNI the
-//! client sends stays the URL's host (none for an IP address): reqwest offers no per-request
-//! SNI override, and a target that picks its certificate by SNI is reached by its name anyway.
+//! `tls_config.server_name` works as Go's `tls.Config.ServerName` does in Prometheus: it is the
+//! name sent as SNI and the name the certificate is verified against, while the connection
+//! still goes to the target's address and the `Host` header still names the target. reqwest
+//! takes both SNI and verification name from the URL's host and pools connections by it, so a
+//! job with a DNS `server_name` gets one client per target ([`ScrapeClient::for_target`]):
+//! its requests are addressed to `server_name`, and its resolver maps that name to the
+//! target's host. An IP address as `server_name` is never sent as SNI (RFC 6066), so there it
+//! only changes what the certificate is verified against.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -23,10 +29,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sightline_core::config::ScrapeConfig;
 use sightline_core::config::scrape::{Authorization, BasicAuth, TlsConfig};
-use url::Url;
+use url::{Host, Position, Url};
 
 use super::ScrapeError;
 use crate::exposition::ACCEPT_HEADER;
+use crate::target::Target;
 
 /// The most a `Content-Length` header makes the client allocate before the body arrives.
 const PREALLOCATE_MAX: u64 = 64 << 20;
@@ -49,30 +56,65 @@ enum Credentials {
     BearerTokenFile(PathBuf),
 }
 
-/// An HTTP client configured for one scrape job.
+/// An HTTP client configured for one scrape job, or for one of its targets.
 pub struct ScrapeClient {
     http: reqwest::Client,
+    settings: Arc<ClientSettings>,
+    /// For a client of one target ([`ScrapeClient::for_target`]): the `server_name` its
+    /// requests are addressed to.
+    addressed_as: Option<String>,
     credentials: Credentials,
     base_dir: PathBuf,
     body_size_limit: u64,
+}
+
+/// What a job's clients are built from, kept to build a client per target when needed.
+struct ClientSettings {
+    follow_redirects: bool,
+    tls: Option<TlsConfig>,
+    base_dir: PathBuf,
+}
+
+impl ClientSettings {
+    /// A reqwest client with these settings, resolving names through `resolver` if given.
+    fn build(&self, resolver: Option<TargetResolver>) -> Result<reqwest::Client, ScrapeError> {
+        install_crypto_provider();
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
+            .redirect(if self.follow_redirects {
+                reqwest::redirect::Policy::limited(10)
+            } else {
+                reqwest::redirect::Policy::none()
+            })
+            .no_proxy();
+        if let Some(tls) = &self.tls {
+            builder = configure_tls(builder, tls, &self.base_dir)?;
+        }
+        if let Some(resolver) = resolver {
+            builder = builder.dns_resolver(Arc::new(resolver));
+        }
+        builder
+            .build()
+            .map_err(|error| ScrapeError::Client(error.to_string()))
+    }
+
+    /// The `server_name` to address requests to, when it is a DNS name (an IP address is
+    /// never sent as SNI).
+    fn sni_name(&self) -> Option<&str> {
+        let name = self.tls.as_ref()?.server_name.as_deref()?;
+        matches!(ServerName::try_from(name), Ok(ServerName::DnsName(_))).then_some(name)
+    }
 }
 
 impl ScrapeClient {
     /// Builds the client for `job`; relative credential and TLS files resolve against
     /// `base_dir` (the config file's directory).
     pub fn new(job: &ScrapeConfig, base_dir: &Path) -> Result<ScrapeClient, ScrapeError> {
-        install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
-            .redirect(if job.follow_redirects {
-                reqwest::redirect::Policy::limited(10)
-            } else {
-                reqwest::redirect::Policy::none()
-            })
-            .no_proxy();
-        if let Some(tls) = &job.tls_config {
-            builder = configure_tls(builder, tls, base_dir)?;
-        }
+        let settings = Arc::new(ClientSettings {
+            follow_redirects: job.follow_redirects,
+            tls: job.tls_config.clone(),
+            base_dir: base_dir.to_owned(),
+        });
         let credentials = if let Some(basic) = &job.basic_auth {
             Credentials::Basic(basic.clone())
         } else if let Some(authorization) = &job.authorization {
@@ -84,15 +126,38 @@ impl ScrapeClient {
         } else {
             Credentials::None
         };
-        let http = builder
-            .build()
-            .map_err(|error| ScrapeError::Client(error.to_string()))?;
         Ok(ScrapeClient {
-            http,
+            http: settings.build(None)?,
+            settings,
+            addressed_as: None,
             credentials,
             base_dir: base_dir.to_owned(),
             body_size_limit: job.body_size_limit.bytes(),
         })
+    }
+
+    /// The client to scrape `target` with: this job's client, or — for an HTTPS target of a
+    /// job whose `tls_config.server_name` is a DNS name — a client of the target's own that
+    /// sends `server_name` as SNI and connects to the target's address.
+    pub fn for_target(self: &Arc<Self>, target: &Target) -> Result<Arc<ScrapeClient>, ScrapeError> {
+        let (Some(server_name), Ok(url)) = (self.settings.sni_name(), target.url()) else {
+            return Ok(self.clone());
+        };
+        let Some(host) = url.host().filter(|_| url.scheme() == "https") else {
+            return Ok(self.clone());
+        };
+        let resolver = TargetResolver {
+            server_name: server_name.to_owned(),
+            target: host.to_owned(),
+        };
+        Ok(Arc::new(ScrapeClient {
+            http: self.settings.build(Some(resolver))?,
+            settings: self.settings.clone(),
+            addressed_as: Some(server_name.to_owned()),
+            credentials: self.credentials.clone(),
+            base_dir: self.base_dir.clone(),
+            body_size_limit: self.body_size_limit,
+        }))
     }
 
     /// Fetches `url` within `timeout`.
@@ -102,7 +167,24 @@ impl ScrapeClient {
         if let Ok(value) = HeaderValue::from_str(&format!("{}", timeout.as_secs_f64())) {
             headers.insert("X-Prometheus-Scrape-Timeout-Seconds", value);
         }
-        let mut request = self.http.get(url.clone()).headers(headers).timeout(timeout);
+        let mut request = match &self.addressed_as {
+            Some(server_name) => {
+                // The URL names server_name (SNI, certificate, connection pool); the Host
+                // header keeps naming the target, as Go's client does.
+                let mut addressed = url.clone();
+                addressed
+                    .set_host(Some(server_name))
+                    .map_err(|error| ScrapeError::Request(format!("server_name: {error}")))?;
+                if let Ok(value) =
+                    HeaderValue::from_str(&url[Position::BeforeHost..Position::AfterPort])
+                {
+                    headers.insert(HOST, value);
+                }
+                self.http.get(addressed)
+            }
+            None => self.http.get(url.clone()),
+        };
+        request = request.headers(headers).timeout(timeout);
         request = match &self.credentials {
             Credentials::None => request,
             Credentials::Basic(basic) => {
@@ -167,6 +249,34 @@ impl ScrapeClient {
     }
 }
 
+/// Resolves a job's `server_name` to the addresses of one target's host, so that requests
+/// addressed to `server_name` connect to that target; any other name (a redirect's) resolves
+/// as usual. The port comes from the URL, as with reqwest's own resolver.
+struct TargetResolver {
+    server_name: String,
+    target: Host<String>,
+}
+
+impl Resolve for TargetResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = if name.as_str().eq_ignore_ascii_case(&self.server_name) {
+            self.target.clone()
+        } else {
+            Host::Domain(name.as_str().to_owned())
+        };
+        Box::pin(async move {
+            let addresses: Vec<SocketAddr> = match host {
+                Host::Ipv4(ip) => vec![SocketAddr::new(ip.into(), 0)],
+                Host::Ipv6(ip) => vec![SocketAddr::new(ip.into(), 0)],
+                Host::Domain(domain) => tokio::net::lookup_host((domain.as_str(), 0))
+                    .await?
+                    .collect(),
+            };
+            Ok(Box::new(addresses.into_iter()) as Addrs)
+        })
+    }
+}
+
 /// Makes ring the process's TLS crypto provider unless one is installed already: reqwest is
 /// built without a provider of its own (see the workspace Cargo.toml) and refuses to build a
 /// client without one.
@@ -185,11 +295,17 @@ fn configure_tls(
         std::fs::read(&path)
             .map_err(|error| ScrapeError::Client(format!("{}: {error}", path.display())))
     };
-    if let Some(server_name) = &tls.server_name
-        && !tls.insecure_skip_verify
-    {
-        let config = server_name_tls(server_name, tls, &read)?;
-        return Ok(builder.tls_backend_preconfigured(config));
+    if let Some(server_name) = &tls.server_name {
+        let name = ServerName::try_from(server_name.as_str())
+            .map_err(|error| ScrapeError::Client(format!("tls_config.server_name: {error}")))?;
+        // A DNS name is the URL's host in a target's own client, where reqwest verifies
+        // against it; an IP address needs a verifier that checks against it instead.
+        if let ServerName::IpAddress(_) = name
+            && !tls.insecure_skip_verify
+        {
+            let config = server_name_tls(name.to_owned(), tls, &read)?;
+            return Ok(builder.tls_backend_preconfigured(config));
+        }
     }
     if let Some(ca_file) = &tls.ca_file {
         let pem = read(ca_file)?;
@@ -208,19 +324,18 @@ fn configure_tls(
     Ok(builder.tls_danger_accept_invalid_certs(tls.insecure_skip_verify))
 }
 
-/// A rustls configuration that verifies the target's certificate against `server_name`, with
+/// A rustls configuration that verifies the target's certificate against the IP address
+/// `server_name`, with
 /// the roots of `ca_file` (or the platform's) and the client certificate of `cert_file` and
 /// `key_file` — what reqwest builds itself when no server name is set.
 fn server_name_tls(
-    server_name: &str,
+    name: ServerName<'static>,
     tls: &TlsConfig,
     read: &dyn Fn(&Path) -> Result<Vec<u8>, ScrapeError>,
 ) -> Result<rustls::ClientConfig, ScrapeError> {
     let invalid = |what: &str, error: &dyn std::fmt::Display| {
         ScrapeError::Client(format!("tls_config.{what}: {error}"))
     };
-    let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|error| invalid("server_name", &error))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let inner: Arc<dyn ServerCertVerifier> = match &tls.ca_file {
         Some(ca_file) => {

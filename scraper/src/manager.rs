@@ -173,7 +173,8 @@ impl ScrapeManager {
     }
 
     /// Brings the pools in line with `config`: new jobs start, removed jobs stop, changed
-    /// jobs restart.
+    /// jobs restart. A job whose only change is where its targets come from (static, file or
+    /// Kubernetes discovery) keeps its pool: the loops of targets still there keep running.
     /// With a `kubernetes:` section, the jobs of the selected ServiceMonitors and PodMonitors
     /// are pools too (see [`monitors`]).
     pub fn apply(&self, config: &Config) {
@@ -188,14 +189,18 @@ impl ScrapeManager {
         pools.retain(|name, pool| {
             let keep = wanted
                 .get(name.as_str())
-                .is_some_and(|job| **job == *pool.job);
+                .is_some_and(|job| scrape_settings(job) == scrape_settings(&pool.job));
             if !keep {
                 pool.stop_all();
             }
             keep
         });
         for (name, job) in wanted {
-            if pools.contains_key(name) {
+            if let Some(pool) = pools.get_mut(name) {
+                if *job != *pool.job {
+                    pool.job = Arc::new(job.clone());
+                    self.discover(pool);
+                }
                 continue;
             }
             let (client, client_error) = match ScrapeClient::new(job, &self.base_dir) {
@@ -205,32 +210,40 @@ impl ScrapeManager {
                     (None, Some(error.to_string()))
                 }
             };
-            let file_sd = job
-                .file_sd_configs
-                .iter()
-                .map(|sd| FileDiscovery::new(sd.clone(), &self.base_dir))
-                .collect();
-            let kubernetes_sd = job
-                .kubernetes_sd_configs
-                .iter()
-                .map(|sd| (self.kubernetes_discovery(sd), 0))
-                .collect();
             let mut pool = Pool {
                 job: Arc::new(job.clone()),
                 client,
                 client_error,
-                file_sd,
-                kubernetes_sd,
+                file_sd: Vec::new(),
+                kubernetes_sd: Vec::new(),
                 running: HashMap::new(),
                 dropped: Vec::new(),
                 last_full_refresh: Instant::now(),
             };
-            for discovery in &mut pool.file_sd {
-                discovery.refresh(true);
-            }
-            self.sync(&mut pool);
+            self.discover(&mut pool);
             pools.insert(name.to_owned(), pool);
         }
+    }
+
+    /// (Re)starts the discoveries of `pool`'s job and syncs its loops with what they find.
+    fn discover(&self, pool: &mut Pool) {
+        pool.file_sd = pool
+            .job
+            .file_sd_configs
+            .iter()
+            .map(|sd| FileDiscovery::new(sd.clone(), &self.base_dir))
+            .collect();
+        pool.kubernetes_sd = pool
+            .job
+            .kubernetes_sd_configs
+            .iter()
+            .map(|sd| (self.kubernetes_discovery(sd), 0))
+            .collect();
+        for discovery in &mut pool.file_sd {
+            discovery.refresh(true);
+        }
+        pool.last_full_refresh = Instant::now();
+        self.sync(pool);
     }
 
     /// Re-reads changed discovery files, takes Kubernetes discovery changes, and syncs the
@@ -514,6 +527,27 @@ impl Schedule {
     }
 }
 
+/// A job's settings without its target discovery: what its loops scrape with.
+fn scrape_settings(job: &ScrapeConfig) -> ScrapeConfig {
+    ScrapeConfig {
+        static_configs: Vec::new(),
+        file_sd_configs: Vec::new(),
+        kubernetes_sd_configs: Vec::new(),
+        ..job.clone()
+    }
+}
+
+/// How long a target's loop waits before its first scrape: a hash of its labels modulo the
+/// interval, so that targets spread over the interval and a target keeps its phase.
+fn start_offset(target: &Target, interval: Duration) -> Duration {
+    let mut hasher = DefaultHasher::new();
+    target.internal_labels().hash(&mut hasher);
+    let interval_nanos = u64::try_from(interval.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    Duration::from_nanos(hasher.finish() % interval_nanos)
+}
+
 /// Scrapes one target every interval until `retire` (the target went away: its series are
 /// marked stale) or `shutdown` (the process stops: they are not).
 async fn run_loop(
@@ -524,12 +558,7 @@ async fn run_loop(
     shutdown: CancellationToken,
 ) {
     let interval = scrape_loop.target().interval().as_std();
-    let mut hasher = DefaultHasher::new();
-    scrape_loop.target().internal_labels().hash(&mut hasher);
-    let interval_nanos = u64::try_from(interval.as_nanos())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    let offset = Duration::from_nanos(hasher.finish() % interval_nanos);
+    let offset = start_offset(scrape_loop.target(), interval);
     tokio::select! {
         _ = retire.cancelled() => return,
         _ = shutdown.cancelled() => return,
@@ -554,5 +583,42 @@ async fn run_loop(
     }
     if let Err(error) = scrape_loop.append_stale_on_stop(storage.as_ref(), SystemTime::now()) {
         tracing::warn!("cannot write staleness markers for a stopped target: {error}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_offsets_spread_over_the_interval_and_stay_put() {
+        let job = Config::parse(
+            std::path::Path::new("t.yml"),
+            "scrape_configs: [{job_name: app, scrape_interval: 10s}]",
+        )
+        .map(|mut config| config.scrape_configs.remove(0))
+        .unwrap_or_else(|error| panic!("{error}"));
+        let interval = Duration::from_secs(10);
+        let mut per_second = [0_usize; 10];
+        for port in 0..200 {
+            let address = format!("10.0.0.1:{}", 9000 + port);
+            let target = Target::populate(
+                &job,
+                &Labels::from_pairs([("__address__", address.as_str())]),
+                &Labels::default(),
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("{address} is a valid target"));
+            let offset = start_offset(&target, interval);
+            assert!(offset < interval);
+            assert_eq!(offset, start_offset(&target, interval), "stable per target");
+            per_second[usize::try_from(offset.as_secs()).unwrap_or(0)] += 1;
+        }
+        // 200 targets over 10 one-second slots: every slot is used and none holds a crowd.
+        assert!(
+            per_second.iter().all(|&n| (5..=40).contains(&n)),
+            "{per_second:?}"
+        );
     }
 }

@@ -363,7 +363,7 @@ async fn refused_connection_is_a_clear_error() {
 }
 
 #[tokio::test]
-async fn manager_scrapes_every_target_and_retires_removed_ones() {
+async fn manager_scrapes_every_target_keeps_unchanged_loops_and_retires_removed_ones() {
     let (first, _) = serve(text("x 1\n")).await;
     let (second, _) = serve(text("x 2\n")).await;
     let storage = Arc::new(MemoryStorage::default());
@@ -388,9 +388,27 @@ async fn manager_scrapes_every_target_and_retires_removed_ones() {
     let values: Vec<f64> = storage.values("x").iter().map(|(_, v)| *v).collect();
     assert!(values.contains(&1.0) && values.contains(&2.0));
 
+    let first_instance = first.to_string();
+    let series_added_by_first = || {
+        storage
+            .values("scrape_series_added")
+            .into_iter()
+            .filter(|(labels, _)| labels.get("instance") == Some(first_instance.as_str()))
+            .map(|(_, added)| added)
+            .collect::<Vec<f64>>()
+    };
+    let before_reload = series_added_by_first().len();
     manager.apply(&config(&format!("'{first}'")));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(manager.active_targets().len(), 1);
+    // The unchanged target's loop kept running: a restarted loop would start with an empty
+    // series cache and report its series as added again.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let after_reload = series_added_by_first().split_off(before_reload);
+    assert!(
+        after_reload.len() >= 2 && after_reload.iter().all(|&added| added == 0.0),
+        "{after_reload:?}"
+    );
     let second_instance = second.to_string();
     let last_of_second = storage
         .values("x")
@@ -508,6 +526,65 @@ async fn serve_bytes(body: Vec<u8>) -> SocketAddr {
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     address
+}
+
+/// A server whose `/metrics` answers `body` gzip-compressed when the request accepts gzip
+/// (and 406 otherwise).
+async fn serve_gzip(body: Vec<u8>) -> SocketAddr {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&body).unwrap();
+    let compressed = encoder.finish().unwrap();
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move |headers: header::HeaderMap| {
+            let compressed = compressed.clone();
+            async move {
+                let accepts_gzip = headers
+                    .get(header::ACCEPT_ENCODING)
+                    .and_then(|value| value.to_str().ok())
+                    .is_some_and(|value| value.contains("gzip"));
+                if !accepts_gzip {
+                    return StatusCode::NOT_ACCEPTABLE.into_response();
+                }
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/plain; version=0.0.4"),
+                        (header::CONTENT_ENCODING, "gzip"),
+                    ],
+                    compressed,
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_asked_for_decompressed_and_limited_by_their_decompressed_size() {
+    let storage = MemoryStorage::default();
+    let address = serve_gzip(b"a 1\nb 2\n".to_vec()).await;
+    let mut lp = scrape_loop(job(&format!(
+        "{{job_name: app, static_configs: [{{targets: ['{address}']}}]}}"
+    )));
+    lp.scrape(&storage, at(0)).await.unwrap();
+    assert_eq!(storage.last("a"), Some(1.0));
+    assert_eq!(storage.last("b"), Some(2.0));
+    assert_eq!(storage.last("up"), Some(1.0));
+
+    // 16 MiB of comments compress to a few KiB: the limit counts what they decompress to.
+    let bomb = b"# padding padding padding\n".repeat(16 << 20 >> 5);
+    let address = serve_gzip(bomb).await;
+    let mut lp = scrape_loop(job(&format!(
+        "{{job_name: app, body_size_limit: 1MB, static_configs: [{{targets: ['{address}']}}]}}"
+    )));
+    let error = lp.scrape(&storage, at(0)).await.unwrap_err();
+    assert!(matches!(error, ScrapeError::BodySizeLimit(_)), "{error}");
+    assert_eq!(storage.last("up"), Some(0.0));
 }
 
 #[tokio::test]

@@ -454,3 +454,124 @@ async fn attach_metadata_joins_node_and_namespace_labels() {
         Some("true")
     );
 }
+
+/// Where in-cluster clients find the service account, inside the private mount namespace
+/// [`in_cluster_service_account_is_used_without_api_server_or_kubeconfig`] makes.
+const SERVICE_ACCOUNT_DIR: &str = "/run/secrets/kubernetes.io/serviceaccount";
+
+/// A CA made for the test, and the rustls configuration of a server certificate it signed
+/// for the IP address 127.0.0.1: the CA's PEM and that configuration.
+fn certificate_for_localhost() -> (String, Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![server.der().clone()], key)
+    .unwrap();
+    (ca.pem(), Arc::new(config))
+}
+
+/// With neither `api_server` nor `kubeconfig_file`, discovery connects as the pod's service
+/// account: the API server from `KUBERNETES_SERVICE_HOST`/`_PORT`, its CA, token and namespace
+/// from the service-account mount. The mount is made in a private mount namespace (`unshare
+/// -m`, a tmpfs over /run) for a child process that runs [`in_cluster_child`].
+#[tokio::test]
+async fn in_cluster_service_account_is_used_without_api_server_or_kubeconfig() {
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
+    assert!(
+        is_root && Path::new("/usr/bin/unshare").exists(),
+        "this test runs a child in a private mount namespace: it needs root and `unshare` \
+         (apt-get install util-linux)"
+    );
+    let (ca_pem, tls) = certificate_for_localhost();
+    let api = FakeApi::start_tls(tls).await;
+    api.apply(pod(
+        "shop",
+        "web-1",
+        "10.1.0.5",
+        json!([{"containerPort": 8080}]),
+    ));
+    api.apply(pod(
+        "other",
+        "web-2",
+        "10.1.0.6",
+        json!([{"containerPort": 8080}]),
+    ));
+    let account = tempfile::tempdir().unwrap();
+    std::fs::write(account.path().join("ca.crt"), ca_pem).unwrap();
+    std::fs::write(account.path().join("token"), "service-account-token").unwrap();
+    std::fs::write(account.path().join("namespace"), "shop").unwrap();
+    let port = api.url.rsplit(':').next().unwrap().to_owned();
+
+    let script = format!(
+        "mount -t tmpfs tmpfs /run && mkdir -p {SERVICE_ACCOUNT_DIR} && \
+         cp \"$1\"/* {SERVICE_ACCOUNT_DIR}/ && exec \"$2\" in_cluster_child --exact --ignored --nocapture"
+    );
+    let child = tokio::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+        .arg(account.path())
+        .arg(std::env::current_exe().unwrap())
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", &port)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), child)
+        .await
+        .expect("the child finishes within 60 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Only the service account's own namespace (the port-less sidecar is a target too, as in
+    // Prometheus), reached with its token.
+    assert!(
+        stdout.contains(r#"discovered: ["10.1.0.5", "10.1.0.5:8080"]"#),
+        "{stdout}"
+    );
+    assert!(
+        api.authorizations()
+            .iter()
+            .all(|authorization| authorization == "Bearer service-account-token")
+            && !api.authorizations().is_empty(),
+        "{:?}",
+        api.authorizations()
+    );
+}
+
+/// The child of [`in_cluster_service_account_is_used_without_api_server_or_kubeconfig`]:
+/// discovers pods of its own namespace in-cluster and prints their addresses.
+#[tokio::test]
+#[ignore = "run by in_cluster_service_account_is_used_without_api_server_or_kubeconfig in a private mount namespace"]
+async fn in_cluster_child() {
+    assert!(
+        Path::new(SERVICE_ACCOUNT_DIR).join("token").exists(),
+        "only meaningful inside the mount namespace its parent test makes"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pods = KubernetesDiscovery::spawn(
+        &sd_config("{role: pod, namespaces: {own_namespace: true}}"),
+        dir.path(),
+        Arc::new(Notify::new()),
+    );
+    let groups = wait_for(&pods, "the pod of the own namespace", |g| !g.is_empty()).await;
+    println!("discovered: {:?}", addresses(&groups));
+}

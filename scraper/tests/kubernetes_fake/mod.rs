@@ -39,6 +39,33 @@ struct Inner {
     compacted_below: u64,
     watch_requests: usize,
     list_requests: usize,
+    authorizations: Vec<String>,
+}
+
+/// A TCP listener whose connections are TLS, handshaken as they are accepted.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, address)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(stream).await {
+                return (tls, address);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }
 
 /// The fake server's state; cheap to clone.
@@ -56,18 +83,42 @@ impl FakeApi {
     pub async fn start() -> FakeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address: SocketAddr = listener.local_addr().unwrap();
+        FakeApi::serve(listener, format!("http://{address}"))
+    }
+
+    /// Starts a server on a free port that speaks HTTPS with `tls` (as a real API server
+    /// does, and as in-cluster clients require).
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>) -> FakeApi {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        let listener = TlsListener {
+            tcp: listener,
+            acceptor: tokio_rustls::TlsAcceptor::from(tls),
+        };
+        FakeApi::serve(listener, format!("https://{address}"))
+    }
+
+    fn serve<L: axum::serve::Listener>(listener: L, url: String) -> FakeApi
+    where
+        L::Addr: std::fmt::Debug,
+    {
         let (live, _) = broadcast::channel(1024);
         let api = FakeApi {
             inner: Arc::new(Mutex::new(Inner::default())),
             live,
             drops: Arc::new(tokio::sync::watch::channel(0).0),
-            url: format!("http://{address}"),
+            url,
         };
         let app = axum::Router::new().fallback(handle).with_state(api.clone());
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
         api
+    }
+
+    /// The `Authorization` headers of every request so far.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.inner.lock().unwrap().authorizations.clone()
     }
 
     /// Creates or replaces an object (ADDED or MODIFIED). `object` has apiVersion, kind and
@@ -205,8 +256,16 @@ fn parse_path(path: &str) -> (String, Option<String>, Option<String>) {
 async fn handle(
     State(api): State<FakeApi>,
     uri: Uri,
+    headers: axum::http::HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
+    if let Some(authorization) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+    {
+        let mut inner = api.inner.lock().unwrap();
+        inner.authorizations.push(authorization.to_owned());
+    }
     let (collection, namespace, name) = parse_path(uri.path());
     if let Some(name) = name {
         let inner = api.inner.lock().unwrap();

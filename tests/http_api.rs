@@ -741,3 +741,83 @@ fn grafana_prometheus_data_source_requests() {
     assert_eq!(entry["type"], "counter");
     assert!(entry["help"].is_string() && entry["unit"].is_string());
 }
+
+/// `/api/v1/targets` as Prometheus answers it: labels before and after relabeling, health
+/// and the last error per target, targets relabeling dropped, and the `state` filter.
+#[test]
+fn targets_show_relabeling_health_and_dropped_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = free_port();
+    let app = scraping_appliance_with(
+        dir.path(),
+        &format!(
+            "  - job_name: relabeled\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['127.0.0.1:{refused}', 'drop.example:80']\n        labels: {{team: infra}}\n    relabel_configs:\n      - {{source_labels: [__address__], regex: 'drop\\..*', action: drop}}\n      - {{source_labels: [team], target_label: owner}}\n"
+        ),
+    );
+    let targets = wait_json(&app, "/api/v1/targets", Duration::from_secs(10), |v| {
+        v["data"]["activeTargets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["health"] != "unknown")
+    });
+    let active = targets["data"]["activeTargets"].as_array().unwrap();
+    let down = active
+        .iter()
+        .find(|t| t["scrapePool"] == "relabeled")
+        .unwrap();
+    let address = format!("127.0.0.1:{refused}");
+    assert_eq!(
+        down["discoveredLabels"],
+        json!({"__address__": address, "__metrics_path__": "/metrics", "__scheme__": "http",
+               "__scrape_interval__": "1s", "__scrape_timeout__": "1s", "job": "relabeled",
+               "team": "infra"})
+    );
+    assert_eq!(
+        down["labels"],
+        json!({"instance": address, "job": "relabeled", "owner": "infra", "team": "infra"})
+    );
+    assert_eq!(down["scrapeUrl"], format!("http://{address}/metrics"));
+    assert!(
+        down["lastError"].as_str().unwrap().contains("refused"),
+        "{down}"
+    );
+    let up = active
+        .iter()
+        .find(|t| t["scrapePool"] == "sightline")
+        .unwrap();
+    assert_eq!(
+        (&up["health"], &up["lastError"]),
+        (&json!("up"), &json!(""))
+    );
+    assert_eq!(
+        targets["data"]["droppedTargets"],
+        json!([{"scrapePool": "relabeled", "discoveredLabels": {
+            "__address__": "drop.example:80", "__metrics_path__": "/metrics", "__scheme__": "http",
+            "__scrape_interval__": "1s", "__scrape_timeout__": "1s", "job": "relabeled",
+            "team": "infra"}}])
+    );
+    assert_eq!(
+        targets["data"]["droppedTargetCounts"],
+        json!({"relabeled": 1})
+    );
+
+    let only_dropped = get_json(&app, "/api/v1/targets?state=dropped");
+    assert_eq!(only_dropped["data"]["activeTargets"], json!([]));
+    assert_eq!(
+        only_dropped["data"]["droppedTargets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let only_active = get_json(&app, "/api/v1/targets?state=active");
+    assert_eq!(only_active["data"]["droppedTargets"], json!([]));
+    assert_eq!(
+        only_active["data"]["activeTargets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -344,17 +344,12 @@ impl ScrapeManager {
         pool.dropped.clear();
         for group in &groups {
             for discovered in &group.targets {
-                match Target::populate(&pool.job, discovered, &group.labels) {
+                let labels = Target::discovered(&pool.job, discovered, &group.labels);
+                match Target::from_discovered(&pool.job, labels.clone()) {
                     Ok(Some(target)) => {
                         wanted.insert(target.internal_labels().clone(), target);
                     }
-                    Ok(None) => {
-                        let mut labels = group.labels.clone();
-                        for label in discovered {
-                            labels.set(&label.name, &label.value);
-                        }
-                        pool.dropped.push(labels);
-                    }
+                    Ok(None) => pool.dropped.push(labels),
                     Err(error) => {
                         tracing::warn!(
                             job = pool.job.job_name,

@@ -72,6 +72,13 @@ impl Target {
         target: &Labels,
         group: &Labels,
     ) -> Result<Option<Target>, TargetError> {
+        Target::from_discovered(job, Target::discovered(job, target, group))
+    }
+
+    /// A target's labels before relabeling: its group's, its own, and the job's defaults
+    /// (`job`, `__scheme__`, `__metrics_path__`, the interval, timeout and params) where not
+    /// set — what the targets API shows as `discoveredLabels`, for dropped targets too.
+    pub fn discovered(job: &ScrapeConfig, target: &Labels, group: &Labels) -> Labels {
         let mut labels = group.clone();
         for label in target {
             labels.set(&label.name, &label.value);
@@ -94,8 +101,16 @@ impl Target {
                 labels.set(&label, first);
             }
         }
-        let discovered = labels.clone();
-        let Some(mut labels) = relabel(&labels, &job.relabel_configs) else {
+        labels
+    }
+
+    /// Applies the job's `relabel_configs` to [`discovered`](Self::discovered) labels;
+    /// `Ok(None)` when relabeling drops the target.
+    pub fn from_discovered(
+        job: &ScrapeConfig,
+        discovered: Labels,
+    ) -> Result<Option<Target>, TargetError> {
+        let Some(mut labels) = relabel(&discovered, &job.relabel_configs) else {
             return Ok(None);
         };
         let address = labels

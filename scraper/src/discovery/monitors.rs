@@ -332,34 +332,32 @@ pub fn scrape_configs(
     kubernetes: &KubernetesConfig,
 ) -> Vec<ScrapeConfig> {
     let mut jobs = Vec::new();
-    for monitor in stores.service_monitors.values() {
-        match serde_json::from_value::<ServiceMonitorSpec>(monitor.spec.clone()) {
-            Ok(spec) => {
-                for (index, endpoint) in spec.endpoints.iter().enumerate() {
-                    let job =
-                        service_monitor_job(&monitor.metadata, &spec, endpoint, index, kubernetes);
-                    jobs.extend(
-                        with_credentials(job, endpoint, stores, &monitor.metadata)
-                            .and_then(|job| parse_job(config, job)),
-                    );
-                }
+    // One job per endpoint of a monitor, built by `job_of(endpoint, index)`.
+    let mut add =
+        |meta: &ObjectMeta, endpoints: &[Endpoint], job_of: &dyn Fn(&Endpoint, usize) -> Value| {
+            for (index, endpoint) in endpoints.iter().enumerate() {
+                jobs.extend(
+                    with_credentials(job_of(endpoint, index), endpoint, stores, meta)
+                        .and_then(|job| parse_job(config, job)),
+                );
             }
-            Err(error) => warn_skip("ServiceMonitor", &monitor.metadata, &error.to_string()),
+        };
+    for monitor in stores.service_monitors.values() {
+        let meta = &monitor.metadata;
+        match serde_json::from_value::<ServiceMonitorSpec>(monitor.spec.clone()) {
+            Ok(spec) => add(meta, &spec.endpoints, &|endpoint, index| {
+                service_monitor_job(meta, &spec, endpoint, index, kubernetes)
+            }),
+            Err(error) => warn_skip("ServiceMonitor", meta, &error.to_string()),
         }
     }
     for monitor in stores.pod_monitors.values() {
+        let meta = &monitor.metadata;
         match serde_json::from_value::<PodMonitorSpec>(monitor.spec.clone()) {
-            Ok(spec) => {
-                for (index, endpoint) in spec.pod_metrics_endpoints.iter().enumerate() {
-                    let job =
-                        pod_monitor_job(&monitor.metadata, &spec, endpoint, index, kubernetes);
-                    jobs.extend(
-                        with_credentials(job, endpoint, stores, &monitor.metadata)
-                            .and_then(|job| parse_job(config, job)),
-                    );
-                }
-            }
-            Err(error) => warn_skip("PodMonitor", &monitor.metadata, &error.to_string()),
+            Ok(spec) => add(meta, &spec.pod_metrics_endpoints, &|endpoint, index| {
+                pod_monitor_job(meta, &spec, endpoint, index, kubernetes)
+            }),
+            Err(error) => warn_skip("PodMonitor", meta, &error.to_string()),
         }
     }
     jobs.retain(|job: &ScrapeConfig| {

@@ -821,3 +821,133 @@ fn targets_show_relabeling_health_and_dropped_targets() {
         2
     );
 }
+
+/// `/api/v1/rules` with upstream's filters and pagination.
+#[test]
+fn rules_api_filters_and_pages_like_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "a.yaml",
+        "groups:\n  - name: g1\n    rules:\n      - record: r1\n        expr: vector(1)\n        labels: {team: a}\n      - alert: A1\n        expr: vector(1)\n        labels: {severity: page}\n  - name: g2\n    rules:\n      - alert: A2\n        expr: vector(1)\n        labels: {severity: warn}\n",
+    );
+    write_file(
+        dir.path(),
+        "b.yaml",
+        "groups:\n  - name: g3\n    rules:\n      - record: r3\n        expr: vector(3)\n",
+    );
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "global: {evaluation_interval: 1s}\nrule_files: [a.yaml, b.yaml]\n",
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let names = |value: &Value| -> Vec<String> {
+        value["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|group| {
+                let rules: Vec<&str> = group["rules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|rule| rule["name"].as_str().unwrap())
+                    .collect();
+                format!("{}:{}", group["name"].as_str().unwrap(), rules.join(","))
+            })
+            .collect()
+    };
+    let all = wait_json(&app, "/api/v1/rules", Duration::from_secs(10), |v| {
+        v["data"]["groups"][0]["rules"][1]["alerts"]
+            .as_array()
+            .is_some_and(|alerts| !alerts.is_empty())
+    });
+    assert_eq!(names(&all), ["g1:r1,A1", "g2:A2", "g3:r3"]);
+    let file_b = all["data"]["groups"][2]["file"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        ("rule_group[]=g2".into(), vec!["g2:A2"]),
+        (
+            "rule_group[]=g1&rule_group[]=g3".into(),
+            vec!["g1:r1,A1", "g3:r3"],
+        ),
+        (
+            format!(
+                "file[]={}",
+                url::form_urlencoded::byte_serialize(file_b.as_bytes()).collect::<String>()
+            ),
+            vec!["g3:r3"],
+        ),
+        ("rule_name[]=A1".into(), vec!["g1:A1"]),
+        (
+            "rule_name[]=r1&rule_name[]=r3".into(),
+            vec!["g1:r1", "g3:r3"],
+        ),
+        ("type=record&rule_name[]=A1".into(), vec![]),
+        (
+            "match[]=%7Bseverity%3D~%22page%7Cwarn%22%7D".into(),
+            vec!["g1:A1", "g2:A2"],
+        ),
+        (
+            "match[]=%7Bteam%3D%22a%22%7D&match[]=%7Bseverity%3D%22warn%22%7D".into(),
+            vec!["g1:r1", "g2:A2"],
+        ),
+        ("type=alert&rule_group[]=g1".into(), vec!["g1:A1"]),
+    ];
+    for (query, expected) in cases {
+        let listed = get_json(&app, &format!("/api/v1/rules?{query}"));
+        assert_eq!(names(&listed), expected, "{query}");
+    }
+
+    let without_alerts = get_json(&app, "/api/v1/rules?exclude_alerts=true&rule_name[]=A1");
+    assert_eq!(
+        without_alerts["data"]["groups"][0]["rules"][0]["alerts"],
+        Value::Null
+    );
+    assert_eq!(
+        without_alerts["data"]["groups"][0]["rules"][0]["state"],
+        "firing"
+    );
+
+    let first = get_json(&app, "/api/v1/rules?group_limit=2");
+    assert_eq!(names(&first), ["g1:r1,A1", "g2:A2"]);
+    let token = first["data"]["groupNextToken"].as_str().unwrap();
+    let encoded: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    let second = get_json(
+        &app,
+        &format!("/api/v1/rules?group_limit=2&group_next_token={encoded}"),
+    );
+    assert_eq!(names(&second), ["g3:r3"]);
+    assert_eq!(second["data"].get("groupNextToken"), None);
+
+    for (query, message) in [
+        ("group_limit=0", "group_limit"),
+        ("group_next_token=nope", "invalid group_next_token"),
+        ("exclude_alerts=maybe", "exclude_alerts"),
+        ("type=both", "type"),
+        ("match[]=%7B", "parse error"),
+    ] {
+        let (status, body) = error_of(
+            http()
+                .get(app.url(&format!("/api/v1/rules?{query}")))
+                .send()
+                .unwrap(),
+        );
+        assert_eq!(
+            (status, &body["errorType"]),
+            (400, &json!("bad_data")),
+            "{query}: {body}"
+        );
+        assert!(
+            body["error"].as_str().unwrap().contains(message),
+            "{query}: {body}"
+        );
+    }
+}

@@ -2,18 +2,22 @@
 //! health, and the active alerts, in the shapes Grafana and `promtool` read
 //! (<https://prometheus.io/docs/prometheus/latest/querying/api/#rules>).
 //!
-//! Decided here: `type=alert|record` filters rules as upstream does; the other filters
-//! (`rule_name[]`, `rule_group[]`, `file[]`, pagination) are not read yet and return every
-//! group. Alert values are Go's `%e` text (`"1e+00"`), as upstream prints them. A rule never
-//! evaluated has health `unknown` and Go's zero time as `lastEvaluation`.
+//! `/api/v1/rules` reads upstream's filters: `type`, `rule_name[]`, `rule_group[]`, `file[]`,
+//! `match[]` (selectors over a rule's configured labels), `exclude_alerts` and the pagination
+//! of `group_limit` with `group_next_token`; a group whose rules are all filtered out is left
+//! out. Decided here: the page token is the next group's `file;name` (upstream hashes it; the
+//! token is opaque to clients either way). Alert values are Go's `%e` text (`"1e+00"`), as
+//! upstream prints them. A rule never evaluated has health `unknown` and Go's zero time as
+//! `lastEvaluation`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sightline_alerting::rules::alert::{Alert, AlertState};
 use sightline_alerting::rules::group::{Group, RuleHealth, RuleState};
+use sightline_core::matcher::Matcher;
 
 use super::{ApiError, Params, success};
 use crate::server::AppState;
@@ -45,7 +49,8 @@ enum RuleJson {
         keep_firing_for: f64,
         labels: BTreeMap<String, String>,
         annotations: BTreeMap<String, String>,
-        alerts: Vec<AlertJson>,
+        /// `null` with `exclude_alerts=true`, as upstream writes it.
+        alerts: Option<Vec<AlertJson>>,
         health: &'static str,
         #[serde(rename = "lastError")]
         last_error: String,
@@ -85,28 +90,125 @@ struct GroupJson {
     last_evaluation: String,
 }
 
+/// Which groups and rules a `/api/v1/rules` call asks for.
+struct RuleFilter<'a> {
+    alerts: bool,
+    records: bool,
+    rule_names: BTreeSet<&'a str>,
+    groups: BTreeSet<&'a str>,
+    files: BTreeSet<&'a str>,
+    /// Any of these selectors must match a rule's configured labels; none means every rule.
+    selectors: Vec<Vec<Matcher>>,
+    exclude_alerts: bool,
+}
+
+impl<'a> RuleFilter<'a> {
+    fn from_params(params: &'a Params) -> Result<RuleFilter<'a>, ApiError> {
+        let (alerts, records) = match params.get("type") {
+            None | Some("") => (true, true),
+            Some("alert") => (true, false),
+            Some("record") => (false, true),
+            Some(other) => {
+                return Err(ApiError::bad_data(format!(
+                    "invalid parameter \"type\": {other:?} is not \"alert\" or \"record\""
+                )));
+            }
+        };
+        let exclude_alerts = match params.get("exclude_alerts") {
+            None | Some("") => false,
+            Some(value) => value.parse().map_err(|_| {
+                ApiError::bad_data(format!(
+                    "invalid parameter \"exclude_alerts\": {value:?} is not a boolean"
+                ))
+            })?,
+        };
+        let set = |name| params.all(name).into_iter().collect::<BTreeSet<&str>>();
+        Ok(RuleFilter {
+            alerts,
+            records,
+            rule_names: set("rule_name[]"),
+            groups: set("rule_group[]"),
+            files: set("file[]"),
+            selectors: super::prometheus::selectors(params)?,
+            exclude_alerts,
+        })
+    }
+
+    fn wants_group(&self, group: &Group) -> bool {
+        (self.groups.is_empty() || self.groups.contains(group.spec.name.as_str()))
+            && (self.files.is_empty() || self.files.contains(group.file.as_str()))
+    }
+
+    fn wants_rule(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
+        let label = |name: &str| labels.get(name).map_or("", String::as_str);
+        (self.rule_names.is_empty() || self.rule_names.contains(name))
+            && (self.selectors.is_empty()
+                || self
+                    .selectors
+                    .iter()
+                    .any(|matchers| matchers.iter().all(|m| m.matches(label(m.name())))))
+    }
+}
+
+/// The page token of `group`: where the next page starts.
+fn page_token(group: &Group) -> String {
+    format!("{};{}", group.file, group.spec.name)
+}
+
 /// `GET /api/v1/rules`.
 pub(crate) async fn rules(State(state): State<AppState>, params: Params) -> Response {
-    let (want_alerts, want_records) = match params.get("type") {
-        None | Some("") => (true, true),
-        Some("alert") => (true, false),
-        Some("record") => (false, true),
-        Some(other) => {
-            return ApiError::bad_data(format!(
-                "invalid parameter \"type\": {other:?} is not \"alert\" or \"record\""
-            ))
-            .into_response();
-        }
+    match rule_groups(&state, &params) {
+        Ok(data) => success(data),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn rule_groups(state: &AppState, params: &Params) -> Result<serde_json::Value, ApiError> {
+    let filter = RuleFilter::from_params(params)?;
+    let group_limit = match params.get("group_limit") {
+        None | Some("") => None,
+        Some(text) => Some(
+            text.parse::<usize>()
+                .ok()
+                .filter(|limit| *limit > 0)
+                .ok_or_else(|| {
+                    ApiError::bad_data(format!(
+                        "invalid parameter \"group_limit\": {text:?} is not a number greater than 0"
+                    ))
+                })?,
+        ),
     };
-    let groups: Vec<GroupJson> = state
+    let all = state
         .backends
         .rules()
         .map(|rules| rules.groups())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let wanted: Vec<(&Group, GroupJson)> = all
         .iter()
-        .map(|group| group_json(group, want_alerts, want_records))
+        .filter(|group| filter.wants_group(group))
+        .map(|group| (group, group_json(group, &filter)))
+        .filter(|(_, json)| !json.rules.is_empty())
         .collect();
-    success(serde_json::json!({ "groups": groups }))
+    let start = match params.get("group_next_token") {
+        None | Some("") => 0,
+        Some(token) => wanted
+            .iter()
+            .position(|(group, _)| page_token(group) == token)
+            .ok_or_else(|| ApiError::bad_data("invalid group_next_token"))?,
+    };
+    let end = group_limit.map_or(wanted.len(), |limit| (start + limit).min(wanted.len()));
+    let next_token = wanted.get(end).map(|(group, _)| page_token(group));
+    let groups: Vec<GroupJson> = wanted
+        .into_iter()
+        .skip(start)
+        .take(end - start)
+        .map(|(_, json)| json)
+        .collect();
+    let mut data = serde_json::json!({ "groups": groups });
+    if let Some(token) = next_token {
+        data["groupNextToken"] = serde_json::json!(token);
+    }
+    Ok(data)
 }
 
 /// `GET /api/v1/alerts`: pending and firing alerts of every rule.
@@ -130,13 +232,15 @@ pub(crate) async fn alerts(State(state): State<AppState>) -> Response {
     success(serde_json::json!({ "alerts": alerts }))
 }
 
-fn group_json(group: &Group, want_alerts: bool, want_records: bool) -> GroupJson {
+fn group_json(group: &Group, filter: &RuleFilter) -> GroupJson {
     let rules = group
         .rules
         .iter()
         .zip(&group.health)
         .filter_map(|(rule, health)| match rule {
-            RuleState::Alerting(state) if want_alerts => {
+            RuleState::Alerting(state)
+                if filter.alerts && filter.wants_rule(&state.rule.alert, &state.rule.labels) =>
+            {
                 let alerts: Vec<&Alert> = state
                     .active
                     .values()
@@ -157,7 +261,8 @@ fn group_json(group: &Group, want_alerts: bool, want_records: bool) -> GroupJson
                     keep_firing_for: state.rule.keep_firing_for.as_millis() as f64 / 1000.0,
                     labels: state.rule.labels.clone(),
                     annotations: state.rule.annotations.clone(),
-                    alerts: alerts.into_iter().map(alert_json).collect(),
+                    alerts: (!filter.exclude_alerts)
+                        .then(|| alerts.into_iter().map(alert_json).collect()),
                     health: health_name(health),
                     last_error: health.last_error.clone().unwrap_or_default(),
                     evaluation_time: health.evaluation_seconds,
@@ -165,16 +270,20 @@ fn group_json(group: &Group, want_alerts: bool, want_records: bool) -> GroupJson
                     kind: "alerting",
                 })
             }
-            RuleState::Recording { rule, .. } if want_records => Some(RuleJson::Recording {
-                name: rule.record.clone(),
-                query: rule.expr.clone(),
-                labels: rule.labels.clone(),
-                health: health_name(health),
-                last_error: health.last_error.clone().unwrap_or_default(),
-                evaluation_time: health.evaluation_seconds,
-                last_evaluation: time_text(health.last_evaluation),
-                kind: "recording",
-            }),
+            RuleState::Recording { rule, .. }
+                if filter.records && filter.wants_rule(&rule.record, &rule.labels) =>
+            {
+                Some(RuleJson::Recording {
+                    name: rule.record.clone(),
+                    query: rule.expr.clone(),
+                    labels: rule.labels.clone(),
+                    health: health_name(health),
+                    last_error: health.last_error.clone().unwrap_or_default(),
+                    evaluation_time: health.evaluation_seconds,
+                    last_evaluation: time_text(health.last_evaluation),
+                    kind: "recording",
+                })
+            }
             _ => None,
         })
         .collect();

@@ -159,6 +159,10 @@ impl SeriesCache {
             // Every entry seen, in order: nothing to forget or reorder.
             None if self.cursor == self.entries.len() => {
                 self.len_at_begin = self.entries.len();
+                // A first scrape grew the vector by doubling: give the unused half back.
+                if self.entries.capacity() > self.entries.len() + self.entries.len() / 8 {
+                    self.entries.shrink_to_fit();
+                }
                 return Vec::new();
             }
             None => (0..self.cursor as u32).collect(),
@@ -234,7 +238,12 @@ mod tests {
         let refs = refs();
         let r = |n: usize| refs[n];
         let mut cache = SeriesCache::default();
-        assert_eq!(scrape(&mut cache, &[0, 1, 2, 3], &refs), (vec![], 4));
+        assert_eq!(scrape(&mut cache, &[0, 1, 2, 3, 4], &refs), (vec![], 5));
+        assert!(
+            cache.entries.capacity() < 8,
+            "the doubling's spare room is given back"
+        );
+        assert_eq!(scrape(&mut cache, &[0, 1, 2, 3], &refs), (vec![r(4)], 0));
         assert_eq!(scrape(&mut cache, &[0, 1, 2, 3], &refs), (vec![], 0));
         // Reordered, one new line in the middle, one line gone.
         assert_eq!(scrape(&mut cache, &[3, 4, 0, 1], &refs), (vec![r(2)], 1));

@@ -9,7 +9,7 @@ added any more, then:
 
   * Sightline (storage.metrics.block_range lowered, default 2m) cuts everything into blocks
     and truncates its WAL: we wait until the head holds no sample, and measure the block
-    store (DATA/metrics/blocks) as cut ("fresh": level-0 SST files, zstd 3, no dictionary)
+    store (DATA/metrics/blocks) as cut ("fresh": the level-0 SST files of the flushes)
     and the whole data directory; then Sightline is stopped and tsdb/examples/compact_blocks
     compacts the store fully ("settled": RocksDB's bottommost level, zstd 9 with a
     dictionary — where RocksDB moves blocks on its own once four wait in level 0, and where
@@ -23,7 +23,9 @@ Everything binds to 127.0.0.1.
 
 usage: benches/block_bytes.py --sightline TARGET/debug/sightline \
          --compact-tool TARGET/debug/examples/compact_blocks [--workdir W] [--seconds 360] \
-         [--targets 4] [--series 2000] [--block-range 2m]
+         [--targets 4] [--series 2000] [--block-range 2m] [--baseline OTHER/sightline]
+(--baseline runs a second Sightline binary alongside, e.g. the build before a change, and
+measures it the same way: before/after in one run)
 (both built by `cargo test --workspace --no-run`)
 needs: apt-get install prometheus victoria-metrics
 """
@@ -106,6 +108,8 @@ def main():
     ap.add_argument("--targets", type=int, default=4)
     ap.add_argument("--series", type=int, default=2000)
     ap.add_argument("--block-range", default="2m")
+    ap.add_argument("--baseline", help="a second sightline binary (e.g. before a change), run and "
+                    "measured alongside the first in the same run, as peer 'baseline'")
     a = ap.parse_args()
     for tool in ("prometheus", "victoria-metrics"):
         if shutil.which(tool) is None:
@@ -116,12 +120,16 @@ def main():
     ports = [19300 + i for i in range(a.targets)]
     targets = ["127.0.0.1:%d" % p for p in ports]
     storage = "storage:\n  metrics:\n    block_range: %s\n" % a.block_range
+    # The Sightline instances: the binary under test, and the baseline if given.
+    ours = {"sightline": a.sightline}
+    if a.baseline:
+        ours["baseline"] = a.baseline
     paths = {}
-    for peer in ("sightline", "prometheus", "victoriametrics"):
+    for peer in list(ours) + ["prometheus", "victoriametrics"]:
         os.makedirs(os.path.join(a.workdir, peer, "data"))
         paths[peer] = os.path.join(a.workdir, peer, "scrape.yml")
         with open(paths[peer], "w") as f:
-            f.write(scrape_yaml(targets, True, storage if peer == "sightline" else ""))
+            f.write(scrape_yaml(targets, True, storage if peer in ours else ""))
 
     procs = []
     try:
@@ -131,11 +139,14 @@ def main():
         procs.append(tproc)
         wait_ready("http://%s/stats" % targets[-1], tproc)
         bases = {"sightline": "http://127.0.0.1:19390", "prometheus": "http://127.0.0.1:19391",
-                 "victoriametrics": "http://127.0.0.1:19392"}
+                 "victoriametrics": "http://127.0.0.1:19392", "baseline": "http://127.0.0.1:19393"}
         range_flag = a.block_range
         argv = {
-            "sightline": [a.sightline, "--listen", "127.0.0.1:19390", "--data-dir",
-                          os.path.join(a.workdir, "sightline", "data"), "--config", paths["sightline"]],
+            peer: [binary, "--listen", bases[peer].replace("http://", ""), "--data-dir",
+                   os.path.join(a.workdir, peer, "data"), "--config", paths[peer]]
+            for peer, binary in ours.items()
+        }
+        argv.update({
             "prometheus": ["prometheus", "--config.file=" + paths["prometheus"],
                            "--storage.tsdb.path=" + os.path.join(a.workdir, "prometheus", "data"),
                            "--web.listen-address=127.0.0.1:19391", "--web.enable-admin-api",
@@ -144,64 +155,64 @@ def main():
             "victoriametrics": ["victoria-metrics", "-storageDataPath=" + os.path.join(a.workdir, "victoriametrics", "data"),
                                 "-httpListenAddr=127.0.0.1:19392", "-promscrape.config=" + paths["victoriametrics"],
                                 "-retentionPeriod=1"],
-        }
+        })
         peers = {}
         for peer, args in argv.items():
             log = open(os.path.join(a.workdir, peer, "peer.log"), "wb")
             peers[peer] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
             procs.append(peers[peer])
-        for peer, ready in (("sightline", "/-/ready"), ("prometheus", "/-/ready"), ("victoriametrics", "/health")):
-            wait_ready(bases[peer] + ready, peers[peer])
+        ready = {"prometheus": "/-/ready", "victoriametrics": "/health"}
+        for peer in peers:
+            wait_ready(bases[peer] + ready.get(peer, "/-/ready"), peers[peer])
         print("ingesting %d s: %d targets x %d series every 1 s" % (a.seconds, a.targets, a.series), flush=True)
         time.sleep(a.seconds)
         for peer, path in paths.items():
             with open(path, "w") as f:
-                f.write(scrape_yaml(targets, False, storage if peer == "sightline" else ""))
+                f.write(scrape_yaml(targets, False, storage if peer in ours else ""))
             peers[peer].send_signal(signal.SIGHUP)
         stopped = time.time()
         time.sleep(10)
 
         samples = {
-            "sightline": metric(bases["sightline"], "sightline_tsdb_head_samples_appended_total"),
             "prometheus": metric(bases["prometheus"], "prometheus_tsdb_head_samples_appended_total"),
             "victoriametrics": metric(bases["victoriametrics"], "vm_rows_added_to_storage_total"),
         }
+        for peer in ours:
+            samples[peer] = metric(bases[peer], "sightline_tsdb_head_samples_appended_total")
         # Sightline: wait until every sample is in a block (the head is empty).
-        blocks = os.path.join(a.workdir, "sightline", "data", "metrics", "blocks")
         while True:
-            if metric(bases["sightline"], "sightline_tsdb_head_series") == 0:
+            if all(metric(bases[peer], "sightline_tsdb_head_series") == 0 for peer in ours):
                 break
             if time.time() - stopped > 900:
                 sys.exit("Sightline did not cut its head into blocks within 15 minutes")
             time.sleep(10)
         waited = time.time() - stopped
-        fresh = du(blocks)
-        whole_fresh = du(os.path.join(a.workdir, "sightline", "data"))
-        peers["sightline"].terminate()
-        peers["sightline"].wait(timeout=60)
-        settled = json.loads(subprocess.run([a.compact_tool, blocks], check=True, capture_output=True).stdout)
+        sizes, whole, settled = {}, {}, {}
+        for peer in ours:
+            blocks = os.path.join(a.workdir, peer, "data", "metrics", "blocks")
+            sizes[peer + " (fresh)"] = du(blocks)
+            whole[peer + " (fresh)"] = du(os.path.join(a.workdir, peer, "data"))
+            samples[peer + " (fresh)"] = samples[peer]
+            peers[peer].terminate()
+            peers[peer].wait(timeout=60)
+            settled[peer] = json.loads(subprocess.run([a.compact_tool, blocks], check=True,
+                                                      capture_output=True).stdout)
+            sizes[peer] = settled[peer]["bytes_after"]
+            whole[peer] = du(os.path.join(a.workdir, peer, "data"))
         get(bases["victoriametrics"] + "/internal/force_flush")
         time.sleep(5)
         snapshot = json.loads(post(bases["prometheus"] + "/api/v1/admin/tsdb/snapshot?skip_head=false"))
         snap_dir = os.path.join(a.workdir, "prometheus", "data", "snapshots", snapshot["data"]["name"])
-        sizes = {
-            "sightline": settled["bytes_after"],
-            "sightline (fresh)": fresh,
-            "prometheus": du(snap_dir),
-            "victoriametrics": du(os.path.join(a.workdir, "victoriametrics", "data")),
-        }
-        samples["sightline (fresh)"] = samples["sightline"]
-        whole = {
-            "sightline": du(os.path.join(a.workdir, "sightline", "data")),
-            "sightline (fresh)": whole_fresh,
-            "prometheus": du(os.path.join(a.workdir, "prometheus", "data")) - sizes["prometheus"],
-            "victoriametrics": sizes["victoriametrics"],
-        }
+        sizes["prometheus"] = du(snap_dir)
+        sizes["victoriametrics"] = du(os.path.join(a.workdir, "victoriametrics", "data"))
+        whole["prometheus"] = du(os.path.join(a.workdir, "prometheus", "data")) - sizes["prometheus"]
+        whole["victoriametrics"] = sizes["victoriametrics"]
         result = {"seconds": a.seconds, "targets": a.targets, "series_per_target": a.series,
                   "block_range": a.block_range, "sightline_head_emptied_after_s": round(waited, 1),
-                  "sightline_samples_in_blocks": settled["samples"]}
+                  "sightline_samples_in_blocks": settled["sightline"]["samples"]}
         print("%-18s %14s %14s %12s %18s" % ("peer", "samples", "bytes", "B/sample", "whole dir B/sample"))
-        for peer in ("sightline (fresh)", "sightline", "victoriametrics", "prometheus"):
+        rows = [name for peer in ours for name in (peer + " (fresh)", peer)]
+        for peer in rows + ["victoriametrics", "prometheus"]:
             per = sizes[peer] / samples[peer] if samples[peer] else float("nan")
             print("%-18s %14d %14d %12.3f %18.3f" % (peer, samples[peer], sizes[peer], per,
                                                       whole[peer] / samples[peer] if samples[peer] else 0))

@@ -10,11 +10,11 @@
 use std::fmt;
 
 use promql_parser::label::MatchOp as ParserOp;
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser::{self, Expr, VectorSelector};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::labels::METRIC_NAME;
-use crate::matcher::{MatchOp, Matcher};
+use crate::matcher::{MatchOp, Matcher, MatcherError};
 use crate::yaml;
 
 /// The matchers of a series selector such as `up{job="node"}`, the metric name first; a
@@ -37,11 +37,16 @@ pub fn parse_selector(text: &str) -> Result<Vec<Matcher>, String> {
             "series selector {text:?} uses `or` inside braces, which Prometheus does not have"
         ));
     }
+    vector_selector_matchers(&selector).map_err(|e| e.to_string())
+}
+
+/// The matchers of a parsed vector selector, the metric name first as `__name__="…"`; the
+/// PromQL engine and [`parse_selector`] share it. The selector's `or` alternatives
+/// (`selector.matchers.or_matchers`) are not included: callers refuse them first.
+pub fn vector_selector_matchers(selector: &VectorSelector) -> Result<Vec<Matcher>, MatcherError> {
     let mut matchers = Vec::with_capacity(selector.matchers.matchers.len() + 1);
     if let Some(name) = &selector.name {
-        matchers.push(
-            Matcher::new(MatchOp::Equal, METRIC_NAME, name.as_str()).map_err(|e| e.to_string())?,
-        );
+        matchers.push(Matcher::new(MatchOp::Equal, METRIC_NAME, name.as_str())?);
     }
     for m in &selector.matchers.matchers {
         let op = match m.op {
@@ -50,8 +55,7 @@ pub fn parse_selector(text: &str) -> Result<Vec<Matcher>, String> {
             ParserOp::Re(_) => MatchOp::Regex,
             ParserOp::NotRe(_) => MatchOp::NotRegex,
         };
-        matchers
-            .push(Matcher::new(op, m.name.as_str(), m.value.as_str()).map_err(|e| e.to_string())?);
+        matchers.push(Matcher::new(op, m.name.as_str(), m.value.as_str())?);
     }
     Ok(matchers)
 }

@@ -65,8 +65,8 @@ pub struct ChunkMeta {
 /// value was decoded into (once, when read).
 #[derive(Debug, Clone)]
 pub enum ChunkData {
-    /// A Prometheus XOR chunk.
-    Xor(Arc<XorChunk>),
+    /// A Prometheus XOR chunk (its bytes are shared).
+    Xor(XorChunk),
     /// Decoded samples, timestamps strictly increasing.
     Decoded(Arc<Vec<(i64, f64)>>),
 }
@@ -99,7 +99,7 @@ impl ChunkData {
 
 impl From<XorChunk> for ChunkData {
     fn from(chunk: XorChunk) -> Self {
-        ChunkData::Xor(Arc::new(chunk))
+        ChunkData::Xor(chunk)
     }
 }
 

@@ -277,10 +277,54 @@ fn run_end(bytes: &[u8], p: usize, end: usize, c: u8) -> usize {
 /// Parses a float value as Go's `ParseFloat` does for decimal input: `NaN`, `Inf`,
 /// `+Inf`, `-Inf`, `Infinity` in any case; no hexadecimal, no `_`.
 fn parse_float(s: &str) -> Option<f64> {
+    if let Some(value) = parse_short_decimal(s) {
+        return Some(value);
+    }
     if s.is_empty() || s.bytes().any(|b| b == b'_' || b == b'x' || b == b'X') {
         return None;
     }
     s.parse::<f64>().ok()
+}
+
+/// Most exposed values are short decimals (`0`, `1`, `42`, `0.25`, `1234.5`): those with at
+/// most 15 digits, an optional sign and an optional point are parsed here without the general
+/// algorithm. The digits as an integer (below 2⁵³) and the power of ten (at most 10¹⁵) are
+/// both exact in an `f64`, so their quotient is the correctly rounded value (Clinger's fast
+/// path), the same `str::parse` gives. Anything else (exponents, `NaN`, longer numbers) is
+/// `None`, left to the general parser.
+fn parse_short_decimal(s: &str) -> Option<f64> {
+    const POWERS: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, body) = match s.as_bytes().split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, s.as_bytes()),
+    };
+    let mut mantissa = 0u64;
+    let mut digits = 0usize;
+    let mut fraction_digits = None;
+    for &b in body {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+                if digits > 15 {
+                    return None;
+                }
+                if let Some(fraction) = &mut fraction_digits {
+                    *fraction += 1;
+                }
+            }
+            b'.' if fraction_digits.is_none() => fraction_digits = Some(0),
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let value = mantissa as f64 / POWERS.get(fraction_digits.unwrap_or(0))?;
+    Some(if negative { -value } else { value })
 }
 
 /// A pull parser over one exposition body. See the [module docs](super).
@@ -1117,5 +1161,68 @@ impl std::fmt::Debug for Parser<'_> {
             .field("line", &self.line_no)
             .field("done", &self.done)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_decimals_parse_as_the_general_parser_does() {
+        for s in [
+            "0",
+            "-0",
+            "+7",
+            "1",
+            "42",
+            "0.25",
+            "-1234.5",
+            "1.",
+            ".5",
+            "0.1",
+            "0.3",
+            "123456789012345",
+            "99999.9999999999",
+            "0.00000000000001",
+        ] {
+            let fast = parse_short_decimal(s);
+            let general = s.parse::<f64>().ok();
+            assert_eq!(fast.map(f64::to_bits), general.map(f64::to_bits), "{s}");
+        }
+        for s in [
+            "",
+            "-",
+            ".",
+            "1e3",
+            "1.2.3",
+            "NaN",
+            "+Inf",
+            "1234567890123456",
+            "0.000000000000001",
+            "0x1",
+            "1_0",
+        ] {
+            assert_eq!(parse_short_decimal(s), None, "{s}");
+        }
+        assert_eq!(parse_float("1e3"), Some(1000.0));
+        assert_eq!(parse_float("1_0"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_decimals_match_str_parse(int in 0u64..1_000_000_000, frac in 0u64..1_000_000, width in 0usize..7, negative: bool) {
+            let sign = if negative { "-" } else { "" };
+            let s = if width == 0 {
+                format!("{sign}{int}")
+            } else {
+                format!("{sign}{int}.{:0width$}", frac % 10u64.pow(width as u32))
+            };
+            proptest::prop_assert_eq!(
+                parse_short_decimal(&s).map(f64::to_bits),
+                s.parse::<f64>().ok().map(f64::to_bits),
+                "{}", s
+            );
+        }
     }
 }

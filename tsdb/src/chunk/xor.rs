@@ -26,6 +26,8 @@
 //!   iteration cannot fail, which keeps [`XorIter`] a plain `Iterator`; the price is one
 //!   extra decode per chunk read from disk (about the cost of iterating it).
 
+use std::sync::Arc;
+
 use super::bits::{BitReader, BitWriter};
 use crate::varint;
 use crate::{Error, Result};
@@ -197,18 +199,20 @@ impl XorAppender {
         XorIter::new(self.w.bytes())
     }
 
-    /// Seals the chunk, releasing spare capacity.
+    /// Seals the chunk into one allocation of exactly its bytes (plus the shared count).
     pub fn finish(self) -> XorChunk {
         XorChunk {
-            bytes: self.w.into_bytes().into_boxed_slice(),
+            bytes: Arc::from(self.w.into_bytes()),
         }
     }
 }
 
-/// A sealed, validated XOR chunk.
+/// A sealed, validated XOR chunk. Cloning shares the bytes: the head's completed chunks are
+/// handed to queries and blocks without copying, in one allocation per chunk (no separate
+/// shared box around an owned buffer).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XorChunk {
-    bytes: Box<[u8]>,
+    bytes: Arc<[u8]>,
 }
 
 impl XorChunk {
@@ -235,7 +239,7 @@ impl XorChunk {
         }
         d.check_end().map_err(|reason| corrupt(&d, reason))?;
         Ok(XorChunk {
-            bytes: bytes.into_boxed_slice(),
+            bytes: Arc::from(bytes),
         })
     }
 

@@ -9,10 +9,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use promql_parser::label::MatchOp as ParserOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
-use sightline_core::labels::METRIC_NAME;
-use sightline_core::matcher::{MatchOp, Matcher};
+use sightline_core::matcher::Matcher;
 
 use super::error::{Error, Result};
 
@@ -68,28 +66,9 @@ pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
     if !vs.matchers.or_matchers.is_empty() {
         return Err(Error::unsupported("`or` inside a label matcher list"));
     }
-    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
-    if let Some(name) = &vs.name {
-        out.push(
-            Matcher::new(MatchOp::Equal, METRIC_NAME, name.as_str()).map_err(|e| Error::Parse {
-                message: e.to_string(),
-            })?,
-        );
-    }
-    for m in &vs.matchers.matchers {
-        let op = match m.op {
-            ParserOp::Equal => MatchOp::Equal,
-            ParserOp::NotEqual => MatchOp::NotEqual,
-            ParserOp::Re(_) => MatchOp::Regex,
-            ParserOp::NotRe(_) => MatchOp::NotRegex,
-        };
-        out.push(
-            Matcher::new(op, m.name.as_str(), m.value.as_str()).map_err(|e| Error::Parse {
-                message: e.to_string(),
-            })?,
-        );
-    }
-    Ok(out)
+    sightline_core::selector::vector_selector_matchers(vs).map_err(|e| Error::Parse {
+        message: e.to_string(),
+    })
 }
 
 /// Removes parentheses around an expression.

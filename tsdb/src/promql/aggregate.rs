@@ -296,19 +296,18 @@ fn aggregate(
                 return Ok(Val::Vector(Vec::new()));
             }
             let top = op == "topk";
-            for (_, mut elems) in group(keys, input, modifier) {
-                elems.sort_by(|a, b| {
+            let k = usize::try_from(k).unwrap_or(usize::MAX);
+            for (_, elems) in group(keys, input, modifier) {
+                result.extend(first_k(elems, k, |a, b| {
                     use std::cmp::Ordering;
-                    match (a.v.is_nan(), b.v.is_nan()) {
+                    match (a.is_nan(), b.is_nan()) {
                         (true, true) => Ordering::Equal,
                         (true, false) => Ordering::Greater,
                         (false, true) => Ordering::Less,
-                        _ if top => b.v.partial_cmp(&a.v).unwrap_or(Ordering::Equal),
-                        _ => a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal),
+                        _ if top => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+                        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
                     }
-                });
-                elems.truncate(usize::try_from(k).unwrap_or(usize::MAX));
-                result.extend(elems);
+                }));
             }
         }
         "limitk" => {
@@ -366,6 +365,23 @@ fn aggregate(
         other => return Err(Error::unsupported(format!("aggregation {other:?}"))),
     }
     Ok(Val::Vector(result))
+}
+
+/// The first `k` (at least 1) of `elems` in `order` of their values, ties in input order:
+/// what a stable sort and a truncation give, without sorting the elements after the k-th.
+fn first_k(
+    elems: Vec<Elem>,
+    k: usize,
+    order: impl Fn(f64, f64) -> std::cmp::Ordering,
+) -> Vec<Elem> {
+    let mut indexed: Vec<(usize, Elem)> = elems.into_iter().enumerate().collect();
+    let total = |a: &(usize, Elem), b: &(usize, Elem)| order(a.1.v, b.1.v).then(a.0.cmp(&b.0));
+    if k < indexed.len() {
+        indexed.select_nth_unstable_by(k - 1, total);
+        indexed.truncate(k);
+    }
+    indexed.sort_unstable_by(total);
+    indexed.into_iter().map(|(_, e)| e).collect()
 }
 
 /// Whether `name` is a valid Prometheus label name (legacy character set).

@@ -22,6 +22,10 @@ use super::error::{Error, Result};
 use super::eval::{Elem, Evaluator, Val, is_name_label};
 use super::value::format_value;
 
+/// The hasher of tables keyed by addresses, looked up per element and step: foldhash's
+/// fast variant (not DoS-resistant, which addresses do not need).
+type FastHash = foldhash::fast::RandomState;
+
 /// Kahan-compensated `sum + inc`: returns the new sum and compensation.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
@@ -124,8 +128,8 @@ fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
 #[derive(Debug, Default)]
 pub(crate) struct GroupKeys {
     /// Input label set's address → the input (kept alive so the address stays its own) and
-    /// its group key.
-    by_input: HashMap<usize, (Rc<Labels>, Rc<Labels>)>,
+    /// its group key. Looked up for every element at every step: a fast hash.
+    by_input: HashMap<usize, (Rc<Labels>, Rc<Labels>), FastHash>,
     /// Every distinct key.
     interned: HashMap<Labels, Rc<Labels>>,
 }
@@ -169,7 +173,7 @@ fn group(
     modifier: &Option<LabelModifier>,
 ) -> Vec<(Labels, Vec<Elem>)> {
     keys.begin_step(elems.len());
-    let mut index: HashMap<usize, usize> = HashMap::new();
+    let mut index: HashMap<usize, usize, FastHash> = HashMap::default();
     let mut groups: Vec<(Rc<Labels>, Vec<Elem>)> = Vec::new();
     for e in elems {
         let key = keys.key(&e.labels, modifier);

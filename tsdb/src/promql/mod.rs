@@ -78,7 +78,7 @@ use promql_parser::parser::Expr;
 
 use crate::storage::Querier;
 
-pub use error::{Error, Result, Stage};
+pub use error::{Error, Position, Result, Stage};
 pub use value::{Sample, Series, Value};
 
 /// The bit pattern of Prometheus's staleness marker, a NaN that ends a series.

@@ -1,6 +1,7 @@
 //! The evaluator: fetches each selector's series once for the whole query, then evaluates
 //! the AST at one timestamp at a time. Range queries evaluate every step and join the
-//! resulting vectors by label set.
+//! resulting vectors by label set; their batchable leaves (see [`StepBatch`]) are computed
+//! series by series for many steps at once.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};

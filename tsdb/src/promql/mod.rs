@@ -5,7 +5,12 @@
 //! Layout: [`parser`] adapts the `promql-parser` crate; `eval` walks the AST one evaluation
 //! timestamp at a time (a range query is the instant evaluation at every step, after each
 //! selector's chunks were fetched once for the whole range and each chunk is decoded once, as
-//! windows slide forward over a per-series buffer); `binary`,
+//! windows slide forward over a per-series buffer). As in Prometheus, the leaves of a range
+//! query — instant selectors, and range functions over a matrix selector with literal
+//! parameters — are evaluated series by series for a batch of steps at once (one pass over
+//! a series' samples serves 64 steps); aggregations, operators and the other functions then
+//! work step by step on those results. Nodes inside subqueries are evaluated per step;
+//! `binary`,
 //! `aggregate`, `instant_functions`, `range_functions` and `info` hold the operators and
 //! functions; [`value`] holds the result types, serializable in the Prometheus HTTP API's
 //! JSON shape.

@@ -42,8 +42,9 @@
 //! - At most [`EngineOptions::max_concurrency`] queries evaluate at once; the others wait for
 //!   a slot until their timeout (see `gate`).
 //! - `max_samples` bounds the samples a single evaluation step holds (selected points plus
-//!   the range query's accumulated output), an approximation of Prometheus's peak count.
-//!   The timeout is checked at every selection and every (sub)query step.
+//!   the range query's accumulated output), an approximation of Prometheus's peak count;
+//!   a batched leaf's samples count at the step that reads them, as if selected then.
+//!   The timeout is checked at every selection, batch and (sub)query step.
 //! - `topk`/`bottomk` break ties by input order (upstream's heap may pick differently);
 //!   `limit_ratio` samples by an FNV hash of the label set, not upstream's xxhash, so the
 //!   chosen subset is stable but not the one Prometheus picks; `sort*` are stable sorts.

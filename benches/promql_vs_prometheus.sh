@@ -3,8 +3,8 @@
 #
 #   benches/promql_vs_prometheus.sh WORK [SERIES] [HOURS]
 #
-# 1. `cargo bench --bench promql` appends SERIES (default 10000) series × HOURS (default 24) h
-#    at 60 s into Sightline's head, writes the same samples as OpenMetrics to WORK/data.om,
+# 1. `cargo bench --bench promql` (release profile; `$CARGO` instead of `cargo` if set)
+#    appends SERIES (default 10000) series × HOURS (default 24) h at 60 s into Sightline's head, writes the same samples as OpenMetrics to WORK/data.om,
 #    and times the engine on the range queries (in process: no HTTP, no JSON).
 # 2. `promtool tsdb create-blocks-from openmetrics` backfills them into WORK/prometheus;
 #    Prometheus serves them on 127.0.0.1 and `promql_http_timings.py` times the same range
@@ -23,15 +23,11 @@ prom_pid=
 # Whole hours, ending an hour ago: inside Prometheus's retention, not in the future.
 start=$(( ($(date +%s) / 3600 - 1 - hours) * 3600 ))
 
-echo "== Sightline engine (cargo bench, opt-level 3 for the engine crates)"
+echo "== Sightline engine (cargo bench, release profile)"
+# CARGO may name a wrapper that sets the release flags (e.g. one linking a prebuilt RocksDB).
 (cd "$here/.." && PROMQL_BENCH_SERIES=$series PROMQL_BENCH_HOURS=$hours \
   PROMQL_BENCH_START_S=$start PROMQL_BENCH_OPENMETRICS="$work/data.om" \
-  cargo bench --workspace --bench promql --profile dev \
-    --config 'profile.dev.package.sightline-tsdb.opt-level=3' \
-    --config 'profile.dev.package.sightline-tsdb.debug-assertions=false' \
-    --config 'profile.dev.package.sightline-tsdb.overflow-checks=false' \
-    --config 'profile.dev.package.sightline-core.opt-level=3' \
-    --config 'profile.dev.package.promql-parser.opt-level=3')
+  ${CARGO:-cargo} bench --workspace --bench promql)
 
 echo "== Prometheus $(prometheus --version 2>&1 | head -1 | cut -d' ' -f3)"
 promtool tsdb create-blocks-from openmetrics "$work/data.om" "$work/prometheus" >/dev/null

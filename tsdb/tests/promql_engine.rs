@@ -434,3 +434,81 @@ fn queries_beyond_max_concurrency_wait_for_a_slot_until_their_timeout() {
             .is_ok()
     );
 }
+
+/// A range query equals the instant query at each of its steps: range queries evaluate
+/// selectors and range functions in batches of steps, series by series, and must agree with
+/// the step-by-step evaluation across batch boundaries (300 steps), gaps, staleness markers,
+/// series that start and end inside the range, `offset` and `@`.
+#[test]
+fn range_queries_match_instant_queries_at_every_step() {
+    let mut store = MemStore::default();
+    counter(
+        &mut store,
+        &[("__name__", "c"), ("i", "a")],
+        400,
+        15_000,
+        3.0,
+    );
+    let gappy: Vec<(i64, f64)> = (0..400)
+        .filter(|k| k % 37 > 9)
+        .map(|k| {
+            (
+                k * 15_000,
+                if k % 53 == 0 {
+                    f64::from_bits(STALE_NAN_BITS)
+                } else {
+                    (k % 11) as f64
+                },
+            )
+        })
+        .collect();
+    store.add(&[("__name__", "c"), ("i", "b")], &gappy);
+    let late: Vec<(i64, f64)> = (150..250).map(|k| (k * 15_000, k as f64)).collect();
+    store.add(&[("__name__", "c"), ("i", "c")], &late);
+    let queries = [
+        "c",
+        "c offset 2m",
+        "rate(c[1m])",
+        "sum by (i) (increase(c[5m]))",
+        "max_over_time(c[3m] offset 1m)",
+        "quantile_over_time(0.5, c[2m])",
+        "predict_linear(c[4m], 60)",
+        "last_over_time(c[2m] @ 1800)",
+        "count(c @ 900)",
+        "topk(2, c)",
+    ];
+    let (start, end, step) = (10 * MIN, 85 * MIN, 15_000);
+    for query in queries {
+        let Value::Matrix(series) = engine()
+            .range_query(&store, query, start, end, step)
+            .unwrap()
+            .value
+        else {
+            panic!("{query}: not a matrix");
+        };
+        let mut from_range: Vec<(i64, Labels, u64)> = series
+            .iter()
+            .flat_map(|s| {
+                s.points
+                    .iter()
+                    .map(|&(t, v)| (t, s.metric.clone(), v.to_bits()))
+            })
+            .collect();
+        let mut from_instants = Vec::new();
+        let mut t = start;
+        while t <= end {
+            for s in vector(engine().instant_query(&store, query, t).unwrap().value) {
+                from_instants.push((t, s.metric, s.v.to_bits()));
+            }
+            t += step;
+        }
+        from_range.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        from_instants.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        assert!(
+            from_range.len() > 100,
+            "{query}: {} points",
+            from_range.len()
+        );
+        assert_eq!(from_range, from_instants, "{query}");
+    }
+}

@@ -7,8 +7,8 @@
 //! engine grows. Skipped, each with its reason: cases over native histograms (loaded with
 //! `{{…}}`, `load_with_nhcb`, or expected as results), queries the parser cannot parse
 //! (experimental syntax) unless a failure is expected, and features the engine answers as
-//! unsupported. Not checked (counted and printed): `expect warn`/`info`/`no_warn`/`no_info`
-//! annotations (the engine produces none). Checked like upstream: every passing instant
+//! unsupported. `expect warn`/`info`/`no_warn`/`no_info` are checked against the query's
+//! warning and info annotations (their count is printed). Checked like upstream: every passing instant
 //! vector eval is re-run as a range query around its time, and with `@` pinned at several
 //! evaluation times (skipped for `ordered` evals and time-dependent functions).
 //!
@@ -237,7 +237,81 @@ struct Counts {
     passed: usize,
     failed: usize,
     skipped: usize,
-    unchecked_annotations: usize,
+    /// `expect warn`/`info`/`no_warn`/`no_info` groups checked in cases that got a result.
+    annotations_checked: usize,
+}
+
+/// How an `expect warn` / `expect info` line matches an annotation's text.
+enum TextMatch {
+    /// A bare line: any text.
+    Any,
+    /// `msg: <text>`: exactly this text.
+    Exact(String),
+    /// `regex: <re>`: contains a match.
+    Regex(regex::Regex),
+}
+
+impl TextMatch {
+    fn parse(suffix: &str) -> TextMatch {
+        if let Some(text) = suffix.strip_prefix("msg:") {
+            TextMatch::Exact(text.trim().to_owned())
+        } else if let Some(re) = suffix.strip_prefix("regex:") {
+            TextMatch::Regex(regex::Regex::new(re.trim()).expect("regex in an expect line"))
+        } else {
+            TextMatch::Any
+        }
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        match self {
+            TextMatch::Any => true,
+            TextMatch::Exact(exact) => text == exact,
+            TextMatch::Regex(re) => re.is_match(text),
+        }
+    }
+}
+
+/// One eval's expectations on one kind of annotation (FORMAT.md, `expect <kind>`).
+#[derive(Default)]
+struct ExpectedAnnotations {
+    /// `expect warn` / `expect info` lines.
+    lines: Vec<TextMatch>,
+    /// `expect no_warn` / `expect no_info`.
+    none: bool,
+}
+
+impl ExpectedAnnotations {
+    fn is_checked(&self) -> bool {
+        self.none || !self.lines.is_empty()
+    }
+
+    /// Every line matches a returned annotation and every returned one matches a line;
+    /// with `none`, nothing came back.
+    fn check(&self, got: &[String]) -> Result<(), String> {
+        if self.none {
+            return match got {
+                [] => Ok(()),
+                _ => Err(format!("expected none, got {got:?}")),
+            };
+        }
+        if got.is_empty() {
+            return Err("expected some, got none".to_owned());
+        }
+        if let Some(text) = got
+            .iter()
+            .find(|text| !self.lines.iter().any(|line| line.matches(text)))
+        {
+            return Err(format!("{text:?} was not expected"));
+        }
+        if self
+            .lines
+            .iter()
+            .any(|line| !got.iter().any(|text| line.matches(text)))
+        {
+            return Err(format!("an expected one is missing from {got:?}"));
+        }
+        Ok(())
+    }
 }
 
 struct Case<'a> {
@@ -391,6 +465,8 @@ impl Runner {
         let mut expected_string: Option<String> = None;
         let mut range_vector: Option<(i64, i64, i64)> = None;
         let mut expected_series: Vec<(Labels, Vec<Slot>)> = Vec::new();
+        let mut warn = ExpectedAnnotations::default();
+        let mut info = ExpectedAnnotations::default();
         for line in &case.body {
             if let Some(rest) = line.strip_prefix("expect ") {
                 let rest = rest.trim();
@@ -436,7 +512,10 @@ impl Runner {
                         }
                     }
                     "ordered" => ordered = true,
-                    "warn" | "info" | "no_warn" | "no_info" => counts.unchecked_annotations += 1,
+                    "warn" => warn.lines.push(TextMatch::parse(suffix)),
+                    "info" => info.lines.push(TextMatch::parse(suffix)),
+                    "no_warn" => warn.none = true,
+                    "no_info" => info.none = true,
                     _ => return Outcome::Fail(format!("bad expect line {line}")),
                 }
                 continue;
@@ -472,12 +551,14 @@ impl Runner {
             return Outcome::Skip("selects native-histogram series".to_owned());
         }
         let (start, end, step, is_range) = range;
+        // The query text, not the parsed expression: annotation positions refer to it.
         let result = if is_range {
-            self.engine.range_expr(&self.store, &expr, start, end, step)
+            self.engine
+                .range_query(&self.store, query, start, end, step)
         } else {
-            self.engine.instant_expr(&self.store, &expr, start)
+            self.engine.instant_query(&self.store, query, start)
         };
-        let value = match result {
+        let result = match result {
             Err(Error::Unsupported { feature }) => {
                 return Outcome::Skip(format!("unsupported: {feature}"));
             }
@@ -498,11 +579,23 @@ impl Runner {
                 }
                 return Outcome::Pass;
             }
-            Ok(r) => r.value,
+            Ok(r) => r,
         };
         if expect_fail {
             return Outcome::Fail("expected an error, got a result".to_owned());
         }
+        for (kind, expected, got) in [
+            ("warning", &warn, &result.warnings),
+            ("info", &info, &result.infos),
+        ] {
+            if expected.is_checked() {
+                counts.annotations_checked += 1;
+                if let Err(e) = expected.check(got) {
+                    return Outcome::Fail(format!("{kind} annotations: {e}"));
+                }
+            }
+        }
+        let value = result.value;
         if let Some(s) = expected_string {
             return match value {
                 Value::String { v, .. } if v == s => Outcome::Pass,
@@ -919,15 +1012,16 @@ fn promql_fixtures() {
         total.passed += counts.passed;
         total.failed += counts.failed;
         total.skipped += counts.skipped;
-        total.unchecked_annotations += counts.unchecked_annotations;
+        total.annotations_checked += counts.annotations_checked;
     }
     println!("skipped, by reason:");
     for (reason, n) in &skip_reasons {
         println!("  {n:5}  {reason}");
     }
     println!(
-        "not checked: {} warn/info/no_warn/no_info expectations",
-        total.unchecked_annotations
+        "annotation expectations (warn/info/no_warn/no_info) checked in passed and failed \
+         cases: {}",
+        total.annotations_checked
     );
     println!(
         "promql fixtures: {} passed, {} failed, {} skipped",

@@ -22,6 +22,10 @@ use super::error::{Error, Result};
 use super::eval::{Elem, Evaluator, Val, is_name_label};
 use super::value::format_value;
 
+/// The hasher of tables keyed by addresses, looked up per element and step: foldhash's
+/// fast variant (not DoS-resistant, which addresses do not need).
+type FastHash = foldhash::fast::RandomState;
+
 /// Kahan-compensated `sum + inc`: returns the new sum and compensation.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
@@ -124,8 +128,8 @@ fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
 #[derive(Debug, Default)]
 pub(crate) struct GroupKeys {
     /// Input label set's address → the input (kept alive so the address stays its own) and
-    /// its group key.
-    by_input: HashMap<usize, (Rc<Labels>, Rc<Labels>)>,
+    /// its group key. Looked up for every element at every step: a fast hash.
+    by_input: HashMap<usize, (Rc<Labels>, Rc<Labels>), FastHash>,
     /// Every distinct key.
     interned: HashMap<Labels, Rc<Labels>>,
 }
@@ -169,7 +173,7 @@ fn group(
     modifier: &Option<LabelModifier>,
 ) -> Vec<(Labels, Vec<Elem>)> {
     keys.begin_step(elems.len());
-    let mut index: HashMap<usize, usize> = HashMap::new();
+    let mut index: HashMap<usize, usize, FastHash> = HashMap::default();
     let mut groups: Vec<(Rc<Labels>, Vec<Elem>)> = Vec::new();
     for e in elems {
         let key = keys.key(&e.labels, modifier);
@@ -296,19 +300,18 @@ fn aggregate(
                 return Ok(Val::Vector(Vec::new()));
             }
             let top = op == "topk";
-            for (_, mut elems) in group(keys, input, modifier) {
-                elems.sort_by(|a, b| {
+            let k = usize::try_from(k).unwrap_or(usize::MAX);
+            for (_, elems) in group(keys, input, modifier) {
+                result.extend(first_k(elems, k, |a, b| {
                     use std::cmp::Ordering;
-                    match (a.v.is_nan(), b.v.is_nan()) {
+                    match (a.is_nan(), b.is_nan()) {
                         (true, true) => Ordering::Equal,
                         (true, false) => Ordering::Greater,
                         (false, true) => Ordering::Less,
-                        _ if top => b.v.partial_cmp(&a.v).unwrap_or(Ordering::Equal),
-                        _ => a.v.partial_cmp(&b.v).unwrap_or(Ordering::Equal),
+                        _ if top => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+                        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
                     }
-                });
-                elems.truncate(usize::try_from(k).unwrap_or(usize::MAX));
-                result.extend(elems);
+                }));
             }
         }
         "limitk" => {
@@ -366,6 +369,23 @@ fn aggregate(
         other => return Err(Error::unsupported(format!("aggregation {other:?}"))),
     }
     Ok(Val::Vector(result))
+}
+
+/// The first `k` (at least 1) of `elems` in `order` of their values, ties in input order:
+/// what a stable sort and a truncation give, without sorting the elements after the k-th.
+fn first_k(
+    elems: Vec<Elem>,
+    k: usize,
+    order: impl Fn(f64, f64) -> std::cmp::Ordering,
+) -> Vec<Elem> {
+    let mut indexed: Vec<(usize, Elem)> = elems.into_iter().enumerate().collect();
+    let total = |a: &(usize, Elem), b: &(usize, Elem)| order(a.1.v, b.1.v).then(a.0.cmp(&b.0));
+    if k < indexed.len() {
+        indexed.select_nth_unstable_by(k - 1, total);
+        indexed.truncate(k);
+    }
+    indexed.sort_unstable_by(total);
+    indexed.into_iter().map(|(_, e)| e).collect()
 }
 
 /// Whether `name` is a valid Prometheus label name (legacy character set).

@@ -10,11 +10,15 @@
 /// Everything that can go wrong parsing or evaluating a PromQL query.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The query text does not parse; `message` is the parser's explanation.
-    #[error("parse error: {message}")]
+    /// The query text does not parse; `message` is the parser's explanation, `position`
+    /// where in the text it is when that is known (printed first, as Prometheus does:
+    /// `1:14: parse error: …`).
+    #[error("{}parse error: {message}", position.map(|p| format!("{p}: ")).unwrap_or_default())]
     Parse {
         /// What the parser objected to.
         message: String,
+        /// Where the error is.
+        position: Option<Position>,
     },
 
     /// A query parameter outside the expression is invalid (a step of zero, an end before
@@ -59,6 +63,37 @@ pub enum Error {
     Storage(#[from] crate::Error),
 }
 
+/// A place in a query's text, as Prometheus prints it in parse errors: line and column,
+/// both counted from 1, the column in bytes from the line's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The line, from 1.
+    pub line: usize,
+    /// The byte in the line, from 1.
+    pub column: usize,
+}
+
+impl Position {
+    /// The position of byte `offset` of `text` (the end of the text for an offset past it).
+    pub fn of_offset(text: &str, offset: usize) -> Position {
+        let before = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |newline| newline + 1);
+        Position {
+            line: 1 + before.iter().filter(|&&b| b == b'\n').count(),
+            column: before.len() - line_start + 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
 /// Where a query's time ran out, named as Prometheus names it in its timeout message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -80,6 +115,14 @@ impl std::fmt::Display for Stage {
 impl Error {
     pub(crate) fn exec(message: impl Into<String>) -> Error {
         Error::Execution(message.into())
+    }
+
+    /// A parse error without a position.
+    pub(crate) fn parse(message: impl Into<String>) -> Error {
+        Error::Parse {
+            message: message.into(),
+            position: None,
+        }
     }
 
     pub(crate) fn unsupported(feature: impl Into<String>) -> Error {

@@ -1,9 +1,10 @@
 //! The evaluator: fetches each selector's series once for the whole query, then evaluates
 //! the AST at one timestamp at a time. Range queries evaluate every step and join the
-//! resulting vectors by label set.
+//! resulting vectors by label set; their batchable leaves (see [`StepBatch`]) are computed
+//! series by series for many steps at once.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -149,6 +150,25 @@ impl Stored {
 /// Point vectors kept for reuse: enough for one window of as many series.
 const MAX_POINT_BUFFERS: usize = 100_000;
 
+/// Steps of a range query that a batchable node is evaluated for at once (see
+/// [`StepBatch`]): enough that each series' window slides over many steps in one pass,
+/// few enough that the held results stay small (64 elements per series).
+const BATCH_STEPS: usize = 64;
+
+/// A node's results for each of a run of steps: the step's elements and the samples they
+/// were computed from (counted against `max_samples` when the step reads them).
+pub(crate) type StepResults = Vec<(Vec<Elem>, usize)>;
+
+/// The results of one batchable node (an instant selector, or a range function over a
+/// matrix selector) for consecutive steps of a range query, computed series by series as
+/// Prometheus does: one pass over a series' samples serves all the steps, instead of one
+/// window lookup per series per step. Each step takes its entry out when it reads it.
+struct StepBatch {
+    /// The time of `steps[0]`.
+    first: i64,
+    steps: Vec<Option<(Vec<Elem>, usize)>>,
+}
+
 pub(crate) struct Evaluator<'a> {
     querier: &'a dyn Querier,
     pub opts: &'a EngineOptions,
@@ -170,6 +190,13 @@ pub(crate) struct Evaluator<'a> {
     pub group_keys: HashMap<usize, aggregate::GroupKeys>,
     /// Emptied point vectors of earlier windows, reused so that steps do not allocate.
     point_buffers: Vec<Vec<(i64, f64)>>,
+    /// Nodes (keyed by address) evaluated only at the range query's own steps, whose
+    /// results are computed for [`BATCH_STEPS`] steps at once; set by `plan`.
+    batchable: HashSet<usize>,
+    /// The current batch of each batchable node.
+    batches: HashMap<usize, StepBatch>,
+    /// Subqueries around the node `plan` is at: their inner steps are not the query's.
+    plan_subquery_depth: usize,
     /// Warnings and infos noted so far.
     pub annotations: Annotations,
 }
@@ -200,6 +227,9 @@ impl<'a> Evaluator<'a> {
             step_samples: 0,
             output_samples: 0,
             point_buffers: Vec::new(),
+            batchable: HashSet::new(),
+            batches: HashMap::new(),
+            plan_subquery_depth: 0,
             group_keys: HashMap::new(),
             annotations: Annotations::default(),
         }
@@ -300,6 +330,7 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => {
                 let (a, b) = self.shifted(vs, lo, hi);
                 self.record(vs, a.saturating_sub(self.opts.lookback_delta_ms), b);
+                self.mark_batchable(key(vs));
             }
             Expr::MatrixSelector(ms) => {
                 let (a, b) = self.shifted(&ms.vs, lo, hi);
@@ -311,7 +342,9 @@ impl<'a> Evaluator<'a> {
                     Some(at) => (at.saturating_sub(off), at.saturating_sub(off)),
                     None => (lo.saturating_sub(off), hi.saturating_sub(off)),
                 };
+                self.plan_subquery_depth += 1;
                 self.plan(&sq.expr, a.saturating_sub(duration_ms(&sq.range)), b);
+                self.plan_subquery_depth -= 1;
             }
             Expr::Aggregate(agg) => {
                 self.plan(&agg.expr, lo, hi);
@@ -326,12 +359,63 @@ impl<'a> Evaluator<'a> {
             }
             Expr::Paren(p) => self.plan(&p.expr, lo, hi),
             Expr::Call(call) => {
+                if range_functions::batchable(call) {
+                    self.mark_batchable(std::ptr::from_ref(call) as usize);
+                }
                 for arg in &call.args.args {
                     self.plan(arg, lo, hi);
                 }
             }
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
         }
+    }
+
+    /// Lets `node` be evaluated in batches of steps, when this is a range query and the
+    /// node is outside every subquery (so it is evaluated at the query's steps only).
+    fn mark_batchable(&mut self, node: usize) {
+        if self.step > 0 && self.plan_subquery_depth == 0 {
+            self.batchable.insert(node);
+        }
+    }
+
+    /// The batchable `node`'s result at `ts`, from its current batch or from a new one that
+    /// `compute` evaluates for the steps from `ts` on; `None` when `node` is not batchable.
+    fn batched(
+        &mut self,
+        node: usize,
+        ts: i64,
+        compute: impl FnOnce(&mut Self, &[i64]) -> Result<StepResults>,
+    ) -> Result<Option<Vec<Elem>>> {
+        if !self.batchable.contains(&node) {
+            return Ok(None);
+        }
+        let step = self.step;
+        let cached = self.batches.get_mut(&node).and_then(|batch| {
+            let offset = ts.checked_sub(batch.first)?;
+            if offset < 0 || offset % step != 0 {
+                return None;
+            }
+            batch
+                .steps
+                .get_mut(usize::try_from(offset / step).ok()?)?
+                .take()
+        });
+        let (elems, samples) = match cached {
+            Some(hit) => hit,
+            None => {
+                let end = self.end;
+                let times: Vec<i64> = std::iter::successors(Some(ts), |t| t.checked_add(step))
+                    .take_while(|&t| t <= end)
+                    .take(BATCH_STEPS)
+                    .collect();
+                let mut steps: Vec<_> = compute(self, &times)?.into_iter().map(Some).collect();
+                let first = steps.first_mut().and_then(Option::take).unwrap_or_default();
+                self.batches.insert(node, StepBatch { first: ts, steps });
+                first
+            }
+        };
+        self.add_samples(samples)?;
+        Ok(Some(elems))
     }
 
     fn shifted(&self, vs: &VectorSelector, lo: i64, hi: i64) -> (i64, i64) {
@@ -414,6 +498,98 @@ impl<'a> Evaluator<'a> {
             .into_iter()
             .map(|(e, _)| e)
             .collect())
+    }
+
+    /// An instant vector selector at each of `times` (increasing), in one pass over each
+    /// series' samples.
+    fn vector_select_steps(&mut self, vs: &VectorSelector, times: &[i64]) -> Result<StepResults> {
+        let at: Vec<i64> = times.iter().map(|&t| self.selector_time(vs, t)).collect();
+        let mut out: StepResults = vec![(Vec::new(), 0); times.len()];
+        let (Some(&first), Some(&last)) = (at.first(), at.last()) else {
+            return Ok(out);
+        };
+        let lookback = self.opts.lookback_delta_ms;
+        let data = self.fetch(vs)?;
+        for s in data.iter() {
+            s.with_window(first.saturating_sub(lookback), last, |samples| {
+                let mut next = 0;
+                for ((elems, count), &t) in out.iter_mut().zip(&at) {
+                    next += samples[next..].partition_point(|&(st, _)| st <= t);
+                    let Some(&(st, v)) = next.checked_sub(1).and_then(|i| samples.get(i)) else {
+                        continue;
+                    };
+                    if st > t.saturating_sub(lookback) && !is_stale_nan(v) {
+                        elems.push(Elem {
+                            labels: Rc::clone(&s.labels),
+                            v,
+                            drop_name: false,
+                        });
+                        *count += 1;
+                    }
+                }
+            });
+        }
+        // Checks the deadline once per batch.
+        self.add_samples(0)?;
+        Ok(out)
+    }
+
+    /// A range function over the matrix selector `ms` at each of `times` (increasing):
+    /// `f(window, window start, window end, step time)` over each series' non-empty windows
+    /// (staleness markers left out), sliding over the series' samples once. Also returns the
+    /// series that had a non-empty window.
+    pub fn matrix_select_steps(
+        &mut self,
+        ms: &MatrixSelector,
+        times: &[i64],
+        drop_name: bool,
+        mut f: impl FnMut(&[(i64, f64)], i64, i64, i64) -> Option<f64>,
+    ) -> Result<(StepResults, Vec<Rc<Labels>>)> {
+        let range = duration_ms(&ms.range);
+        let ends: Vec<i64> = times
+            .iter()
+            .map(|&t| self.selector_time(&ms.vs, t))
+            .collect();
+        let mut out: StepResults = vec![(Vec::new(), 0); times.len()];
+        let mut selected = Vec::new();
+        let (Some(&first), Some(&last)) = (ends.first(), ends.last()) else {
+            return Ok((out, selected));
+        };
+        let data = self.fetch(&ms.vs)?;
+        let mut points = self.point_buffers.pop().unwrap_or_default();
+        for s in data.iter() {
+            points.clear();
+            s.window_into(first.saturating_sub(range), last, &mut points);
+            let (mut lo, mut hi) = (0, 0);
+            let mut any = false;
+            for (((elems, count), &end), &ts) in out.iter_mut().zip(&ends).zip(times) {
+                let start = end.saturating_sub(range);
+                lo += points[lo..].partition_point(|&(t, _)| t <= start);
+                hi = lo.max(hi);
+                hi += points[hi..].partition_point(|&(t, _)| t <= end);
+                let window = &points[lo..hi];
+                if window.is_empty() {
+                    continue;
+                }
+                any = true;
+                *count += window.len();
+                if let Some(v) = f(window, start, end, ts) {
+                    elems.push(Elem {
+                        labels: Rc::clone(&s.labels),
+                        v,
+                        drop_name,
+                    });
+                }
+            }
+            if any {
+                selected.push(Rc::clone(&s.labels));
+            }
+        }
+        points.clear();
+        self.point_buffers.push(points);
+        // Checks the deadline once per batch.
+        self.add_samples(0)?;
+        Ok((out, selected))
     }
 
     fn matrix_select(&mut self, ms: &MatrixSelector, ts: i64) -> Result<RangeArg> {
@@ -621,14 +797,28 @@ impl<'a> Evaluator<'a> {
                     "unary expression only allowed on expressions of type scalar or vector",
                 )),
             },
-            Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_select(vs, ts)?)),
+            Expr::VectorSelector(vs) => {
+                let batch =
+                    self.batched(key(vs), ts, |ev, times| ev.vector_select_steps(vs, times))?;
+                match batch {
+                    Some(elems) => Ok(Val::Vector(elems)),
+                    None => Ok(Val::Vector(self.vector_select(vs, ts)?)),
+                }
+            }
             Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_select(ms, ts)?.series)),
             Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, ts)?.series)),
             Expr::Binary(b) => binary::eval(self, b, ts),
             Expr::Aggregate(a) => aggregate::eval(self, a, ts),
             Expr::Call(call) => {
                 if range_functions::handles(call.func.name) {
-                    range_functions::eval(self, call, ts)
+                    let node = std::ptr::from_ref(call) as usize;
+                    let batch = self.batched(node, ts, |ev, times| {
+                        range_functions::eval_steps(ev, call, times)
+                    })?;
+                    match batch {
+                        Some(elems) => Ok(Val::Vector(elems)),
+                        None => range_functions::eval(self, call, ts),
+                    }
                 } else {
                     instant_functions::eval(self, call, ts)
                 }

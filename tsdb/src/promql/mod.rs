@@ -5,7 +5,12 @@
 //! Layout: [`parser`] adapts the `promql-parser` crate; `eval` walks the AST one evaluation
 //! timestamp at a time (a range query is the instant evaluation at every step, after each
 //! selector's chunks were fetched once for the whole range and each chunk is decoded once, as
-//! windows slide forward over a per-series buffer); `binary`,
+//! windows slide forward over a per-series buffer). As in Prometheus, the leaves of a range
+//! query — instant selectors, and range functions over a matrix selector with literal
+//! parameters — are evaluated series by series for a batch of steps at once (one pass over
+//! a series' samples serves 64 steps); aggregations, operators and the other functions then
+//! work step by step on those results. Nodes inside subqueries are evaluated per step;
+//! `binary`,
 //! `aggregate`, `instant_functions`, `range_functions` and `info` hold the operators and
 //! functions; [`value`] holds the result types, serializable in the Prometheus HTTP API's
 //! JSON shape.
@@ -37,8 +42,9 @@
 //! - At most [`EngineOptions::max_concurrency`] queries evaluate at once; the others wait for
 //!   a slot until their timeout (see `gate`).
 //! - `max_samples` bounds the samples a single evaluation step holds (selected points plus
-//!   the range query's accumulated output), an approximation of Prometheus's peak count.
-//!   The timeout is checked at every selection and every (sub)query step.
+//!   the range query's accumulated output), an approximation of Prometheus's peak count;
+//!   a batched leaf's samples count at the step that reads them, as if selected then.
+//!   The timeout is checked at every selection, batch and (sub)query step.
 //! - `topk`/`bottomk` break ties by input order (upstream's heap may pick differently);
 //!   `limit_ratio` samples by an FNV hash of the label set, not upstream's xxhash, so the
 //!   chosen subset is stable but not the one Prometheus picks; `sort*` are stable sorts.
@@ -78,7 +84,7 @@ use promql_parser::parser::Expr;
 
 use crate::storage::Querier;
 
-pub use error::{Error, Result, Stage};
+pub use error::{Error, Position, Result, Stage};
 pub use value::{Sample, Series, Value};
 
 /// The bit pattern of Prometheus's staleness marker, a NaN that ends a series.

@@ -12,11 +12,166 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 use sightline_core::matcher::Matcher;
 
-use super::error::{Error, Result};
+use super::error::{Error, Position, Result};
 
-/// Parses a PromQL expression.
+/// Parses a PromQL expression. Errors carry the position Prometheus gives them where it can
+/// be found (see [`locate`]).
 pub fn parse(query: &str) -> Result<Expr> {
-    promql_parser::parser::parse(query).map_err(|message| Error::Parse { message })
+    promql_parser::parser::parse(query).map_err(|message| locate(query, message))
+}
+
+/// The longest query whose lexer errors are located (by lexing its prefixes, a quadratic
+/// search); longer queries get errors without a position.
+const MAX_LOCATED_LEN: usize = 10_000;
+
+/// Gives the parser's error `message` about `query` a position, as Prometheus reports one.
+/// `promql-parser` returns bare messages, so the position is found here:
+/// - unbalanced parentheses, brackets and braces are found by [`bracket_error`], a scan
+///   that follows Prometheus's lexer, with Prometheus's messages and positions;
+/// - other lexer errors (an unexpected character, an unterminated string) are at the last
+///   character of the shortest prefix of the query that fails to lex with the same message
+///   (the lexer's own "unclosed" errors are left to the scan);
+/// - whichever comes first in the text is reported, as a lexer reading from the start
+///   would. Grammar and type errors the lexer does not see keep the parser's message
+///   without a position.
+pub fn locate(query: &str, message: String) -> Error {
+    let bracket = bracket_error(query);
+    let lex_error = match promql_parser::parser::lexer(query) {
+        // The lexer also refuses brackets left open at the end: an error that closing them
+        // removes is about the end of the text, no character's.
+        Err(lex_message)
+            if bracket
+                .as_ref()
+                .and_then(|b| b.closers.as_ref())
+                .is_some_and(|closers| {
+                    let closed = format!("{query}{closers}");
+                    !matches!(promql_parser::parser::lexer(&closed), Err(m) if m == lex_message)
+                }) =>
+        {
+            None
+        }
+        Err(lex_message) if query.len() <= MAX_LOCATED_LEN => {
+            shortest_failing_prefix(query, &lex_message).map(|offset| (offset, lex_message))
+        }
+        _ => None,
+    };
+    // An unclosed bracket counts only when closing it makes the query parse: otherwise
+    // Prometheus's parser stops at an earlier grammar error first.
+    let bracket = bracket.filter(|b| {
+        b.closers.as_ref().is_none_or(|closers| {
+            promql_parser::parser::parse(&format!("{query}{closers}")).is_ok()
+        })
+    });
+    let located = match (bracket, lex_error) {
+        // The same error seen by both: the scan has Prometheus's offset.
+        (Some(bracket), Some(lex)) if lex.0 < bracket.offset && lex.1 != bracket.message => {
+            Some(lex)
+        }
+        (Some(bracket), _) => Some((bracket.offset, bracket.message.to_owned())),
+        (None, lex) => lex,
+    };
+    match located {
+        Some((offset, message)) => Error::Parse {
+            message,
+            position: Some(Position::of_offset(query, offset)),
+        },
+        None => Error::parse(message),
+    }
+}
+
+/// The offset of the last character of the shortest prefix of `query` whose lexing fails
+/// with `message`.
+fn shortest_failing_prefix(query: &str, message: &str) -> Option<usize> {
+    query
+        .char_indices()
+        .find(|&(offset, c)| {
+            let prefix = &query[..offset + c.len_utf8()];
+            matches!(promql_parser::parser::lexer(prefix), Err(m) if m == message)
+        })
+        .map(|(offset, _)| offset)
+}
+
+/// An unbalanced parenthesis, bracket or brace.
+struct BracketError {
+    /// Where Prometheus reports it.
+    offset: usize,
+    /// Prometheus's message.
+    message: &'static str,
+    /// For one left open at the end: the text that closes what is open.
+    closers: Option<String>,
+}
+
+/// The first unbalanced parenthesis, bracket or brace of `query`, at the offset Prometheus
+/// reports (its lexer's position at that point: after a surplus `)`, at the end of the text
+/// for an unclosed one). Strings and `#` comments are skipped; an unterminated string ends
+/// the scan (the lexer reports it).
+fn bracket_error(query: &str) -> Option<BracketError> {
+    let mut chars = query.char_indices().peekable();
+    let mut paren_depth = 0usize;
+    let mut bracket_open = false;
+    let mut brace_open = false;
+    let surplus = |offset, message| {
+        Some(BracketError {
+            offset,
+            message,
+            closers: None,
+        })
+    };
+    while let Some((offset, c)) = chars.next() {
+        match c {
+            '"' | '\'' | '`' => {
+                let mut closed = false;
+                while let Some((_, inner)) = chars.next() {
+                    if inner == c {
+                        closed = true;
+                        break;
+                    }
+                    if inner == '\\' && c != '`' {
+                        chars.next();
+                    }
+                }
+                if !closed {
+                    return None;
+                }
+            }
+            '#' if !brace_open => while chars.next_if(|&(_, inner)| inner != '\n').is_some() {},
+            _ if brace_open => brace_open = c != '}',
+            '{' => brace_open = true,
+            '}' => return surplus(offset, "unexpected character: '}'"),
+            '(' => paren_depth += 1,
+            ')' if paren_depth == 0 => {
+                return surplus(offset + 1, "unexpected right parenthesis ')'");
+            }
+            ')' => paren_depth -= 1,
+            '[' if bracket_open => return surplus(offset, "unexpected left bracket '['"),
+            '[' => bracket_open = true,
+            ']' if !bracket_open => return surplus(offset, "unexpected right bracket ']'"),
+            ']' => bracket_open = false,
+            _ => {}
+        }
+    }
+    let message = if brace_open {
+        "unexpected end of input inside braces"
+    } else if paren_depth > 0 {
+        "unclosed left parenthesis"
+    } else if bracket_open {
+        "unclosed left bracket"
+    } else {
+        return None;
+    };
+    let mut closers = String::new();
+    if brace_open {
+        closers.push('}');
+    }
+    if bracket_open {
+        closers.push(']');
+    }
+    closers.extend(std::iter::repeat_n(')', paren_depth));
+    Some(BracketError {
+        offset: query.len(),
+        message,
+        closers: Some(closers),
+    })
 }
 
 /// The matchers of a series selector such as `up{job="node"}` — what the API's `match[]`
@@ -24,9 +179,9 @@ pub fn parse(query: &str) -> Result<Expr> {
 pub fn parse_selector(selector: &str) -> Result<Vec<Matcher>> {
     match parse(selector)? {
         Expr::VectorSelector(vs) => selector_matchers(&vs),
-        _ => Err(Error::Parse {
-            message: format!("{selector:?} is not a series selector (e.g. up{{job=\"node\"}})"),
-        }),
+        _ => Err(Error::parse(format!(
+            "{selector:?} is not a series selector (e.g. up{{job=\"node\"}})"
+        ))),
     }
 }
 
@@ -66,9 +221,7 @@ pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>> {
     if !vs.matchers.or_matchers.is_empty() {
         return Err(Error::unsupported("`or` inside a label matcher list"));
     }
-    sightline_core::selector::vector_selector_matchers(vs).map_err(|e| Error::Parse {
-        message: e.to_string(),
-    })
+    sightline_core::selector::vector_selector_matchers(vs).map_err(|e| Error::parse(e.to_string()))
 }
 
 /// Removes parentheses around an expression.
@@ -77,4 +230,81 @@ pub(crate) fn unwrap_parens(mut expr: &Expr) -> &Expr {
         expr = &p.expr;
     }
     expr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each query's error as Prometheus 2.42 prints it (`/api/v1/query`'s `error` after
+    /// `invalid parameter "query": `).
+    #[test]
+    fn parse_errors_carry_prometheus_positions() {
+        let cases = [
+            (
+                "sum(rate(x[5m])",
+                "1:16: parse error: unclosed left parenthesis",
+            ),
+            (
+                "sum(x))",
+                "1:8: parse error: unexpected right parenthesis ')'",
+            ),
+            (
+                "x{a=\"b\"",
+                "1:8: parse error: unexpected end of input inside braces",
+            ),
+            ("x[5m", "1:5: parse error: unclosed left bracket"),
+            ("x]", "1:2: parse error: unexpected right bracket ']'"),
+            ("x}", "1:2: parse error: unexpected character: '}'"),
+            ("{a=\"b\"}}", "1:8: parse error: unexpected character: '}'"),
+            ("x[5m]]", "1:6: parse error: unexpected right bracket ']'"),
+            ("foo $ bar", "1:5: parse error: unexpected character: '$'"),
+            (
+                "sum(x)\n by (",
+                "2:6: parse error: unclosed left parenthesis",
+            ),
+            (
+                "sum(x) # a comment (\n + 1)",
+                "2:6: parse error: unexpected right parenthesis ')'",
+            ),
+        ];
+        for (query, expected) in cases {
+            let error = parse(query).expect_err(query);
+            assert_eq!(error.to_string(), expected, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn unterminated_string_is_located_at_its_quote() {
+        let error = parse("x{a=\"b").expect_err("unterminated");
+        assert!(
+            error
+                .to_string()
+                .starts_with("1:5: parse error: unterminated quoted string"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_earlier_grammar_error_keeps_the_parsers_message() {
+        // Closing the parenthesis does not make it parse: the grammar error comes first, and
+        // it is not located.
+        let error = parse("foo bar(").expect_err("two identifiers");
+        assert!(
+            matches!(error, Error::Parse { position: None, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn positions_count_lines_and_bytes() {
+        assert_eq!(
+            Position::of_offset("ab\ncd", 4),
+            Position { line: 2, column: 2 }
+        );
+        assert_eq!(
+            Position::of_offset("ab", 9),
+            Position { line: 1, column: 3 }
+        );
+    }
 }

@@ -13,12 +13,12 @@ use std::rc::Rc;
 
 use promql_parser::parser::{Call, Expr};
 
-use sightline_core::labels::METRIC_NAME;
+use sightline_core::labels::{Labels, METRIC_NAME};
 
 use super::aggregate::{kahan_inc, mean, quantile};
 use super::annotations;
 use super::error::{Error, Result};
-use super::eval::{Elem, Evaluator, RangeArg, Val};
+use super::eval::{Elem, Evaluator, RangeArg, StepResults, Val};
 use super::instant_functions::absent_labels;
 use super::parser::unwrap_parens;
 
@@ -58,22 +58,74 @@ pub(crate) fn handles(name: &str) -> bool {
     FUNCTIONS.contains(&name)
 }
 
-pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> {
+/// The position of the range-vector argument of function `name`.
+fn range_index(name: &str) -> usize {
+    if name == "quantile_over_time" { 1 } else { 0 }
+}
+
+/// Whether `call` can be evaluated for many steps at once, series by series
+/// ([`eval_steps`]): a range function (but `absent_over_time`, which looks at all series
+/// together) over a matrix selector, whose other arguments are number literals.
+pub(crate) fn batchable(call: &Call) -> bool {
+    let name = call.func.name;
+    let index = range_index(name);
+    handles(name)
+        && name != "absent_over_time"
+        && call.args.args.iter().enumerate().all(|(i, arg)| {
+            let arg = unwrap_parens(arg);
+            if i == index {
+                matches!(arg, Expr::MatrixSelector(_))
+            } else {
+                matches!(arg, Expr::NumberLiteral(_))
+            }
+        })
+}
+
+/// The range argument of `call` and its scalar parameters evaluated at `ts`, checked, with
+/// their annotations noted.
+fn prepare<'c>(ev: &mut Evaluator<'_>, call: &'c Call, ts: i64) -> Result<(&'c Expr, Vec<f64>)> {
     let name = call.func.name;
     let args = &call.args.args;
-    // The range argument's position, and scalar parameters evaluated first.
-    let (range_index, params) = match name {
-        "quantile_over_time" => (1, vec![arg_scalar(ev, args, 0, ts)?]),
-        "predict_linear" => (0, vec![arg_scalar(ev, args, 1, ts)?]),
-        "double_exponential_smoothing" | "holt_winters" => (
-            0,
-            vec![arg_scalar(ev, args, 1, ts)?, arg_scalar(ev, args, 2, ts)?],
-        ),
-        _ => (0, Vec::new()),
+    let params = match name {
+        "quantile_over_time" => vec![arg_scalar(ev, args, 0, ts)?],
+        "predict_linear" => vec![arg_scalar(ev, args, 1, ts)?],
+        "double_exponential_smoothing" | "holt_winters" => {
+            vec![arg_scalar(ev, args, 1, ts)?, arg_scalar(ev, args, 2, ts)?]
+        }
+        _ => Vec::new(),
     };
     let range_expr = args
-        .get(range_index)
+        .get(range_index(name))
         .ok_or_else(|| Error::exec(format!("missing range argument to {name}")))?;
+    if let ("double_exponential_smoothing" | "holt_winters", [sf, tf]) = (name, params.as_slice()) {
+        if *sf <= 0.0 || *sf >= 1.0 {
+            return Err(Error::exec(format!(
+                "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf}"
+            )));
+        }
+        if *tf <= 0.0 || *tf >= 1.0 {
+            return Err(Error::exec(format!(
+                "invalid trend factor. Expected: 0 < tf < 1, got: {tf}"
+            )));
+        }
+    }
+    if name == "quantile_over_time"
+        && let (Some(&q), Some(node)) = (params.first(), args.first())
+        && let Some(note) = annotations::invalid_quantile(q)
+    {
+        ev.annotations.warn(note, node);
+    }
+    Ok((range_expr, params))
+}
+
+/// Whether function `name` keeps the metric name of its input.
+fn keeps_name(name: &str) -> bool {
+    matches!(name, "last_over_time" | "first_over_time")
+}
+
+pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> {
+    let name = call.func.name;
+    let (range_expr, params) = prepare(ev, call, ts)?;
     let arg = ev.range_arg(range_expr, ts)?;
 
     if name == "absent_over_time" {
@@ -90,30 +142,12 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
             drop_name: false,
         }]));
     }
-    if let ("double_exponential_smoothing" | "holt_winters", [sf, tf]) = (name, params.as_slice()) {
-        if *sf <= 0.0 || *sf >= 1.0 {
-            return Err(Error::exec(format!(
-                "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf}"
-            )));
-        }
-        if *tf <= 0.0 || *tf >= 1.0 {
-            return Err(Error::exec(format!(
-                "invalid trend factor. Expected: 0 < tf < 1, got: {tf}"
-            )));
-        }
-    }
-
-    if name == "quantile_over_time"
-        && let (Some(&q), Some(node)) = (params.first(), args.first())
-        && let Some(note) = annotations::invalid_quantile(q)
-    {
-        ev.annotations.warn(note, node);
-    }
     if matches!(name, "rate" | "increase") {
-        note_non_counters(ev, &arg, range_expr);
+        let named = arg.series.iter().filter(|s| !s.drop_name);
+        note_non_counters(ev, named.map(|s| &*s.labels), range_expr);
     }
 
-    let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let keep_name = keeps_name(name);
     let RangeArg { series, start, end } = arg;
     let mut out = Vec::with_capacity(series.len());
     for s in series {
@@ -129,12 +163,42 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
     Ok(Val::Vector(out))
 }
 
-/// Notes an info for each metric name in `arg` that does not look like a counter's.
-fn note_non_counters(ev: &mut Evaluator<'_>, arg: &RangeArg, node: &Expr) {
+/// A [`batchable`] call at each of `times` (increasing): the same results as [`eval`] at
+/// each time, computed series by series with the window sliding over each series' samples.
+pub(crate) fn eval_steps(
+    ev: &mut Evaluator<'_>,
+    call: &Call,
+    times: &[i64],
+) -> Result<StepResults> {
+    let Some(&first) = times.first() else {
+        return Ok(Vec::new());
+    };
+    let name = call.func.name;
+    // The parameters are literals: the same at every step.
+    let (range_expr, params) = prepare(ev, call, first)?;
+    let Expr::MatrixSelector(ms) = unwrap_parens(range_expr) else {
+        return Err(Error::exec("expected a range vector argument"));
+    };
+    let (steps, selected) =
+        ev.matrix_select_steps(ms, times, !keeps_name(name), |points, start, end, ts| {
+            compute(name, points, start, end, ts, &params)
+        })?;
+    if matches!(name, "rate" | "increase") {
+        note_non_counters(ev, selected.iter().map(|l| &**l), range_expr);
+    }
+    Ok(steps)
+}
+
+/// Notes an info for each metric name among `series` that does not look like a counter's.
+fn note_non_counters<'l>(
+    ev: &mut Evaluator<'_>,
+    series: impl Iterator<Item = &'l Labels>,
+    node: &Expr,
+) {
     // Series of one metric come together: one check per run of equal names.
     let mut last: Option<&str> = None;
-    for s in arg.series.iter().filter(|s| !s.drop_name) {
-        let name = s.labels.get(METRIC_NAME);
+    for labels in series {
+        let name = labels.get(METRIC_NAME);
         if name.is_none() || name == last {
             continue;
         }

@@ -177,6 +177,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.clone(),
         listen.clone(),
     ));
+    backends.set_notifier(notifier.clone());
     tokio::spawn(notifier.clone().run(shutdown.clone()));
     let rule_evaluation = tokio::spawn(rule_manager.clone().run(shutdown.clone()));
     readiness.set_ready();

@@ -171,7 +171,9 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     backends.set_rules(rule_manager.clone());
     let notifier = start_notifier(&config, &data_dir, &listen)?;
     let sink_target = notifier.clone();
-    rule_manager.set_alert_sink(Arc::new(move |alerts| sink_target.receive(alerts, now_ms())));
+    rule_manager.set_alert_sink(Arc::new(move |alerts| {
+        sink_target.receive(alerts, now_ms())
+    }));
     tokio::spawn(keep_notifier_config(
         notifier.clone(),
         config.clone(),

@@ -194,12 +194,24 @@ fn seed_routing_end_to_end() {
     assert_eq!(critical["user"], "user-1");
     assert_eq!(critical["token"], "token-1");
     assert_eq!(critical["priority"], "1");
-    assert!(critical["message"].starts_with("target 127.0.0.1:"), "{critical:?}");
+    assert!(
+        critical["message"].starts_with("target 127.0.0.1:"),
+        "{critical:?}"
+    );
 
     // The warning on the same instance is inhibited by the critical one.
-    let warnings = get_json(&app, "/api/v2/alerts?filter=alertname%3D%22SightlineWarning%22");
+    let warnings = get_json(
+        &app,
+        "/api/v2/alerts?filter=alertname%3D%22SightlineWarning%22",
+    );
     assert_eq!(warnings[0]["status"]["state"], "suppressed", "{warnings}");
-    assert_eq!(warnings[0]["status"]["inhibitedBy"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        warnings[0]["status"]["inhibitedBy"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // A warning elsewhere goes out with priority 0 (quiet hours are never now).
     let (status, body) = post(
@@ -252,7 +264,10 @@ fn seed_routing_end_to_end() {
     assert_eq!(flux_note["priority"], "1");
     assert_eq!(flux_note["message"], "Helm upgrade failed");
     assert!(
-        pushover.forms().iter().all(|f| f["title"] != "firing Silenced"),
+        pushover
+            .forms()
+            .iter()
+            .all(|f| f["title"] != "firing Silenced"),
         "the silenced alert was sent: {:#?}",
         pushover.forms()
     );
@@ -261,8 +276,17 @@ fn seed_routing_end_to_end() {
 
     // Watchdog reaches the notifier and its null receiver, and is never sent.
     let watchdog = get_json(&app, "/api/v2/alerts?filter=alertname%3D%22Watchdog%22");
-    assert_eq!(watchdog[0]["receivers"], json!([{"name": "null"}]), "{watchdog}");
-    assert!(pushover.forms().iter().all(|f| !f["title"].contains("Watchdog")));
+    assert_eq!(
+        watchdog[0]["receivers"],
+        json!([{"name": "null"}]),
+        "{watchdog}"
+    );
+    assert!(
+        pushover
+            .forms()
+            .iter()
+            .all(|f| !f["title"].contains("Watchdog"))
+    );
 
     // Resolved: the Flux alert posted again with an end.
     let mut resolved = flux.clone();
@@ -286,7 +310,10 @@ fn seed_routing_end_to_end() {
         receivers,
         json!([{"name": "null"}, {"name": "pushover-critical"}, {"name": "pushover-warning"}])
     );
-    assert_eq!(get_json(&app, "/api/v2/status")["cluster"]["status"], "disabled");
+    assert_eq!(
+        get_json(&app, "/api/v2/status")["cluster"]["status"],
+        "disabled"
+    );
 
     // The real amtool reads alerts and silences.
     let amtool = |args: &[&str]| {
@@ -295,7 +322,9 @@ fn seed_routing_end_to_end() {
             .args(args)
             .output()
             .unwrap_or_else(|e| {
-                panic!("amtool did not run ({e}); install it: apt-get install prometheus-alertmanager")
+                panic!(
+                    "amtool did not run ({e}); install it: apt-get install prometheus-alertmanager"
+                )
             });
         assert!(
             output.status.success(),
@@ -313,11 +342,20 @@ fn seed_routing_end_to_end() {
     let silence = get_json(&app, &format!("/api/v2/silence/{silence_id}"));
     assert_eq!(silence["status"]["state"], "expired");
     let added = amtool(&[
-        "silence", "add", "alertname=DiskSlow", "--comment=by amtool", "--author=me", "--duration=1h",
+        "silence",
+        "add",
+        "alertname=DiskSlow",
+        "--comment=by amtool",
+        "--author=me",
+        "--duration=1h",
     ]);
     let listed = get_json(&app, "/api/v2/silences");
     assert!(
-        listed.as_array().unwrap().iter().any(|s| s["id"] == added.trim() && s["createdBy"] == "me"),
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == added.trim() && s["createdBy"] == "me"),
         "{listed}"
     );
 

@@ -85,8 +85,17 @@ fn check_config_covers_the_notifier_config_file_and_inline() {
         "alertmanager_config_file: alertmanager.yaml\n",
     );
     let output = run(&["check", "config", config.to_str().unwrap()]);
-    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
-    assert!(stdout(&output).contains("SUCCESS: notifier config with"), "{}", stdout(&output));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("SUCCESS: notifier config with"),
+        "{}",
+        stdout(&output)
+    );
 
     let inline = write_file(
         dir.path(),

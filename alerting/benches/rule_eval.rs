@@ -68,7 +68,10 @@ fn series(nodes: usize, pods: usize) -> Vec<(Labels, f64)> {
         for cpu in 0..8 {
             let cpu = cpu.to_string();
             for (mode, rate) in [("idle", 0.6), ("user", 0.3), ("system", 0.1)] {
-                all.push((node("node_cpu_seconds_total", &[("cpu", &cpu), ("mode", mode)]), rate));
+                all.push((
+                    node("node_cpu_seconds_total", &[("cpu", &cpu), ("mode", mode)]),
+                    rate,
+                ));
             }
         }
         for (name, rate) in [
@@ -80,9 +83,20 @@ fn series(nodes: usize, pods: usize) -> Vec<(Labels, f64)> {
         ] {
             all.push((node(name, &[]), rate));
         }
-        for name in ["node_filesystem_avail_bytes", "node_filesystem_size_bytes", "node_filesystem_readonly"] {
+        for name in [
+            "node_filesystem_avail_bytes",
+            "node_filesystem_size_bytes",
+            "node_filesystem_readonly",
+        ] {
             all.push((
-                node(name, &[("device", "/dev/sda1"), ("fstype", "ext4"), ("mountpoint", "/")]),
+                node(
+                    name,
+                    &[
+                        ("device", "/dev/sda1"),
+                        ("fstype", "ext4"),
+                        ("mountpoint", "/"),
+                    ],
+                ),
                 0.0,
             ));
         }
@@ -119,7 +133,11 @@ fn setup(dir: &Path, nodes: usize, pods: usize) -> (Arc<Head>, RuleManager, usiz
         let t = END - (SAMPLES - 1 - step) * STEP;
         let mut appender = head.appender();
         for (labels, rate) in &series {
-            let value = if *rate == 0.0 { 1.0 } else { rate * (step as f64) * 30.0 };
+            let value = if *rate == 0.0 {
+                1.0
+            } else {
+                rate * (step as f64) * 30.0
+            };
             appender.append(labels, t, value).unwrap();
         }
         appender.commit().unwrap();

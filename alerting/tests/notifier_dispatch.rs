@@ -61,7 +61,11 @@ fn config() -> Arc<AlertmanagerConfig> {
 }
 
 fn dispatcher() -> Dispatcher {
-    Dispatcher::new(config(), NotificationLog::in_memory(), Silences::in_memory())
+    Dispatcher::new(
+        config(),
+        NotificationLog::in_memory(),
+        Silences::in_memory(),
+    )
 }
 
 fn alert(pairs: &[(&str, &str)], starts_at: i64) -> PostedAlert {
@@ -97,11 +101,12 @@ fn describe(notification: &Notification) -> String {
         .alerts
         .iter()
         .map(|alert| {
-            let state = if alert.resolved_at(notification.at) { "-" } else { "+" };
-            format!(
-                "{state}{}",
-                alert.labels.get("instance").unwrap_or("?")
-            )
+            let state = if alert.resolved_at(notification.at) {
+                "-"
+            } else {
+                "+"
+            };
+            format!("{state}{}", alert.labels.get("instance").unwrap_or("?"))
         })
         .collect();
     format!(
@@ -116,14 +121,29 @@ fn describe(notification: &Notification) -> String {
 fn group_wait_interval_and_repeat() {
     let t0 = monday();
     let mut d = dispatcher();
-    d.receive(vec![alert(&[("alertname", "Disk"), ("instance", "a")], t0)], t0);
-    assert!(flush(&mut d, t0 + 29 * SECOND).is_empty(), "group_wait not over");
+    d.receive(
+        vec![alert(&[("alertname", "Disk"), ("instance", "a")], t0)],
+        t0,
+    );
+    assert!(
+        flush(&mut d, t0 + 29 * SECOND).is_empty(),
+        "group_wait not over"
+    );
     assert_eq!(flush(&mut d, t0 + 30 * SECOND), ["team firing +a"]);
 
     // A second alert joins the group: sent at the next group_interval, not before.
-    d.receive(vec![alert(&[("alertname", "Disk"), ("instance", "b")], t0 + 40 * SECOND)], t0 + 40 * SECOND);
+    d.receive(
+        vec![alert(
+            &[("alertname", "Disk"), ("instance", "b")],
+            t0 + 40 * SECOND,
+        )],
+        t0 + 40 * SECOND,
+    );
     assert!(flush(&mut d, t0 + 5 * MINUTE).is_empty());
-    assert_eq!(flush(&mut d, t0 + 30 * SECOND + 5 * MINUTE), ["team firing +a,+b"]);
+    assert_eq!(
+        flush(&mut d, t0 + 30 * SECOND + 5 * MINUTE),
+        ["team firing +a,+b"]
+    );
 
     // Nothing changed: quiet until repeat_interval, while the alerts are re-sent.
     let mut now = t0 + 30 * SECOND + 5 * MINUTE;
@@ -133,7 +153,10 @@ fn group_wait_interval_and_repeat() {
         d.receive(
             vec![
                 alert(&[("alertname", "Disk"), ("instance", "a")], t0),
-                alert(&[("alertname", "Disk"), ("instance", "b")], t0 + 40 * SECOND),
+                alert(
+                    &[("alertname", "Disk"), ("instance", "b")],
+                    t0 + 40 * SECOND,
+                ),
             ],
             now,
         );
@@ -148,12 +171,26 @@ fn group_wait_interval_and_repeat() {
 
     // One resolves: the resolved notification lists it, then it leaves the group.
     let at = repeated_at.unwrap() + MINUTE;
-    d.receive(vec![resolved(&[("alertname", "Disk"), ("instance", "b")], t0, at)], at);
+    d.receive(
+        vec![resolved(
+            &[("alertname", "Disk"), ("instance", "b")],
+            t0,
+            at,
+        )],
+        at,
+    );
     assert_eq!(flush(&mut d, at + 4 * MINUTE), ["team firing +a,-b"]);
     assert_eq!(d.groups()[0].alerts.len(), 1);
     // The other resolves: a last, resolved notification; the group is gone.
     let later = at + 5 * MINUTE;
-    d.receive(vec![resolved(&[("alertname", "Disk"), ("instance", "a")], t0, later)], later);
+    d.receive(
+        vec![resolved(
+            &[("alertname", "Disk"), ("instance", "a")],
+            t0,
+            later,
+        )],
+        later,
+    );
     assert_eq!(flush(&mut d, later + 4 * MINUTE), ["team resolved -a"]);
     assert!(d.groups().is_empty());
     assert!(d.alerts().is_empty());
@@ -163,7 +200,10 @@ fn group_wait_interval_and_repeat() {
 fn an_old_alert_is_sent_without_group_wait() {
     let t0 = monday();
     let mut d = dispatcher();
-    d.receive(vec![alert(&[("alertname", "Old"), ("instance", "a")], t0 - HOUR)], t0);
+    d.receive(
+        vec![alert(&[("alertname", "Old"), ("instance", "a")], t0 - HOUR)],
+        t0,
+    );
     assert_eq!(flush(&mut d, t0), ["team firing +a"]);
 }
 
@@ -171,13 +211,22 @@ fn an_old_alert_is_sent_without_group_wait() {
 fn group_by_all_and_continue_and_send_resolved_off() {
     let t0 = monday();
     let mut d = dispatcher();
-    let page = |instance| [("alertname", "Down"), ("severity", "page"), ("instance", instance)];
+    let page = |instance| {
+        [
+            ("alertname", "Down"),
+            ("severity", "page"),
+            ("instance", instance),
+        ]
+    };
     d.receive(vec![alert(&page("a"), t0), alert(&page("b"), t0)], t0);
     let mut sent = flush(&mut d, t0 + 30 * SECOND);
     sent.sort();
     // `...`: one pager group per alert; `continue`: the team route gets them too, in one
     // group by alertname.
-    assert_eq!(sent, ["pager firing +a", "pager firing +b", "team firing +a,+b"]);
+    assert_eq!(
+        sent,
+        ["pager firing +a", "pager firing +b", "team firing +a,+b"]
+    );
 
     // pager has send_resolved: false: a resolved alert is not sent there, team hears of it.
     let at = t0 + MINUTE;
@@ -193,9 +242,30 @@ fn inhibition_mutes_the_warning_on_the_same_instance_only() {
     let mut d = dispatcher();
     d.receive(
         vec![
-            alert(&[("alertname", "Down"), ("severity", "page"), ("instance", "a")], t0),
-            alert(&[("alertname", "Slow"), ("severity", "warning"), ("instance", "a")], t0),
-            alert(&[("alertname", "Slow"), ("severity", "warning"), ("instance", "b")], t0),
+            alert(
+                &[
+                    ("alertname", "Down"),
+                    ("severity", "page"),
+                    ("instance", "a"),
+                ],
+                t0,
+            ),
+            alert(
+                &[
+                    ("alertname", "Slow"),
+                    ("severity", "warning"),
+                    ("instance", "a"),
+                ],
+                t0,
+            ),
+            alert(
+                &[
+                    ("alertname", "Slow"),
+                    ("severity", "warning"),
+                    ("instance", "b"),
+                ],
+                t0,
+            ),
         ],
         t0,
     );
@@ -209,7 +279,9 @@ fn inhibition_mutes_the_warning_on_the_same_instance_only() {
     let slow_a = d
         .alerts()
         .into_iter()
-        .find(|a| a.labels.get("alertname") == Some("Slow") && a.labels.get("instance") == Some("a"))
+        .find(|a| {
+            a.labels.get("alertname") == Some("Slow") && a.labels.get("instance") == Some("a")
+        })
         .unwrap();
     assert_eq!(d.muting(&slow_a, t0).inhibited_by.len(), 1);
 }
@@ -236,9 +308,15 @@ fn silence_mutes_until_it_ends() {
             t0,
         )
         .unwrap();
-    d.receive(vec![alert(&[("alertname", "Disk"), ("instance", "a")], t0)], t0);
+    d.receive(
+        vec![alert(&[("alertname", "Disk"), ("instance", "a")], t0)],
+        t0,
+    );
     assert!(flush(&mut d, t0 + 30 * SECOND).is_empty(), "silenced");
-    assert!(flush(&mut d, t0 + 30 * SECOND + 5 * MINUTE).is_empty(), "still silenced");
+    assert!(
+        flush(&mut d, t0 + 30 * SECOND + 5 * MINUTE).is_empty(),
+        "still silenced"
+    );
     assert_eq!(
         flush(&mut d, t0 + 30 * SECOND + 10 * MINUTE),
         ["team firing +a"],
@@ -250,9 +328,16 @@ fn silence_mutes_until_it_ends() {
 fn mute_time_interval_holds_warnings_on_weekends() {
     let saturday = monday() - 2 * 24 * HOUR;
     let mut d = dispatcher();
-    let warning = [("alertname", "Slow"), ("severity", "warning"), ("instance", "a")];
+    let warning = [
+        ("alertname", "Slow"),
+        ("severity", "warning"),
+        ("instance", "a"),
+    ];
     d.receive(vec![alert(&warning, saturday)], saturday);
-    assert!(flush(&mut d, saturday + 30 * SECOND).is_empty(), "muted on Saturday");
+    assert!(
+        flush(&mut d, saturday + 30 * SECOND).is_empty(),
+        "muted on Saturday"
+    );
     let monday = monday();
     d.receive(vec![alert(&warning, monday)], monday);
     let due = d.next_flush().unwrap();
@@ -276,20 +361,39 @@ fn notification_log_survives_a_restart() {
     let mut d = Dispatcher::new(config(), NotificationLog::open(&log), Silences::in_memory());
     d.receive(vec![firing.clone()], restart);
     assert!(flush(&mut d, restart).is_empty());
-    assert!(flush(&mut d, restart + 30 * SECOND).is_empty(), "no flood after a restart");
+    assert!(
+        flush(&mut d, restart + 30 * SECOND).is_empty(),
+        "no flood after a restart"
+    );
     // ...but its resolution is.
     let end = restart + MINUTE;
-    d.receive(vec![resolved(&[("alertname", "Disk"), ("instance", "a")], t0, end)], end);
-    assert_eq!(flush(&mut d, restart + 30 * SECOND + 5 * MINUTE), ["team resolved -a"]);
+    d.receive(
+        vec![resolved(
+            &[("alertname", "Disk"), ("instance", "a")],
+            t0,
+            end,
+        )],
+        end,
+    );
+    assert_eq!(
+        flush(&mut d, restart + 30 * SECOND + 5 * MINUTE),
+        ["team resolved -a"]
+    );
 }
 
 #[test]
 fn new_config_regroups_without_repeating() {
     let t0 = monday();
     let mut d = dispatcher();
-    d.receive(vec![alert(&[("alertname", "Disk"), ("instance", "a")], t0)], t0);
+    d.receive(
+        vec![alert(&[("alertname", "Disk"), ("instance", "a")], t0)],
+        t0,
+    );
     assert_eq!(flush(&mut d, t0 + 30 * SECOND), ["team firing +a"]);
     d.set_config(config(), t0 + MINUTE);
     assert_eq!(d.groups().len(), 1);
-    assert!(flush(&mut d, t0 + 2 * MINUTE).is_empty(), "already notified");
+    assert!(
+        flush(&mut d, t0 + 2 * MINUTE).is_empty(),
+        "already notified"
+    );
 }

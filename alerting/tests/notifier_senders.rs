@@ -64,7 +64,11 @@ receivers:
 
 #[tokio::test]
 async fn pushover_gets_the_form_alertmanager_sends() {
-    let server = FakeServer::start(vec![], Answer::Respond(200, r#"{"status":1,"request":"r"}"#)).await;
+    let server = FakeServer::start(
+        vec![],
+        Answer::Respond(200, r#"{"status":1,"request":"r"}"#),
+    )
+    .await;
     let notifier = notifier(&pushover_config(&server.url("/1/messages.json"), ""));
     notifier.receive(vec![disk_alert(None)], T0);
     let deliveries = notifier.flush_and_send(T0).await;
@@ -82,10 +86,16 @@ async fn pushover_gets_the_form_alertmanager_sends() {
     assert_eq!(request.field("token").as_deref(), Some("the-token"));
     assert_eq!(request.field("user").as_deref(), Some("the-user"));
     assert_eq!(request.field("priority").as_deref(), Some("1"));
-    assert_eq!(request.field("title").as_deref(), Some("[FIRING:1] DiskFull"));
+    assert_eq!(
+        request.field("title").as_deref(),
+        Some("[FIRING:1] DiskFull")
+    );
     let message = request.field("message").unwrap();
     assert!(message.contains(" - instance = nas:9100"), "{message}");
-    assert!(message.contains(" - summary = Disk almost full"), "{message}");
+    assert!(
+        message.contains(" - summary = Disk almost full"),
+        "{message}"
+    );
     assert_eq!(
         request.field("url").as_deref(),
         Some("http://sightline.test:9090/#/alerts?receiver=phone")
@@ -100,7 +110,10 @@ async fn pushover_gets_the_form_alertmanager_sends() {
     assert_eq!(deliveries.len(), 1);
     let requests = server.requests();
     assert_eq!(requests[1].field("priority").as_deref(), Some("0"));
-    assert_eq!(requests[1].field("title").as_deref(), Some("[RESOLVED] DiskFull"));
+    assert_eq!(
+        requests[1].field("title").as_deref(),
+        Some("[RESOLVED] DiskFull")
+    );
 }
 
 #[tokio::test]
@@ -141,7 +154,10 @@ receivers:
     let request = &server.requests()[0];
     assert_eq!(request.field("user").as_deref(), Some("file-user"));
     assert_eq!(request.field("token").as_deref(), Some("file-token"));
-    assert_eq!(request.field("title").as_deref(), Some("1 firing: Disk almost full"));
+    assert_eq!(
+        request.field("title").as_deref(),
+        Some("1 firing: Disk almost full")
+    );
 }
 
 #[tokio::test]
@@ -172,7 +188,8 @@ async fn bad_answers_are_retried_until_one_is_right() {
 #[tokio::test]
 async fn a_receiver_that_never_answers_right_gives_up_at_the_deadline_and_is_tried_again() {
     let server = FakeServer::start(vec![], Answer::Respond(500, "down")).await;
-    let config = pushover_config(&server.url("/p"), "").replace("group_interval: 5m", "group_interval: 200ms");
+    let config = pushover_config(&server.url("/p"), "")
+        .replace("group_interval: 5m", "group_interval: 200ms");
     let notifier = notifier(&config);
     notifier.receive(vec![disk_alert(None)], T0);
     let started = std::time::Instant::now();
@@ -188,7 +205,11 @@ async fn a_receiver_that_never_answers_right_gives_up_at_the_deadline_and_is_tri
 
 #[tokio::test]
 async fn a_refusal_is_not_retried() {
-    let server = FakeServer::start(vec![], Answer::Respond(400, r#"{"status":0,"errors":["user key is invalid"]}"#)).await;
+    let server = FakeServer::start(
+        vec![],
+        Answer::Respond(400, r#"{"status":0,"errors":["user key is invalid"]}"#),
+    )
+    .await;
     let notifier = notifier(&pushover_config(&server.url("/p"), ""));
     notifier.receive(vec![disk_alert(None)], T0);
     let deliveries = notifier.flush_and_send(T0).await;
@@ -228,7 +249,10 @@ async fn telegram_gets_send_message_and_an_empty_result_is_fine() {
     assert_eq!(deliveries[0].result, Ok(()));
     assert_eq!(deliveries[0].attempts, 3, "{{}} and a 502 are retried");
     let request = &server.requests()[2];
-    assert_eq!(request.request_line, "POST /bot123:abc/sendMessage HTTP/1.1");
+    assert_eq!(
+        request.request_line,
+        "POST /bot123:abc/sendMessage HTTP/1.1"
+    );
     assert_eq!(request.header("content-type"), Some("application/json"));
     let body = request.json();
     assert_eq!(body["chat_id"], -1001);
@@ -243,7 +267,10 @@ async fn telegram_gets_send_message_and_an_empty_result_is_fine() {
 #[tokio::test]
 async fn telegram_ok_false_is_retried_and_reported() {
     let server = FakeServer::start(
-        vec![Answer::Respond(200, r#"{"ok":false,"description":"flood wait"}"#)],
+        vec![Answer::Respond(
+            200,
+            r#"{"ok":false,"description":"flood wait"}"#,
+        )],
         Answer::Respond(200, r#"{"ok":true,"result":{"message_id":1}}"#),
     )
     .await;
@@ -275,7 +302,11 @@ receivers:
     );
     let notifier = notifier(&config);
     let mut second = disk_alert(None);
-    second.labels = Labels::from_pairs([("alertname", "DiskFull"), ("instance", "pi:9100"), ("severity", "critical")]);
+    second.labels = Labels::from_pairs([
+        ("alertname", "DiskFull"),
+        ("instance", "pi:9100"),
+        ("severity", "critical"),
+    ]);
     notifier.receive(vec![disk_alert(None), second], T0);
     let deliveries = notifier.flush_and_send(T0).await;
     assert_eq!(deliveries[0].result, Ok(()));
@@ -287,7 +318,10 @@ receivers:
     assert_eq!(body["status"], "firing");
     assert_eq!(body["receiver"], "hook");
     assert_eq!(body["groupKey"], "{}:{alertname=\"DiskFull\"}");
-    assert_eq!(body["groupLabels"], serde_json::json!({"alertname": "DiskFull"}));
+    assert_eq!(
+        body["groupLabels"],
+        serde_json::json!({"alertname": "DiskFull"})
+    );
     assert_eq!(
         body["commonLabels"],
         serde_json::json!({"alertname": "DiskFull", "severity": "critical"})
@@ -301,6 +335,9 @@ receivers:
     assert_eq!(alerts[0]["labels"]["instance"], "nas:9100");
     assert_eq!(alerts[0]["startsAt"], "2026-11-18T11:06:40.000Z");
     assert_eq!(alerts[0]["endsAt"], "0001-01-01T00:00:00Z");
-    assert_eq!(alerts[0]["generatorURL"], "http://sightline.test:9090/graph");
+    assert_eq!(
+        alerts[0]["generatorURL"],
+        "http://sightline.test:9090/graph"
+    );
     assert_eq!(alerts[0]["fingerprint"].as_str().unwrap().len(), 16);
 }

@@ -21,10 +21,10 @@ use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::alertmanager as alertmanager_api;
 use crate::api::loki as loki_api;
 use crate::api::prometheus as prometheus_api;
 use crate::api::rules as rules_api;
-use crate::api::alertmanager as alertmanager_api;
 use crate::api::{format_query, metadata, status};
 use crate::auth::{VerifiedCredentials, require_basic_auth};
 use crate::backends::Backends;

@@ -163,7 +163,10 @@ mod tests {
             generator_url: String::new(),
         };
         let first = posted.clone().receive(1_000, 300_000);
-        assert_eq!((first.starts_at, first.ends_at, first.timeout), (1_000, 301_000, true));
+        assert_eq!(
+            (first.starts_at, first.ends_at, first.timeout),
+            (1_000, 301_000, true)
+        );
         let mut stored = first;
         stored.merge(posted.clone().receive(61_000, 300_000));
         assert_eq!((stored.starts_at, stored.ends_at), (1_000, 361_000));

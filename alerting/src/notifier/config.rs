@@ -237,7 +237,8 @@ fn yes() -> bool {
 
 /// The notifier's config when Sightline's config names none: every alert goes to a
 /// receiver that sends nothing (alerts are still shown, grouped and silenced by the API).
-pub const DEFAULT_NOTIFIER_CONFIG: &str = "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n";
+pub const DEFAULT_NOTIFIER_CONFIG: &str =
+    "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n";
 
 /// The top-level key of Sightline's config under which an Alertmanager config may be
 /// written inline.
@@ -407,23 +408,26 @@ impl AlertmanagerConfig {
         if sightline.alertmanager.is_some() {
             let (path, text) = match source {
                 ConfigSource::File(path) => {
-                    let text = std::fs::read_to_string(path).map_err(|source| {
-                        SourceError::Read {
+                    let text =
+                        std::fs::read_to_string(path).map_err(|source| SourceError::Read {
                             path: path.clone(),
                             source,
-                        }
-                    })?;
+                        })?;
                     (path.clone(), text)
                 }
-                ConfigSource::Embedded => {
-                    (PathBuf::from("<embedded default>"), DEFAULT_CONFIG.to_owned())
-                }
+                ConfigSource::Embedded => (
+                    PathBuf::from("<embedded default>"),
+                    DEFAULT_CONFIG.to_owned(),
+                ),
             };
             if let Some(config) = Self::parse_inline(&path, &text)? {
                 return Ok(config);
             }
         }
-        Self::parse(Path::new("<default notifier config>"), DEFAULT_NOTIFIER_CONFIG)
+        Self::parse(
+            Path::new("<default notifier config>"),
+            DEFAULT_NOTIFIER_CONFIG,
+        )
     }
 
     /// What loads but is not sent: one warning per unsupported integration, such as

@@ -84,15 +84,27 @@ pub fn integrations(receiver: &Receiver) -> Vec<(Integration, bool)> {
     };
     of(
         IntegrationKind::Pushover,
-        receiver.pushover_configs.iter().map(|c| c.send_resolved).collect(),
+        receiver
+            .pushover_configs
+            .iter()
+            .map(|c| c.send_resolved)
+            .collect(),
     )
     .chain(of(
         IntegrationKind::Telegram,
-        receiver.telegram_configs.iter().map(|c| c.send_resolved).collect(),
+        receiver
+            .telegram_configs
+            .iter()
+            .map(|c| c.send_resolved)
+            .collect(),
     ))
     .chain(of(
         IntegrationKind::Webhook,
-        receiver.webhook_configs.iter().map(|c| c.send_resolved).collect(),
+        receiver
+            .webhook_configs
+            .iter()
+            .map(|c| c.send_resolved)
+            .collect(),
     ))
     .collect()
 }
@@ -373,9 +385,8 @@ impl Dispatcher {
             .values()
             .flat_map(|group| group.alerts.iter().copied())
             .collect();
-        self.alerts.retain(|fingerprint, alert| {
-            grouped.contains(fingerprint) || !alert.resolved_at(now)
-        });
+        self.alerts
+            .retain(|fingerprint, alert| grouped.contains(fingerprint) || !alert.resolved_at(now));
     }
 
     /// Records that `notification` was sent.

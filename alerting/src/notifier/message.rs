@@ -62,7 +62,11 @@ pub struct Renderer {
 impl Renderer {
     /// A renderer for `notification`, with the `templates` files' texts and the server's
     /// external URL.
-    pub fn new(notification: &Notification, files: Arc<Vec<String>>, external_url: &str) -> Renderer {
+    pub fn new(
+        notification: &Notification,
+        files: Arc<Vec<String>>,
+        external_url: &str,
+    ) -> Renderer {
         Renderer {
             data: data(notification, external_url),
             files,
@@ -166,9 +170,10 @@ pub fn common_labels(alerts: &[Alert]) -> Labels {
     let Some((first, rest)) = alerts.split_first() else {
         return Labels::new();
     };
-    first
-        .labels
-        .without(|name| rest.iter().any(|a| a.labels.get(name) != first.labels.get(name)))
+    first.labels.without(|name| {
+        rest.iter()
+            .any(|a| a.labels.get(name) != first.labels.get(name))
+    })
 }
 
 /// Annotations every alert has with the same value.

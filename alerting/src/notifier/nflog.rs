@@ -149,7 +149,10 @@ impl NotificationLog {
                 .map(|(key, entry)| (key.clone(), entry.clone()))
                 .collect(),
         };
-        write_atomically(file, &serde_json::to_vec(&stored).map_err(io::Error::other)?)
+        write_atomically(
+            file,
+            &serde_json::to_vec(&stored).map_err(io::Error::other)?,
+        )
     }
 }
 
@@ -197,8 +200,15 @@ mod tests {
         let k = key();
         assert!(!log.needs_update(&k, &set(&[]), &set(&[1]), true, 1000, 0));
         assert!(log.needs_update(&k, &set(&[1]), &set(&[]), true, 1000, 0));
-        log.record(k.clone(), Entry { firing: set(&[1, 2]), resolved: set(&[]), at: 0 })
-            .unwrap();
+        log.record(
+            k.clone(),
+            Entry {
+                firing: set(&[1, 2]),
+                resolved: set(&[]),
+                at: 0,
+            },
+        )
+        .unwrap();
         // A subset of what was sent, nothing resolved: only after the repeat interval.
         assert!(!log.needs_update(&k, &set(&[1]), &set(&[]), false, 1000, 999));
         assert!(log.needs_update(&k, &set(&[1]), &set(&[]), false, 1000, 1000));
@@ -216,7 +226,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("nflog.json");
         let mut log = NotificationLog::open(&file);
-        let entry = Entry { firing: set(&[7]), resolved: set(&[]), at: 5 };
+        let entry = Entry {
+            firing: set(&[7]),
+            resolved: set(&[]),
+            at: 5,
+        };
         log.record(key(), entry.clone()).unwrap();
         assert_eq!(NotificationLog::open(&file).get(&key()), Some(&entry));
         let mut reopened = NotificationLog::open(&file);

@@ -238,7 +238,8 @@ impl Notifier {
             .clone();
         let renderer = Renderer::new(notification, templates, &external_url);
         let index = notification.integration.index;
-        let missing = || SendError::permanent(format!("integration {} is gone", notification.integration));
+        let missing =
+            || SendError::permanent(format!("integration {} is gone", notification.integration));
         match notification.integration.kind {
             IntegrationKind::Pushover => {
                 let integration = receiver.pushover_configs.get(index).ok_or_else(missing)?;

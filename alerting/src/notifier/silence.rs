@@ -284,7 +284,9 @@ impl Silences {
             .ok_or_else(|| SilenceError::NotFound(id.to_owned()))?
             .state(now);
         if state == SilenceState::Expired {
-            return Err(SilenceError::Invalid(format!("silence {id} is already expired")));
+            return Err(SilenceError::Invalid(format!(
+                "silence {id} is already expired"
+            )));
         }
         self.end(id, now);
         self.persist(now)
@@ -382,7 +384,11 @@ mod tests {
         let disk = Labels::from_pairs([("alertname", "Disk")]);
         assert!(silences.muting(&disk, 99).is_empty());
         assert_eq!(silences.muting(&disk, 100), [id.clone()]);
-        assert!(silences.muting(&Labels::from_pairs([("alertname", "Cpu")]), 150).is_empty());
+        assert!(
+            silences
+                .muting(&Labels::from_pairs([("alertname", "Cpu")]), 150)
+                .is_empty()
+        );
         assert!(silences.muting(&disk, 200).is_empty());
 
         let reopened = Silences::open(&file);
@@ -410,11 +416,26 @@ mod tests {
             }],
             ..spec("x", 0, 10)
         };
-        assert!(matches!(silences.set(everything, 0), Err(SilenceError::Invalid(_))));
-        assert!(matches!(silences.set(spec("x", 10, 5), 0), Err(SilenceError::Invalid(_))));
-        assert!(matches!(silences.set(spec("x", 0, 5), 6), Err(SilenceError::Invalid(_))));
-        let unknown = SilenceSpec { id: Some("nope".to_owned()), ..spec("x", 0, 10) };
-        assert!(matches!(silences.set(unknown, 0), Err(SilenceError::NotFound(_))));
+        assert!(matches!(
+            silences.set(everything, 0),
+            Err(SilenceError::Invalid(_))
+        ));
+        assert!(matches!(
+            silences.set(spec("x", 10, 5), 0),
+            Err(SilenceError::Invalid(_))
+        ));
+        assert!(matches!(
+            silences.set(spec("x", 0, 5), 6),
+            Err(SilenceError::Invalid(_))
+        ));
+        let unknown = SilenceSpec {
+            id: Some("nope".to_owned()),
+            ..spec("x", 0, 10)
+        };
+        assert!(matches!(
+            silences.set(unknown, 0),
+            Err(SilenceError::NotFound(_))
+        ));
     }
 
     #[test]
@@ -422,14 +443,29 @@ mod tests {
         let mut silences = Silences::in_memory();
         let id = silences.set(spec("A", 0, 100), 0).unwrap();
         let same = silences
-            .set(SilenceSpec { id: Some(id.clone()), ..spec("A", 0, 200) }, 10)
+            .set(
+                SilenceSpec {
+                    id: Some(id.clone()),
+                    ..spec("A", 0, 200)
+                },
+                10,
+            )
             .unwrap();
         assert_eq!(same, id);
         let other = silences
-            .set(SilenceSpec { id: Some(id.clone()), ..spec("B", 0, 200) }, 20)
+            .set(
+                SilenceSpec {
+                    id: Some(id.clone()),
+                    ..spec("B", 0, 200)
+                },
+                20,
+            )
             .unwrap();
         assert_ne!(other, id);
         assert_eq!(silences.get(&id).unwrap().state(20), SilenceState::Expired);
-        assert_eq!(silences.get(&other).unwrap().state(20), SilenceState::Active);
+        assert_eq!(
+            silences.get(&other).unwrap().state(20),
+            SilenceState::Active
+        );
     }
 }

@@ -417,9 +417,8 @@ fn alertmanager_inline_and_file_keys_are_accepted_and_exclusive() {
         file.alertmanager_config_path(Path::new("/etc/sightline")),
         Some(Path::new("/etc/sightline/am/alertmanager.yml").to_owned())
     );
-    let both = error_of(
-        "alertmanager_config_file: am.yml\nalertmanager:\n  route:\n    receiver: x\n",
-    );
+    let both =
+        error_of("alertmanager_config_file: am.yml\nalertmanager:\n  route:\n    receiver: x\n");
     assert!(
         both.starts_with("sightline.yml:2:1: alertmanager and alertmanager_config_file"),
         "{both}"

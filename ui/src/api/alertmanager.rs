@@ -241,7 +241,11 @@ impl AlertFilter {
                     "active"
                 },
                 silenced_by: muting.silenced_by,
-                inhibited_by: muting.inhibited_by.into_iter().map(fingerprint_hex).collect(),
+                inhibited_by: muting
+                    .inhibited_by
+                    .into_iter()
+                    .map(fingerprint_hex)
+                    .collect(),
                 muted_by: Vec::new(),
             },
         })
@@ -431,10 +435,7 @@ pub(crate) async fn post_silence(State(state): State<AppState>, body: Bytes) -> 
         created_by: posted.created_by,
         comment: posted.comment,
     };
-    let result = notifier
-        .dispatcher()
-        .silences_mut()
-        .set(spec, now_ms());
+    let result = notifier.dispatcher().silences_mut().set(spec, now_ms());
     match result {
         Ok(id) => Json(serde_json::json!({ "silenceID": id })).into_response(),
         Err(e) => silence_error(&e),
@@ -463,10 +464,7 @@ pub(crate) async fn delete_silence(
         Ok(notifier) => notifier,
         Err(response) => return response,
     };
-    let result = notifier
-        .dispatcher()
-        .silences_mut()
-        .expire(&id, now_ms());
+    let result = notifier.dispatcher().silences_mut().expire(&id, now_ms());
     match result {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => silence_error(&e),

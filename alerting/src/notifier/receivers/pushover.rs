@@ -136,14 +136,21 @@ fn cut(text: String, max: usize) -> String {
 
 impl PushoverConfig {
     /// The form fields of one notification.
-    pub(crate) fn form(&self, renderer: &Renderer) -> Result<Vec<(&'static str, String)>, SendError> {
+    pub(crate) fn form(
+        &self,
+        renderer: &Renderer,
+    ) -> Result<Vec<(&'static str, String)>, SendError> {
         let render = |name: &str, text: &str| {
             renderer
                 .render(name, text)
                 .map_err(|e| SendError::permanent(format!("pushover {name} template: {e}")))
         };
         let token = read_secret(self.token.as_ref(), self.token_file.as_deref(), "token")?;
-        let user = read_secret(self.user_key.as_ref(), self.user_key_file.as_deref(), "user_key")?;
+        let user = read_secret(
+            self.user_key.as_ref(),
+            self.user_key_file.as_deref(),
+            "user_key",
+        )?;
         let mut message = cut(render("message", &self.message)?, 1024);
         if message.trim().is_empty() {
             message = "(no details)".to_owned();
@@ -154,7 +161,10 @@ impl PushoverConfig {
             ("title", cut(render("title", &self.title)?, 250)),
             ("message", message),
             ("url", cut(render("url", &self.url)?, 512)),
-            ("priority", render("priority", &self.priority)?.trim().to_owned()),
+            (
+                "priority",
+                render("priority", &self.priority)?.trim().to_owned(),
+            ),
             ("retry", self.retry.as_std().as_secs().to_string()),
             ("expire", self.expire.as_std().as_secs().to_string()),
         ];

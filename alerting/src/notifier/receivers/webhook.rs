@@ -62,14 +62,23 @@ fn yes() -> bool {
 fn labels_json(labels: &Labels) -> serde_json::Value {
     labels
         .iter()
-        .map(|label| (label.name.clone(), serde_json::Value::from(label.value.as_str())))
+        .map(|label| {
+            (
+                label.name.clone(),
+                serde_json::Value::from(label.value.as_str()),
+            )
+        })
         .collect::<serde_json::Map<_, _>>()
         .into()
 }
 
 /// Alertmanager's webhook payload, version 4, for `notification` with at most `max_alerts`
 /// alerts (0: all).
-pub fn payload(notification: &Notification, external_url: &str, max_alerts: u64) -> serde_json::Value {
+pub fn payload(
+    notification: &Notification,
+    external_url: &str,
+    max_alerts: u64,
+) -> serde_json::Value {
     let at = notification.at;
     let limit = usize::try_from(max_alerts)
         .ok()

@@ -19,10 +19,13 @@ use std::time::{Duration, Instant};
 use common::{Appliance, get_json, http, scraping_appliance_with, write_file};
 use serde_json::{Value, json};
 
+/// One form POST as received.
+type Form = Vec<(String, String)>;
+
 /// A fake Pushover: records each form POST, answers `{"status":1}`.
 struct FakePushover {
     port: u16,
-    forms: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    forms: Arc<Mutex<Vec<Form>>>,
 }
 
 impl FakePushover {

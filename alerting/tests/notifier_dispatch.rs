@@ -2,6 +2,8 @@
 //! `group_interval`, `repeat_interval`, `continue`, mute time intervals, inhibition, silences,
 //! resolved notifications, and a notification log that survives a restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;

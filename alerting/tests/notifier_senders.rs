@@ -2,6 +2,8 @@
 //! Telegram Bot API's sendMessage, Alertmanager's webhook JSON), with answers that are
 //! right, wrong, garbage, empty, 5xx or none at all.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -383,7 +383,7 @@ mod tests {
         let id = silences.set(spec("Disk", 100, 200), 50).unwrap();
         let disk = Labels::from_pairs([("alertname", "Disk")]);
         assert!(silences.muting(&disk, 99).is_empty());
-        assert_eq!(silences.muting(&disk, 100), [id.clone()]);
+        assert_eq!(silences.muting(&disk, 100), std::slice::from_ref(&id));
         assert!(
             silences
                 .muting(&Labels::from_pairs([("alertname", "Cpu")]), 150)
@@ -393,7 +393,7 @@ mod tests {
 
         let reopened = Silences::open(&file);
         assert_eq!(reopened.get(&id), silences.get(&id));
-        assert_eq!(reopened.muting(&disk, 150), [id.clone()]);
+        assert_eq!(reopened.muting(&disk, 150), std::slice::from_ref(&id));
 
         let mut reopened = reopened;
         reopened.expire(&id, 150).unwrap();

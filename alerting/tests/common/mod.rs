@@ -2,6 +2,8 @@
 //! webhook endpoint on 127.0.0.1, records every request it gets, and answers from a script
 //! (a status and body, or closing the connection without a word).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

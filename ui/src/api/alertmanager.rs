@@ -28,7 +28,7 @@ use sightline_alerting::notifier::alert::{Alert, PostedAlert, fingerprint_hex};
 use sightline_alerting::notifier::dispatch::Dispatcher;
 use sightline_alerting::notifier::matchers::{all_match, parse_matchers};
 use sightline_alerting::notifier::message::rfc3339;
-use sightline_alerting::notifier::service::{Notifier, now_ms};
+use sightline_alerting::notifier::service::now_ms;
 use sightline_alerting::notifier::silence::{Silence, SilenceError, SilenceMatcher, SilenceSpec};
 use sightline_core::labels::Labels;
 use sightline_core::matcher::Matcher;
@@ -43,13 +43,12 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(message.into())).into_response()
 }
 
-fn notifier(state: &AppState) -> Result<&std::sync::Arc<Notifier>, Response> {
-    state.backends.notifier().ok_or_else(|| {
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the notifier is not running yet",
-        )
-    })
+/// The answer while the notifier is not running yet.
+fn not_running() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the notifier is not running yet",
+    )
 }
 
 fn parse_time(field: &str, value: &Option<String>) -> Result<Option<i64>, String> {
@@ -105,9 +104,8 @@ impl PostableAlert {
 
 /// `POST /api/v2/alerts`
 pub(crate) async fn post_alerts(State(state): State<AppState>, body: Bytes) -> Response {
-    let notifier = match notifier(&state) {
-        Ok(notifier) => notifier,
-        Err(response) => return response,
+    let Some(notifier) = state.backends.notifier() else {
+        return not_running();
     };
     let posted: Vec<PostableAlert> = match serde_json::from_slice(&body) {
         Ok(alerts) => alerts,
@@ -254,9 +252,8 @@ impl AlertFilter {
 
 /// `GET /api/v2/alerts`
 pub(crate) async fn get_alerts(State(state): State<AppState>, params: Params) -> Response {
-    let notifier = match notifier(&state) {
-        Ok(notifier) => notifier,
-        Err(response) => return response,
+    let Some(notifier) = state.backends.notifier() else {
+        return not_running();
     };
     let filter = match AlertFilter::from_params(&params) {
         Ok(filter) => filter,
@@ -281,9 +278,8 @@ struct AlertGroupJson {
 
 /// `GET /api/v2/alerts/groups`
 pub(crate) async fn get_groups(State(state): State<AppState>, params: Params) -> Response {
-    let notifier = match notifier(&state) {
-        Ok(notifier) => notifier,
-        Err(response) => return response,
+    let Some(notifier) = state.backends.notifier() else {
+        return not_running();
     };
     let filter = match AlertFilter::from_params(&params) {
         Ok(filter) => filter,
@@ -354,9 +350,8 @@ fn silence_json(silence: &Silence, now: i64) -> GettableSilence {
 
 /// `GET /api/v2/silences`
 pub(crate) async fn get_silences(State(state): State<AppState>, params: Params) -> Response {
-    let notifier = match notifier(&state) {
-        Ok(notifier) => notifier,
-        Err(response) => return response,
+    let Some(notifier) = state.backends.notifier() else {
+        return not_running();
     };
     let mut matchers = Vec::new();
     for filter in params.all("filter") {
@@ -412,9 +407,8 @@ fn silence_error(failure: &SilenceError) -> Response {
 
 /// `POST /api/v2/silences`
 pub(crate) async fn post_silence(State(state): State<AppState>, body: Bytes) -> Response {
-    let notifier = match notifier(&state) {
-        Ok(notifier) => notifier,
-        Err(response) => return response,
+    let Some(notifier) = state.backends.notifier() else {
+        return not_running();
     };
     let posted: PostableSilence = match serde_json::from_slice(&body) {
         Ok(silence) => silence,
@@ -444,9 +438,8 @@ pub(crate) async fn post_silence(State(state): State<AppState>, body: Bytes) -> 
 
 /// `GET /api/v2/silence/{id}`
 pub(crate) async fn get_silence(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let notifier = match notifier(&state) {
-        Ok(notifier) => notifier,
-        Err(response) => return response,
+    let Some(notifier) = state.backends.notifier() else {
+        return not_running();
     };
     let dispatcher = notifier.dispatcher();
     match dispatcher.silences().get(&id) {
@@ -460,9 +453,8 @@ pub(crate) async fn delete_silence(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    let notifier = match notifier(&state) {
-        Ok(notifier) => notifier,
-        Err(response) => return response,
+    let Some(notifier) = state.backends.notifier() else {
+        return not_running();
     };
     let result = notifier.dispatcher().silences_mut().expire(&id, now_ms());
     match result {
@@ -473,9 +465,8 @@ pub(crate) async fn delete_silence(
 
 /// `GET /api/v2/receivers`
 pub(crate) async fn receivers(State(state): State<AppState>) -> Response {
-    let notifier = match notifier(&state) {
-        Ok(notifier) => notifier,
-        Err(response) => return response,
+    let Some(notifier) = state.backends.notifier() else {
+        return not_running();
     };
     let config = notifier.dispatcher().config().clone();
     let names: Vec<ReceiverJson> = config
@@ -490,8 +481,8 @@ pub(crate) async fn receivers(State(state): State<AppState>) -> Response {
 
 /// `GET /api/v2/status`
 pub(crate) async fn status(State(state): State<AppState>) -> Response {
-    if let Err(response) = notifier(&state) {
-        return response;
+    if state.backends.notifier().is_none() {
+        return not_running();
     }
     let uptime = DateTime::<chrono::Utc>::from(state.started)
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

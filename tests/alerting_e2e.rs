@@ -373,3 +373,79 @@ fn seed_routing_end_to_end() {
         .unwrap();
     assert_eq!(deleted.status().as_u16(), 404);
 }
+
+/// Waits (at most 10 s) until `/api/v2/receivers` lists `names`.
+fn wait_for_receivers(app: &Appliance, names: Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let receivers = get_json(app, "/api/v2/receivers");
+        if receivers == names {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "receivers {receivers}, want {names}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn notifier_config_reloads_with_the_config_and_a_bad_one_keeps_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let inline = |receiver: &str| {
+        format!(
+            "alertmanager:\n  route:\n    receiver: {receiver}\n  receivers:\n    - name: {receiver}\n"
+        )
+    };
+    let config = write_file(dir.path(), "sightline.yml", &inline("first"));
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    wait_for_receivers(&app, json!([{"name": "first"}]));
+
+    // A file instead of the inline section, applied by /-/reload.
+    write_file(
+        dir.path(),
+        "am.yml",
+        "route: {receiver: second}\nreceivers: [{name: second}]\n",
+    );
+    write_file(
+        dir.path(),
+        "sightline.yml",
+        "alertmanager_config_file: am.yml\n",
+    );
+    let reload = || {
+        http()
+            .post(app.url("/-/reload"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(reload(), 200);
+    wait_for_receivers(&app, json!([{"name": "second"}]));
+
+    // A broken notifier config: logged with its position, the running one stays.
+    write_file(
+        dir.path(),
+        "am.yml",
+        "route: {receiver: third}\nreceivers: [{name: second}]\n",
+    );
+    assert_eq!(reload(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let expected = format!(
+        "{}:1:19: route names receiver \"third\", which is not defined in receivers; the notifier config loaded before stays in force",
+        dir.path().join("am.yml").display()
+    );
+    while !app.log().iter().any(|line| line.contains(&expected)) {
+        assert!(
+            Instant::now() < deadline,
+            "no error logged: {:#?}",
+            app.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_for_receivers(&app, json!([{"name": "second"}]));
+}

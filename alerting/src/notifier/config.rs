@@ -551,17 +551,6 @@ impl Checker<'_> {
                     format!("receiver name {:?} is used twice", receiver.name),
                 );
             }
-            if !receiver.email_configs.is_empty() {
-                let location = self.location(&at(&[Step::Key("email_configs")]));
-                warnings.push(Warning {
-                    message: format!(
-                        "email_configs in receiver {:?} at {location}: sending e-mail is not \
-                         implemented yet; alerts routed there are logged, not sent",
-                        receiver.name
-                    ),
-                    location,
-                });
-            }
             for (j, email) in receiver.email_configs.iter_mut().enumerate() {
                 let here = at(&[Step::Key("email_configs"), Step::Index(j)]);
                 inherit_email(email, global);

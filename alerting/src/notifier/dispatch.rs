@@ -44,6 +44,8 @@ pub enum IntegrationKind {
     Telegram,
     /// `webhook_configs`.
     Webhook,
+    /// `email_configs`.
+    Email,
 }
 
 impl IntegrationKind {
@@ -53,6 +55,7 @@ impl IntegrationKind {
             IntegrationKind::Pushover => "pushover",
             IntegrationKind::Telegram => "telegram",
             IntegrationKind::Webhook => "webhook",
+            IntegrationKind::Email => "email",
         }
     }
 }
@@ -74,7 +77,7 @@ impl fmt::Display for Integration {
 }
 
 /// The integrations of `receiver` that are sent to, with their `send_resolved`, in a fixed
-/// order. `email_configs` are not sent yet: the config warns about them.
+/// order.
 pub fn integrations(receiver: &Receiver) -> Vec<(Integration, bool)> {
     let of = |kind, flags: Vec<bool>| {
         flags
@@ -102,6 +105,14 @@ pub fn integrations(receiver: &Receiver) -> Vec<(Integration, bool)> {
         IntegrationKind::Webhook,
         receiver
             .webhook_configs
+            .iter()
+            .map(|c| c.send_resolved)
+            .collect(),
+    ))
+    .chain(of(
+        IntegrationKind::Email,
+        receiver
+            .email_configs
             .iter()
             .map(|c| c.send_resolved)
             .collect(),

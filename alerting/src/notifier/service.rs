@@ -255,6 +255,10 @@ impl Notifier {
                     .send(&self.client, notification, &external_url)
                     .await
             }
+            IntegrationKind::Email => {
+                let integration = receiver.email_configs.get(index).ok_or_else(missing)?;
+                integration.send(&renderer).await
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use sightline_alerting::notifier::AlertmanagerConfig;
 use sightline_alerting::rulefmt::{NameValidation, Rule, RuleFile};
 use sightline_alerting::template;
 use sightline_core::config::{Config, ConfigSource};
@@ -21,15 +22,41 @@ pub fn config(file: &Path) -> bool {
             return false;
         }
     };
-    let base_dir = ConfigSource::File(file.to_owned()).base_dir().to_owned();
+    let source = ConfigSource::File(file.to_owned());
+    let base_dir = source.base_dir().to_owned();
     let rule_files = config.rule_file_paths(&base_dir);
     println!("  SUCCESS: {} rule files found", rule_files.len());
-    println!(
-        " SUCCESS: {} is valid sightline config file syntax",
-        file.display()
-    );
+    let notifier_valid = notifier(&config, &source);
+    if notifier_valid {
+        println!(
+            " SUCCESS: {} is valid sightline config file syntax",
+            file.display()
+        );
+    }
     println!();
-    rules(&rule_files)
+    rules(&rule_files) && notifier_valid
+}
+
+/// Checks the notifier's config (inline `alertmanager:` or `alertmanager_config_file:`);
+/// warnings (integrations that are not sent to) go to stderr and do not fail the check.
+fn notifier(config: &Config, source: &ConfigSource) -> bool {
+    match AlertmanagerConfig::from_sightline(config, source) {
+        Ok(notifier) => {
+            println!(
+                "  SUCCESS: notifier config with {} receivers found",
+                notifier.receivers.len()
+            );
+            for warning in notifier.warnings() {
+                eprintln!("warning: {warning}");
+            }
+            true
+        }
+        Err(error) => {
+            println!("  FAILED:");
+            eprintln!("{error}");
+            false
+        }
+    }
 }
 
 /// Checks rule files; true when all are valid.

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use prometheus::Registry;
+use sightline_alerting::notifier::AlertmanagerConfig;
+use sightline_alerting::notifier::service::{Notifier, RetryPolicy, now_ms};
 use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
 use sightline_logstore::store::{LogStore, StoreOptions};
@@ -167,6 +169,18 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         listen.clone(),
     ));
     backends.set_rules(rule_manager.clone());
+    let notifier = start_notifier(&config, &data_dir, &listen)?;
+    let sink_target = notifier.clone();
+    rule_manager.set_alert_sink(Arc::new(move |alerts| {
+        sink_target.receive(alerts, now_ms())
+    }));
+    tokio::spawn(keep_notifier_config(
+        notifier.clone(),
+        config.clone(),
+        listen.clone(),
+    ));
+    backends.set_notifier(notifier.clone());
+    tokio::spawn(notifier.clone().run(shutdown.clone()));
     let rule_evaluation = tokio::spawn(rule_manager.clone().run(shutdown.clone()));
     readiness.set_ready();
     tracing::info!(data_dir = %data_dir.path().display(), "Sightline is ready");
@@ -390,14 +404,7 @@ async fn keep_rules_loaded(
             files: current.rule_file_paths(&base_dir),
             evaluation_interval: current.global.evaluation_interval.as_std(),
             external_labels: current.global.external_labels.clone(),
-            external_url: current.web.external_url.as_ref().map_or_else(
-                || {
-                    listen
-                        .first()
-                        .map_or_else(String::new, |addr| format!("http://{addr}"))
-                },
-                |url| url.as_str().trim_end_matches('/').to_owned(),
-            ),
+            external_url: external_url(&current, &listen),
         };
         let files = settings.files.len();
         let rules = rules.clone();
@@ -414,6 +421,67 @@ async fn keep_rules_loaded(
             return;
         }
         current = updates.borrow_and_update().clone();
+    }
+}
+
+/// The server's external URL: `web.external_url` without a trailing slash, else the first
+/// listen address.
+fn external_url(config: &Config, listen: &[SocketAddr]) -> String {
+    config.web.external_url.as_ref().map_or_else(
+        || {
+            listen
+                .first()
+                .map_or_else(String::new, |addr| format!("http://{addr}"))
+        },
+        |url| url.as_str().trim_end_matches('/').to_owned(),
+    )
+}
+
+/// Loads the notifier's config (a bad one stops start-up with its position) and opens its
+/// state under `DATA/alertmanager`.
+fn start_notifier(
+    config: &ConfigStore,
+    data_dir: &DataDir,
+    listen: &[SocketAddr],
+) -> anyhow::Result<Arc<Notifier>> {
+    let current = config.current();
+    let notifier_config = AlertmanagerConfig::from_sightline(&current, config.source())?;
+    for warning in notifier_config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let notifier = Notifier::new(
+        notifier_config,
+        Some(&data_dir.path().join("alertmanager")),
+        RetryPolicy::default(),
+    )
+    .context("cannot open the notifier's state")?;
+    notifier.set_external_url(external_url(&current, listen));
+    Ok(Arc::new(notifier))
+}
+
+/// Reloads the notifier's config after every config reload (SIGHUP, `/-/reload`); a config
+/// that fails keeps the one running, and the error is logged.
+async fn keep_notifier_config(
+    notifier: Arc<Notifier>,
+    config: Arc<ConfigStore>,
+    listen: Vec<SocketAddr>,
+) {
+    let mut updates = config.subscribe();
+    while updates.changed().await.is_ok() {
+        let current = updates.borrow_and_update().clone();
+        match AlertmanagerConfig::from_sightline(&current, config.source()) {
+            Ok(notifier_config) => {
+                for warning in notifier_config.warnings() {
+                    tracing::warn!("{warning}");
+                }
+                notifier.set_external_url(external_url(&current, &listen));
+                notifier.set_config(notifier_config, now_ms());
+                tracing::info!("notifier config reloaded");
+            }
+            Err(error) => {
+                tracing::error!("{error}; the notifier config loaded before stays in force")
+            }
+        }
     }
 }
 

@@ -72,6 +72,48 @@ fn check_config_reports_the_exact_position() {
 }
 
 #[test]
+fn check_config_covers_the_notifier_config_file_and_inline() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("alertmanager/kube-prometheus/alertmanager.yaml"),
+        dir.path().join("alertmanager.yaml"),
+    )
+    .unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "alertmanager_config_file: alertmanager.yaml\n",
+    );
+    let output = run(&["check", "config", config.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("SUCCESS: notifier config with"),
+        "{}",
+        stdout(&output)
+    );
+
+    let inline = write_file(
+        dir.path(),
+        "inline.yml",
+        "global:\n  scrape_interval: 15s\nalertmanager:\n  route:\n    receiver: phone\n  receivers:\n    - name: pager\n",
+    );
+    let output = run(&["check", "config", inline.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "{}:5:15: route names receiver \"phone\", which is not defined in receivers\n",
+            inline.display()
+        )
+    );
+}
+
+#[test]
 fn check_config_fails_on_a_bad_rule_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(

@@ -154,7 +154,7 @@ fn functions(data: &TemplateData) -> BTreeMap<String, ValueFunc> {
 }
 
 /// The functions that need nothing but their arguments, built once.
-fn static_functions() -> BTreeMap<String, ValueFunc> {
+pub(crate) fn static_functions() -> BTreeMap<String, ValueFunc> {
     static FUNCTIONS: LazyLock<BTreeMap<String, ValueFunc>> = LazyLock::new(build_static);
     FUNCTIONS.clone()
 }

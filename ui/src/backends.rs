@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use sightline_alerting::notifier::service::Notifier;
 use sightline_alerting::rules::manager::RuleManager;
 use sightline_logstore::push::{RateLimiter, RateLimits};
 use sightline_logstore::store::LogStore;
@@ -52,6 +53,7 @@ pub struct Backends {
     metrics: Arc<OnceLock<MetricBackend>>,
     rules: Arc<OnceLock<Arc<RuleManager>>>,
     logs: Arc<OnceLock<LogBackend>>,
+    notifier: Arc<OnceLock<Arc<Notifier>>>,
 }
 
 impl Backends {
@@ -72,6 +74,16 @@ impl Backends {
     /// The rule manager, once storage has recovered and rules run.
     pub(crate) fn rules(&self) -> Option<&Arc<RuleManager>> {
         self.rules.get()
+    }
+
+    /// Hands over the notifier, for Alertmanager's API v2. A second call is ignored.
+    pub fn set_notifier(&self, notifier: Arc<Notifier>) {
+        let _ = self.notifier.set(notifier);
+    }
+
+    /// The notifier, once it runs.
+    pub(crate) fn notifier(&self) -> Option<&Arc<Notifier>> {
+        self.notifier.get()
     }
 
     /// Hands over log storage; a second call is ignored.

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::alertmanager as alertmanager_api;
 use crate::api::loki as loki_api;
 use crate::api::prometheus as prometheus_api;
 use crate::api::rules as rules_api;
@@ -155,6 +156,21 @@ impl HttpServer {
             .route("/api/v1/write", post(remote_write::write))
             .route("/api/v1/rules", get(rules_api::rules))
             .route("/api/v1/alerts", get(rules_api::alerts))
+            .route(
+                "/api/v2/alerts",
+                get(alertmanager_api::get_alerts).post(alertmanager_api::post_alerts),
+            )
+            .route("/api/v2/alerts/groups", get(alertmanager_api::get_groups))
+            .route(
+                "/api/v2/silences",
+                get(alertmanager_api::get_silences).post(alertmanager_api::post_silence),
+            )
+            .route(
+                "/api/v2/silence/{id}",
+                get(alertmanager_api::get_silence).delete(alertmanager_api::delete_silence),
+            )
+            .route("/api/v2/receivers", get(alertmanager_api::receivers))
+            .route("/api/v2/status", get(alertmanager_api::status))
             .route("/loki/api/v1/push", post(loki_api::push))
             .route("/api/prom/push", post(loki_api::push))
             .route("/flush", post(loki_api::flush))

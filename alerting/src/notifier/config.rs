@@ -235,6 +235,11 @@ fn yes() -> bool {
     true
 }
 
+/// The notifier's config when Sightline's config names none: every alert goes to a
+/// receiver that sends nothing (alerts are still shown, grouped and silenced by the API).
+pub const DEFAULT_NOTIFIER_CONFIG: &str =
+    "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n";
+
 /// The top-level key of Sightline's config under which an Alertmanager config may be
 /// written inline.
 pub const INLINE_KEY: &str = "alertmanager";
@@ -386,6 +391,43 @@ impl AlertmanagerConfig {
             time_intervals,
             warnings,
         })
+    }
+
+    /// The notifier's config as Sightline's config `sightline` (read from `source`) names
+    /// it: the file of `alertmanager_config_file` (relative to the config's folder), the
+    /// inline `alertmanager:` section (positions in the Sightline config file), or, with
+    /// neither, [`DEFAULT_NOTIFIER_CONFIG`].
+    pub fn from_sightline(
+        sightline: &sightline_core::config::Config,
+        source: &sightline_core::config::ConfigSource,
+    ) -> Result<AlertmanagerConfig, ConfigError> {
+        use sightline_core::config::{ConfigSource, DEFAULT_CONFIG};
+        if let Some(path) = sightline.alertmanager_config_path(source.base_dir()) {
+            return Self::load(&path);
+        }
+        if sightline.alertmanager.is_some() {
+            let (path, text) = match source {
+                ConfigSource::File(path) => {
+                    let text =
+                        std::fs::read_to_string(path).map_err(|source| SourceError::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    (path.clone(), text)
+                }
+                ConfigSource::Embedded => (
+                    PathBuf::from("<embedded default>"),
+                    DEFAULT_CONFIG.to_owned(),
+                ),
+            };
+            if let Some(config) = Self::parse_inline(&path, &text)? {
+                return Ok(config);
+            }
+        }
+        Self::parse(
+            Path::new("<default notifier config>"),
+            DEFAULT_NOTIFIER_CONFIG,
+        )
     }
 
     /// What loads but is not sent: one warning per unsupported integration, such as

@@ -88,7 +88,56 @@ pub struct AlertingRuleState {
     pub active: BTreeMap<Labels, Alert>,
 }
 
+/// How long a firing alert sent to the notifier lasts unless sent again: four times the
+/// larger of the group's interval and Prometheus's 1 m resend delay, as Prometheus does.
+fn valid_for_ms(interval_ms: i64) -> i64 {
+    4 * interval_ms.max(60_000)
+}
+
 impl AlertingRuleState {
+    /// The alerts to hand to the notifier after an evaluation at `ts`, as Prometheus's
+    /// `sendAlerts` builds them: firing alerts starting when they fired and ending
+    /// [`valid_for_ms`] ahead, and resolved ones (kept for [`RESOLVED_RETENTION_MS`]) ending
+    /// when they resolved. Pending alerts are not sent. `external_labels` are added to
+    /// labels the alert does not have; the generator URL is the rule's query in the graph
+    /// page of `external_url`.
+    pub fn to_notify(
+        &self,
+        ts: i64,
+        interval_ms: i64,
+        external_labels: &BTreeMap<String, String>,
+        external_url: &str,
+    ) -> Vec<crate::notifier::alert::PostedAlert> {
+        let generator_url = format!(
+            "{external_url}/graph?g0.expr={}&g0.tab=1",
+            url::form_urlencoded::byte_serialize(self.rule.expr.as_bytes()).collect::<String>()
+        );
+        self.active
+            .values()
+            .filter_map(|alert| {
+                let fired_at = alert.fired_at?;
+                let ends_at = match (alert.state, alert.resolved_at) {
+                    (AlertState::Firing, _) => ts + valid_for_ms(interval_ms),
+                    (AlertState::Inactive, Some(resolved_at)) => resolved_at,
+                    _ => return None,
+                };
+                let mut labels = alert.labels.clone();
+                for (name, value) in external_labels {
+                    if labels.get(name).is_none() {
+                        labels.set(name, value);
+                    }
+                }
+                Some(crate::notifier::alert::PostedAlert {
+                    labels,
+                    annotations: alert.annotations.clone(),
+                    starts_at: Some(fired_at),
+                    ends_at: Some(ends_at),
+                    generator_url: generator_url.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// A rule with no active alert.
     pub fn new(rule: AlertingRule) -> AlertingRuleState {
         AlertingRuleState {

@@ -55,6 +55,9 @@ struct Scheduled {
     next_ms: i64,
 }
 
+/// Where alerts go after each evaluation: the notifier's receive.
+pub type AlertSink = Arc<dyn Fn(Vec<crate::notifier::alert::PostedAlert>) + Send + Sync>;
+
 /// Evaluates rule groups over the metric store.
 pub struct RuleManager {
     engine: Engine,
@@ -62,6 +65,7 @@ pub struct RuleManager {
     appendable: Arc<dyn Appendable>,
     settings: RwLock<RuleSettings>,
     groups: RwLock<Vec<Arc<Mutex<Group>>>>,
+    sink: RwLock<Option<AlertSink>>,
 }
 
 impl RuleManager {
@@ -82,7 +86,13 @@ impl RuleManager {
                 external_url: String::new(),
             }),
             groups: RwLock::new(Vec::new()),
+            sink: RwLock::new(None),
         }
+    }
+
+    /// Sends the firing and resolved alerts of every evaluation to `sink`.
+    pub fn set_alert_sink(&self, sink: AlertSink) {
+        *write(&self.sink) = Some(sink);
     }
 
     /// Loads the rule files of `settings`, replacing the groups; unchanged groups keep their
@@ -154,6 +164,27 @@ impl RuleManager {
         let mut group = lock(group);
         if let Err(error) = group.evaluate(&ctx, ts) {
             tracing::error!(group = %group.spec.name, file = %group.file, %error, "rule group evaluation failed");
+        }
+        let Some(sink) = read(&self.sink).clone() else {
+            return;
+        };
+        let alerts: Vec<_> = group
+            .rules
+            .iter()
+            .filter_map(|rule| match rule {
+                super::group::RuleState::Alerting(state) => Some(state.to_notify(
+                    ts,
+                    group.interval_ms,
+                    &settings.external_labels,
+                    &settings.external_url,
+                )),
+                super::group::RuleState::Recording { .. } => None,
+            })
+            .flatten()
+            .collect();
+        drop(group);
+        if !alerts.is_empty() {
+            sink(alerts);
         }
     }
 

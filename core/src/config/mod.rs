@@ -58,6 +58,15 @@ pub struct Config {
     /// when absent.
     #[serde(deserialize_with = "kubernetes::optional_checked")]
     pub kubernetes: Option<kubernetes::KubernetesConfig>,
+    /// The notifier's Alertmanager configuration written inline. Kept as YAML here: the
+    /// `alerting` crate reads it (with positions in this file) when the notifier loads. Not
+    /// serialized, since it holds receiver secrets.
+    #[serde(skip_serializing)]
+    pub alertmanager: Option<yaml_serde::Value>,
+    /// An Alertmanager configuration file (an unchanged `alertmanager.yml`) for the notifier,
+    /// relative to this file's folder; at most one of it and `alertmanager` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alertmanager_config_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -81,12 +90,30 @@ impl Config {
         config
             .inherit_global()
             .map_err(|message| SourceError::whole_file(file, message))?;
+        if config.alertmanager.is_some() && config.alertmanager_config_file.is_some() {
+            return Err(SourceError::Invalid {
+                location: yaml::Location {
+                    file: file.to_owned(),
+                    line_column: yaml::locate(text, &[yaml::Step::KeyItself("alertmanager")]),
+                },
+                message: "alertmanager and alertmanager_config_file are both set; keep one \
+                          (the inline config or the file)"
+                    .to_owned(),
+            });
+        }
         Ok(config)
     }
 
     /// The embedded default configuration.
     pub fn embedded_default() -> Result<Config, SourceError> {
         Config::parse(Path::new("<embedded default>"), DEFAULT_CONFIG)
+    }
+
+    /// The `alertmanager_config_file`, resolved against `base_dir` when relative.
+    pub fn alertmanager_config_path(&self, base_dir: &Path) -> Option<PathBuf> {
+        self.alertmanager_config_file
+            .as_ref()
+            .map(|file| base_dir.join(file))
     }
 
     /// The rule files the `rule_files` patterns match, relative to `base_dir`, sorted within

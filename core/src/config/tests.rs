@@ -407,3 +407,20 @@ fn query_section_sets_engine_limits_and_refuses_zero() {
     let error = error_of("query:\n  max_sample: 10\n");
     assert!(error.contains("max_sample"), "{error}");
 }
+
+#[test]
+fn alertmanager_inline_and_file_keys_are_accepted_and_exclusive() {
+    let inline = parse("alertmanager:\n  route:\n    receiver: x\n").unwrap();
+    assert!(inline.alertmanager.is_some());
+    let file = parse("alertmanager_config_file: am/alertmanager.yml\n").unwrap();
+    assert_eq!(
+        file.alertmanager_config_path(Path::new("/etc/sightline")),
+        Some(Path::new("/etc/sightline/am/alertmanager.yml").to_owned())
+    );
+    let both =
+        error_of("alertmanager_config_file: am.yml\nalertmanager:\n  route:\n    receiver: x\n");
+    assert!(
+        both.starts_with("sightline.yml:2:1: alertmanager and alertmanager_config_file"),
+        "{both}"
+    );
+}

@@ -2,6 +2,7 @@
 //! Prometheus's `errorType`s, and request parameters read from the query string and, for
 //! POST, from a form body — repeated keys such as `match[]` included.
 
+pub(crate) mod alertmanager;
 pub(crate) mod format_query;
 pub(crate) mod loki;
 pub(crate) mod metadata;

@@ -9,6 +9,13 @@
 //!   Alertmanager.
 //! - `headers` names are case-insensitive: `subject` and `Subject` together are an error.
 //! - `send_resolved` defaults to false, as Alertmanager's does for e-mail.
+//! - Sending (through `lettre`): implicit TLS when `force_implicit_tls` is set or the port is
+//!   465; otherwise STARTTLS when `require_tls` (the default; a server without STARTTLS is an
+//!   error), plain SMTP when `require_tls: false`, as Alertmanager does. Authentication when
+//!   `auth_username` is set (PLAIN or LOGIN, as the server offers). `to` may list several
+//!   addresses separated by commas. The subject is the `Subject` header (a template,
+//!   default `email.default.subject`); other `headers` are not sent. The body is `html`,
+//!   with `text` as the plain alternative when set. A refusal (5xx) is not retried.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -16,7 +23,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use sightline_core::yaml::Check;
 
-use super::{Secret, TlsConfig, one_of};
+use super::{Secret, SendError, TlsConfig, one_of, read_secret};
+use crate::notifier::message::Renderer;
 
 /// One e-mail integration. Unset fields are filled in from `global` when the config loads.
 #[derive(Debug, Clone, Deserialize)]
@@ -113,4 +121,104 @@ pub(crate) fn check_host_port(address: &str) -> Result<(), String> {
 
 fn default_html() -> String {
     r#"{{ template "email.default.html" . }}"#.to_owned()
+}
+
+/// The default subject when `headers` has no `Subject`.
+const DEFAULT_SUBJECT: &str = r#"{{ template "email.default.subject" . }}"#;
+
+impl EmailConfig {
+    fn message(&self, renderer: &Renderer) -> Result<lettre::Message, SendError> {
+        use lettre::message::{MultiPart, SinglePart};
+        let render = |name: &str, text: &str| {
+            renderer
+                .render(name, text)
+                .map_err(|e| SendError::permanent(format!("email {name} template: {e}")))
+        };
+        let address = |name: &str, text: &str| {
+            text.trim()
+                .parse::<lettre::message::Mailbox>()
+                .map_err(|e| SendError::permanent(format!("email {name} {text:?}: {e}")))
+        };
+        let subject_template = self
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("subject"))
+            .map_or(DEFAULT_SUBJECT, |(_, value)| value.as_str());
+        let mut builder = lettre::Message::builder()
+            .from(address("from", &render("from", &self.from)?)?)
+            .subject(render("subject", subject_template)?);
+        for recipient in render("to", &self.to)?
+            .split(',')
+            .filter(|r| !r.trim().is_empty())
+        {
+            builder = builder.to(address("to", recipient)?);
+        }
+        let html = SinglePart::html(render("html", &self.html)?);
+        let built = if self.text.is_empty() {
+            builder.singlepart(html)
+        } else {
+            let text = SinglePart::plain(render("text", &self.text)?);
+            builder.multipart(MultiPart::alternative().singlepart(text).singlepart(html))
+        };
+        built.map_err(|e| SendError::permanent(format!("email message: {e}")))
+    }
+
+    /// Sends one notification.
+    pub(crate) async fn send(&self, renderer: &Renderer) -> Result<(), SendError> {
+        use lettre::transport::smtp::authentication::Credentials;
+        use lettre::transport::smtp::client::{Tls, TlsParameters};
+        use lettre::transport::smtp::extension::ClientId;
+        use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+        let message = self.message(renderer)?;
+        let (host, port) = self
+            .smarthost
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+            .ok_or_else(|| {
+                SendError::permanent(format!("smarthost {:?} must be host:port", self.smarthost))
+            })?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let insecure = self
+            .tls_config
+            .as_ref()
+            .is_some_and(|tls| tls.insecure_skip_verify);
+        let server_name = self
+            .tls_config
+            .as_ref()
+            .and_then(|tls| tls.server_name.clone())
+            .unwrap_or_else(|| host.to_owned());
+        let parameters = || {
+            TlsParameters::builder(server_name.clone())
+                .dangerous_accept_invalid_certs(insecure)
+                .build_rustls()
+                .map_err(|e| SendError::permanent(format!("email TLS settings: {e}")))
+        };
+        let tls = if self.force_implicit_tls.unwrap_or(port == 465) {
+            Tls::Wrapper(parameters()?)
+        } else if self.require_tls.unwrap_or(true) {
+            Tls::Required(parameters()?)
+        } else {
+            Tls::None
+        };
+        let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .tls(tls)
+            .hello_name(ClientId::Domain(self.hello.clone()))
+            .timeout(Some(std::time::Duration::from_secs(10)));
+        if !self.auth_username.is_empty() {
+            let password = read_secret(
+                self.auth_password.as_ref(),
+                self.auth_password_file.as_deref(),
+                "auth_password",
+            )?;
+            transport =
+                transport.credentials(Credentials::new(self.auth_username.clone(), password));
+        }
+        match transport.build().send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(SendError::permanent(format!("SMTP refused: {e}"))),
+            Err(e) => Err(SendError::retry(format!("SMTP: {e}"))),
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Receivers: a name and the integrations a notification for it goes to.
 //!
 //! Follows <https://prometheus.io/docs/alerting/latest/configuration/#receiver>. Sightline
-//! sends through four integrations, one module each with its config (and, later, its sender):
+//! sends through four integrations, one module each with its config and its sender:
 //! [`pushover`], [`telegram`], [`webhook`] and [`email`]. Every other integration Alertmanager
 //! knows (`slack_configs`, `pagerduty_configs`, …, see [`UNSUPPORTED_INTEGRATIONS`]) is read
 //! without looking inside, so that an unchanged `alertmanager.yml` loads; the config lists a
@@ -12,6 +12,9 @@
 //!   alerts are routed and grouped but go nowhere.
 //! - Secrets ([`Secret`]) never show in `Debug` output; the `*_file` forms are read when a
 //!   notification is sent, as Alertmanager does, so a rotated file needs no reload.
+//! - Of `http_config`, senders apply the credentials (`basic_auth`, `authorization`,
+//!   `bearer_token(_file)`); proxy and TLS client settings are accepted and not applied.
+//! - A send has one outcome: delivered, or a [`SendError`] saying whether a retry may help.
 
 pub mod email;
 pub mod pushover;
@@ -291,4 +294,127 @@ pub(crate) fn one_of(value: bool, file: bool, name: &str, required: bool) -> Res
         (false, false) if required => Err(format!("one of {name} or {name}_file is required")),
         _ => Ok(()),
     }
+}
+
+/// Why a notification was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    /// Whether trying again may help (no answer, a 5xx or 429, an answer that is not the
+    /// integration's), as opposed to a refusal (another 4xx) or a broken template or secret.
+    pub retryable: bool,
+    /// What happened.
+    pub message: String,
+}
+
+impl SendError {
+    /// A failure worth retrying.
+    pub fn retry(message: impl Into<String>) -> SendError {
+        SendError {
+            retryable: true,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that retrying does not fix.
+    pub fn permanent(message: impl Into<String>) -> SendError {
+        SendError {
+            retryable: false,
+            message: message.into(),
+        }
+    }
+}
+
+/// A secret given inline or in a file (read at send time, so a rotated file needs no
+/// reload).
+pub(crate) fn read_secret(
+    value: Option<&Secret>,
+    file: Option<&str>,
+    name: &str,
+) -> Result<String, SendError> {
+    match (value, file) {
+        (Some(secret), _) => Ok(secret.expose().to_owned()),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|text| text.trim().to_owned())
+            .map_err(|e| SendError::permanent(format!("cannot read {name}_file {path:?}: {e}"))),
+        (None, None) => Err(SendError::permanent(format!("no {name} configured"))),
+    }
+}
+
+/// Sends `request` and returns the status and body; no answer is retryable, and so is a
+/// status of 5xx or 429, another non-2xx is not. The body is read to at most 64 KiB.
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+    http: &HttpConfig,
+) -> Result<(reqwest::StatusCode, String), SendError> {
+    let request = authorize(request, http)?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| SendError::retry(format!("no answer: {e}")))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| SendError::retry(format!("answer cut short: {e}")))?;
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 << 10)]).into_owned();
+    if status.is_success() {
+        return Ok((status, text));
+    }
+    let message = format!("answered {status}: {}", text.trim());
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        Err(SendError::retry(message))
+    } else {
+        Err(SendError::permanent(message))
+    }
+}
+
+/// A POST of `body` as JSON.
+pub(crate) fn json_post(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+}
+
+/// Adds the credentials of `http_config` to a request.
+fn authorize(
+    request: reqwest::RequestBuilder,
+    http: &HttpConfig,
+) -> Result<reqwest::RequestBuilder, SendError> {
+    if let Some(basic) = &http.basic_auth {
+        let username = match &basic.username_file {
+            Some(path) => read_secret(None, Some(path), "username")?,
+            None => basic.username.clone(),
+        };
+        let password = match (&basic.password, &basic.password_file) {
+            (None, None) => None,
+            (value, file) => Some(read_secret(value.as_ref(), file.as_deref(), "password")?),
+        };
+        return Ok(request.basic_auth(username, password));
+    }
+    if let Some(authorization) = &http.authorization {
+        let credentials = read_secret(
+            authorization.credentials.as_ref(),
+            authorization.credentials_file.as_deref(),
+            "credentials",
+        )?;
+        return Ok(request.header(
+            reqwest::header::AUTHORIZATION,
+            format!("{} {credentials}", authorization.kind),
+        ));
+    }
+    if http.bearer_token.is_some() || http.bearer_token_file.is_some() {
+        let token = read_secret(
+            http.bearer_token.as_ref(),
+            http.bearer_token_file.as_deref(),
+            "bearer_token",
+        )?;
+        return Ok(request.bearer_auth(token));
+    }
+    Ok(request)
 }

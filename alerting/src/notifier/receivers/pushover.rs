@@ -9,12 +9,18 @@
 //! - `priority` is a template as in Alertmanager; a number (`priority: 1`) is read as its
 //!   text.
 //! - `user_key` or `user_key_file`, and `token` or `token_file`: exactly one of each.
+//! - Sending: a form POST with `token`, `user`, `title` (cut to 250 characters), `message`
+//!   (cut to 1024; `(no details)` when empty), `url` (cut to 512), `priority`, and `retry`
+//!   and `expire` in seconds, plus the optional fields that are set; `html=1` or
+//!   `monospace=1`. Delivered means a 2xx answer whose JSON has `"status": 1`; any other
+//!   answer to a 2xx (garbage, empty, another status) is retried.
 
 use serde::Deserialize;
 use sightline_core::duration::Duration;
 use sightline_core::yaml::{self, Check};
 
-use super::{HttpConfig, Secret, one_of};
+use super::{HttpConfig, Secret, SendError, exchange, one_of, read_secret};
+use crate::notifier::message::Renderer;
 
 /// Where notifications go unless `api_url` says otherwise.
 pub const DEFAULT_API_URL: &str = "https://api.pushover.net/1/messages.json";
@@ -118,4 +124,103 @@ fn default_expire() -> Duration {
 }
 fn default_api_url() -> String {
     DEFAULT_API_URL.to_owned()
+}
+
+/// Cuts `text` to at most `max` characters.
+fn cut(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text,
+    }
+}
+
+impl PushoverConfig {
+    /// The form fields of one notification.
+    pub(crate) fn form(
+        &self,
+        renderer: &Renderer,
+    ) -> Result<Vec<(&'static str, String)>, SendError> {
+        let render = |name: &str, text: &str| {
+            renderer
+                .render(name, text)
+                .map_err(|e| SendError::permanent(format!("pushover {name} template: {e}")))
+        };
+        let token = read_secret(self.token.as_ref(), self.token_file.as_deref(), "token")?;
+        let user = read_secret(
+            self.user_key.as_ref(),
+            self.user_key_file.as_deref(),
+            "user_key",
+        )?;
+        let mut message = cut(render("message", &self.message)?, 1024);
+        if message.trim().is_empty() {
+            message = "(no details)".to_owned();
+        }
+        let mut form = vec![
+            ("token", token),
+            ("user", user),
+            ("title", cut(render("title", &self.title)?, 250)),
+            ("message", message),
+            ("url", cut(render("url", &self.url)?, 512)),
+            (
+                "priority",
+                render("priority", &self.priority)?.trim().to_owned(),
+            ),
+            ("retry", self.retry.as_std().as_secs().to_string()),
+            ("expire", self.expire.as_std().as_secs().to_string()),
+        ];
+        if let Some(title) = &self.url_title {
+            form.push(("url_title", render("url_title", title)?));
+        }
+        if let Some(device) = &self.device {
+            form.push(("device", render("device", device)?));
+        }
+        if let Some(sound) = &self.sound {
+            form.push(("sound", render("sound", sound)?));
+        }
+        if let Some(ttl) = self.ttl {
+            form.push(("ttl", ttl.as_std().as_secs().to_string()));
+        }
+        if self.html {
+            form.push(("html", "1".to_owned()));
+        }
+        if self.monospace {
+            form.push(("monospace", "1".to_owned()));
+        }
+        Ok(form)
+    }
+
+    /// Sends one notification.
+    pub(crate) async fn send(
+        &self,
+        client: &reqwest::Client,
+        renderer: &Renderer,
+    ) -> Result<(), SendError> {
+        let form = self.form(renderer)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&form)
+            .finish();
+        let request = client
+            .post(&self.api_url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        let (_, body) = exchange(request, &self.http_config).await?;
+        #[derive(Deserialize)]
+        struct Answer {
+            status: i64,
+        }
+        match serde_json::from_str::<Answer>(&body) {
+            Ok(Answer { status: 1 }) => Ok(()),
+            Ok(Answer { status }) => Err(SendError::retry(format!(
+                "pushover answered status {status}: {}",
+                body.trim()
+            ))),
+            Err(_) => Err(SendError::retry(format!(
+                "pushover answered something that is not its JSON: {:?}",
+                body.trim()
+            ))),
+        }
+    }
 }

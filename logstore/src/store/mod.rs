@@ -25,6 +25,9 @@
 //! * Identical entries pushed in two different pushes are both kept (one push is
 //!   deduplicated by validation).
 //! * The stream index is global and not expired with the days: a stream's id stays stable.
+//! * Retention remembers the first day it kept: entries of older days, replayed from the WAL
+//!   after a restart or pushed late, are discarded (as the next retention run would), so a
+//!   dropped day does not come back.
 
 mod codec;
 mod keys;
@@ -158,6 +161,9 @@ struct State {
     chunks: u64,
     /// The days that have a column family.
     days: std::collections::BTreeSet<i32>,
+    /// Every day before this one was dropped by retention: entries for them (from a replayed
+    /// WAL or a late push) are discarded, as the next retention run would.
+    dropped_before: i32,
 }
 
 /// A log store in one directory: `wal/` and the RocksDB files.
@@ -221,6 +227,7 @@ impl LogStore {
             heads: HashMap::new(),
             head_bytes: 0,
             replay_markers: load_markers(&db)?,
+            dropped_before: load_dropped_before(&db)?,
             chunks: 0,
             days: names
                 .iter()
@@ -377,32 +384,55 @@ impl LogStore {
         let first_kept = keys::day_of(now_ns.saturating_sub(retention_ns));
         let mut dropped = Vec::new();
         let mut state = self.lock();
-        let expired: Vec<(u64, i32)> = state
+        let expired_heads: Vec<(u64, i32)> = state
             .heads
             .keys()
             .filter(|(_, day)| *day < first_kept)
             .copied()
             .collect();
-        for key in expired {
-            if let Some(head) = state.heads.remove(&key) {
-                state.head_bytes -= head.data.len();
-            }
+        for key in expired_heads {
+            drop_head(&mut state, key);
         }
         let expired_days: Vec<i32> = state.days.range(..first_kept).copied().collect();
         for day in expired_days {
-            let name = keys::day_cf(day);
-            let (from, to) = keys::marker_range(day);
-            let mut batch = WriteBatch::default();
-            batch.delete_range(from, to);
-            self.db
-                .write_opt(batch, &no_wal())
-                .map_err(rocks(format!("deleting markers of {name}")))?;
-            self.db
-                .drop_cf(&name)
-                .map_err(rocks(format!("dropping {name}")))?;
-            tracing::info!(day = %name, "log retention dropped a day");
-            state.days.remove(&day);
+            self.drop_day(&mut state, day)?;
             dropped.push(day);
+        }
+        let moved = self.raise_dropped_before(&mut state, first_kept)?;
+        drop(state);
+        if !dropped.is_empty() || moved {
+            self.flush_rocksdb()?;
+        }
+        Ok(dropped)
+    }
+
+    /// Drops the oldest UTC days, whole, while the stored days (RocksDB's table files, the
+    /// part of [`LogStore::disk_usage`] that dropping days frees; the WAL is bounded by its
+    /// segment size and truncation) take more than `max_bytes`. The newest day that has
+    /// chunks is never dropped (it is the one being written), so a single day larger than
+    /// the limit stays. Returns the days dropped.
+    pub fn expire_to_size(&self, max_bytes: u64) -> Result<Vec<i32>, Error> {
+        let mut dropped = Vec::new();
+        let mut usage = self.table_usage()?;
+        let mut state = self.lock();
+        while usage > max_bytes && state.days.len() > 1 {
+            let Some(oldest) = state.days.first().copied() else {
+                break;
+            };
+            let size = self.day_size(oldest)?;
+            let heads: Vec<(u64, i32)> = state
+                .heads
+                .keys()
+                .filter(|(_, day)| *day == oldest)
+                .copied()
+                .collect();
+            for key in heads {
+                drop_head(&mut state, key);
+            }
+            self.drop_day(&mut state, oldest)?;
+            self.raise_dropped_before(&mut state, oldest.saturating_add(1))?;
+            usage = usage.saturating_sub(size);
+            dropped.push(oldest);
         }
         drop(state);
         if !dropped.is_empty() {
@@ -411,28 +441,64 @@ impl LogStore {
         Ok(dropped)
     }
 
+    /// Records that every day before `day` is dropped; true when that moved the mark (the
+    /// caller flushes RocksDB to persist it).
+    fn raise_dropped_before(&self, state: &mut State, day: i32) -> Result<bool, Error> {
+        if day <= state.dropped_before {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::default();
+        batch.put(keys::DROPPED_BEFORE_KEY, day.to_be_bytes());
+        self.db
+            .write_opt(batch, &no_wal())
+            .map_err(rocks("recording the dropped days"))?;
+        state.dropped_before = day;
+        Ok(true)
+    }
+
+    /// Bytes of a day's table files, as RocksDB counts them.
+    fn day_size(&self, day: i32) -> Result<u64, Error> {
+        let name = keys::day_cf(day);
+        let Some(cf) = self.db.cf_handle(&name) else {
+            return Ok(0);
+        };
+        let size = self
+            .db
+            .property_int_value_cf(&cf, "rocksdb.total-sst-files-size")
+            .map_err(rocks(format!("reading the size of {name}")))?;
+        Ok(size.unwrap_or(0))
+    }
+
+    /// Drops a day's column family (its files go with it) and its WAL markers.
+    fn drop_day(&self, state: &mut State, day: i32) -> Result<(), Error> {
+        let name = keys::day_cf(day);
+        let (from, to) = keys::marker_range(day);
+        let mut batch = WriteBatch::default();
+        batch.delete_range(from, to);
+        self.db
+            .write_opt(batch, &no_wal())
+            .map_err(rocks(format!("deleting markers of {name}")))?;
+        self.db
+            .drop_cf(&name)
+            .map_err(rocks(format!("dropping {name}")))?;
+        tracing::info!(day = %name, "log retention dropped a day");
+        state.days.remove(&day);
+        Ok(())
+    }
+
     /// Bytes the store holds on disk: RocksDB's table files (`*.sst`: chunks and indexes,
     /// counted from the directory, so files of a dropped day that linger would count) and
     /// the log WAL. RocksDB's small bookkeeping files (manifest, options, info log) are not
     /// counted.
     pub fn disk_usage(&self) -> Result<u64, Error> {
-        let size_of = |dir: &Path, keep: &dyn Fn(&Path) -> bool| -> Result<u64, Error> {
-            let listing = std::fs::read_dir(dir).map_err(|source| Error::Io {
-                action: "listing".into(),
-                path: dir.to_owned(),
-                source,
-            })?;
-            Ok(listing
-                .flatten()
-                .filter(|item| keep(&item.path()))
-                .map(|item| item.metadata().map_or(0, |meta| meta.len()))
-                .sum())
-        };
-        let tables = size_of(&self.path, &|path| {
+        Ok(self.table_usage()? + dir_size(&self.path.join("wal"), &|_| true)?)
+    }
+
+    /// Bytes of RocksDB's table files (`*.sst`) in the store's directory.
+    fn table_usage(&self) -> Result<u64, Error> {
+        dir_size(&self.path, &|path| {
             path.extension().is_some_and(|ext| ext == "sst")
-        })?;
-        let wal = size_of(&self.path.join("wal"), &|_| true)?;
-        Ok(tables + wal)
+        })
     }
 
     /// Counters since the store was opened.
@@ -460,6 +526,20 @@ impl LogStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Bytes of the files directly in `dir` that `keep` selects.
+fn dir_size(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<u64, Error> {
+    let listing = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        action: "listing".into(),
+        path: dir.to_owned(),
+        source,
+    })?;
+    Ok(listing
+        .flatten()
+        .filter(|item| keep(&item.path()))
+        .map(|item| item.metadata().map_or(0, |meta| meta.len()))
+        .sum())
 }
 
 /// Options of a day column family: chunks are large values read whole.
@@ -505,6 +585,20 @@ fn load_index(db: &Db) -> Result<StreamIndex, Error> {
         index.labels.insert(id, labels);
     }
     Ok(index)
+}
+
+fn load_dropped_before(db: &Db) -> Result<i32, Error> {
+    let Some(value) = db
+        .get(keys::DROPPED_BEFORE_KEY)
+        .map_err(rocks("reading the dropped days"))?
+    else {
+        return Ok(i32::MIN);
+    };
+    let day: [u8; 4] = value
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("dropped-days mark", "index"))?;
+    Ok(i32::from_be_bytes(day))
 }
 
 fn load_markers(db: &Db) -> Result<HashMap<(u64, i32), u64>, Error> {
@@ -559,6 +653,9 @@ fn apply(
         let id = stream_id(db, &mut state.index, &stream.labels)?;
         for entry in &stream.entries {
             let day = keys::day_of(entry.timestamp_ns);
+            if day < state.dropped_before {
+                continue;
+            }
             if state
                 .replay_markers
                 .get(&(id, day))
@@ -599,6 +696,13 @@ fn apply(
         cut(db, options.compression, state, largest)?;
     }
     Ok(applied)
+}
+
+/// Forgets a head without persisting it (its day is being dropped).
+fn drop_head(state: &mut State, key: (u64, i32)) {
+    if let Some(head) = state.heads.remove(&key) {
+        state.head_bytes -= head.data.len();
+    }
 }
 
 /// Writes a head as a chunk (with its postings and WAL marker) and removes it.

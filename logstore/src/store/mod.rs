@@ -311,9 +311,11 @@ impl LogStore {
     }
 
     /// Cuts every head and persists everything, so that the WAL holds nothing needed (what
-    /// Loki's `POST /flush` does).
+    /// Loki's `POST /flush` does), and deletes the WAL segments (the current one is closed
+    /// for that).
     pub fn flush(&self) -> Result<(), Error> {
         self.cut_where(|_| true)?;
+        self.wal.rotate()?;
         self.flush_rocksdb()?;
         self.truncate_wal()
     }

@@ -75,7 +75,8 @@ pub struct StoreOptions {
     pub max_chunk_age: Duration,
     /// Time without appends after which a head is cut; 30 min (Loki's `chunk_idle_period`).
     pub chunk_idle: Duration,
-    /// Raw bytes all heads may hold together before the largest is cut; 64 MiB.
+    /// Raw bytes all heads may hold together before the largest is cut; 48 MiB (peak RSS
+    /// while ingesting, see docs/BENCHMARKS.md).
     pub max_head_bytes: usize,
     /// Size at which a WAL segment is closed and a new one started; 64 MiB.
     pub wal_segment_bytes: u64,
@@ -89,7 +90,7 @@ impl Default for StoreOptions {
             chunk_target_bytes: 1536 << 10,
             max_chunk_age: Duration::from_secs(3600),
             chunk_idle: Duration::from_secs(1800),
-            max_head_bytes: 64 << 20,
+            max_head_bytes: 48 << 20,
             wal_segment_bytes: 64 << 20,
             compression: ChunkCompression::Zstd { level: 3 },
         }
@@ -209,7 +210,7 @@ impl LogStore {
         db_options.set_log_level(rocksdb::LogLevel::Warn);
         db_options.set_keep_log_file_num(2);
         db_options.set_max_log_file_size(1 << 20);
-        db_options.set_db_write_buffer_size(32 << 20);
+        db_options.set_db_write_buffer_size(16 << 20);
         let names = Db::list_cf(&db_options, &path)
             .unwrap_or_else(|_| vec![rocksdb::DEFAULT_COLUMN_FAMILY_NAME.to_owned()]);
         let descriptors = names.iter().map(|name| {
@@ -547,7 +548,7 @@ fn dir_size(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<u64, Error> {
 /// Options of a day column family: chunks are large values read whole.
 fn day_options(compression: ChunkCompression) -> Options {
     let mut cf = Options::default();
-    cf.set_write_buffer_size(16 << 20);
+    cf.set_write_buffer_size(8 << 20);
     // Chunks are written once and never updated: compacting would only rewrite them. A day's
     // files stay as flushed until retention drops the day, so the L0 file count must not
     // stall writes.
@@ -670,6 +671,10 @@ fn apply(
                 .entry((id, day))
                 .or_insert_with(|| Head::new(seq, now));
             let offset = head.data.len();
+            // The body: the line and metadata, each length a varint of at most 10 bytes.
+            let body_bytes = entry.size() + 10 * (2 + 2 * entry.metadata.len());
+            grow_by_quarters(&mut head.data, body_bytes);
+            grow_by_quarters(&mut head.entries, 1);
             codec::put_entry_body(&mut head.data, entry);
             let len = head.data.len() - offset;
             head.entries
@@ -698,6 +703,14 @@ fn apply(
         cut(db, options.compression, state, largest)?;
     }
     Ok(applied)
+}
+
+/// Makes room for `additional` more items, growing by a quarter rather than doubling: spare
+/// capacity of the heads is resident memory, and the heads are most of the store's memory.
+fn grow_by_quarters<T>(vec: &mut Vec<T>, additional: usize) {
+    if vec.capacity() - vec.len() < additional {
+        vec.reserve_exact(additional.max(vec.capacity() / 4).max(64));
+    }
 }
 
 /// Forgets a head without persisting it (its day is being dropped).

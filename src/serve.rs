@@ -298,7 +298,8 @@ async fn open_logs(data_dir: &DataDir, registry: &Registry) -> anyhow::Result<Ar
 }
 
 /// Every 10 s cuts old and idle log head chunks and truncates the log WAL; every hour drops
-/// the days older than `storage.logs.retention`.
+/// the days older than `storage.logs.retention`, then the oldest days while the stored days
+/// exceed `storage.logs.retention_size`.
 fn spawn_log_maintenance(
     store: Arc<LogStore>,
     config: Arc<ConfigStore>,
@@ -310,7 +311,7 @@ fn spawn_log_maintenance(
             tick.tick().await;
             ticks += 1;
             let expire = (ticks - 1).is_multiple_of(LOG_RETENTION_EVERY_TICKS);
-            let retention = config.current().storage.logs.retention.into();
+            let logs = config.current().storage.logs.clone();
             let store = store.clone();
             let result = tokio::task::spawn_blocking(move || {
                 store.maintain()?;
@@ -318,7 +319,10 @@ fn spawn_log_maintenance(
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-                    store.expire(now, retention)?;
+                    store.expire(now, logs.retention.into())?;
+                    if logs.retention_size.bytes() > 0 {
+                        store.expire_to_size(logs.retention_size.bytes())?;
+                    }
                 }
                 Ok::<(), sightline_logstore::Error>(())
             })

@@ -11,7 +11,7 @@
 //! Time is the whole process's CPU time (`cpu-time`'s `ProcessTime`), because RocksDB compresses on its
 //! background flush threads; criterion's throughput is per raw line byte. The bytes on disk
 //! per raw byte of each codec are printed once per codec on stderr (`disk/raw`), the WAL
-//! excluded (it is truncated after the flush).
+//! excluded (the flush deletes it).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -123,7 +123,10 @@ fn compression(c: &mut Criterion) {
     for (name, codec) in [
         ("lz4", ChunkCompression::Lz4),
         ("zstd1", ChunkCompression::Zstd { level: 1 }),
+        ("zstd2", ChunkCompression::Zstd { level: 2 }),
         ("zstd3", ChunkCompression::Zstd { level: 3 }),
+        ("zstd4", ChunkCompression::Zstd { level: 4 }),
+        ("zstd5", ChunkCompression::Zstd { level: 5 }),
         ("zstd6", ChunkCompression::Zstd { level: 6 }),
         ("zstd9", ChunkCompression::Zstd { level: 9 }),
     ] {

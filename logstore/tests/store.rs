@@ -203,15 +203,7 @@ fn retention_drops_exactly_the_expired_days() {
     let now = MIDNIGHT + 12 * 3600 * SECOND;
     // Eleven days of 200 KB of random letters each, noon of every day from ten days ago to
     // today.
-    let mut x = 1u64;
-    let payload: String = (0..200_000)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            char::from(b'a' + ((x >> 33) % 26) as u8)
-        })
-        .collect();
+    let payload = random_letters(200_000, 1);
     for back in 0..=10 {
         let t = now - back * DAY;
         store
@@ -241,4 +233,117 @@ fn retention_drops_exactly_the_expired_days() {
         store.expire(now, Duration::from_secs(7 * 86_400)).unwrap(),
         Vec::<i32>::new()
     );
+}
+
+/// `len` pseudo-random lowercase letters (they compress to about 60 %).
+fn random_letters(len: usize, seed: u64) -> String {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(b'a' + ((x >> 33) % 26) as u8)
+        })
+        .collect()
+}
+
+/// Bytes the files under `dir` occupy on disk (allocated blocks), recursively.
+fn disk_blocks(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|item| {
+            let item = item.unwrap();
+            let meta = item.metadata().unwrap();
+            if meta.is_dir() {
+                disk_blocks(&item.path())
+            } else {
+                meta.blocks() * 512
+            }
+        })
+        .sum()
+}
+
+/// Bytes of RocksDB's table files in `dir`: what dropping days must free.
+fn sst_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|item| item.unwrap())
+        .filter(|item| item.path().extension().is_some_and(|ext| ext == "sst"))
+        .map(|item| item.metadata().unwrap().len())
+        .sum()
+}
+
+/// Pushes one 1 MB line (different per day) at noon of each of the `days` days up to today,
+/// then flushes; returns noon today.
+fn fill_days(store: &LogStore, days: i64) -> i64 {
+    let now = MIDNIGHT + 12 * 3600 * SECOND;
+    for back in 0..days {
+        let payload = random_letters(1 << 20, back as u64 + 7);
+        store
+            .push(&[stream(&[("app", "api")], &[(now - back * DAY, &payload)])])
+            .unwrap();
+    }
+    store.flush().unwrap();
+    now
+}
+
+#[test]
+fn expired_days_give_their_disk_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let now = fill_days(&store, 10);
+    let tables = sst_bytes(dir.path());
+    let before = disk_blocks(dir.path());
+    // Ten days of about 600 KB compressed each.
+    assert!(tables > 10 * 500_000, "{tables} bytes of tables");
+    // Retention 3 d keeps today and the three days before it: six days go.
+    let dropped = store.expire(now, Duration::from_secs(3 * 86_400)).unwrap();
+    assert_eq!(dropped.len(), 6, "{dropped:?}");
+    let after = disk_blocks(dir.path());
+    let freed = before.saturating_sub(after);
+    assert!(
+        freed >= tables * 6 / 10 * 9 / 10,
+        "only {freed} of {before} bytes freed by dropping 6 of 10 days ({tables} bytes of tables)"
+    );
+    assert!(sst_bytes(dir.path()) <= tables * 4 / 10 * 11 / 10);
+    drop(store);
+    // And they stay gone: reopening finds four days.
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let id = only_stream(&store, "api");
+    let page = store
+        .entries(id, now - 20 * DAY, now + DAY, Direction::Forward, 0)
+        .unwrap();
+    assert_eq!(page.entries.len(), 4);
+    assert!(disk_blocks(dir.path()) <= after + (64 << 10));
+}
+
+#[test]
+fn retention_size_drops_the_oldest_whole_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let now = fill_days(&store, 10);
+    let usage = sst_bytes(dir.path());
+    let before = disk_blocks(dir.path());
+    // Room for five and a half days: the five oldest go (the WAL does not count).
+    let limit = usage * 55 / 100;
+    let today = 20_414;
+    let dropped = store.expire_to_size(limit).unwrap();
+    assert_eq!(dropped, (today - 9..=today - 5).collect::<Vec<_>>());
+    let left = sst_bytes(dir.path());
+    assert!(left <= limit && left > limit * 8 / 10, "{left} > {limit}");
+    assert!(disk_blocks(dir.path()) + usage * 4 / 10 <= before);
+    assert_eq!(store.expire_to_size(limit).unwrap(), Vec::<i32>::new());
+    // Below one day's size: everything but the newest day goes.
+    assert_eq!(
+        store.expire_to_size(1).unwrap(),
+        (today - 4..today).collect::<Vec<_>>()
+    );
+    let id = only_stream(&store, "api");
+    let page = store
+        .entries(id, now - 20 * DAY, now + DAY, Direction::Forward, 0)
+        .unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].timestamp_ns, now);
 }

@@ -5,6 +5,7 @@
 //! * `l` labels → stream id (8 bytes big-endian); `i` id → labels: the stream index.
 //! * `m` day (4 bytes) id → the WAL sequence number through which the stream's entries of
 //!   that day are in chunks (the replay skips what is already persisted).
+//! * `x` → the first day retention has not dropped (4 bytes big-endian, signed).
 //!
 //! Each UTC day is one column family, `day-NNNNNN` (days since the Unix epoch), so retention
 //! drops a day whole:
@@ -18,6 +19,9 @@ use sightline_core::labels::Labels;
 
 /// Nanoseconds in a UTC day.
 pub(crate) const DAY_NS: i64 = 86_400 * 1_000_000_000;
+
+/// Key of the first day retention has not dropped.
+pub(crate) const DROPPED_BEFORE_KEY: &[u8] = b"x";
 
 /// Prefix of day column family names.
 pub(crate) const DAY_PREFIX: &str = "day-";

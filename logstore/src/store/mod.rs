@@ -25,6 +25,9 @@
 //! * Identical entries pushed in two different pushes are both kept (one push is
 //!   deduplicated by validation).
 //! * The stream index is global and not expired with the days: a stream's id stays stable.
+//! * Retention remembers the first day it kept: entries of older days, replayed from the WAL
+//!   after a restart or pushed late, are discarded (as the next retention run would), so a
+//!   dropped day does not come back.
 
 mod codec;
 mod keys;
@@ -72,7 +75,8 @@ pub struct StoreOptions {
     pub max_chunk_age: Duration,
     /// Time without appends after which a head is cut; 30 min (Loki's `chunk_idle_period`).
     pub chunk_idle: Duration,
-    /// Raw bytes all heads may hold together before the largest is cut; 64 MiB.
+    /// Raw bytes all heads may hold together before the largest is cut; 48 MiB (peak RSS
+    /// while ingesting, see docs/BENCHMARKS.md).
     pub max_head_bytes: usize,
     /// Size at which a WAL segment is closed and a new one started; 64 MiB.
     pub wal_segment_bytes: u64,
@@ -86,7 +90,7 @@ impl Default for StoreOptions {
             chunk_target_bytes: 1536 << 10,
             max_chunk_age: Duration::from_secs(3600),
             chunk_idle: Duration::from_secs(1800),
-            max_head_bytes: 64 << 20,
+            max_head_bytes: 48 << 20,
             wal_segment_bytes: 64 << 20,
             compression: ChunkCompression::Zstd { level: 3 },
         }
@@ -158,6 +162,9 @@ struct State {
     chunks: u64,
     /// The days that have a column family.
     days: std::collections::BTreeSet<i32>,
+    /// Every day before this one was dropped by retention: entries for them (from a replayed
+    /// WAL or a late push) are discarded, as the next retention run would.
+    dropped_before: i32,
 }
 
 /// A log store in one directory: `wal/` and the RocksDB files.
@@ -203,7 +210,7 @@ impl LogStore {
         db_options.set_log_level(rocksdb::LogLevel::Warn);
         db_options.set_keep_log_file_num(2);
         db_options.set_max_log_file_size(1 << 20);
-        db_options.set_db_write_buffer_size(32 << 20);
+        db_options.set_db_write_buffer_size(16 << 20);
         let names = Db::list_cf(&db_options, &path)
             .unwrap_or_else(|_| vec![rocksdb::DEFAULT_COLUMN_FAMILY_NAME.to_owned()]);
         let descriptors = names.iter().map(|name| {
@@ -221,6 +228,7 @@ impl LogStore {
             heads: HashMap::new(),
             head_bytes: 0,
             replay_markers: load_markers(&db)?,
+            dropped_before: load_dropped_before(&db)?,
             chunks: 0,
             days: names
                 .iter()
@@ -304,9 +312,11 @@ impl LogStore {
     }
 
     /// Cuts every head and persists everything, so that the WAL holds nothing needed (what
-    /// Loki's `POST /flush` does).
+    /// Loki's `POST /flush` does), and deletes the WAL segments (the current one is closed
+    /// for that).
     pub fn flush(&self) -> Result<(), Error> {
         self.cut_where(|_| true)?;
+        self.wal.rotate()?;
         self.flush_rocksdb()?;
         self.truncate_wal()
     }
@@ -377,32 +387,55 @@ impl LogStore {
         let first_kept = keys::day_of(now_ns.saturating_sub(retention_ns));
         let mut dropped = Vec::new();
         let mut state = self.lock();
-        let expired: Vec<(u64, i32)> = state
+        let expired_heads: Vec<(u64, i32)> = state
             .heads
             .keys()
             .filter(|(_, day)| *day < first_kept)
             .copied()
             .collect();
-        for key in expired {
-            if let Some(head) = state.heads.remove(&key) {
-                state.head_bytes -= head.data.len();
-            }
+        for key in expired_heads {
+            drop_head(&mut state, key);
         }
         let expired_days: Vec<i32> = state.days.range(..first_kept).copied().collect();
         for day in expired_days {
-            let name = keys::day_cf(day);
-            let (from, to) = keys::marker_range(day);
-            let mut batch = WriteBatch::default();
-            batch.delete_range(from, to);
-            self.db
-                .write_opt(batch, &no_wal())
-                .map_err(rocks(format!("deleting markers of {name}")))?;
-            self.db
-                .drop_cf(&name)
-                .map_err(rocks(format!("dropping {name}")))?;
-            tracing::info!(day = %name, "log retention dropped a day");
-            state.days.remove(&day);
+            self.drop_day(&mut state, day)?;
             dropped.push(day);
+        }
+        let moved = self.raise_dropped_before(&mut state, first_kept)?;
+        drop(state);
+        if !dropped.is_empty() || moved {
+            self.flush_rocksdb()?;
+        }
+        Ok(dropped)
+    }
+
+    /// Drops the oldest UTC days, whole, while the stored days (RocksDB's table files, the
+    /// part of [`LogStore::disk_usage`] that dropping days frees; the WAL is bounded by its
+    /// segment size and truncation) take more than `max_bytes`. The newest day that has
+    /// chunks is never dropped (it is the one being written), so a single day larger than
+    /// the limit stays. Returns the days dropped.
+    pub fn expire_to_size(&self, max_bytes: u64) -> Result<Vec<i32>, Error> {
+        let mut dropped = Vec::new();
+        let mut usage = self.table_usage()?;
+        let mut state = self.lock();
+        while usage > max_bytes && state.days.len() > 1 {
+            let Some(oldest) = state.days.first().copied() else {
+                break;
+            };
+            let size = self.day_size(oldest)?;
+            let heads: Vec<(u64, i32)> = state
+                .heads
+                .keys()
+                .filter(|(_, day)| *day == oldest)
+                .copied()
+                .collect();
+            for key in heads {
+                drop_head(&mut state, key);
+            }
+            self.drop_day(&mut state, oldest)?;
+            self.raise_dropped_before(&mut state, oldest.saturating_add(1))?;
+            usage = usage.saturating_sub(size);
+            dropped.push(oldest);
         }
         drop(state);
         if !dropped.is_empty() {
@@ -411,28 +444,64 @@ impl LogStore {
         Ok(dropped)
     }
 
+    /// Records that every day before `day` is dropped; true when that moved the mark (the
+    /// caller flushes RocksDB to persist it).
+    fn raise_dropped_before(&self, state: &mut State, day: i32) -> Result<bool, Error> {
+        if day <= state.dropped_before {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::default();
+        batch.put(keys::DROPPED_BEFORE_KEY, day.to_be_bytes());
+        self.db
+            .write_opt(batch, &no_wal())
+            .map_err(rocks("recording the dropped days"))?;
+        state.dropped_before = day;
+        Ok(true)
+    }
+
+    /// Bytes of a day's table files, as RocksDB counts them.
+    fn day_size(&self, day: i32) -> Result<u64, Error> {
+        let name = keys::day_cf(day);
+        let Some(cf) = self.db.cf_handle(&name) else {
+            return Ok(0);
+        };
+        let size = self
+            .db
+            .property_int_value_cf(&cf, "rocksdb.total-sst-files-size")
+            .map_err(rocks(format!("reading the size of {name}")))?;
+        Ok(size.unwrap_or(0))
+    }
+
+    /// Drops a day's column family (its files go with it) and its WAL markers.
+    fn drop_day(&self, state: &mut State, day: i32) -> Result<(), Error> {
+        let name = keys::day_cf(day);
+        let (from, to) = keys::marker_range(day);
+        let mut batch = WriteBatch::default();
+        batch.delete_range(from, to);
+        self.db
+            .write_opt(batch, &no_wal())
+            .map_err(rocks(format!("deleting markers of {name}")))?;
+        self.db
+            .drop_cf(&name)
+            .map_err(rocks(format!("dropping {name}")))?;
+        tracing::info!(day = %name, "log retention dropped a day");
+        state.days.remove(&day);
+        Ok(())
+    }
+
     /// Bytes the store holds on disk: RocksDB's table files (`*.sst`: chunks and indexes,
     /// counted from the directory, so files of a dropped day that linger would count) and
     /// the log WAL. RocksDB's small bookkeeping files (manifest, options, info log) are not
     /// counted.
     pub fn disk_usage(&self) -> Result<u64, Error> {
-        let size_of = |dir: &Path, keep: &dyn Fn(&Path) -> bool| -> Result<u64, Error> {
-            let listing = std::fs::read_dir(dir).map_err(|source| Error::Io {
-                action: "listing".into(),
-                path: dir.to_owned(),
-                source,
-            })?;
-            Ok(listing
-                .flatten()
-                .filter(|item| keep(&item.path()))
-                .map(|item| item.metadata().map_or(0, |meta| meta.len()))
-                .sum())
-        };
-        let tables = size_of(&self.path, &|path| {
+        Ok(self.table_usage()? + dir_size(&self.path.join("wal"), &|_| true)?)
+    }
+
+    /// Bytes of RocksDB's table files (`*.sst`) in the store's directory.
+    fn table_usage(&self) -> Result<u64, Error> {
+        dir_size(&self.path, &|path| {
             path.extension().is_some_and(|ext| ext == "sst")
-        })?;
-        let wal = size_of(&self.path.join("wal"), &|_| true)?;
-        Ok(tables + wal)
+        })
     }
 
     /// Counters since the store was opened.
@@ -462,10 +531,24 @@ impl LogStore {
     }
 }
 
+/// Bytes of the files directly in `dir` that `keep` selects.
+fn dir_size(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<u64, Error> {
+    let listing = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        action: "listing".into(),
+        path: dir.to_owned(),
+        source,
+    })?;
+    Ok(listing
+        .flatten()
+        .filter(|item| keep(&item.path()))
+        .map(|item| item.metadata().map_or(0, |meta| meta.len()))
+        .sum())
+}
+
 /// Options of a day column family: chunks are large values read whole.
 fn day_options(compression: ChunkCompression) -> Options {
     let mut cf = Options::default();
-    cf.set_write_buffer_size(16 << 20);
+    cf.set_write_buffer_size(8 << 20);
     // Chunks are written once and never updated: compacting would only rewrite them. A day's
     // files stay as flushed until retention drops the day, so the L0 file count must not
     // stall writes.
@@ -505,6 +588,20 @@ fn load_index(db: &Db) -> Result<StreamIndex, Error> {
         index.labels.insert(id, labels);
     }
     Ok(index)
+}
+
+fn load_dropped_before(db: &Db) -> Result<i32, Error> {
+    let Some(value) = db
+        .get(keys::DROPPED_BEFORE_KEY)
+        .map_err(rocks("reading the dropped days"))?
+    else {
+        return Ok(i32::MIN);
+    };
+    let day: [u8; 4] = value
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("dropped-days mark", "index"))?;
+    Ok(i32::from_be_bytes(day))
 }
 
 fn load_markers(db: &Db) -> Result<HashMap<(u64, i32), u64>, Error> {
@@ -559,6 +656,9 @@ fn apply(
         let id = stream_id(db, &mut state.index, &stream.labels)?;
         for entry in &stream.entries {
             let day = keys::day_of(entry.timestamp_ns);
+            if day < state.dropped_before {
+                continue;
+            }
             if state
                 .replay_markers
                 .get(&(id, day))
@@ -571,6 +671,10 @@ fn apply(
                 .entry((id, day))
                 .or_insert_with(|| Head::new(seq, now));
             let offset = head.data.len();
+            // The body: the line and metadata, each length a varint of at most 10 bytes.
+            let body_bytes = entry.size() + 10 * (2 + 2 * entry.metadata.len());
+            grow_by_quarters(&mut head.data, body_bytes);
+            grow_by_quarters(&mut head.entries, 1);
             codec::put_entry_body(&mut head.data, entry);
             let len = head.data.len() - offset;
             head.entries
@@ -599,6 +703,21 @@ fn apply(
         cut(db, options.compression, state, largest)?;
     }
     Ok(applied)
+}
+
+/// Makes room for `additional` more items, growing by a quarter rather than doubling: spare
+/// capacity of the heads is resident memory, and the heads are most of the store's memory.
+fn grow_by_quarters<T>(vec: &mut Vec<T>, additional: usize) {
+    if vec.capacity() - vec.len() < additional {
+        vec.reserve_exact(additional.max(vec.capacity() / 4).max(64));
+    }
+}
+
+/// Forgets a head without persisting it (its day is being dropped).
+fn drop_head(state: &mut State, key: (u64, i32)) {
+    if let Some(head) = state.heads.remove(&key) {
+        state.head_bytes -= head.data.len();
+    }
 }
 
 /// Writes a head as a chunk (with its postings and WAL marker) and removes it.

@@ -136,15 +136,7 @@ impl Wal {
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let frame_len = (HEADER_BYTES + payload.len()) as u64;
         if writer.size > 0 && writer.size + frame_len > self.segment_bytes {
-            let path = segment_path(&self.dir, *writer.segments.last().unwrap_or(&0));
-            writer
-                .file
-                .sync_data()
-                .map_err(|e| io_error("syncing WAL segment", &path, e))?;
-            let first = writer.next_seq;
-            writer.file = Arc::new(create_segment(&self.dir, first)?);
-            writer.size = 0;
-            writer.segments.push(first);
+            self.start_segment(&mut writer)?;
         }
         let seq = writer.next_seq;
         let mut frame = Vec::with_capacity(frame_len as usize);
@@ -163,6 +155,29 @@ impl Wal {
         writer.size += frame_len;
         writer.next_seq += 1;
         Ok(seq)
+    }
+
+    /// Syncs the current segment and starts a new one.
+    fn start_segment(&self, writer: &mut Writer) -> Result<(), Error> {
+        let path = segment_path(&self.dir, *writer.segments.last().unwrap_or(&0));
+        writer
+            .file
+            .sync_data()
+            .map_err(|e| io_error("syncing WAL segment", &path, e))?;
+        let first = writer.next_seq;
+        writer.file = Arc::new(create_segment(&self.dir, first)?);
+        writer.size = 0;
+        writer.segments.push(first);
+        Ok(())
+    }
+
+    /// Closes the current segment (unless it is empty) so that a truncation can delete it.
+    pub(crate) fn rotate(&self) -> Result<(), Error> {
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if writer.size > 0 {
+            self.start_segment(&mut writer)?;
+        }
+        Ok(())
     }
 
     /// Returns once every record up to `seq` is on disk; concurrent callers share fsyncs.

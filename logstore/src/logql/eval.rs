@@ -487,13 +487,13 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
                         (None, _) => 1.0,
                     };
                     if let Some(labels) = &mut labels {
+                        labels.remove(ERROR_DETAILS_LABEL);
                         if let Some(error) = labels.get(ERROR_LABEL) {
                             return Err(Error::Pipeline {
                                 error: error.clone(),
                                 series: labels_text(labels),
                             });
                         }
-                        labels.remove(ERROR_DETAILS_LABEL);
                     }
                     let labels = match (&group_names, labels) {
                         (Some((without, names)), labels) => group_labels(

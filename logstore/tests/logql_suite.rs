@@ -20,9 +20,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use sightline_core::labels::Labels;
-use sightline_logstore::logql::{
-    Evaluator, Expr, LabelSet, MetricResult, QueryLimits, parse,
-};
+use sightline_logstore::logql::{Evaluator, Expr, LabelSet, MetricResult, QueryLimits, parse};
 use sightline_logstore::push::{Entry, PushStream, parse_label_text};
 use sightline_logstore::store::{Direction, LogStore, StoreOptions};
 
@@ -30,7 +28,9 @@ use sightline_logstore::store::{Direction, LogStore, StoreOptions};
 const BASE_NS: i64 = 1_704_067_200_000_000_000;
 
 fn ns(seconds: &str) -> i64 {
-    let value: f64 = seconds.parse().unwrap_or_else(|_| panic!("bad time {seconds:?}"));
+    let value: f64 = seconds
+        .parse()
+        .unwrap_or_else(|_| panic!("bad time {seconds:?}"));
     BASE_NS + (value * 1e9).round() as i64
 }
 
@@ -60,90 +60,90 @@ fn run(store: &LogStore, header: &str) -> Vec<String> {
     let (kind, rest) = header.split_once(' ').unwrap_or((header, ""));
     let limits = QueryLimits::default();
     let mut evaluator = Evaluator::new(store, limits);
-    let result: Result<Vec<String>, String> = (|| {
-        match kind {
-            "logs" => {
-                let mut parts = rest.splitn(5, ' ');
-                let (start, end, direction, limit, query) = (
-                    parts.next().unwrap(),
-                    parts.next().unwrap(),
-                    parts.next().unwrap(),
-                    parts.next().unwrap(),
-                    parts.next().unwrap(),
-                );
-                let Expr::Log(log) = parse(query).map_err(|e| e.to_string())? else {
-                    return Err("not a log query".into());
-                };
-                let direction = if direction == "forward" {
-                    Direction::Forward
-                } else {
-                    Direction::Backward
-                };
-                let streams = evaluator
-                    .logs(&log, ns(start), ns(end), direction, limit.parse().unwrap())
-                    .map_err(|e| e.to_string())?;
-                Ok(streams
-                    .iter()
-                    .flat_map(|s| {
-                        s.entries.iter().map(|(ts, line)| {
-                            format!("{} {} {line}", labels_text(&s.labels), seconds(*ts))
-                        })
+    let result: Result<Vec<String>, String> = (|| match kind {
+        "logs" => {
+            let mut parts = rest.splitn(5, ' ');
+            let (start, end, direction, limit, query) = (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            );
+            let Expr::Log(log) = parse(query).map_err(|e| e.to_string())? else {
+                return Err("not a log query".into());
+            };
+            let direction = if direction == "forward" {
+                Direction::Forward
+            } else {
+                Direction::Backward
+            };
+            let streams = evaluator
+                .logs(&log, ns(start), ns(end), direction, limit.parse().unwrap())
+                .map_err(|e| e.to_string())?;
+            Ok(streams
+                .iter()
+                .flat_map(|s| {
+                    s.entries.iter().map(|(ts, line)| {
+                        format!("{} {} {line}", labels_text(&s.labels), seconds(*ts))
                     })
-                    .collect())
-            }
-            "instant" | "range" => {
-                let mut parts = rest.splitn(if kind == "instant" { 2 } else { 4 }, ' ');
-                let (start, end, step) = if kind == "instant" {
-                    let t = parts.next().unwrap();
-                    (t, t, "0")
-                } else {
-                    (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap())
-                };
-                let query = parts.next().unwrap();
-                let Expr::Metric(metric) = parse(query).map_err(|e| e.to_string())? else {
-                    return Err("not a metric query".into());
-                };
-                let step_ns = (step.parse::<f64>().unwrap() * 1e9) as i64;
-                let result = evaluator
-                    .metric(&metric, ns(start), ns(end), step_ns)
-                    .map_err(|e| e.to_string())?;
-                Ok(match result {
-                    MetricResult::Scalar(points) => points
-                        .iter()
-                        .map(|(_, v)| format!("scalar {}", value_text(*v)))
-                        .take(1)
-                        .collect(),
-                    MetricResult::Series(series) => series
-                        .iter()
-                        .map(|s| {
-                            let mut row = labels_text(&s.labels);
-                            for (t, v) in &s.points {
-                                if kind == "instant" {
-                                    write!(row, " {}", value_text(*v)).unwrap();
-                                } else {
-                                    write!(row, " {}:{}", seconds(*t), value_text(*v)).unwrap();
-                                }
-                            }
-                            row
-                        })
-                        .collect(),
                 })
-            }
-            "error" => match parse(rest) {
-                Err(error) => Err(error.to_string()),
-                Ok(Expr::Metric(metric)) => {
-                    evaluator
-                        .metric(&metric, ns("0"), ns("600"), 60_000_000_000)
-                        .map(|_| vec!["(no error)".to_owned()])
-                        .map_err(|e| e.to_string())
-                }
-                Ok(Expr::Log(log)) => evaluator
-                    .logs(&log, ns("0"), ns("600"), Direction::Backward, 100)
-                    .map(|_| vec!["(no error)".to_owned()])
-                    .map_err(|e| e.to_string()),
-            },
-            other => panic!("unknown block kind {other:?}"),
+                .collect())
         }
+        "instant" | "range" => {
+            let mut parts = rest.splitn(if kind == "instant" { 2 } else { 4 }, ' ');
+            let (start, end, step) = if kind == "instant" {
+                let t = parts.next().unwrap();
+                (t, t, "0")
+            } else {
+                (
+                    parts.next().unwrap(),
+                    parts.next().unwrap(),
+                    parts.next().unwrap(),
+                )
+            };
+            let query = parts.next().unwrap();
+            let Expr::Metric(metric) = parse(query).map_err(|e| e.to_string())? else {
+                return Err("not a metric query".into());
+            };
+            let step_ns = (step.parse::<f64>().unwrap() * 1e9) as i64;
+            let result = evaluator
+                .metric(&metric, ns(start), ns(end), step_ns)
+                .map_err(|e| e.to_string())?;
+            Ok(match result {
+                MetricResult::Scalar(points) => points
+                    .iter()
+                    .map(|(_, v)| format!("scalar {}", value_text(*v)))
+                    .take(1)
+                    .collect(),
+                MetricResult::Series(series) => series
+                    .iter()
+                    .map(|s| {
+                        let mut row = labels_text(&s.labels);
+                        for (t, v) in &s.points {
+                            if kind == "instant" {
+                                write!(row, " {}", value_text(*v)).unwrap();
+                            } else {
+                                write!(row, " {}:{}", seconds(*t), value_text(*v)).unwrap();
+                            }
+                        }
+                        row
+                    })
+                    .collect(),
+            })
+        }
+        "error" => match parse(rest) {
+            Err(error) => Err(error.to_string()),
+            Ok(Expr::Metric(metric)) => evaluator
+                .metric(&metric, ns("0"), ns("600"), 60_000_000_000)
+                .map(|_| vec!["(no error)".to_owned()])
+                .map_err(|e| e.to_string()),
+            Ok(Expr::Log(log)) => evaluator
+                .logs(&log, ns("0"), ns("600"), Direction::Backward, 100)
+                .map(|_| vec!["(no error)".to_owned()])
+                .map_err(|e| e.to_string()),
+        },
+        other => panic!("unknown block kind {other:?}"),
     })();
     match result {
         Ok(rows) => rows,
@@ -187,7 +187,9 @@ fn run_file(path: &Path, report: &mut String) -> (usize, usize) {
         let ok = if header.starts_with("error ") {
             rows.len() == 1
                 && got.len() == 1
-                && got[0].strip_prefix("error: ").is_some_and(|m| m.starts_with(rows[0]))
+                && got[0]
+                    .strip_prefix("error: ")
+                    .is_some_and(|m| m.starts_with(rows[0]))
         } else {
             got == rows
         };

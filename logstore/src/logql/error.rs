@@ -43,7 +43,9 @@ pub enum QueryError {
         series: String,
     },
     /// More entries were requested than a query may return.
-    #[error("max entries limit per query exceeded, limit > max_entries_limit ({requested} > {max})")]
+    #[error(
+        "max entries limit per query exceeded, limit > max_entries_limit ({requested} > {max})"
+    )]
     EntriesLimit {
         /// The requested limit.
         requested: usize,

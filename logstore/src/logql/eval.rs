@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use sightline_core::matcher::MatchOp;
 
-use super::ast::{
-    BinOp, Grouping, LogExpr, MetricExpr, RangeOp, Unwrap, VectorMatching, VectorOp,
-};
+use super::ast::{BinOp, Grouping, LogExpr, MetricExpr, RangeOp, Unwrap, VectorMatching, VectorOp};
 use super::error::Error;
-use super::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, LabelSet, Pipeline, group_labels, unwrap_value};
+use super::pipeline::{
+    ERROR_DETAILS_LABEL, ERROR_LABEL, LabelSet, Pipeline, group_labels, unwrap_value,
+};
 use super::source::{LineHints, StreamReader};
 use crate::store::Direction;
 
@@ -155,7 +155,11 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
         self.stats.entries_read += page.entries.len() as u64;
         self.stats.chunks_read += page.chunks_read as u64;
         self.stats.chunks_skipped += page.chunks_skipped as u64;
-        self.stats.bytes_read += page.entries.iter().map(|e| e.line.len() as u64).sum::<u64>();
+        self.stats.bytes_read += page
+            .entries
+            .iter()
+            .map(|e| e.line.len() as u64)
+            .sum::<u64>();
         if self.limits.max_bytes_read > 0 && self.stats.bytes_read > self.limits.max_bytes_read {
             return Err(Error::BytesLimit {
                 max: self.limits.max_bytes_read,
@@ -295,7 +299,9 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
             ));
         }
-        let steps: Vec<i64> = (0..count).map(|i| start_ns + i as i64 * step_ns.max(0)).collect();
+        let steps: Vec<i64> = (0..count)
+            .map(|i| start_ns + i as i64 * step_ns.max(0))
+            .collect();
         let value = self.eval(expr, &steps)?;
         Ok(match value {
             Value::Scalar(v) => MetricResult::Scalar(steps.iter().map(|t| (*t, v)).collect()),
@@ -400,7 +406,14 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
             } => {
                 let left = self.eval(lhs, steps)?;
                 let right = self.eval(rhs, steps)?;
-                binary(*op, *return_bool, matching.as_ref(), left, right, steps.len())
+                binary(
+                    *op,
+                    *return_bool,
+                    matching.as_ref(),
+                    left,
+                    right,
+                    steps.len(),
+                )
             }
         }
     }
@@ -496,18 +509,17 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
                         }
                     }
                     let labels = match (&group_names, labels) {
-                        (Some((without, names)), labels) => group_labels(
-                            labels.as_ref().unwrap_or(&stream_labels),
-                            *without,
-                            names,
-                        ),
+                        (Some((without, names)), labels) => {
+                            group_labels(labels.as_ref().unwrap_or(&stream_labels), *without, names)
+                        }
                         (None, Some(labels)) => labels,
                         (None, None) => stream_labels.clone(),
                     };
                     let accumulator = match accumulators.get_mut(&labels) {
                         Some(accumulator) => accumulator,
                         None => {
-                            if accumulators.len() >= self.limits.max_series && op != RangeOp::Absent {
+                            if accumulators.len() >= self.limits.max_series && op != RangeOp::Absent
+                            {
                                 return Err(Error::SeriesLimit {
                                     max: self.limits.max_series,
                                 });
@@ -571,7 +583,8 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
             let values: Vec<Option<f64>> = match accumulator {
                 Accumulator::Sums { sums, counts } => {
                     let prefix_sums = prefix(&sums);
-                    let prefix_counts = prefix(&counts.iter().map(|c| f64::from(*c)).collect::<Vec<_>>());
+                    let prefix_counts =
+                        prefix(&counts.iter().map(|c| f64::from(*c)).collect::<Vec<_>>());
                     steps
                         .iter()
                         .map(|t| {
@@ -672,7 +685,13 @@ fn variance(values: impl Iterator<Item = f64>) -> f64 {
     if count == 0.0 { f64::NAN } else { m2 / count }
 }
 
-fn over_time(op: RangeOp, window: &[(i64, f64)], param: Option<f64>, start: i64, end: i64) -> Option<f64> {
+fn over_time(
+    op: RangeOp,
+    window: &[(i64, f64)],
+    param: Option<f64>,
+    start: i64,
+    end: i64,
+) -> Option<f64> {
     let values = window.iter().map(|s| s.1);
     Some(match op {
         RangeOp::Min => values.fold(f64::INFINITY, f64::min),
@@ -718,8 +737,16 @@ fn counter_rate(window: &[(i64, f64)], start: i64, end: i64) -> f64 {
     }
     let threshold = average_interval * 1.1;
     let mut extrapolate = sampled;
-    extrapolate += if to_start < threshold { to_start } else { average_interval / 2.0 };
-    extrapolate += if to_end < threshold { to_end } else { average_interval / 2.0 };
+    extrapolate += if to_start < threshold {
+        to_start
+    } else {
+        average_interval / 2.0
+    };
+    extrapolate += if to_end < threshold {
+        to_end
+    } else {
+        average_interval / 2.0
+    };
     if sampled == 0.0 {
         return 0.0;
     }
@@ -751,10 +778,15 @@ fn aggregate(
             for members in groups.values_mut() {
                 members.sort_by(|a, b| {
                     let order = a.1.total_cmp(&b.1);
-                    if op == VectorOp::Topk { order.reverse() } else { order }
+                    if op == VectorOp::Topk {
+                        order.reverse()
+                    } else {
+                        order
+                    }
                 });
                 for (labels, v) in members.iter().take(k) {
-                    out.entry((*labels).clone()).or_insert_with(|| vec![None; steps])[step] = Some(*v);
+                    out.entry((*labels).clone())
+                        .or_insert_with(|| vec![None; steps])[step] = Some(*v);
                 }
             }
         }
@@ -769,7 +801,10 @@ fn aggregate(
         .map(|(key, members)| {
             let values = (0..steps)
                 .map(|step| {
-                    let present: Vec<f64> = members.iter().filter_map(|v| v.get(step).copied().flatten()).collect();
+                    let present: Vec<f64> = members
+                        .iter()
+                        .filter_map(|v| v.get(step).copied().flatten())
+                        .collect();
                     if present.is_empty() {
                         return None;
                     }
@@ -782,9 +817,10 @@ fn aggregate(
                         VectorOp::Count => n,
                         VectorOp::Stdvar => variance(present.into_iter()),
                         VectorOp::Stddev => variance(present.into_iter()).sqrt(),
-                        VectorOp::Topk | VectorOp::Bottomk | VectorOp::Sort | VectorOp::SortDesc => {
-                            present[0]
-                        }
+                        VectorOp::Topk
+                        | VectorOp::Bottomk
+                        | VectorOp::Sort
+                        | VectorOp::SortDesc => present[0],
                     })
                 })
                 .collect();
@@ -863,7 +899,10 @@ fn binary(
         }
         (Value::Vector { series, .. }, Value::Scalar(b)) => {
             if op.is_set() {
-                return Err(Error::Invalid(format!("{} needs vectors on both sides", op.text())));
+                return Err(Error::Invalid(format!(
+                    "{} needs vectors on both sides",
+                    op.text()
+                )));
             }
             Ok(Value::Vector {
                 series: map_vector(series, &|a| combine(op, return_bool, a, b, a)),
@@ -872,7 +911,10 @@ fn binary(
         }
         (Value::Scalar(a), Value::Vector { series, .. }) => {
             if op.is_set() {
-                return Err(Error::Invalid(format!("{} needs vectors on both sides", op.text())));
+                return Err(Error::Invalid(format!(
+                    "{} needs vectors on both sides",
+                    op.text()
+                )));
             }
             Ok(Value::Vector {
                 series: map_vector(series, &|b| combine(op, return_bool, a, b, b)),
@@ -904,7 +946,8 @@ fn binary(
                             _ => true,
                         };
                         if keep {
-                            out.entry(labels.clone()).or_insert_with(|| vec![None; steps])[step] = Some(v);
+                            out.entry(labels.clone())
+                                .or_insert_with(|| vec![None; steps])[step] = Some(v);
                         }
                     }
                     if op == BinOp::Or {
@@ -913,7 +956,8 @@ fn binary(
                                 continue;
                             };
                             if !left_keys.contains(&match_key(labels, matching)) {
-                                out.entry(labels.clone()).or_insert_with(|| vec![None; steps])[step] = Some(v);
+                                out.entry(labels.clone())
+                                    .or_insert_with(|| vec![None; steps])[step] = Some(v);
                             }
                         }
                     }
@@ -958,7 +1002,8 @@ fn binary(
                     } else {
                         key
                     };
-                    out.entry(result_labels).or_insert_with(|| vec![None; steps])[step] = Some(v);
+                    out.entry(result_labels)
+                        .or_insert_with(|| vec![None; steps])[step] = Some(v);
                 }
             }
             Ok(Value::Vector {

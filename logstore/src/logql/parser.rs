@@ -116,7 +116,10 @@ impl Parser<'_> {
     }
 
     fn unexpected(&self) -> Error {
-        self.error_here(format!("syntax error: unexpected {}", describe(self.peek())))
+        self.error_here(format!(
+            "syntax error: unexpected {}",
+            describe(self.peek())
+        ))
     }
 
     fn expected(&self, what: &str) -> Error {
@@ -288,22 +291,24 @@ impl Parser<'_> {
                 self.advance();
                 let inner = self.unary()?;
                 match inner {
-                    Operand::Metric(MetricExpr::Number(n)) => Ok(Operand::Metric(
-                        MetricExpr::Number(if negative { -n } else { n }),
-                    )),
-                    Operand::Metric(expr) if negative => {
-                        Ok(Operand::Metric(MetricExpr::Binary {
-                            op: BinOp::Mul,
-                            return_bool: false,
-                            matching: None,
-                            lhs: Box::new(MetricExpr::Number(-1.0)),
-                            rhs: Box::new(expr),
-                        }))
+                    Operand::Metric(MetricExpr::Number(n)) => {
+                        Ok(Operand::Metric(MetricExpr::Number(if negative {
+                            -n
+                        } else {
+                            n
+                        })))
                     }
+                    Operand::Metric(expr) if negative => Ok(Operand::Metric(MetricExpr::Binary {
+                        op: BinOp::Mul,
+                        return_bool: false,
+                        matching: None,
+                        lhs: Box::new(MetricExpr::Number(-1.0)),
+                        rhs: Box::new(expr),
+                    })),
                     other @ Operand::Metric(_) => Ok(other),
-                    Operand::Log(_) => Err(self.error_here(
-                        "syntax error: a sign cannot apply to a log query",
-                    )),
+                    Operand::Log(_) => {
+                        Err(self.error_here("syntax error: a sign cannot apply to a log query"))
+                    }
                 }
             }
             TokenKind::Value(_) => Ok(Operand::Metric(MetricExpr::Number(self.number()?))),
@@ -312,9 +317,7 @@ impl Parser<'_> {
                 let inner = self.expr(0)?;
                 self.expect_symbol(")")?;
                 Ok(match inner {
-                    Operand::Metric(metric) => {
-                        Operand::Metric(MetricExpr::Paren(Box::new(metric)))
-                    }
+                    Operand::Metric(metric) => Operand::Metric(MetricExpr::Paren(Box::new(metric))),
                     log => log,
                 })
             }
@@ -602,9 +605,7 @@ impl Parser<'_> {
                 _ => return Ok(()),
             };
             if unwrap.as_deref().is_some_and(Option::is_some) {
-                return Err(self.error_here(
-                    "syntax error: line filters must come before | unwrap",
-                ));
+                return Err(self.error_here("syntax error: line filters must come before | unwrap"));
             }
             self.advance();
             stages.push(Stage::LineFilter(self.line_filter(op)?));
@@ -625,7 +626,10 @@ impl Parser<'_> {
                     Error::parse(
                         self.query,
                         at,
-                        format!("invalid regular expression {pattern:?}: {}", regex_reason(&e)),
+                        format!(
+                            "invalid regular expression {pattern:?}: {}",
+                            regex_reason(&e)
+                        ),
                     )
                 })?);
             }
@@ -711,7 +715,10 @@ impl Parser<'_> {
                     Error::parse(
                         self.query,
                         at,
-                        format!("invalid regular expression {pattern:?}: {}", regex_reason(&e)),
+                        format!(
+                            "invalid regular expression {pattern:?}: {}",
+                            regex_reason(&e)
+                        ),
                     )
                 })?;
                 if regex.capture_names().flatten().next().is_none() {
@@ -736,7 +743,11 @@ impl Parser<'_> {
                 let at = self.offset();
                 let text = self.string("a quoted template")?;
                 let template = Template::parse(&text).map_err(|message| {
-                    Error::parse(self.query, at, format!("invalid line_format template: {message}"))
+                    Error::parse(
+                        self.query,
+                        at,
+                        format!("invalid line_format template: {message}"),
+                    )
                 })?;
                 Ok(Stage::LineFormat(template))
             }
@@ -778,9 +789,8 @@ impl Parser<'_> {
                         let value_at = self.offset();
                         let value = self.string("a quoted value")?;
                         selects.push(LabelSelect::Matching(
-                            Matcher::new(op, name, value).map_err(|e| {
-                                Error::parse(self.query, value_at, e.to_string())
-                            })?,
+                            Matcher::new(op, name, value)
+                                .map_err(|e| Error::parse(self.query, value_at, e.to_string()))?,
                         ));
                     } else {
                         selects.push(LabelSelect::Name(name));
@@ -811,8 +821,7 @@ impl Parser<'_> {
         while let TokenKind::Ident(label) = self.peek().clone() {
             // Stop at the `or`/`and` of an outer expression: those are never label names here
             // when no `=` follows.
-            if !matches!(self.peek_at(1), TokenKind::Symbol("=" | ",")) && !extractions.is_empty()
-            {
+            if !matches!(self.peek_at(1), TokenKind::Symbol("=" | ",")) && !extractions.is_empty() {
                 break;
             }
             if !matches!(self.peek_at(1), TokenKind::Symbol("=" | ","))
@@ -825,9 +834,8 @@ impl Parser<'_> {
                 let at = self.offset();
                 let expression = self.string("a quoted expression")?;
                 if path {
-                    json_path(&expression).map_err(|message| {
-                        Error::parse(self.query, at, message)
-                    })?;
+                    json_path(&expression)
+                        .map_err(|message| Error::parse(self.query, at, message))?;
                 }
                 expression
             } else {
@@ -900,7 +908,9 @@ impl Parser<'_> {
                         return Err(Error::parse(
                             self.query,
                             op_at,
-                            format!("syntax error: {op} compares numbers, durations or byte sizes, not strings"),
+                            format!(
+                                "syntax error: {op} compares numbers, durations or byte sizes, not strings"
+                            ),
                         ));
                     }
                 };
@@ -941,7 +951,9 @@ impl Parser<'_> {
                     return Err(Error::parse(
                         self.query,
                         value_at,
-                        format!("invalid value {text:?}: expected a number, a duration (20ms) or a byte size (5KB)"),
+                        format!(
+                            "invalid value {text:?}: expected a number, a duration (20ms) or a byte size (5KB)"
+                        ),
                     ));
                 };
                 let text = if negative { format!("-{text}") } else { text };
@@ -979,9 +991,7 @@ pub fn parse_pattern(text: &str) -> Result<Vec<PatternPart>, String> {
             let name = &rest[open + 1..close];
             let valid = name == "_"
                 || (!name.is_empty()
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     && !name.starts_with(|c: char| c.is_ascii_digit()));
             valid.then_some((open, close, name))
         });
@@ -1028,7 +1038,11 @@ pub enum PathStep {
 
 /// Parses a `json` extraction path: `a.b[0]["c d"]`.
 pub fn json_path(text: &str) -> Result<Vec<PathStep>, String> {
-    let invalid = || format!("invalid JSON path {text:?}: expected e.g. request.headers[\"User-Agent\"] or servers[0]");
+    let invalid = || {
+        format!(
+            "invalid JSON path {text:?}: expected e.g. request.headers[\"User-Agent\"] or servers[0]"
+        )
+    };
     let mut steps = Vec::new();
     let bytes = text.as_bytes();
     let mut at = 0;
@@ -1050,9 +1064,7 @@ pub fn json_path(text: &str) -> Result<Vec<PathStep>, String> {
                 at = close + 1;
             }
             _ => {
-                let end = text[at..]
-                    .find(['.', '['])
-                    .map_or(text.len(), |i| i + at);
+                let end = text[at..].find(['.', '[']).map_or(text.len(), |i| i + at);
                 if end == at {
                     return Err(invalid());
                 }
@@ -1086,7 +1098,9 @@ mod tests {
             r#"sum by (app) (count_over_time({ns=~".+"} | json | level="error" [5m]))"#
         );
         assert_eq!(
-            round_trip(r#"quantile_over_time(0.99, {a="b"} | logfmt | unwrap duration(latency) | __error__="" [1m]) by (route)"#),
+            round_trip(
+                r#"quantile_over_time(0.99, {a="b"} | logfmt | unwrap duration(latency) | __error__="" [1m]) by (route)"#
+            ),
             r#"quantile_over_time(0.99,{a="b"} | logfmt | unwrap duration(latency) | __error__="" [1m]) by (route)"#
         );
         assert_eq!(
@@ -1107,11 +1121,23 @@ mod tests {
     #[test]
     fn errors_carry_positions() {
         let cases = [
-            ("{app=\"a\"} | foo", "parse error at line 1, col 13: syntax error: unexpected IDENTIFIER \"foo\""),
+            (
+                "{app=\"a\"} | foo",
+                "parse error at line 1, col 13: syntax error: unexpected IDENTIFIER \"foo\"",
+            ),
             ("{}", "parse error at line 1, col 2:"),
-            ("rate({a=\"b\"})", "parse error at line 1, col 13: syntax error: unexpected \")\", expected a range such as [5m]"),
-            ("{a=\"b\"}\n  |~ \"(\"", "parse error at line 2, col 6: invalid regular expression"),
-            ("sum_over_time({a=\"b\"}[5m])", "parse error at line 1, col 26: syntax error: sum_over_time needs an unwrapped label"),
+            (
+                "rate({a=\"b\"})",
+                "parse error at line 1, col 13: syntax error: unexpected \")\", expected a range such as [5m]",
+            ),
+            (
+                "{a=\"b\"}\n  |~ \"(\"",
+                "parse error at line 2, col 6: invalid regular expression",
+            ),
+            (
+                "sum_over_time({a=\"b\"}[5m])",
+                "parse error at line 1, col 26: syntax error: sum_over_time needs an unwrapped label",
+            ),
         ];
         for (query, expected) in cases {
             let message = parse(query).unwrap_err().to_string();

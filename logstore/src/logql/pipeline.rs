@@ -19,8 +19,8 @@ use regex::Regex;
 use serde_json::Value as Json;
 
 use super::ast::{
-    Extraction, LabelFilter, LabelFormat, LineFilter, LineFilterOp, PatternPart,
-    Stage, Unwrap, ValueKind,
+    Extraction, LabelFilter, LabelFormat, LineFilter, LineFilterOp, PatternPart, Stage, Unwrap,
+    ValueKind,
 };
 use super::parser::{PathStep, json_path};
 use super::units;
@@ -63,7 +63,13 @@ fn set_error(labels: &mut LabelSet, error: &str, details: String) {
 fn sanitize(key: &str) -> String {
     let mut out: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
@@ -200,11 +206,12 @@ impl Pipeline {
                         return None;
                     }
                 }
-                Stage::LineFormat(template) => match template.render(&labels, &line, timestamp_ns)
-                {
-                    Ok(rendered) => line = Cow::Owned(rendered),
-                    Err(message) => set_error(&mut labels, "TemplateFormatErr", message),
-                },
+                Stage::LineFormat(template) => {
+                    match template.render(&labels, &line, timestamp_ns) {
+                        Ok(rendered) => line = Cow::Owned(rendered),
+                        Err(message) => set_error(&mut labels, "TemplateFormatErr", message),
+                    }
+                }
                 Stage::LabelFormat(formats) => {
                     let before = labels.clone();
                     for format in formats {
@@ -308,7 +315,11 @@ fn json_stage(
     let parsed: Json = match serde_json::from_str(line) {
         Ok(Json::Object(object)) => Json::Object(object),
         Ok(_) => {
-            set_error(labels, "JSONParserErr", "the line is not a JSON object".into());
+            set_error(
+                labels,
+                "JSONParserErr",
+                "the line is not a JSON object".into(),
+            );
             return;
         }
         Err(error) => {
@@ -445,7 +456,11 @@ fn unpack_stage(line: &str, stream_labels: &LabelSet, labels: &mut LabelSet) -> 
     let object = match serde_json::from_str::<Json>(line) {
         Ok(Json::Object(object)) => object,
         _ => {
-            set_error(labels, "JSONParserErr", "the line is not a JSON object".into());
+            set_error(
+                labels,
+                "JSONParserErr",
+                "the line is not a JSON object".into(),
+            );
             return None;
         }
     };
@@ -464,7 +479,10 @@ fn unpack_stage(line: &str, stream_labels: &LabelSet, labels: &mut LabelSet) -> 
 }
 
 /// Matches a `pattern` expression against a line: the captures, or `None`.
-fn match_pattern<'p, 'l>(parts: &'p [PatternPart], line: &'l str) -> Option<Vec<(&'p str, &'l str)>> {
+fn match_pattern<'p, 'l>(
+    parts: &'p [PatternPart],
+    line: &'l str,
+) -> Option<Vec<(&'p str, &'l str)>> {
     let mut captured = Vec::new();
     let mut rest = line;
     let mut pending: Option<&Option<String>> = None;
@@ -536,7 +554,10 @@ pub fn unwrap_value(unwrap: &Unwrap, labels: &mut LabelSet) -> Option<f64> {
                 set_error(
                     labels,
                     "SampleExtractionErr",
-                    format!("cannot read {}={text:?} as a {:?}", unwrap.label, unwrap.kind),
+                    format!(
+                        "cannot read {}={text:?} as a {:?}",
+                        unwrap.label, unwrap.kind
+                    ),
                 );
                 0.0
             }
@@ -593,26 +614,44 @@ mod tests {
 
     #[test]
     fn parsers_extract_labels() {
-        let r = run(r#"{app="api"} | json"#, r#"{"level":"info","req":{"path":"/x"},"app":"a","n":[1]}"#);
+        let r = run(
+            r#"{app="api"} | json"#,
+            r#"{"level":"info","req":{"path":"/x"},"app":"a","n":[1]}"#,
+        );
         assert_eq!(label(&r, "level").as_deref(), Some("info"));
         assert_eq!(label(&r, "req_path").as_deref(), Some("/x"));
         assert_eq!(label(&r, "app_extracted").as_deref(), Some("a"));
         assert_eq!(label(&r, "n"), None);
-        let r = run(r#"{app="api"} | json p="req.path""#, r#"{"req":{"path":"/x"}}"#);
+        let r = run(
+            r#"{app="api"} | json p="req.path""#,
+            r#"{"req":{"path":"/x"}}"#,
+        );
         assert_eq!(label(&r, "p").as_deref(), Some("/x"));
         let r = run(r#"{app="api"} | json"#, "not json");
         assert_eq!(label(&r, "__error__").as_deref(), Some("JSONParserErr"));
-        let r = run(r#"{app="api"} | logfmt"#, r#"level=warn msg="a b" empty= flag"#);
+        let r = run(
+            r#"{app="api"} | logfmt"#,
+            r#"level=warn msg="a b" empty= flag"#,
+        );
         assert_eq!(label(&r, "msg").as_deref(), Some("a b"));
         assert_eq!(label(&r, "empty"), None);
-        let r = run(r#"{app="api"} | logfmt --keep-empty"#, r#"level=warn empty= flag"#);
+        let r = run(
+            r#"{app="api"} | logfmt --keep-empty"#,
+            r#"level=warn empty= flag"#,
+        );
         assert_eq!(label(&r, "flag").as_deref(), Some(""));
         let r = run(r#"{app="api"} | logfmt --strict"#, r#"level=warn a"b=c"#);
         assert_eq!(label(&r, "__error__").as_deref(), Some("LogfmtParserErr"));
-        let r = run(r#"{app="api"} | pattern "<ip> - <_> <method> <path>""#, "1.2.3.4 - x GET /a");
+        let r = run(
+            r#"{app="api"} | pattern "<ip> - <_> <method> <path>""#,
+            "1.2.3.4 - x GET /a",
+        );
         assert_eq!(label(&r, "method").as_deref(), Some("GET"));
         assert_eq!(label(&r, "path").as_deref(), Some("/a"));
-        let r = run(r#"{app="api"} | regexp "(?P<code>\\d{3})""#, "status 404 here");
+        let r = run(
+            r#"{app="api"} | regexp "(?P<code>\\d{3})""#,
+            "status 404 here",
+        );
         assert_eq!(label(&r, "code").as_deref(), Some("404"));
         let r = run(r#"{app="api"} | unpack"#, r#"{"_entry":"raw","pod":"p1"}"#);
         assert_eq!(r.as_ref().map(|(l, _)| l.as_str()), Some("raw"));
@@ -631,13 +670,25 @@ mod tests {
         assert!(run(q, "d=500ms code=500").is_none());
         let r = run(r#"{app="api"} | logfmt | n > 1"#, "n=abc");
         assert_eq!(label(&r, "__error__").as_deref(), Some("LabelFilterErr"));
-        let r = run(r#"{app="api"} | logfmt | line_format "{{.level | ToUpper}}: {{__line__}}""#, "level=warn");
-        assert_eq!(r.as_ref().map(|(l, _)| l.as_str()), Some("WARN: level=warn"));
-        let r = run(r#"{app="api"} | logfmt | label_format lvl=level, app="{{.app}}-x""#, "level=warn");
+        let r = run(
+            r#"{app="api"} | logfmt | line_format "{{.level | ToUpper}}: {{__line__}}""#,
+            "level=warn",
+        );
+        assert_eq!(
+            r.as_ref().map(|(l, _)| l.as_str()),
+            Some("WARN: level=warn")
+        );
+        let r = run(
+            r#"{app="api"} | logfmt | label_format lvl=level, app="{{.app}}-x""#,
+            "level=warn",
+        );
         assert_eq!(label(&r, "lvl").as_deref(), Some("warn"));
         assert_eq!(label(&r, "level"), None);
         assert_eq!(label(&r, "app").as_deref(), Some("api-x"));
-        let r = run(r#"{app="api"} | logfmt | drop level, x="2""#, "level=warn x=1 y=2");
+        let r = run(
+            r#"{app="api"} | logfmt | drop level, x="2""#,
+            "level=warn x=1 y=2",
+        );
         assert_eq!(label(&r, "x").as_deref(), Some("1"));
         assert_eq!(label(&r, "level"), None);
         let r = run(r#"{app="api"} | logfmt | keep y"#, "level=warn y=2");

@@ -18,8 +18,12 @@ pub struct LineHints {
 /// Streams and their entries, as the engine needs them.
 pub trait StreamReader: Sync {
     /// Streams matching every matcher with data in `[start_ns, end_ns)`, sorted by labels.
-    fn select(&self, matchers: &[Matcher], start_ns: i64, end_ns: i64)
-    -> Result<Vec<StreamRef>, Error>;
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<StreamRef>, Error>;
 
     /// A stream's entries in `[start_ns, end_ns)` in `direction`, at most `limit` (0 = all).
     /// `hints` may be used to skip chunks that cannot hold a matching line (see

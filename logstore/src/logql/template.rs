@@ -200,7 +200,11 @@ fn build_static() -> BTreeMap<String, ValueFunc> {
         Arc::new(|args: &[Value]| {
             let (start, end) = (int_arg("substr", args, 0)?, int_arg("substr", args, 1)?);
             let s = arg("substr", args, 2)?;
-            let end = if end < 0 { s.chars().count() as i64 } else { end };
+            let end = if end < 0 {
+                s.chars().count() as i64
+            } else {
+                end
+            };
             Ok(string(&char_slice(&s, start, end)))
         }),
     );
@@ -246,10 +250,7 @@ fn go_time(ns: i64) -> String {
     if nanos > 0 {
         fraction = format!(".{nanos:09}").trim_end_matches('0').to_owned();
     }
-    format!(
-        "{}{fraction} +0000 UTC",
-        time.format("%Y-%m-%d %H:%M:%S")
-    )
+    format!("{}{fraction} +0000 UTC", time.format("%Y-%m-%d %H:%M:%S"))
 }
 
 impl Template {
@@ -342,7 +343,12 @@ mod tests {
     #[test]
     fn functions_of_loki_templates() {
         let l = labels(&[("app", "api"), ("status", "500")]);
-        let render = |text: &str| Template::parse(text).unwrap().render(&l, "the line", 1_500_000_000).unwrap();
+        let render = |text: &str| {
+            Template::parse(text)
+                .unwrap()
+                .render(&l, "the line", 1_500_000_000)
+                .unwrap()
+        };
         assert_eq!(render("{{.app | ToUpper}} {{.status}}"), "API 500");
         assert_eq!(render("{{ToLower \"ABC\"}}"), "abc");
         assert_eq!(render("{{.missing}}|"), "|");
@@ -351,7 +357,10 @@ mod tests {
         assert_eq!(render("{{.app | replace \"p\" \"P\"}}"), "aPi");
         assert_eq!(render("{{printf \"%s-%s\" .app .status}}"), "api-500");
         assert_eq!(render("{{__line__}}"), "the line");
-        assert_eq!(render("{{__timestamp__}}"), "1970-01-01 00:00:01.5 +0000 UTC");
+        assert_eq!(
+            render("{{__timestamp__}}"),
+            "1970-01-01 00:00:01.5 +0000 UTC"
+        );
         assert!(Template::parse("{{.app").is_err());
     }
 }

@@ -469,7 +469,10 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
                 .iter()
                 .map(|l| (l.name.clone(), l.value.clone()))
                 .collect();
-            // Series of an unchanged label set: look the accumulator up once per stream.
+            let stream_key = match &group_names {
+                Some((without, names)) => group_labels(&stream_labels, *without, names),
+                None => stream_labels.clone(),
+            };
             let mut from = read_start;
             while from < read_end {
                 let to = from.saturating_add(SLICE_NS).min(read_end);
@@ -508,33 +511,38 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
                             });
                         }
                     }
-                    let labels = match (&group_names, labels) {
-                        (Some((without, names)), labels) => {
-                            group_labels(labels.as_ref().unwrap_or(&stream_labels), *without, names)
+                    // The stream's own series (labels untouched by the pipeline) is keyed
+                    // once per stream, not cloned per entry.
+                    let owned_key;
+                    let key: &LabelSet = match (&group_names, labels) {
+                        (_, None) => &stream_key,
+                        (Some((without, names)), Some(labels)) => {
+                            owned_key = group_labels(&labels, *without, names);
+                            &owned_key
                         }
-                        (None, Some(labels)) => labels,
-                        (None, None) => stream_labels.clone(),
+                        (None, Some(labels)) => {
+                            owned_key = labels;
+                            &owned_key
+                        }
                     };
-                    let accumulator = match accumulators.get_mut(&labels) {
-                        Some(accumulator) => accumulator,
-                        None => {
-                            if accumulators.len() >= self.limits.max_series && op != RangeOp::Absent
-                            {
-                                return Err(Error::SeriesLimit {
-                                    max: self.limits.max_series,
-                                });
-                            }
-                            accumulators.entry(labels).or_insert_with(|| {
-                                if additive {
-                                    Accumulator::Sums {
-                                        sums: vec![0.0; edges.len() + 1],
-                                        counts: vec![0; edges.len() + 1],
-                                    }
-                                } else {
-                                    Accumulator::Samples(Vec::new())
-                                }
-                            })
+                    if !accumulators.contains_key(key) {
+                        if accumulators.len() >= self.limits.max_series && op != RangeOp::Absent {
+                            return Err(Error::SeriesLimit {
+                                max: self.limits.max_series,
+                            });
                         }
+                        let fresh = if additive {
+                            Accumulator::Sums {
+                                sums: vec![0.0; edges.len() + 1],
+                                counts: vec![0; edges.len() + 1],
+                            }
+                        } else {
+                            Accumulator::Samples(Vec::new())
+                        };
+                        accumulators.insert(key.clone(), fresh);
+                    }
+                    let Some(accumulator) = accumulators.get_mut(key) else {
+                        continue;
                     };
                     match accumulator {
                         Accumulator::Sums { sums, counts } => {

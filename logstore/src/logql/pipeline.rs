@@ -659,6 +659,19 @@ mod tests {
     }
 
     #[test]
+    fn required_texts_stop_at_the_first_line_change() {
+        let Ok(Expr::Log(LogExpr { stages, .. })) =
+            parse(r#"{app="api"} |= "a" or "b" != "c" | logfmt |= "d" | line_format "x" |= "e""#)
+        else {
+            panic!("not a log query");
+        };
+        assert_eq!(
+            Pipeline::new(&stages).required_texts(),
+            vec![vec!["a".to_owned(), "b".to_owned()], vec!["d".to_owned()]]
+        );
+    }
+
+    #[test]
     fn filters_and_formats() {
         assert!(run(r#"{app="api"} |= "a" or "b" != "c""#, "xbx").is_some());
         assert!(run(r#"{app="api"} |= "a" or "b" != "c""#, "abc").is_none());

@@ -104,8 +104,12 @@ pub struct Evaluator<'a, R: StreamReader + ?Sized> {
     stats: QueryStats,
 }
 
-/// How long a slice of time the reader is asked for at once.
-const SLICE_NS: i64 = 3600 * 1_000_000_000;
+/// How long a slice of time the reader is asked for at once, per stream. Each slice decodes
+/// every chunk overlapping it, and out-of-order pushes (concurrent agents) make chunks span
+/// many hours, so short slices multiply decompression (hour slices made a 24 h count over
+/// 13 M lines decode each chunk ~24 times). A week — the default retention — makes it one
+/// read per stream: memory is one stream's entries in the range at a time.
+const SLICE_NS: i64 = 7 * 86_400 * 1_000_000_000;
 
 /// Values of series at each step (`None`: no value at that step).
 type Matrix = BTreeMap<LabelSet, Vec<Option<f64>>>;

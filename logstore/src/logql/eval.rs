@@ -383,6 +383,43 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
                 param,
                 inner,
             } => {
+                // `sum by (…)` over an additive range aggregation groups while counting, so
+                // that per-line labels from a parser never become series of their own (and
+                // never count against the series limit).
+                if *op == VectorOp::Sum
+                    && let (
+                        Some(outer),
+                        MetricExpr::Range {
+                            op:
+                                range_op @ (RangeOp::Count
+                                | RangeOp::Rate
+                                | RangeOp::Bytes
+                                | RangeOp::BytesRate
+                                | RangeOp::Sum),
+                            log,
+                            range_ns,
+                            offset_ns,
+                            unwrap,
+                            param,
+                            grouping: None,
+                        },
+                    ) = (grouping, inner.as_ref())
+                {
+                    let series = self.range(
+                        *range_op,
+                        log,
+                        *range_ns,
+                        *offset_ns,
+                        unwrap.as_ref(),
+                        *param,
+                        Some(outer),
+                        steps,
+                    )?;
+                    return Ok(Value::Vector {
+                        series,
+                        sort_desc: None,
+                    });
+                }
                 let Value::Vector { series, .. } = self.eval(inner, steps)? else {
                     return Err(Error::Invalid(format!(
                         "{} needs a vector, not a number",

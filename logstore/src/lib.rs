@@ -8,6 +8,7 @@
 //! anything about metrics.
 
 pub mod error;
+pub mod logql;
 pub mod push;
 pub mod store;
 

@@ -26,6 +26,7 @@ use crate::api::loki as loki_api;
 use crate::api::prometheus as prometheus_api;
 use crate::api::rules as rules_api;
 use crate::api::{format_query, metadata, status};
+use crate::api::{loki_query, loki_tail};
 use crate::auth::{VerifiedCredentials, require_basic_auth};
 use crate::backends::Backends;
 use crate::body_limit::limit_request_body;
@@ -174,11 +175,45 @@ impl HttpServer {
             .route("/loki/api/v1/push", post(loki_api::push))
             .route("/api/prom/push", post(loki_api::push))
             .route("/flush", post(loki_api::flush))
+            .route(
+                "/loki/api/v1/query",
+                get(loki_query::query).post(loki_query::query),
+            )
+            .route(
+                "/loki/api/v1/query_range",
+                get(loki_query::query_range).post(loki_query::query_range),
+            )
+            .route(
+                "/loki/api/v1/labels",
+                get(loki_query::labels).post(loki_query::labels),
+            )
+            .route(
+                "/loki/api/v1/label/{name}/values",
+                get(loki_query::label_values).post(loki_query::label_values),
+            )
+            .route(
+                "/loki/api/v1/series",
+                get(loki_query::series).post(loki_query::series),
+            )
+            .route(
+                "/loki/api/v1/index/stats",
+                get(loki_query::index_stats).post(loki_query::index_stats),
+            )
+            .route(
+                "/loki/api/v1/index/volume",
+                get(loki_query::index_volume).post(loki_query::index_volume),
+            )
+            .route(
+                "/loki/api/v1/format_query",
+                get(loki_query::format_query).post(loki_query::format_query),
+            )
+            .route("/loki/api/v1/tail", get(loki_tail::tail))
             .layer(from_fn_with_state(state.clone(), limit_request_body))
             .layer(from_fn_with_state(state.clone(), require_basic_auth));
         let routes = Router::new()
             .route("/-/healthy", get(lifecycle::healthy))
             .route("/-/ready", get(lifecycle::ready))
+            .route("/ready", get(loki_query::ready))
             .merge(protected)
             .layer(DefaultBodyLimit::disable())
             .layer(from_fn_with_state(state.clone(), http_metrics::record))

@@ -5,6 +5,8 @@
 pub(crate) mod alertmanager;
 pub(crate) mod format_query;
 pub(crate) mod loki;
+pub(crate) mod loki_query;
+pub(crate) mod loki_tail;
 pub(crate) mod metadata;
 pub(crate) mod prometheus;
 pub(crate) mod rules;

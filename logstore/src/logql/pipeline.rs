@@ -1,0 +1,712 @@
+//! Running a log pipeline over entries: line filters, parsers, label filters, formatters,
+//! following Loki's documented semantics
+//! (<https://grafana.com/docs/loki/latest/query/log_queries/>).
+//!
+//! Edge cases decided here, as the documentation describes them:
+//! - A parsed label that already exists as a stream label is stored as `<name>_extracted`.
+//! - `json` flattens nested objects with `_` (`{"a":{"b":1}}` → `a_b="1"`), skips arrays, and
+//!   replaces characters not allowed in label names with `_`. A line that is not a JSON object
+//!   gets `__error__="JSONParserErr"`; `logfmt --strict` errors give `LogfmtParserErr`.
+//! - A numeric label filter whose label cannot be read as a number keeps the line and adds
+//!   `__error__="LabelFilterErr"`; a missing label does not pass.
+//! - `label_format` templates all see the labels as they were before the stage.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::Value as Json;
+
+use super::ast::{
+    Extraction, LabelFilter, LabelFormat, LineFilter, LineFilterOp, PatternPart, Stage, Unwrap,
+    ValueKind,
+};
+use super::parser::{PathStep, json_path};
+use super::units;
+
+/// Labels while a pipeline runs: sorted, empty values allowed (as `--keep-empty` needs).
+pub type LabelSet = BTreeMap<String, String>;
+
+/// The label holding a stage's error.
+pub const ERROR_LABEL: &str = "__error__";
+/// The label holding the error's details.
+pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
+
+/// A compiled pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    stages: Vec<Stage>,
+    /// Compiled json extraction paths, per stage index.
+    paths: BTreeMap<usize, Vec<(String, Vec<PathStep>)>>,
+    changes_labels: bool,
+}
+
+/// An entry that passed the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processed<'a> {
+    /// The line, changed by `line_format`/`decolorize` or not.
+    pub line: Cow<'a, str>,
+    /// The labels after the pipeline, when a stage may have changed them (`None`: the
+    /// stream's labels as they are).
+    pub labels: Option<LabelSet>,
+}
+
+fn set_error(labels: &mut LabelSet, error: &str, details: String) {
+    if !labels.contains_key(ERROR_LABEL) {
+        labels.insert(ERROR_LABEL.to_owned(), error.to_owned());
+        labels.insert(ERROR_DETAILS_LABEL.to_owned(), details);
+    }
+}
+
+/// A label name as Loki sanitizes parsed keys: `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn sanitize(key: &str) -> String {
+    let mut out: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+static ANSI: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"\x1b\[[0-9;?]*[ -/]*[@-~]").ok());
+
+impl Pipeline {
+    /// Compiles `stages` (already validated by the parser).
+    pub fn new(stages: &[Stage]) -> Pipeline {
+        let mut paths = BTreeMap::new();
+        for (i, stage) in stages.iter().enumerate() {
+            if let Stage::Json(extractions) = stage
+                && !extractions.is_empty()
+            {
+                paths.insert(
+                    i,
+                    extractions
+                        .iter()
+                        .filter_map(|e| Some((e.label.clone(), json_path(&e.expression).ok()?)))
+                        .collect(),
+                );
+            }
+        }
+        Pipeline {
+            stages: stages.to_vec(),
+            paths,
+            changes_labels: stages.iter().any(|s| !matches!(s, Stage::LineFilter(_))),
+        }
+    }
+
+    /// Whether any stage may change labels (otherwise the stream's labels are the result's).
+    pub fn changes_labels(&self) -> bool {
+        self.changes_labels
+    }
+
+    /// Texts every passing line must contain, from the line filters before the first stage
+    /// that changes the line: one list per filter, any of whose texts suffices. This is what a
+    /// line index can use to skip chunks.
+    pub fn required_texts(&self) -> Vec<Vec<String>> {
+        let mut required = Vec::new();
+        for stage in &self.stages {
+            match stage {
+                Stage::LineFilter(LineFilter {
+                    op: LineFilterOp::Contains,
+                    patterns,
+                    ..
+                }) if patterns.iter().all(|p| !p.is_empty()) => required.push(patterns.clone()),
+                Stage::LineFormat(_) | Stage::Decolorize => break,
+                _ => {}
+            }
+        }
+        required
+    }
+
+    /// Runs the pipeline over one entry of a stream with `stream_labels`; `None` when a stage
+    /// filtered it out.
+    pub fn process<'a>(
+        &self,
+        stream_labels: &LabelSet,
+        metadata: &[(String, String)],
+        timestamp_ns: i64,
+        line: &'a str,
+    ) -> Option<Processed<'a>> {
+        let mut line: Cow<'a, str> = Cow::Borrowed(line);
+        if !self.changes_labels {
+            for stage in &self.stages {
+                if let Stage::LineFilter(filter) = stage
+                    && !line_passes(filter, &line)
+                {
+                    return None;
+                }
+            }
+            return Some(Processed { line, labels: None });
+        }
+        let mut labels = stream_labels.clone();
+        for (name, value) in metadata {
+            labels.insert(name.clone(), value.clone());
+        }
+        for (i, stage) in self.stages.iter().enumerate() {
+            match stage {
+                Stage::LineFilter(filter) => {
+                    if !line_passes(filter, &line) {
+                        return None;
+                    }
+                }
+                Stage::Json(extractions) => {
+                    json_stage(
+                        &line,
+                        extractions,
+                        self.paths.get(&i),
+                        stream_labels,
+                        &mut labels,
+                    );
+                }
+                Stage::Logfmt {
+                    strict,
+                    keep_empty,
+                    extractions,
+                } => logfmt_stage(
+                    &line,
+                    *strict,
+                    *keep_empty,
+                    extractions,
+                    stream_labels,
+                    &mut labels,
+                ),
+                Stage::Regexp(regex) => {
+                    if let Some(captures) = regex.captures(&line) {
+                        for name in regex.capture_names().flatten() {
+                            if let Some(m) = captures.name(name) {
+                                add_parsed(&mut labels, stream_labels, name, m.as_str());
+                            }
+                        }
+                    }
+                }
+                Stage::Pattern { parts, .. } => {
+                    if let Some(captured) = match_pattern(parts, &line) {
+                        for (name, value) in captured {
+                            add_parsed(&mut labels, stream_labels, name, value);
+                        }
+                    }
+                }
+                Stage::Unpack => {
+                    if let Some(entry) = unpack_stage(&line, stream_labels, &mut labels) {
+                        line = Cow::Owned(entry);
+                    }
+                }
+                Stage::LabelFilter(filter) => {
+                    if !label_filter_passes(filter, &mut labels) {
+                        return None;
+                    }
+                }
+                Stage::LineFormat(template) => {
+                    match template.render(&labels, &line, timestamp_ns) {
+                        Ok(rendered) => line = Cow::Owned(rendered),
+                        Err(message) => set_error(&mut labels, "TemplateFormatErr", message),
+                    }
+                }
+                Stage::LabelFormat(formats) => {
+                    let before = labels.clone();
+                    for format in formats {
+                        match format {
+                            LabelFormat::Rename { dst, src } => {
+                                let value = before.get(src).cloned().unwrap_or_default();
+                                labels.remove(src);
+                                labels.insert(dst.clone(), value);
+                            }
+                            LabelFormat::Template { dst, template } => {
+                                match template.render(&before, &line, timestamp_ns) {
+                                    Ok(value) => {
+                                        labels.insert(dst.clone(), value);
+                                    }
+                                    Err(message) => {
+                                        set_error(&mut labels, "TemplateFormatErr", message);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Stage::Drop(selects) => {
+                    labels.retain(|name, value| !selects.iter().any(|s| s.selects(name, value)));
+                }
+                Stage::Keep(selects) => {
+                    labels.retain(|name, value| selects.iter().any(|s| s.selects(name, value)));
+                }
+                Stage::Decolorize => {
+                    if let Some(ansi) = ANSI.as_ref()
+                        && let Cow::Owned(clean) = ansi.replace_all(&line, "")
+                    {
+                        line = Cow::Owned(clean);
+                    }
+                }
+            }
+        }
+        Some(Processed {
+            line,
+            labels: Some(labels),
+        })
+    }
+}
+
+fn line_passes(filter: &LineFilter, line: &str) -> bool {
+    match filter.op {
+        LineFilterOp::Contains => filter.patterns.iter().any(|p| line.contains(p.as_str())),
+        LineFilterOp::NotContains => !filter.patterns.iter().any(|p| line.contains(p.as_str())),
+        LineFilterOp::Match => filter.regexes.iter().any(|r| r.is_match(line)),
+        LineFilterOp::NotMatch => !filter.regexes.iter().any(|r| r.is_match(line)),
+    }
+}
+
+fn add_parsed(labels: &mut LabelSet, stream_labels: &LabelSet, key: &str, value: &str) {
+    let mut name = sanitize(key);
+    if name.is_empty() {
+        return;
+    }
+    if stream_labels.contains_key(&name) {
+        name.push_str("_extracted");
+    }
+    labels.insert(name, value.to_owned());
+}
+
+fn json_text(value: &Json) -> Option<String> {
+    match value {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        Json::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn flatten(prefix: &str, object: &serde_json::Map<String, Json>, out: &mut Vec<(String, String)>) {
+    for (key, value) in object {
+        let name = if prefix.is_empty() {
+            sanitize(key)
+        } else {
+            format!("{prefix}_{}", sanitize(key))
+        };
+        match value {
+            Json::Object(inner) => flatten(&name, inner, out),
+            Json::Array(_) | Json::Null => {}
+            scalar => {
+                if let Some(text) = json_text(scalar) {
+                    out.push((name, text));
+                }
+            }
+        }
+    }
+}
+
+fn json_stage(
+    line: &str,
+    extractions: &[Extraction],
+    paths: Option<&Vec<(String, Vec<PathStep>)>>,
+    stream_labels: &LabelSet,
+    labels: &mut LabelSet,
+) {
+    let parsed: Json = match serde_json::from_str(line) {
+        Ok(Json::Object(object)) => Json::Object(object),
+        Ok(_) => {
+            set_error(
+                labels,
+                "JSONParserErr",
+                "the line is not a JSON object".into(),
+            );
+            return;
+        }
+        Err(error) => {
+            set_error(labels, "JSONParserErr", error.to_string());
+            return;
+        }
+    };
+    if extractions.is_empty() {
+        let mut pairs = Vec::new();
+        if let Json::Object(object) = &parsed {
+            flatten("", object, &mut pairs);
+        }
+        for (name, value) in pairs {
+            add_parsed(labels, stream_labels, &name, &value);
+        }
+        return;
+    }
+    for (label, path) in paths.into_iter().flatten() {
+        let mut at = Some(&parsed);
+        for step in path {
+            at = at.and_then(|value| match step {
+                PathStep::Field(name) => value.get(name),
+                PathStep::Index(i) => value.get(*i),
+            });
+        }
+        let value = at.and_then(json_text).unwrap_or_default();
+        add_parsed(labels, stream_labels, label, &value);
+    }
+}
+
+/// logfmt pairs of a line, as go-logfmt decodes them; `Err` on malformed input.
+fn logfmt_pairs(line: &str) -> (Vec<(String, Option<String>)>, Option<String>) {
+    let mut pairs = Vec::new();
+    let mut chars = line.char_indices().peekable();
+    let mut error = None;
+    loop {
+        while chars.peek().is_some_and(|(_, c)| *c == ' ' || *c == '\t') {
+            chars.next();
+        }
+        let Some(&(start, _)) = chars.peek() else {
+            break;
+        };
+        let mut end = start;
+        while let Some(&(i, c)) = chars.peek() {
+            if c == '=' || c == ' ' || c == '\t' || c == '"' {
+                break;
+            }
+            end = i + c.len_utf8();
+            chars.next();
+        }
+        let key = &line[start..end];
+        if key.is_empty() {
+            // A stray `=` or quote: skip to the next space.
+            error.get_or_insert_with(|| format!("unexpected character at byte {start}"));
+            while chars.peek().is_some_and(|(_, c)| *c != ' ') {
+                chars.next();
+            }
+            continue;
+        }
+        if chars.peek().is_some_and(|(_, c)| *c == '=') {
+            chars.next();
+            let mut value = String::new();
+            if chars.peek().is_some_and(|(_, c)| *c == '"') {
+                chars.next();
+                let mut closed = false;
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        '\\' => match chars.next() {
+                            Some((_, 'n')) => value.push('\n'),
+                            Some((_, 't')) => value.push('\t'),
+                            Some((_, 'r')) => value.push('\r'),
+                            Some((_, other)) => value.push(other),
+                            None => break,
+                        },
+                        other => value.push(other),
+                    }
+                }
+                if !closed {
+                    error.get_or_insert_with(|| format!("unterminated quoted value of {key}"));
+                }
+            } else {
+                while let Some(&(_, c)) = chars.peek() {
+                    if c == ' ' || c == '\t' {
+                        break;
+                    }
+                    if c == '"' || c == '=' {
+                        error.get_or_insert_with(|| format!("unexpected {c:?} in value of {key}"));
+                    }
+                    value.push(c);
+                    chars.next();
+                }
+            }
+            pairs.push((key.to_owned(), Some(value)));
+        } else {
+            pairs.push((key.to_owned(), None));
+        }
+    }
+    (pairs, error)
+}
+
+fn logfmt_stage(
+    line: &str,
+    strict: bool,
+    keep_empty: bool,
+    extractions: &[Extraction],
+    stream_labels: &LabelSet,
+    labels: &mut LabelSet,
+) {
+    let (pairs, error) = logfmt_pairs(line);
+    if strict && let Some(error) = error {
+        set_error(labels, "LogfmtParserErr", error);
+        return;
+    }
+    for (key, value) in pairs {
+        let value = match value {
+            Some(value) if !value.is_empty() => value,
+            Some(_) | None if keep_empty => String::new(),
+            _ => continue,
+        };
+        if extractions.is_empty() {
+            add_parsed(labels, stream_labels, &key, &value);
+        }
+        for extraction in extractions.iter().filter(|e| e.expression == key) {
+            add_parsed(labels, stream_labels, &extraction.label, &value);
+        }
+    }
+}
+
+fn unpack_stage(line: &str, stream_labels: &LabelSet, labels: &mut LabelSet) -> Option<String> {
+    let object = match serde_json::from_str::<Json>(line) {
+        Ok(Json::Object(object)) => object,
+        _ => {
+            set_error(
+                labels,
+                "JSONParserErr",
+                "the line is not a JSON object".into(),
+            );
+            return None;
+        }
+    };
+    let mut entry = None;
+    for (key, value) in object {
+        let Json::String(text) = value else {
+            continue;
+        };
+        if key == "_entry" {
+            entry = Some(text);
+        } else {
+            add_parsed(labels, stream_labels, &key, &text);
+        }
+    }
+    entry
+}
+
+/// Matches a `pattern` expression against a line: the captures, or `None`.
+fn match_pattern<'p, 'l>(
+    parts: &'p [PatternPart],
+    line: &'l str,
+) -> Option<Vec<(&'p str, &'l str)>> {
+    let mut captured = Vec::new();
+    let mut rest = line;
+    let mut pending: Option<&Option<String>> = None;
+    for part in parts {
+        match part {
+            PatternPart::Capture(name) => pending = Some(name),
+            PatternPart::Literal(literal) => {
+                let at = rest.find(literal.as_str())?;
+                if let Some(name) = pending.take() {
+                    if let Some(name) = name {
+                        captured.push((name.as_str(), &rest[..at]));
+                    }
+                } else if at != 0 {
+                    return None;
+                }
+                rest = &rest[at + literal.len()..];
+            }
+        }
+    }
+    if let Some(Some(name)) = pending {
+        captured.push((name.as_str(), rest));
+    }
+    Some(captured)
+}
+
+/// Reads a label value as a number of the given kind.
+pub fn read_value(kind: ValueKind, text: &str) -> Option<f64> {
+    match kind {
+        ValueKind::Number => units::parse_number(text),
+        ValueKind::Duration => units::parse_duration_seconds(text.trim()),
+        ValueKind::Bytes => units::parse_bytes(text),
+    }
+}
+
+fn label_filter_passes(filter: &LabelFilter, labels: &mut LabelSet) -> bool {
+    match filter {
+        LabelFilter::And(a, b) => label_filter_passes(a, labels) && label_filter_passes(b, labels),
+        LabelFilter::Or(a, b) => label_filter_passes(a, labels) || label_filter_passes(b, labels),
+        LabelFilter::Matcher(m) => m.matches(labels.get(m.name()).map_or("", String::as_str)),
+        LabelFilter::Compare {
+            name,
+            op,
+            kind,
+            value,
+            ..
+        } => {
+            let Some(text) = labels.get(name) else {
+                return false;
+            };
+            match read_value(*kind, text) {
+                Some(actual) => op.holds(actual, *value),
+                None => {
+                    let details = format!("cannot read {name}={text:?} as a {kind:?}");
+                    set_error(labels, "LabelFilterErr", details);
+                    true
+                }
+            }
+        }
+    }
+}
+
+/// Takes the unwrapped value out of `labels` (the label is removed, as the series is about
+/// its value, not it), then applies the post-unwrap filters. `None`: filtered out.
+pub fn unwrap_value(unwrap: &Unwrap, labels: &mut LabelSet) -> Option<f64> {
+    let value = match labels.remove(&unwrap.label) {
+        Some(text) => match read_value(unwrap.kind, &text) {
+            Some(value) => value,
+            None => {
+                set_error(
+                    labels,
+                    "SampleExtractionErr",
+                    format!(
+                        "cannot read {}={text:?} as a {:?}",
+                        unwrap.label, unwrap.kind
+                    ),
+                );
+                0.0
+            }
+        },
+        None => {
+            set_error(
+                labels,
+                "SampleExtractionErr",
+                format!("the line has no label {}", unwrap.label),
+            );
+            0.0
+        }
+    };
+    for filter in &unwrap.post_filters {
+        if !label_filter_passes(&filter.0, labels) {
+            return None;
+        }
+    }
+    Some(value)
+}
+
+/// Labels a set of names keeps when grouping `by` or drops `without`.
+pub fn group_labels(labels: &LabelSet, without: bool, names: &BTreeSet<&str>) -> LabelSet {
+    labels
+        .iter()
+        .filter(|(name, _)| names.contains(name.as_str()) != without)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logql::ast::{Expr, LogExpr};
+    use crate::logql::parser::parse;
+
+    fn run(query: &str, line: &str) -> Option<(String, LabelSet)> {
+        let Ok(Expr::Log(LogExpr { stages, .. })) = parse(query) else {
+            panic!("not a log query: {query}");
+        };
+        let stream: LabelSet = [("app".to_owned(), "api".to_owned())].into();
+        let pipeline = Pipeline::new(&stages);
+        pipeline.process(&stream, &[], 0, line).map(|p| {
+            (
+                p.line.into_owned(),
+                p.labels.unwrap_or_else(|| stream.clone()),
+            )
+        })
+    }
+
+    fn label(result: &Option<(String, LabelSet)>, name: &str) -> Option<String> {
+        result.as_ref().and_then(|(_, l)| l.get(name).cloned())
+    }
+
+    #[test]
+    fn parsers_extract_labels() {
+        let r = run(
+            r#"{app="api"} | json"#,
+            r#"{"level":"info","req":{"path":"/x"},"app":"a","n":[1]}"#,
+        );
+        assert_eq!(label(&r, "level").as_deref(), Some("info"));
+        assert_eq!(label(&r, "req_path").as_deref(), Some("/x"));
+        assert_eq!(label(&r, "app_extracted").as_deref(), Some("a"));
+        assert_eq!(label(&r, "n"), None);
+        let r = run(
+            r#"{app="api"} | json p="req.path""#,
+            r#"{"req":{"path":"/x"}}"#,
+        );
+        assert_eq!(label(&r, "p").as_deref(), Some("/x"));
+        let r = run(r#"{app="api"} | json"#, "not json");
+        assert_eq!(label(&r, "__error__").as_deref(), Some("JSONParserErr"));
+        let r = run(
+            r#"{app="api"} | logfmt"#,
+            r#"level=warn msg="a b" empty= flag"#,
+        );
+        assert_eq!(label(&r, "msg").as_deref(), Some("a b"));
+        assert_eq!(label(&r, "empty"), None);
+        let r = run(
+            r#"{app="api"} | logfmt --keep-empty"#,
+            r#"level=warn empty= flag"#,
+        );
+        assert_eq!(label(&r, "flag").as_deref(), Some(""));
+        let r = run(r#"{app="api"} | logfmt --strict"#, r#"level=warn a"b=c"#);
+        assert_eq!(label(&r, "__error__").as_deref(), Some("LogfmtParserErr"));
+        let r = run(
+            r#"{app="api"} | pattern "<ip> - <_> <method> <path>""#,
+            "1.2.3.4 - x GET /a",
+        );
+        assert_eq!(label(&r, "method").as_deref(), Some("GET"));
+        assert_eq!(label(&r, "path").as_deref(), Some("/a"));
+        let r = run(
+            r#"{app="api"} | regexp "(?P<code>\\d{3})""#,
+            "status 404 here",
+        );
+        assert_eq!(label(&r, "code").as_deref(), Some("404"));
+        let r = run(r#"{app="api"} | unpack"#, r#"{"_entry":"raw","pod":"p1"}"#);
+        assert_eq!(r.as_ref().map(|(l, _)| l.as_str()), Some("raw"));
+        assert_eq!(label(&r, "pod").as_deref(), Some("p1"));
+    }
+
+    #[test]
+    fn required_texts_stop_at_the_first_line_change() {
+        let Ok(Expr::Log(LogExpr { stages, .. })) =
+            parse(r#"{app="api"} |= "a" or "b" != "c" | logfmt |= "d" | line_format "x" |= "e""#)
+        else {
+            panic!("not a log query");
+        };
+        assert_eq!(
+            Pipeline::new(&stages).required_texts(),
+            vec![vec!["a".to_owned(), "b".to_owned()], vec!["d".to_owned()]]
+        );
+    }
+
+    #[test]
+    fn filters_and_formats() {
+        assert!(run(r#"{app="api"} |= "a" or "b" != "c""#, "xbx").is_some());
+        assert!(run(r#"{app="api"} |= "a" or "b" != "c""#, "abc").is_none());
+        assert!(run(r#"{app="api"} |~ "e.r""#, "error").is_some());
+        let q = r#"{app="api"} | logfmt | d > 1s and (size >= 1KB or code="500")"#;
+        assert!(run(q, "d=2s size=2000").is_some());
+        assert!(run(q, "d=2s size=200").is_none());
+        assert!(run(q, "d=2s size=200 code=500").is_some());
+        assert!(run(q, "d=500ms code=500").is_none());
+        let r = run(r#"{app="api"} | logfmt | n > 1"#, "n=abc");
+        assert_eq!(label(&r, "__error__").as_deref(), Some("LabelFilterErr"));
+        let r = run(
+            r#"{app="api"} | logfmt | line_format "{{.level | ToUpper}}: {{__line__}}""#,
+            "level=warn",
+        );
+        assert_eq!(
+            r.as_ref().map(|(l, _)| l.as_str()),
+            Some("WARN: level=warn")
+        );
+        let r = run(
+            r#"{app="api"} | logfmt | label_format lvl=level, app="{{.app}}-x""#,
+            "level=warn",
+        );
+        assert_eq!(label(&r, "lvl").as_deref(), Some("warn"));
+        assert_eq!(label(&r, "level"), None);
+        assert_eq!(label(&r, "app").as_deref(), Some("api-x"));
+        let r = run(
+            r#"{app="api"} | logfmt | drop level, x="2""#,
+            "level=warn x=1 y=2",
+        );
+        assert_eq!(label(&r, "x").as_deref(), Some("1"));
+        assert_eq!(label(&r, "level"), None);
+        let r = run(r#"{app="api"} | logfmt | keep y"#, "level=warn y=2");
+        assert_eq!(r.map(|(_, l)| l.len()), Some(1));
+        let r = run(r#"{app="api"} | decolorize"#, "\u{1b}[31mred\u{1b}[0m");
+        assert_eq!(r.map(|(l, _)| l), Some("red".to_owned()));
+    }
+}

@@ -50,7 +50,7 @@ pub struct Entry {
     pub at: i64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 struct Stored {
     entries: Vec<(EntryKey, Entry)>,
 }
@@ -70,22 +70,9 @@ impl NotificationLog {
 
     /// Opens the log kept in `file`, creating it on the first write.
     pub fn open(file: &Path) -> NotificationLog {
-        let entries = match std::fs::read(file) {
-            Ok(bytes) => match serde_json::from_slice::<Stored>(&bytes) {
-                Ok(stored) => stored.entries.into_iter().collect(),
-                Err(error) => {
-                    set_aside(file, &error.to_string());
-                    BTreeMap::new()
-                }
-            },
-            Err(error) if error.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(error) => {
-                set_aside(file, &error.to_string());
-                BTreeMap::new()
-            }
-        };
+        let stored: Stored = read_stored(file);
         NotificationLog {
-            entries,
+            entries: stored.entries.into_iter().collect(),
             file: Some(file.to_owned()),
         }
     }
@@ -163,6 +150,23 @@ pub(crate) fn write_atomically(file: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::write(&temporary, bytes)?;
     std::fs::File::open(&temporary)?.sync_all()?;
     std::fs::rename(&temporary, file)
+}
+
+/// The state stored in `file` as JSON: the default when the file does not exist yet, and
+/// when it cannot be read (then it is [set aside](set_aside)).
+pub(crate) fn read_stored<T: serde::de::DeserializeOwned + Default>(file: &Path) -> T {
+    let read = std::fs::read(file).map_err(|error| (error.kind(), error.to_string()));
+    match read.and_then(|bytes| {
+        serde_json::from_slice(&bytes)
+            .map_err(|error| (io::ErrorKind::InvalidData, error.to_string()))
+    }) {
+        Ok(stored) => stored,
+        Err((io::ErrorKind::NotFound, _)) => T::default(),
+        Err((_, why)) => {
+            set_aside(file, &why);
+            T::default()
+        }
+    }
 }
 
 /// Moves an unreadable state file out of the way, keeping it for inspection.

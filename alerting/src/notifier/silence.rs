@@ -16,14 +16,13 @@
 use std::collections::BTreeMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sightline_core::labels::Labels;
 use sightline_core::matcher::{MatchOp, Matcher};
 
-use super::nflog::{RETENTION_MS, set_aside, write_atomically};
+use super::nflog::{RETENTION_MS, read_stored, write_atomically};
 
 /// One matcher of a silence, in API v2's shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,17 +181,7 @@ impl Silences {
             file: Some(file.to_owned()),
             ..Silences::default()
         };
-        let stored: Vec<Silence> = match std::fs::read(file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
-                set_aside(file, &error.to_string());
-                Vec::new()
-            }),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(error) => {
-                set_aside(file, &error.to_string());
-                Vec::new()
-            }
-        };
+        let stored: Vec<Silence> = read_stored(file);
         for silence in stored {
             match compile(&silence.matchers) {
                 Ok(matchers) => {

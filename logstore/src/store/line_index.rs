@@ -149,7 +149,7 @@ impl LineIndex {
         day: i32,
         create: bool,
     ) -> Result<Option<&'a mut Day>, Error> {
-        if !days.contains_key(&day) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = days.entry(day) {
             let dir = self.day_dir(day);
             let index = if dir.join("meta.json").exists() {
                 Index::open_in_dir(&dir)
@@ -170,15 +170,12 @@ impl LineIndex {
                 .reload_policy(ReloadPolicy::Manual)
                 .try_into()
                 .map_err(index_error(format!("reading {}", dir.display())))?;
-            days.insert(
-                day,
-                Day {
-                    index,
-                    reader,
-                    writer: None,
-                    pending: 0,
-                },
-            );
+            slot.insert(Day {
+                index,
+                reader,
+                writer: None,
+                pending: 0,
+            });
         }
         Ok(days.get_mut(&day))
     }
@@ -347,7 +344,7 @@ mod tests {
     fn trigrams_are_lowercased_and_distinct_per_chunk() {
         let mut found = Vec::new();
         trigrams(b"AbCd", |g| found.push(g));
-        assert_eq!(found, [0x61_62_63, 0x62_63_64]);
+        assert_eq!(found, [0x0061_6263, 0x0062_6364]);
         let mut set = GramSet::new();
         for line in [&b"abcabc"[..], b"ab", b"bca"] {
             trigrams(line, |g| set.insert(g));
@@ -355,7 +352,7 @@ mod tests {
         let mut drained = Vec::new();
         set.drain(|g| drained.push(g));
         drained.sort_unstable();
-        assert_eq!(drained, [0x61_62_63, 0x62_63_61, 0x63_61_62]);
+        assert_eq!(drained, [0x0061_6263, 0x0062_6361, 0x0063_6162]);
         let mut again = Vec::new();
         set.drain(|g| again.push(g));
         assert!(again.is_empty());

@@ -190,6 +190,16 @@ pub enum Error {
         source: rocksdb::Error,
     },
 
+    /// The line index (tantivy) failed.
+    #[error("log line index failed {action}: {source}")]
+    LineIndex {
+        /// What was being done.
+        action: String,
+        /// tantivy's error.
+        #[source]
+        source: tantivy::TantivyError,
+    },
+
     /// Stored bytes (a WAL record, a chunk, an index key) do not decode.
     #[error("log store data is damaged: {what} in {place}")]
     Corrupt {
@@ -270,7 +280,10 @@ impl Error {
             | Error::Json { .. }
             | Error::Rejected { .. } => ErrorKind::BadRequest,
             Error::RecordTooLarge { .. } => ErrorKind::TooLarge,
-            Error::Io { .. } | Error::RocksDb { .. } | Error::Corrupt { .. } => ErrorKind::Storage,
+            Error::Io { .. }
+            | Error::RocksDb { .. }
+            | Error::LineIndex { .. }
+            | Error::Corrupt { .. } => ErrorKind::Storage,
         }
     }
 

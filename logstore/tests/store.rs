@@ -347,3 +347,85 @@ fn retention_size_drops_the_oldest_whole_days() {
     assert_eq!(page.entries.len(), 1);
     assert_eq!(page.entries[0].timestamp_ns, now);
 }
+
+#[test]
+fn line_index_skips_chunks_without_the_needle_and_goes_with_its_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions::default();
+    let store = LogStore::open(dir.path(), options.clone()).unwrap();
+    let t = MIDNIGHT + 3600 * SECOND;
+    for chunk in 0..10i64 {
+        let mut lines: Vec<String> = (0..40)
+            .map(|i| format!("GET /api/items/{i} status=200 chunk={chunk}"))
+            .collect();
+        if chunk == 6 {
+            lines[17] = "disk error: zqxNeedle7f3a seen".into();
+        }
+        let entries: Vec<(i64, &str)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| (t + chunk * 1000 + i as i64, line.as_str()))
+            .collect();
+        store.push(&[stream(&[("app", "api")], &entries)]).unwrap();
+        // One chunk per push.
+        store.flush().unwrap();
+    }
+    assert_eq!(store.stats().chunks, 10);
+    let id = only_stream(&store, "api");
+    let all = store
+        .entries(id, t, t + DAY / 2, Direction::Forward, 0)
+        .unwrap();
+    assert_eq!((all.chunks_read, all.entries.len()), (10, 400));
+    // The needle (any case) is in one chunk: the other nine are never read.
+    for needle in ["zqxNeedle7f3a", "ZQXNEEDLE7F3A", "needle7f"] {
+        let page = store
+            .entries_containing(id, t, t + DAY / 2, Direction::Forward, 0, &[needle])
+            .unwrap();
+        assert_eq!((page.chunks_read, page.chunks_skipped), (1, 9), "{needle}");
+        assert!(
+            page.entries
+                .iter()
+                .any(|e| e.line.contains("zqxNeedle7f3a"))
+        );
+    }
+    // Several literals must all be in a chunk; one missing everywhere skips all of them.
+    let page = store
+        .entries_containing(
+            id,
+            t,
+            t + DAY / 2,
+            Direction::Forward,
+            0,
+            &["disk error", "absent!"],
+        )
+        .unwrap();
+    assert_eq!((page.chunks_read, page.entries.len()), (0, 0));
+    // Literals too short for a trigram skip nothing.
+    let page = store
+        .entries_containing(id, t, t + DAY / 2, Direction::Forward, 0, &["zq"])
+        .unwrap();
+    assert_eq!(page.chunks_read, 10);
+    assert!(store.line_index_usage() > 0);
+    drop(store);
+    // The committed index survives a reopen; expiring the day deletes it.
+    let store = LogStore::open(dir.path(), options).unwrap();
+    let page = store
+        .entries_containing(
+            id,
+            t,
+            t + DAY / 2,
+            Direction::Forward,
+            0,
+            &["zqxneedle7f3a"],
+        )
+        .unwrap();
+    assert_eq!(page.chunks_read, 1);
+    let index_dir = dir.path().join("index").join("day-020414");
+    assert!(index_dir.exists());
+    let dropped = store
+        .expire(t + 3 * DAY, Duration::from_secs(86_400))
+        .unwrap();
+    assert_eq!(dropped, [20_414]);
+    assert!(!index_dir.exists());
+    assert_eq!(store.line_index_usage(), 0);
+}

@@ -91,6 +91,11 @@ pub(crate) fn decode_entry(mut body: &[u8], timestamp_ns: i64) -> Result<Entry, 
     Ok(entry)
 }
 
+/// The line of an entry body.
+pub(crate) fn entry_line(mut body: &[u8]) -> Result<&[u8], Corrupt> {
+    get_bytes(&mut body, "entry line")
+}
+
 /// Length in bytes of the entry body at the start of `buf`.
 pub(crate) fn entry_body_len(buf: &[u8]) -> Result<usize, Corrupt> {
     let mut rest = buf;

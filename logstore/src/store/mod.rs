@@ -1,5 +1,5 @@
 //! The log store: WAL, per-stream head chunks, chunks and postings in RocksDB day column
-//! families, retention.
+//! families, the per-day [line index](line_index), retention.
 //!
 //! A push is written to the [WAL](wal) and applied to the heads under one lock, so the
 //! heads see records in sequence order; the caller is answered after the WAL is synced
@@ -31,6 +31,7 @@
 
 mod codec;
 mod keys;
+mod line_index;
 mod read;
 mod wal;
 
@@ -167,9 +168,10 @@ struct State {
     dropped_before: i32,
 }
 
-/// A log store in one directory: `wal/` and the RocksDB files.
+/// A log store in one directory: `wal/`, `index/` (the line index) and the RocksDB files.
 pub struct LogStore {
     db: Db,
+    lines: line_index::LineIndex,
     path: PathBuf,
     options: StoreOptions,
     wal: wal::Wal,
@@ -235,13 +237,15 @@ impl LogStore {
                 .filter_map(|name| keys::parse_day_cf(name))
                 .collect(),
         };
+        let lines = line_index::LineIndex::new(path.join("index"));
         let mut replayed_entries = 0u64;
         let wal_dir = path.join("wal");
         let (wal, replay) = wal::Wal::open(&wal_dir, options.wal_segment_bytes, |seq, payload| {
             let streams = codec::decode_push(payload).map_err(|e| {
                 corrupt(e.what, format!("WAL record {seq} in {}", wal_dir.display()))
             })?;
-            replayed_entries += apply(&db, &options, &mut state, seq, &streams, Instant::now())?;
+            let now = Instant::now();
+            replayed_entries += apply(&db, &lines, &options, &mut state, seq, &streams, now)?;
             Ok(())
         })?;
         state.replay_markers = HashMap::new();
@@ -254,6 +258,7 @@ impl LogStore {
         }
         Ok(LogStore {
             db,
+            lines,
             path,
             options,
             wal,
@@ -282,6 +287,7 @@ impl LogStore {
             let seq = self.wal.append(&record)?;
             apply(
                 &self.db,
+                &self.lines,
                 &self.options,
                 &mut state,
                 seq,
@@ -308,6 +314,7 @@ impl LogStore {
             now.duration_since(head.created) >= options.max_chunk_age
                 || now.duration_since(head.last_append) >= options.chunk_idle
         })?;
+        self.lines.commit()?;
         self.truncate_wal()
     }
 
@@ -316,6 +323,7 @@ impl LogStore {
     /// for that).
     pub fn flush(&self) -> Result<(), Error> {
         self.cut_where(|_| true)?;
+        self.lines.commit()?;
         self.wal.rotate()?;
         self.flush_rocksdb()?;
         self.truncate_wal()
@@ -330,7 +338,13 @@ impl LogStore {
             .map(|(key, _)| *key)
             .collect();
         for key in keys {
-            cut(&self.db, self.options.compression, &mut state, key)?;
+            cut(
+                &self.db,
+                &self.lines,
+                self.options.compression,
+                &mut state,
+                key,
+            )?;
         }
         Ok(())
     }
@@ -459,7 +473,7 @@ impl LogStore {
         Ok(true)
     }
 
-    /// Bytes of a day's table files, as RocksDB counts them.
+    /// Bytes of a day's table files, as RocksDB counts them, and of its line index.
     fn day_size(&self, day: i32) -> Result<u64, Error> {
         let name = keys::day_cf(day);
         let Some(cf) = self.db.cf_handle(&name) else {
@@ -469,10 +483,11 @@ impl LogStore {
             .db
             .property_int_value_cf(&cf, "rocksdb.total-sst-files-size")
             .map_err(rocks(format!("reading the size of {name}")))?;
-        Ok(size.unwrap_or(0))
+        Ok(size.unwrap_or(0) + self.lines.day_size(day))
     }
 
-    /// Drops a day's column family (its files go with it) and its WAL markers.
+    /// Drops a day's column family (its files go with it), its line index and its WAL
+    /// markers.
     fn drop_day(&self, state: &mut State, day: i32) -> Result<(), Error> {
         let name = keys::day_cf(day);
         let (from, to) = keys::marker_range(day);
@@ -484,24 +499,32 @@ impl LogStore {
         self.db
             .drop_cf(&name)
             .map_err(rocks(format!("dropping {name}")))?;
+        self.lines.drop_day(day)?;
         tracing::info!(day = %name, "log retention dropped a day");
         state.days.remove(&day);
         Ok(())
     }
 
     /// Bytes the store holds on disk: RocksDB's table files (`*.sst`: chunks and indexes,
-    /// counted from the directory, so files of a dropped day that linger would count) and
-    /// the log WAL. RocksDB's small bookkeeping files (manifest, options, info log) are not
-    /// counted.
+    /// counted from the directory, so files of a dropped day that linger would count), the
+    /// line index and the log WAL. RocksDB's small bookkeeping files (manifest, options, info
+    /// log) are not counted.
     pub fn disk_usage(&self) -> Result<u64, Error> {
         Ok(self.table_usage()? + dir_size(&self.path.join("wal"), &|_| true)?)
     }
 
-    /// Bytes of RocksDB's table files (`*.sst`) in the store's directory.
+    /// Bytes of RocksDB's table files (`*.sst`) in the store's directory and of the line
+    /// index: what dropping days frees.
     fn table_usage(&self) -> Result<u64, Error> {
-        dir_size(&self.path, &|path| {
+        let tables = dir_size(&self.path, &|path| {
             path.extension().is_some_and(|ext| ext == "sst")
-        })
+        })?;
+        Ok(tables + self.lines.size())
+    }
+
+    /// Bytes of the line index (all days).
+    pub fn line_index_usage(&self) -> u64 {
+        self.lines.size()
     }
 
     /// Counters since the store was opened.
@@ -645,6 +668,7 @@ fn stream_id(db: &Db, index: &mut StreamIndex, labels: &Labels) -> Result<u64, E
 /// returns how many entries were applied (replay skips persisted ones).
 fn apply(
     db: &Db,
+    lines: &line_index::LineIndex,
     options: &StoreOptions,
     state: &mut State,
     seq: u64,
@@ -687,7 +711,7 @@ fn apply(
             state.head_bytes += len;
             applied += 1;
             if full {
-                cut(db, options.compression, state, (id, day))?;
+                cut(db, lines, options.compression, state, (id, day))?;
             }
         }
     }
@@ -700,7 +724,7 @@ fn apply(
         else {
             break;
         };
-        cut(db, options.compression, state, largest)?;
+        cut(db, lines, options.compression, state, largest)?;
     }
     Ok(applied)
 }
@@ -720,9 +744,11 @@ fn drop_head(state: &mut State, key: (u64, i32)) {
     }
 }
 
-/// Writes a head as a chunk (with its postings and WAL marker) and removes it.
+/// Writes a head as a chunk (with its postings and WAL marker) and removes it, and adds the
+/// chunk to the line index.
 fn cut(
     db: &Db,
+    lines: &line_index::LineIndex,
     compression: ChunkCompression,
     state: &mut State,
     key: (u64, i32),
@@ -749,12 +775,9 @@ fn cut(
             .map(|(ts, offset, len)| (*ts, &data[*offset as usize..(*offset + *len) as usize])),
         &mut value,
     );
+    let chunk_key = keys::chunk_key(id, head.min_ts, head.max_ts, head.last_seq);
     let mut batch = WriteBatch::default();
-    batch.put_cf(
-        &cf,
-        keys::chunk_key(id, head.min_ts, head.max_ts, head.last_seq),
-        value,
-    );
+    batch.put_cf(&cf, &chunk_key, value);
     batch.put_cf(&cf, keys::day_stream_key(id), b"");
     if let Some(labels) = state.index.labels.get(&id) {
         for label in labels {
@@ -765,5 +788,15 @@ fn cut(
     db.write_opt(batch, &no_wal())
         .map_err(rocks(format!("writing a chunk to {name}")))?;
     state.chunks += 1;
+    let bodies = head
+        .entries
+        .iter()
+        .map(|(_, offset, len)| &data[*offset as usize..(*offset + *len) as usize]);
+    lines.add(
+        day,
+        id,
+        &chunk_key,
+        bodies.filter_map(|body| codec::entry_line(body).ok()),
+    )?;
     Ok(())
 }

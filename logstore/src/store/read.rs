@@ -1,10 +1,11 @@
 //! The read API the LogQL engine builds on: streams by matchers over a time range, and a
-//! stream's entries in either direction, skipping chunks outside the range by their keys.
+//! stream's entries in either direction, skipping chunks outside the range by their keys and,
+//! given required literals, chunks the [line index](super::line_index) rules out.
 //!
 //! Time ranges are `[start_ns, end_ns)`. Heads are read too, so what a push acknowledged is
 //! visible at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use rocksdb::{Direction as ScanDirection, IteratorMode};
 use sightline_core::labels::Labels;
@@ -39,7 +40,8 @@ pub struct EntryPage {
     pub entries: Vec<Entry>,
     /// Chunks decoded.
     pub chunks_read: usize,
-    /// Chunks skipped because their time range is outside the requested one.
+    /// Chunks skipped because their time range is outside the requested one or (with
+    /// [`LogStore::entries_containing`]) the line index rules them out.
     pub chunks_skipped: usize,
 }
 
@@ -148,6 +150,27 @@ impl LogStore {
         direction: Direction,
         limit: usize,
     ) -> Result<EntryPage, Error> {
+        self.entries_containing(stream, start_ns, end_ns, direction, limit, &[])
+    }
+
+    /// Like [`LogStore::entries`], but skips the chunks that cannot hold a line containing
+    /// every one of `literals` (ASCII case-insensitively), as the line index knows them.
+    ///
+    /// For the LogQL engine: pass the literals every returned line must contain, e.g. the
+    /// `"needle"` of `|= "needle"`, or a literal every match of a `|~` regex contains (for
+    /// `(?i)` regexes too); never literals of `!=`, `!~` or of one branch of an alternation.
+    /// The page is not filtered line by line: the engine still applies its filters to the
+    /// entries, which come from the chunks that may match (and from every chunk the index
+    /// has not committed yet, and the heads). Literals shorter than three bytes skip nothing.
+    pub fn entries_containing(
+        &self,
+        stream: u64,
+        start_ns: i64,
+        end_ns: i64,
+        direction: Direction,
+        limit: usize,
+        literals: &[&str],
+    ) -> Result<EntryPage, Error> {
         let mut page = EntryPage::default();
         if start_ns >= end_ns {
             return Ok(page);
@@ -164,6 +187,11 @@ impl LogStore {
             let Some(cf) = self.db.cf_handle(&name) else {
                 continue;
             };
+            let ruled_out = if literals.is_empty() {
+                HashSet::new()
+            } else {
+                self.lines.chunks_without(day, stream, literals)?
+            };
             let iter = self
                 .db
                 .iterator_cf(&cf, IteratorMode::From(&prefix, ScanDirection::Forward));
@@ -179,7 +207,7 @@ impl LogStore {
                     page.chunks_skipped += 1;
                     break;
                 }
-                if max_ts < start_ns {
+                if max_ts < start_ns || ruled_out.contains(&key[..]) {
                     page.chunks_skipped += 1;
                     continue;
                 }

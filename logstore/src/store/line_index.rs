@@ -1,0 +1,360 @@
+//! The line index: per UTC day, a tantivy index with one document per chunk holding the
+//! chunk's key, its stream and every distinct trigram of its lines, so that a read looking
+//! for literal substrings (`|= "needle"`, the literal parts of a regex) skips the chunks that
+//! lack one of the literals' trigrams.
+//!
+//! Trigrams are three bytes of one line with ASCII letters lowercased, packed into a `u64`
+//! term, so the index also serves case-insensitive filters and never needs a tokenizer.
+//! Literals shorter than three bytes cannot skip anything.
+//!
+//! The index only ever says "cannot contain": a chunk it does not know (cut after the last
+//! commit, or persisted by RocksDB when the index was not committed before a crash) is read.
+//! Documents are added when a chunk is cut and committed by [`LineIndex::commit`] (the
+//! store's maintenance and flush); each day lives in `index/day-NNNNNN/` and is deleted with
+//! the day.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use tantivy::collector::DocSetCollector;
+use tantivy::query::{BooleanQuery, Query, TermQuery};
+use tantivy::schema::{Field, INDEXED, IndexRecordOption, STORED, Schema, Value};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use super::keys;
+use crate::error::Error;
+
+/// Memory the writer of one day may buffer before it writes a segment: tantivy's minimum
+/// (`MEMORY_BUDGET_NUM_BYTES_MIN`, not exported).
+const WRITER_MEMORY_BYTES: usize = 15_000_000;
+
+/// Fields of a day's index.
+#[derive(Clone, Copy)]
+struct Fields {
+    /// The chunk's RocksDB key (stored).
+    chunk: Field,
+    /// The chunk's stream id (indexed).
+    stream: Field,
+    /// Each distinct trigram of the chunk's lines (indexed).
+    gram: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let fields = Fields {
+        chunk: builder.add_bytes_field("chunk", STORED),
+        stream: builder.add_u64_field("stream", INDEXED),
+        gram: builder.add_u64_field("gram", INDEXED),
+    };
+    (builder.build(), fields)
+}
+
+/// One day's open index.
+struct Day {
+    index: Index,
+    reader: IndexReader,
+    /// Present while chunks are being added; dropped after a commit with nothing new.
+    writer: Option<IndexWriter>,
+    /// Documents added since the last commit.
+    pending: usize,
+}
+
+/// Distinct trigrams of lines: a bit per possible trigram, cleared after each chunk.
+struct GramSet {
+    bits: Vec<u64>,
+    touched: Vec<u32>,
+}
+
+impl GramSet {
+    fn new() -> GramSet {
+        GramSet {
+            bits: vec![0; (1 << 24) / 64],
+            touched: Vec::new(),
+        }
+    }
+
+    fn insert(&mut self, gram: u32) {
+        let word = (gram / 64) as usize;
+        let bit = 1u64 << (gram % 64);
+        if self.bits[word] == 0 {
+            self.touched.push(word as u32);
+        }
+        self.bits[word] |= bit;
+    }
+
+    /// Every trigram inserted since the last drain; clears the set.
+    fn drain(&mut self, mut each: impl FnMut(u32)) {
+        for word in self.touched.drain(..) {
+            let mut bits = std::mem::take(&mut self.bits[word as usize]);
+            while bits != 0 {
+                each(word * 64 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+    }
+}
+
+/// The trigrams of `text` (ASCII letters lowercased), each at most once per call order.
+fn trigrams(text: &[u8], mut each: impl FnMut(u32)) {
+    let mut window = 0u32;
+    for (i, byte) in text.iter().enumerate() {
+        window = ((window << 8) | u32::from(byte.to_ascii_lowercase())) & 0x00ff_ffff;
+        if i >= 2 {
+            each(window);
+        }
+    }
+}
+
+fn index_error(action: impl Into<String>) -> impl FnOnce(tantivy::TantivyError) -> Error {
+    let action = action.into();
+    move |source| Error::LineIndex { action, source }
+}
+
+/// The line indexes of a store, one per day, under `dir`.
+pub(crate) struct LineIndex {
+    dir: PathBuf,
+    schema: Schema,
+    fields: Fields,
+    days: Mutex<HashMap<i32, Day>>,
+    grams: Mutex<GramSet>,
+}
+
+impl LineIndex {
+    /// The line indexes under `dir` (created when the first chunk is added).
+    pub(crate) fn new(dir: PathBuf) -> LineIndex {
+        let (schema, fields) = schema();
+        LineIndex {
+            dir,
+            schema,
+            fields,
+            days: Mutex::new(HashMap::new()),
+            grams: Mutex::new(GramSet::new()),
+        }
+    }
+
+    fn day_dir(&self, day: i32) -> PathBuf {
+        self.dir.join(keys::day_cf(day))
+    }
+
+    fn lock_days(&self) -> MutexGuard<'_, HashMap<i32, Day>> {
+        self.days.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The open index of `day`, opening or (when `create`) creating it; `None` when it does
+    /// not exist and `create` is false.
+    fn open_day<'a>(
+        &self,
+        days: &'a mut HashMap<i32, Day>,
+        day: i32,
+        create: bool,
+    ) -> Result<Option<&'a mut Day>, Error> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = days.entry(day) {
+            let dir = self.day_dir(day);
+            let index = if dir.join("meta.json").exists() {
+                Index::open_in_dir(&dir)
+                    .map_err(index_error(format!("opening {}", dir.display())))?
+            } else if create {
+                std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                    action: "creating the line index directory".into(),
+                    path: dir.clone(),
+                    source,
+                })?;
+                Index::create_in_dir(&dir, self.schema.clone())
+                    .map_err(index_error(format!("creating {}", dir.display())))?
+            } else {
+                return Ok(None);
+            };
+            let reader = index
+                .reader_builder()
+                .reload_policy(ReloadPolicy::Manual)
+                .try_into()
+                .map_err(index_error(format!("reading {}", dir.display())))?;
+            slot.insert(Day {
+                index,
+                reader,
+                writer: None,
+                pending: 0,
+            });
+        }
+        Ok(days.get_mut(&day))
+    }
+
+    /// Adds a chunk: its key, stream and the lines it holds.
+    pub(crate) fn add<'a>(
+        &self,
+        day: i32,
+        stream: u64,
+        chunk_key: &[u8],
+        lines: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<(), Error> {
+        let mut doc = TantivyDocument::new();
+        doc.add_bytes(self.fields.chunk, chunk_key);
+        doc.add_u64(self.fields.stream, stream);
+        {
+            let mut grams = self.grams.lock().unwrap_or_else(|e| e.into_inner());
+            for line in lines {
+                trigrams(line, |gram| grams.insert(gram));
+            }
+            grams.drain(|gram| doc.add_u64(self.fields.gram, u64::from(gram)));
+        }
+        let mut days = self.lock_days();
+        let Some(open) = self.open_day(&mut days, day, true)? else {
+            return Ok(());
+        };
+        if open.writer.is_none() {
+            let writer = open
+                .index
+                .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
+                .map_err(index_error(format!("writing the line index of day {day}")))?;
+            open.writer = Some(writer);
+        }
+        if let Some(writer) = &open.writer {
+            writer
+                .add_document(doc)
+                .map_err(index_error(format!("indexing a chunk of day {day}")))?;
+            open.pending += 1;
+        }
+        Ok(())
+    }
+
+    /// Commits what was added, so reads can skip those chunks; closes the writers of days
+    /// that got nothing since the last commit.
+    pub(crate) fn commit(&self) -> Result<(), Error> {
+        let mut days = self.lock_days();
+        for (day, open) in days.iter_mut() {
+            if open.pending == 0 {
+                open.writer = None;
+                continue;
+            }
+            if let Some(writer) = &mut open.writer {
+                writer.commit().map_err(index_error(format!(
+                    "committing the line index of day {day}"
+                )))?;
+                open.reader.reload().map_err(index_error(format!(
+                    "reloading the line index of day {day}"
+                )))?;
+            }
+            open.pending = 0;
+        }
+        Ok(())
+    }
+
+    /// The keys of `stream`'s chunks of `day` that the index knows and that lack a trigram
+    /// of one of `literals` (compared case-insensitively): they cannot hold a line containing
+    /// all of them.
+    pub(crate) fn chunks_without(
+        &self,
+        day: i32,
+        stream: u64,
+        literals: &[&str],
+    ) -> Result<HashSet<Vec<u8>>, Error> {
+        let mut grams = Vec::new();
+        for literal in literals {
+            trigrams(str::as_bytes(literal), |gram| grams.push(gram));
+        }
+        grams.sort_unstable();
+        grams.dedup();
+        if grams.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let searcher = {
+            let mut days = self.lock_days();
+            let Some(open) = self.open_day(&mut days, day, false)? else {
+                return Ok(HashSet::new());
+            };
+            open.reader.searcher()
+        };
+        let stream_term = || -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_u64(self.fields.stream, stream),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let mut required = vec![stream_term()];
+        required.extend(grams.iter().map(|gram| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_u64(self.fields.gram, u64::from(*gram)),
+                IndexRecordOption::Basic,
+            ))
+        }));
+        let action = || format!("searching the line index of day {day}");
+        let known = searcher
+            .search(&*stream_term(), &DocSetCollector)
+            .map_err(index_error(action()))?;
+        let possible = searcher
+            .search(&BooleanQuery::intersection(required), &DocSetCollector)
+            .map_err(index_error(action()))?;
+        let mut without = HashSet::new();
+        for address in known.difference(&possible) {
+            let doc: TantivyDocument = searcher.doc(*address).map_err(index_error(action()))?;
+            if let Some(key) = doc.get_first(self.fields.chunk).and_then(|v| v.as_bytes()) {
+                without.insert(key.to_vec());
+            }
+        }
+        Ok(without)
+    }
+
+    /// Deletes a day's index (its writer and reader first).
+    pub(crate) fn drop_day(&self, day: i32) -> Result<(), Error> {
+        self.lock_days().remove(&day);
+        let dir = self.day_dir(day);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::Io {
+                action: "deleting a day's line index".into(),
+                path: dir,
+                source,
+            }),
+        }
+    }
+
+    /// Bytes of a day's index files.
+    pub(crate) fn day_size(&self, day: i32) -> u64 {
+        dir_bytes(&self.day_dir(day))
+    }
+
+    /// Bytes of every day's index files.
+    pub(crate) fn size(&self) -> u64 {
+        dir_bytes(&self.dir)
+    }
+}
+
+/// Bytes of the files under `dir`, recursively; 0 when it does not exist.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    listing
+        .flatten()
+        .map(|item| match item.metadata() {
+            Ok(meta) if meta.is_dir() => dir_bytes(&item.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigrams_are_lowercased_and_distinct_per_chunk() {
+        let mut found = Vec::new();
+        trigrams(b"AbCd", |g| found.push(g));
+        assert_eq!(found, [0x0061_6263, 0x0062_6364]);
+        let mut set = GramSet::new();
+        for line in [&b"abcabc"[..], b"ab", b"bca"] {
+            trigrams(line, |g| set.insert(g));
+        }
+        let mut drained = Vec::new();
+        set.drain(|g| drained.push(g));
+        drained.sort_unstable();
+        assert_eq!(drained, [0x0061_6263, 0x0062_6361, 0x0063_6162]);
+        let mut again = Vec::new();
+        set.drain(|g| again.push(g));
+        assert!(again.is_empty());
+    }
+}

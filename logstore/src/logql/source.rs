@@ -56,10 +56,18 @@ impl StreamReader for LogStore {
         end_ns: i64,
         direction: Direction,
         limit: usize,
-        // The seam for the line index: once the store can answer "chunks of this stream whose
-        // lines may contain all of `hints.required`", this is where it is asked.
-        _hints: &LineHints,
+        hints: &LineHints,
     ) -> Result<EntryPage, Error> {
-        self.entries(stream, start_ns, end_ns, direction, limit)
+        // The line index answers conjunctions: a hint with alternatives (an `or` chain) is
+        // left to the engine's own filtering.
+        let literals: Vec<&str> = hints
+            .required
+            .iter()
+            .filter_map(|any_of| match any_of.as_slice() {
+                [only] => Some(only.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.entries_containing(stream, start_ns, end_ns, direction, limit, &literals)
     }
 }

@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""The homelab soak: Sightline against a simulated homelab for a bounded time.
+
+Starts, on 127.0.0.1 only:
+  - 30 synthetic targets (../shared/bench/metrics/targets.py) and the real
+    prometheus-node-exporter, scraped every 15 s;
+  - a "switch" target whose gauge the harness flips to 1 at a known moment, with a rule
+    that alerts on it, to measure alert latency (condition true -> Pushover request);
+  - local fake Pushover and Telegram servers that record what they get;
+  - 20 log streams pushed as Loki JSON at a steady rate with a burst of 10x every minute;
+  - Sightline (the release binary by default) with the fixture rules of
+    ../shared/fixtures/rules/plain and a notifier routing to the fake receivers.
+
+While it runs it samples Sightline's CPU and RSS every 5 s and times a fixed set of PromQL
+and LogQL queries every 30 s. At the end it checks that every pushed (acknowledged) log line
+is stored, and prints a Markdown report: CPU, RSS over time, disk growth per day
+(extrapolated), alert latency, query latencies, next to the seed stack's budget.
+
+Usage: benches/homelab_soak.py [--binary target/release/sightline] [--duration 600]
+"""
+
+import argparse
+import http.server
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+TARGETS_PY = SHARED / "bench/metrics/targets.py"
+FIXTURE_RULES = SHARED / "fixtures/rules/plain"
+NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+PROMQL_QUERIES = [
+    "sum by (job) (rate(scrape_samples_scraped[5m]))",
+    'sum by (code) (rate(http_requests_total[5m]))',
+    "topk(10, rate(container_cpu_usage_seconds_total[5m]))",
+    'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))',
+    "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)",
+]
+LOGQL_QUERIES = [
+    'sum by (app) (count_over_time({namespace=~".+"}[5m]))',
+    '{namespace="media"} |= "error"',
+    'sum by (app) (rate({namespace=~".+"} | logfmt | level="error" [5m]))',
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer 200 within {timeout} s")
+
+
+class Recorder(http.server.ThreadingHTTPServer):
+    """A fake Pushover or Telegram API: answers as the real one and records the requests."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.requests = []
+        super().__init__(("127.0.0.1", 0), RecorderHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+
+class RecorderHandler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.requests.append((time.time(), self.path, body.decode("utf-8", "replace")))
+        payload = json.dumps(self.server.answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+class Switch(http.server.ThreadingHTTPServer):
+    """A scrape target exposing `homelab_switch`, 0 until the harness flips it."""
+
+    def __init__(self):
+        self.value = 0
+        self.flipped_at = None
+        super().__init__(("127.0.0.1", 0), SwitchHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def flip(self):
+        self.value = 1
+        self.flipped_at = time.time()
+
+
+class SwitchHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"# TYPE homelab_switch gauge\nhomelab_switch {self.server.value}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def write_config(work, target_ports, node_port, switch_port, pushover, telegram, listen):
+    rules = work / "rules"
+    rules.mkdir()
+    for rule_file in sorted(FIXTURE_RULES.glob("*.yaml")):
+        shutil.copy(rule_file, rules / rule_file.name)
+    (rules / "soak.yaml").write_text(
+        "groups:\n"
+        "  - name: soak\n"
+        "    interval: 1s\n"
+        "    rules:\n"
+        "      - alert: SoakSwitchOn\n"
+        "        expr: homelab_switch == 1\n"
+        "        labels: {severity: critical}\n"
+        "        annotations: {summary: the soak harness flipped its switch}\n"
+    )
+    targets = ", ".join(f"'127.0.0.1:{p}'" for p in target_ports)
+    (work / "sightline.yml").write_text(f"""
+global:
+  scrape_interval: 15s
+  evaluation_interval: 15s
+rule_files: [rules/*.yaml]
+scrape_configs:
+  - job_name: homelab
+    static_configs: [{{targets: [{targets}]}}]
+  - job_name: node-exporter
+    static_configs: [{{targets: ['127.0.0.1:{node_port}']}}]
+  - job_name: switch
+    scrape_interval: 1s
+    static_configs: [{{targets: ['127.0.0.1:{switch_port}']}}]
+  - job_name: sightline
+    static_configs: [{{targets: ['{listen}']}}]
+alertmanager:
+  route:
+    receiver: telegram
+    group_by: [alertname]
+    group_wait: 30s
+    routes:
+      - matchers: [alertname="SoakSwitchOn"]
+        receiver: pushover
+        group_wait: 0s
+  receivers:
+    - name: pushover
+      pushover_configs:
+        - user_key: soak-user
+          token: soak-token
+          priority: "1"
+          api_url: http://127.0.0.1:{pushover.port}/1/messages.json
+    - name: telegram
+      telegram_configs:
+        - bot_token: "123:soak"
+          chat_id: 42
+          api_url: http://127.0.0.1:{telegram.port}
+""")
+    return work / "sightline.yml"
+
+
+class LogPusher(threading.Thread):
+    """20 streams at `rate` lines/s, 10x for 5 s every minute; counts acknowledged lines."""
+
+    STREAMS = [
+        {"namespace": ns, "app": app, "pod": f"{app}-0", "container": app}
+        for ns, apps in [
+            ("media", ["jellyfin", "sonarr", "radarr", "prowlarr"]),
+            ("home", ["home-assistant", "mosquitto", "zigbee2mqtt", "esphome"]),
+            ("kube-system", ["coredns", "traefik", "metrics-server", "local-path"]),
+            ("apps", ["nextcloud", "immich", "paperless", "vaultwarden"]),
+            ("monitoring", ["sightline", "alloy", "uptime-kuma", "gatus"]),
+        ]
+        for app in apps
+    ]
+
+    def __init__(self, url, rate, stop):
+        super().__init__(daemon=True)
+        self.url, self.rate, self.stop = url, rate, stop
+        self.acknowledged = 0
+        self.rejected = 0
+        self.seq = 0
+
+    def run(self):
+        start = time.time()
+        while not self.stop.is_set():
+            tick = time.time()
+            burst = (tick - start) % 60 < 5
+            lines = int(self.rate * (10 if burst else 1))
+            streams = []
+            for index, labels in enumerate(self.STREAMS):
+                values = []
+                for _ in range(max(1, lines // len(self.STREAMS))):
+                    self.seq += 1
+                    level = "error" if self.seq % 50 == 0 else "info"
+                    line = f"level={level} seq={self.seq} msg=\"request handled\" duration_ms={self.seq % 97}"
+                    values.append([str(time.time_ns()), line])
+                streams.append({"stream": labels, "values": values})
+            count = sum(len(s["values"]) for s in streams)
+            request = urllib.request.Request(
+                self.url, json.dumps({"streams": streams}).encode(),
+                {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    if 200 <= response.status < 300:
+                        self.acknowledged += count
+            except OSError:
+                self.rejected += count
+            time.sleep(max(0.0, 1.0 - (time.time() - tick)))
+
+
+def process_sample(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICKS
+    rss = int(fields[21]) * PAGE
+    return cpu, rss
+
+
+def disk_usage(path):
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def get_json(url, params):
+    query = urllib.parse.urlencode(params)
+    started = time.time()
+    with urllib.request.urlopen(f"{url}?{query}", timeout=120) as response:
+        body = json.load(response)
+    return time.time() - started, body
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--binary", default=str(REPO / "target/release/sightline"))
+    parser.add_argument("--duration", type=int, default=600, help="seconds (default 600)")
+    parser.add_argument("--log-rate", type=int, default=200, help="log lines/s (default 200)")
+    parser.add_argument("--series", type=int, default=1000, help="series per target")
+    args = parser.parse_args()
+    if not os.path.exists(NODE_EXPORTER):
+        raise SystemExit("missing prometheus-node-exporter: apt-get install prometheus-node-exporter")
+    if not os.path.exists(args.binary):
+        raise SystemExit(f"missing {args.binary}: build it with cargo build --release")
+
+    work = Path(tempfile.mkdtemp(prefix="sightline-soak-"))
+    children = []
+    stop = threading.Event()
+    try:
+        target_ports = [free_port() for _ in range(30)]
+        children.append(subprocess.Popen(
+            [sys.executable, str(TARGETS_PY), "--ports", ",".join(map(str, target_ports)),
+             "--series", str(args.series)], stdout=subprocess.DEVNULL))
+        node_port = free_port()
+        children.append(subprocess.Popen(
+            [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{node_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        switch = Switch()
+        pushover = Recorder({"status": 1, "request": "soak"})
+        telegram = Recorder({"ok": True, "result": {"message_id": 1}})
+        port = free_port()
+        listen = f"127.0.0.1:{port}"
+        config = write_config(work, target_ports, node_port, switch.server_address[1],
+                              pushover, telegram, listen)
+        data = work / "data"
+        sightline = subprocess.Popen(
+            [args.binary, "--config", str(config), "--data-dir", str(data), "--listen", listen],
+            stdout=open(work / "sightline.log", "w"), stderr=subprocess.STDOUT)
+        children.append(sightline)
+        base = f"http://{listen}"
+        wait_http(f"{base}/-/ready")
+        started = time.time()
+        cpu0, _ = process_sample(sightline.pid)
+        disk0 = disk_usage(data)
+
+        pusher = LogPusher(f"{base}/loki/api/v1/push", args.log_rate, stop)
+        pusher.start()
+        samples, timings = [], {q: [] for q in PROMQL_QUERIES + LOGQL_QUERIES}
+        flip_at = started + args.duration / 2
+        next_query = started + 30
+        while time.time() - started < args.duration:
+            now = time.time()
+            cpu, rss = process_sample(sightline.pid)
+            samples.append((now - started, cpu - cpu0, rss))
+            if switch.flipped_at is None and now >= flip_at:
+                switch.flip()
+            if now >= next_query:
+                next_query = now + 30
+                for query in PROMQL_QUERIES:
+                    took, _ = get_json(f"{base}/api/v1/query_range", {
+                        "query": query, "start": now - 3600, "end": now, "step": 15})
+                    timings[query].append(took)
+                for query in LOGQL_QUERIES:
+                    took, _ = get_json(f"{base}/loki/api/v1/query_range", {
+                        "query": query, "start": int((now - 3600) * 1e9),
+                        "end": int(now * 1e9), "limit": 100})
+                    timings[query].append(took)
+            time.sleep(5)
+        stop.set()
+        pusher.join()
+        elapsed = time.time() - started
+        cpu, rss = process_sample(sightline.pid)
+        disk1 = disk_usage(data)
+
+        _, stored = get_json(f"{base}/loki/api/v1/query", {
+            "query": 'sum(count_over_time({namespace=~".+"}[1h]))', "time": time.time()})
+        stored_lines = int(float(stored["data"]["result"][0]["value"][1])) if stored["data"]["result"] else 0
+        alert_latency = next(
+            (t - switch.flipped_at for t, _, body in pushover.requests
+             if switch.flipped_at and "SoakSwitchOn" in body), None)
+        report(args, elapsed, cpu - cpu0, samples, disk1 - disk0, alert_latency,
+               timings, pusher, stored_lines, len(telegram.requests))
+    finally:
+        stop.set()
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args, elapsed, cpu, samples, disk_growth, alert_latency, timings, pusher,
+           stored_lines, telegram_messages):
+    rss = [s[2] for s in samples]
+    mib = 1024 * 1024
+    print(f"## Homelab soak: {elapsed:.0f} s, 30 targets x {args.series} series + node-exporter, "
+          f"20 log streams at {args.log_rate} lines/s (10x bursts)\n")
+    print(f"Command: `benches/homelab_soak.py --binary {args.binary} --duration {args.duration} "
+          f"--log-rate {args.log_rate} --series {args.series}`\n")
+    print("| figure | Sightline | seed stack budget |")
+    print("|---|---|---|")
+    print(f"| CPU | {cpu / elapsed:.3f} cores ({cpu:.1f} CPU-s) | – |")
+    print(f"| RSS median / peak | {statistics.median(rss) / mib:.0f} / {max(rss) / mib:.0f} MiB "
+          f"| ~864 MiB of memory requests |")
+    print(f"| disk growth per day (extrapolated) | {disk_growth * 86400 / elapsed / mib:.0f} MiB "
+          f"| 22 GiB of volumes |")
+    latency = f"{alert_latency:.1f} s" if alert_latency is not None else "no notification"
+    print(f"| alert latency (condition true -> Pushover request) | {latency} | – |")
+    print(f"| log lines acknowledged / stored / rejected | {pusher.acknowledged} / "
+          f"{stored_lines} / {pusher.rejected} | – |")
+    print(f"| Telegram notifications (fixture rules) | {telegram_messages} | – |")
+    print("\nRSS over time (MiB): " + ", ".join(
+        f"{t:.0f}s {r / mib:.0f}" for t, _, r in samples[:: max(1, len(samples) // 12)]))
+    print("\n| query (1 h range) | median | max |")
+    print("|---|---|---|")
+    for query, taken in timings.items():
+        if taken:
+            cell = query.replace("|", "\\|")
+            print(f"| `{cell}` | {statistics.median(taken) * 1000:.0f} ms | "
+                  f"{max(taken) * 1000:.0f} ms |")
+    if stored_lines < pusher.acknowledged:
+        print(f"\nLOST: {pusher.acknowledged - stored_lines} acknowledged log lines are missing")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -22,6 +22,9 @@ pub enum ErrorKind {
     RateLimited,
     /// Storage failed (disk, RocksDB, damaged data); not the client's fault (HTTP 500).
     Storage,
+    /// The data directory's filesystem is full: nothing of the push was stored, and the same
+    /// push succeeds once space is freed (HTTP 507).
+    StorageFull,
 }
 
 /// Which ingestion rate limit a push exceeded.
@@ -280,6 +283,13 @@ impl Error {
             | Error::Json { .. }
             | Error::Rejected { .. } => ErrorKind::BadRequest,
             Error::RecordTooLarge { .. } => ErrorKind::TooLarge,
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+                ErrorKind::StorageFull
+            }
+            // RocksDB reports a full disk only in its message ("No space left on device").
+            Error::RocksDb { source, .. } if source.to_string().contains("No space left") => {
+                ErrorKind::StorageFull
+            }
             Error::Io { .. }
             | Error::RocksDb { .. }
             | Error::LineIndex { .. }

@@ -139,6 +139,7 @@ fn status_of(kind: ErrorKind) -> u64 {
         ErrorKind::UnsupportedMediaType => 415,
         ErrorKind::RateLimited => 429,
         ErrorKind::Storage => 500,
+        ErrorKind::StorageFull => 507,
     }
 }
 

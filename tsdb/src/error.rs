@@ -160,6 +160,17 @@ impl Error {
             source,
         }
     }
+
+    /// True when the data directory's filesystem is full: the write can succeed once space
+    /// is freed (HTTP 507 for remote write).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => source.kind() == io::ErrorKind::StorageFull,
+            // RocksDB reports a full disk only in its message.
+            Error::RocksDb { source, .. } => source.to_string().contains("No space left"),
+            _ => false,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

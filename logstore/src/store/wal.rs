@@ -16,7 +16,7 @@
 //! of the last segment.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,6 +46,9 @@ struct Writer {
     next_seq: u64,
     /// First sequence number of every segment on disk, ascending.
     segments: Vec<u64>,
+    /// A failed write left bytes that could not be cut off: the next record goes to a new
+    /// segment, so that replay (which stops a segment at its first bad frame) still sees it.
+    broken: bool,
 }
 
 /// The WAL of one log store.
@@ -118,6 +121,7 @@ impl Wal {
                 size: 0,
                 next_seq,
                 segments,
+                broken: false,
             }),
             sync_lock: Mutex::new(()),
             synced_seq: AtomicU64::new(next_seq.saturating_sub(1)),
@@ -135,7 +139,7 @@ impl Wal {
         }
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let frame_len = (HEADER_BYTES + payload.len()) as u64;
-        if writer.size > 0 && writer.size + frame_len > self.segment_bytes {
+        if writer.broken || (writer.size > 0 && writer.size + frame_len > self.segment_bytes) {
             self.start_segment(&mut writer)?;
         }
         let seq = writer.next_seq;
@@ -147,8 +151,12 @@ impl Wal {
         frame.extend_from_slice(payload);
         let file = writer.file.clone();
         if let Err(source) = (&*file).write_all(&frame) {
-            // A partial frame would hide every later record from replay: cut it off.
-            let _ = file.set_len(writer.size);
+            // A partial frame (a full disk) would hide every later record from replay: cut it
+            // off and write the next record at the cut, or failing that, in a new segment.
+            let cut = file
+                .set_len(writer.size)
+                .and_then(|()| (&*file).seek(SeekFrom::Start(writer.size)));
+            writer.broken = cut.is_err();
             let path = segment_path(&self.dir, *writer.segments.last().unwrap_or(&0));
             return Err(io_error("writing WAL segment", &path, source));
         }
@@ -168,6 +176,7 @@ impl Wal {
         writer.file = Arc::new(create_segment(&self.dir, first)?);
         writer.size = 0;
         writer.segments.push(first);
+        writer.broken = false;
         Ok(())
     }
 

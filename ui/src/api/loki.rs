@@ -53,6 +53,7 @@ fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
     }
 }
 
@@ -136,7 +137,13 @@ pub(crate) async fn push(
         }
     };
     if let Err(error) = stored {
-        tracing::error!("cannot store pushed logs: {error}");
+        if error.kind() == ErrorKind::StorageFull {
+            tracing::error!(
+                "disk full: log pushes are refused with 507 until space is freed: {error}"
+            );
+        } else {
+            tracing::error!("cannot store pushed logs: {error}");
+        }
         return error_response(&error);
     }
     match (validated.outcome(), validated.error()) {

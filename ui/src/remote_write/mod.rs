@@ -249,6 +249,15 @@ fn store(
     now: i64,
 ) -> Result<Outcome, Refused> {
     let internal = |error: sightline_tsdb::Error| {
+        if error.is_storage_full() {
+            tracing::error!(
+                "disk full: remote write is refused with 507 until space is freed: {error}"
+            );
+            return Refused(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("disk full, nothing of this request was stored: {error}"),
+            );
+        }
         Refused(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("appending to storage failed: {error}"),

@@ -1,0 +1,175 @@
+//! A full disk: the data directory on a small tmpfs filled by the test. Log pushes are
+//! refused with 507 and a log line saying so, reads keep working, ingestion resumes by
+//! itself once space returns, and nothing acknowledged is lost (checked after a `kill -9`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Appliance, get_json, http, write_file};
+
+/// A tmpfs mounted for the test and unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Tmpfs {
+        let is_root = std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
+        assert!(
+            is_root,
+            "this test mounts a small tmpfs as the data directory: run it as root"
+        );
+        std::fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("mount runs (apt-get install mount)");
+        assert!(status.success(), "mount -t tmpfs failed");
+        Tmpfs(path.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes zeros to `path` until the filesystem is full.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![0_u8; 1 << 20];
+    while file.write_all(&block).is_ok() {}
+    while file.write_all(&block[..4096]).is_ok() {}
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// Pushes one line to `{job="disk"}`; returns the status and the body.
+fn push(app: &Appliance, line: &str) -> (u16, String) {
+    let body = serde_json::json!({"streams": [{"stream": {"job": "disk"},
+        "values": [[now_ns().to_string(), line]]}]});
+    let response = http()
+        .post(app.url("/loki/api/v1/push"))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+/// The lines stored for `{job="disk"}`.
+fn stored(app: &Appliance) -> Vec<String> {
+    let end = now_ns() + 1_000_000_000;
+    let answer = get_json(
+        app,
+        &format!(
+            "/loki/api/v1/query_range?query=%7Bjob%3D%22disk%22%7D&start={}&end={end}&limit=5000",
+            end - 3_600_000_000_000
+        ),
+    );
+    let mut lines = Vec::new();
+    for stream in answer["data"]["result"].as_array().unwrap() {
+        for entry in stream["values"].as_array().unwrap() {
+            lines.push(entry[1].as_str().unwrap().to_owned());
+        }
+    }
+    lines
+}
+
+#[test]
+fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("mnt");
+    let _tmpfs = Tmpfs::mount(&mount, "48m");
+    let data = mount.join("data");
+    let config = write_file(dir.path(), "sightline.yml", "storage:\n  wal_sync: 0s\n");
+    let args = ["--config", config.to_str().unwrap()];
+    let mut app = Appliance::start(&data, &args);
+    let mut acknowledged = Vec::new();
+    assert_eq!(push(&app, "before the disk filled").0, 204);
+    acknowledged.push("before the disk filled".to_owned());
+
+    let filler = mount.join("filler");
+    fill(&filler);
+    // The WAL may still have room in its current segment: push until the disk says no.
+    let padding = "x".repeat(64 * 1024);
+    let refusal = (0..2000).find_map(|i| {
+        let line = format!("while full {i} {padding}");
+        match push(&app, &line) {
+            (204, _) => {
+                acknowledged.push(line);
+                None
+            }
+            refused => Some(refused),
+        }
+    });
+    let (status, body) = refusal.expect("a push was refused once the disk was full");
+    assert_eq!(
+        status, 507,
+        "a full disk is 507 Insufficient Storage: {body}"
+    );
+    assert!(body.contains("No space left on device"), "{body}");
+    assert!(
+        app.log()
+            .iter()
+            .any(|line| line.contains("disk full: log pushes are refused with 507")),
+        "{:#?}",
+        app.log()
+    );
+
+    // Reads keep working while the disk is full.
+    assert_eq!(stored(&app).len(), acknowledged.len());
+    let build = get_json(&app, "/api/v1/status/buildinfo");
+    assert_eq!(build["status"], "success");
+
+    // Space returns: ingestion resumes without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = push(&app, "after space returned");
+        if status == 204 {
+            acknowledged.push("after space returned".to_owned());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pushes still refused: {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Nothing acknowledged was lost, also across a kill -9 and a replay of the WAL the full
+    // disk cut short.
+    app.signal("KILL");
+    assert!(app.wait_for_exit(Duration::from_secs(10)).is_some());
+    let app = Appliance::start(&data, &args);
+    let mut after = stored(&app);
+    let mut expected = acknowledged.clone();
+    after.sort();
+    expected.sort();
+    assert_eq!(
+        after.len(),
+        expected.len(),
+        "acknowledged lines lost or duplicated after the restart"
+    );
+    assert_eq!(after, expected);
+    eprintln!(
+        "refused with 507 after {} acknowledged pushes; all {} present after kill -9",
+        acknowledged.len() - 2,
+        acknowledged.len()
+    );
+}

@@ -17,6 +17,7 @@ use anyhow::Context;
 use prometheus::Registry;
 use sightline_alerting::notifier::AlertmanagerConfig;
 use sightline_alerting::notifier::service::{Notifier, RetryPolicy, now_ms};
+use sightline_alerting::rules::builtin::BuiltinRules;
 use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
 use sightline_logstore::store::{LogStore, StoreOptions};
@@ -409,6 +410,10 @@ async fn keep_rules_loaded(
             evaluation_interval: current.global.evaluation_interval.as_std(),
             external_labels: current.global.external_labels.clone(),
             external_url: external_url(&current, &listen),
+            builtin: BuiltinRules {
+                enabled: current.builtin_rules.enabled,
+                disabled: current.builtin_rules.disabled.iter().cloned().collect(),
+            },
         };
         let files = settings.files.len();
         let rules = rules.clone();

@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -839,7 +840,7 @@ fn rules_api_filters_and_pages_like_prometheus() {
     let config = write_file(
         dir.path(),
         "sightline.yml",
-        "global: {evaluation_interval: 1s}\nrule_files: [a.yaml, b.yaml]\n",
+        "global: {evaluation_interval: 1s}\nrule_files: [a.yaml, b.yaml]\nbuiltin_rules: {enabled: false}\n",
     );
     let app = Appliance::start(
         &dir.path().join("data"),
@@ -949,5 +950,62 @@ fn rules_api_filters_and_pages_like_prometheus() {
             body["error"].as_str().unwrap().contains(message),
             "{query}: {body}"
         );
+    }
+}
+
+#[test]
+fn builtin_rules_run_by_default_and_yield_to_user_rules_and_switches() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "mine.yaml",
+        "groups:\n  - name: mine\n    rules:\n      - alert: TargetDown\n        expr: up == 0\n        for: 1h\n",
+    );
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "global: {evaluation_interval: 1s}\nrule_files: [mine.yaml]\nbuiltin_rules: {disabled: [KubeNodeNotReady]}\n",
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let rules = get_json(&app, "/api/v1/rules");
+    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for group in rules["data"]["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            by_name
+                .entry(rule["name"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(group["file"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        by_name["TargetDown"],
+        [dir.path().join("mine.yaml").display().to_string()],
+        "the user's rule replaces the built-in"
+    );
+    assert!(
+        !by_name.contains_key("KubeNodeNotReady"),
+        "switched off by name"
+    );
+    assert_eq!(
+        by_name["NodeFilesystemSpaceFillingUp"],
+        ["builtin:homelab.rules.yaml"; 3]
+    );
+    // Watchdog fires from the first evaluation on.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let alerts = get_json(&app, "/api/v1/alerts");
+        if alerts["data"]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|alert| alert["labels"]["alertname"] == "Watchdog" && alert["state"] == "firing")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Watchdog did not fire: {alerts}");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

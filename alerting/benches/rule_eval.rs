@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use sightline_alerting::rules::builtin::BuiltinRules;
 use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::labels::Labels;
 use sightline_tsdb::head::{Head, HeadOptions};
@@ -151,6 +152,11 @@ fn setup(dir: &Path, nodes: usize, pods: usize) -> (Arc<Head>, RuleManager, usiz
             evaluation_interval: Duration::from_secs(30),
             external_labels: Default::default(),
             external_url: String::new(),
+            // The fixture rules alone, as measured before the built-in rules existed.
+            builtin: BuiltinRules {
+                enabled: false,
+                ..BuiltinRules::default()
+            },
         })
         .unwrap();
     (head, manager, series.len())

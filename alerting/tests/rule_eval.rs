@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sightline_alerting::rules::alert::AlertState;
+use sightline_alerting::rules::builtin::BuiltinRules;
 use sightline_alerting::rules::group::RuleState;
 use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::labels::Labels;
@@ -41,6 +42,11 @@ fn settings(files: Vec<PathBuf>) -> RuleSettings {
         evaluation_interval: Duration::from_secs(60),
         external_labels: BTreeMap::from([("cluster".to_owned(), "lab".to_owned())]),
         external_url: "http://sightline.lab:9090".to_owned(),
+        // Each test counts the rules of its own files.
+        builtin: BuiltinRules {
+            enabled: false,
+            ..BuiltinRules::default()
+        },
     }
 }
 

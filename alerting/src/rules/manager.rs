@@ -19,6 +19,7 @@ use sightline_tsdb::promql::Engine;
 use sightline_tsdb::storage::{Appendable, Querier};
 use tokio_util::sync::CancellationToken;
 
+use super::builtin::{BUILTIN_RULES_FILE, BuiltinRules};
 use super::group::{EvalContext, Group};
 use crate::rulefmt::{NameValidation, RuleFile, RuleFileError};
 
@@ -36,6 +37,8 @@ pub struct RuleSettings {
     pub external_labels: BTreeMap<String, String>,
     /// The server's external URL, for `$externalURL`.
     pub external_url: String,
+    /// Which of Sightline's built-in rules run next to the files.
+    pub builtin: BuiltinRules,
 }
 
 /// A rule file that did not load.
@@ -84,6 +87,7 @@ impl RuleManager {
                 evaluation_interval: Duration::from_secs(60),
                 external_labels: BTreeMap::new(),
                 external_url: String::new(),
+                builtin: BuiltinRules::default(),
             }),
             groups: RwLock::new(Vec::new()),
             sink: RwLock::new(None),
@@ -108,6 +112,13 @@ impl RuleManager {
                     source,
                 }),
             }
+        }
+        match settings.builtin.rule_file(&files) {
+            Ok(builtin) => files.extend(builtin),
+            Err(source) => errors.push(LoadError {
+                path: PathBuf::from(BUILTIN_RULES_FILE),
+                source,
+            }),
         }
         if !errors.is_empty() {
             return Err(errors);

@@ -6,11 +6,12 @@
 //! <https://prometheus.io/docs/prometheus/latest/configuration/alerting_rules/>): [`alert`]
 //! holds an alerting rule's state machine, [`group`] evaluates one group at one timestamp
 //! (and restores alert state after a restart), [`manager`] schedules the groups and reloads
-//! them from the rule files.
+//! them from the rule files, and [`builtin`] holds Sightline's own homelab rules.
 //!
 //! Not yet: LogQL rules (Loki ruler style), and handing firing alerts to the notifier.
 
 pub mod alert;
+pub mod builtin;
 pub mod group;
 pub mod manager;
 

@@ -22,9 +22,9 @@ use crate::duration::Duration;
 use crate::yaml::{self, Check, SourceError, checked};
 pub use scrape::ScrapeConfig;
 pub use sections::{
-    AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, LimitsConfig,
-    LogLimitsConfig, MetricsStorageConfig, QueryConfig, RetentionConfig, RetentionOverride,
-    StorageConfig, WebConfig,
+    AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, BuiltinRulesConfig,
+    LimitsConfig, LogLimitsConfig, MetricsStorageConfig, QueryConfig, RetentionConfig,
+    RetentionOverride, StorageConfig, WebConfig,
 };
 pub use store::{ConfigSource, ConfigStore};
 
@@ -43,6 +43,8 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     /// Glob patterns of rule files, relative to the config file's directory.
     pub rule_files: Vec<RuleFilePattern>,
+    /// Sightline's built-in rules: on, and which are switched off.
+    pub builtin_rules: BuiltinRulesConfig,
     /// Alert relabeling and external Alertmanagers.
     pub alerting: AlertingConfig,
     /// Data directory, WAL sync and retention.

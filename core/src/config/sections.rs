@@ -257,6 +257,26 @@ impl Check for QueryConfig {
     }
 }
 
+/// The `builtin_rules:` section: Sightline's own homelab alert rules, on unless switched off.
+/// A rule of the same name in a user rule file replaces the built-in one.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BuiltinRulesConfig {
+    /// Whether the built-in rules run at all.
+    pub enabled: bool,
+    /// Names of built-in rules (alert or record names) that do not run.
+    pub disabled: Vec<String>,
+}
+
+impl Default for BuiltinRulesConfig {
+    fn default() -> Self {
+        BuiltinRulesConfig {
+            enabled: true,
+            disabled: Vec::new(),
+        }
+    }
+}
+
 /// The HTTP listener and what it shows to the outside.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use sightline_alerting::notifier::AlertmanagerConfig;
-use sightline_alerting::rulefmt::{NameValidation, Rule, RuleFile};
+use sightline_alerting::rulefmt::{NameValidation, QueryLanguage, Rule, RuleFile};
 use sightline_alerting::template;
 use sightline_core::config::{Config, ConfigSource};
 
@@ -25,7 +25,11 @@ pub fn config(file: &Path) -> bool {
     let source = ConfigSource::File(file.to_owned());
     let base_dir = source.base_dir().to_owned();
     let rule_files = config.rule_file_paths(&base_dir);
+    let log_rule_files = config.log_rule_file_paths(&base_dir);
     println!("  SUCCESS: {} rule files found", rule_files.len());
+    if !log_rule_files.is_empty() {
+        println!("  SUCCESS: {} LogQL rule files found", log_rule_files.len());
+    }
     let notifier_valid = notifier(&config, &source);
     if notifier_valid {
         println!(
@@ -34,7 +38,8 @@ pub fn config(file: &Path) -> bool {
         );
     }
     println!();
-    rules(&rule_files) && notifier_valid
+    let rules_valid = rules(&rule_files, QueryLanguage::PromQl);
+    rules(&log_rule_files, QueryLanguage::LogQl) && rules_valid && notifier_valid
 }
 
 /// Checks the notifier's config (inline `alertmanager:` or `alertmanager_config_file:`);
@@ -59,12 +64,12 @@ fn notifier(config: &Config, source: &ConfigSource) -> bool {
     }
 }
 
-/// Checks rule files; true when all are valid.
-pub fn rules(files: &[PathBuf]) -> bool {
+/// Checks rule files whose expressions are in `language`; true when all are valid.
+pub fn rules(files: &[PathBuf], language: QueryLanguage) -> bool {
     let mut all_valid = true;
     for file in files {
         println!("Checking {}", file.display());
-        match RuleFile::load(file, NameValidation::default()) {
+        match RuleFile::load_as(file, NameValidation::default(), language) {
             Ok(rules) => {
                 let problems = template_problems(&rules);
                 if problems.is_empty() {

@@ -60,6 +60,9 @@ pub enum CheckCommand {
     },
     /// Check rule files (Prometheus `groups:` files or PrometheusRule objects).
     Rules {
+        /// The files are LogQL rule files (Loki ruler style), as `log_rule_files` names them.
+        #[arg(long)]
+        logql: bool,
         /// The rule files.
         #[arg(required = true)]
         files: Vec<PathBuf>,

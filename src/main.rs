@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{CheckCommand, Cli, Command, ConfigCommand};
+use sightline_alerting::rulefmt::QueryLanguage;
 
 /// mimalloc instead of glibc's malloc when built with `--features mimalloc`, for comparing the
 /// two on the ingest benchmark (docs/BENCHMARKS.md).
@@ -28,7 +29,14 @@ fn main() -> ExitCode {
         None => serve::main(cli.serve),
         Some(Command::Serve(args)) => serve::main(args),
         Some(Command::Check(CheckCommand::Config { file })) => check::config(&file),
-        Some(Command::Check(CheckCommand::Rules { files })) => check::rules(&files),
+        Some(Command::Check(CheckCommand::Rules { logql, files })) => {
+            let language = if logql {
+                QueryLanguage::LogQl
+            } else {
+                QueryLanguage::PromQl
+            };
+            check::rules(&files, language)
+        }
         Some(Command::Config(ConfigCommand::Default)) => {
             print!("{}", sightline_core::config::DEFAULT_CONFIG);
             true

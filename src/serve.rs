@@ -169,6 +169,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.clone(),
         listen.clone(),
     ));
+    rule_manager.set_log_store(logs.clone());
     backends.set_rules(rule_manager.clone());
     let notifier = start_notifier(&config, &data_dir, &listen)?;
     let sink_target = notifier.clone();
@@ -407,6 +408,7 @@ async fn keep_rules_loaded(
     loop {
         let settings = RuleSettings {
             files: current.rule_file_paths(&base_dir),
+            log_files: current.log_rule_file_paths(&base_dir),
             evaluation_interval: current.global.evaluation_interval.as_std(),
             external_labels: current.global.external_labels.clone(),
             external_url: external_url(&current, &listen),
@@ -415,7 +417,7 @@ async fn keep_rules_loaded(
                 disabled: current.builtin_rules.disabled.iter().cloned().collect(),
             },
         };
-        let files = settings.files.len();
+        let files = settings.files.len() + settings.log_files.len();
         let rules = rules.clone();
         match tokio::task::spawn_blocking(move || rules.update(settings)).await {
             Ok(Ok(())) => tracing::info!(files, "rule files loaded"),

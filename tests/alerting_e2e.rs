@@ -449,3 +449,66 @@ fn notifier_config_reloads_with_the_config_and_a_bad_one_keeps_the_old() {
     }
     wait_for_receivers(&app, json!([{"name": "second"}]));
 }
+
+const LOG_RULES: &str = r#"
+groups:
+  - name: logs
+    interval: 1s
+    rules:
+      - record: app:log_errors:count1m
+        expr: sum by (app) (count_over_time({namespace="media"} |= "level=error" [1m]))
+      - alert: ErrorBurst
+        expr: sum by (app) (count_over_time({namespace="media"} |= "level=error" [1m])) > 2
+        labels: {severity: critical}
+        annotations:
+          summary: '{{ $labels.app }} logged {{ $value }} errors in a minute'
+"#;
+
+/// A LogQL alerting rule (Loki ruler style, `log_rule_files`) over pushed lines reaches the
+/// phone through the same routing; a LogQL recording rule's series is queried with PromQL.
+#[test]
+fn logql_rules_alert_on_pushed_lines_and_record_series() {
+    let pushover = FakePushover::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "log-rules.yaml", LOG_RULES);
+    let extra = format!(
+        "log_rule_files: [log-rules.yaml]\nbuiltin_rules: {{enabled: false}}\n{}",
+        notifier_config(&pushover.url())
+    );
+    let app = scraping_appliance_with(dir.path(), &extra);
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let values: Vec<Value> = (0..3_u32)
+        .map(|i| {
+            json!([
+                (now_ns + u128::from(i)).to_string(),
+                format!("level=error msg=\"transcode failed {i}\"")
+            ])
+        })
+        .chain([json!([(now_ns + 10).to_string(), "level=info msg=ok"])])
+        .collect();
+    let body = json!({"streams": [{"stream": {"namespace": "media", "app": "jellyfin"}, "values": values}]});
+    assert_eq!(post(&app, "/loki/api/v1/push", &body).0, 204);
+
+    let form = pushover.wait_for("firing ErrorBurst");
+    assert_eq!(form["priority"], "1");
+    assert_eq!(form["message"], "jellyfin logged 3 errors in a minute");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = get_json(&app, "/api/v1/query?query=app:log_errors:count1m");
+        if let Some(sample) = answer["data"]["result"].as_array().unwrap().first() {
+            assert_eq!(sample["metric"]["app"], "jellyfin");
+            assert_eq!(sample["value"][1], "3");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recorded series: {answer}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rules = get_json(&app, "/api/v1/rules?type=alert");
+    let group = &rules["data"]["groups"][0];
+    assert_eq!(group["name"], "logs");
+    assert_eq!(group["rules"][0]["health"], "ok", "{group}");
+}

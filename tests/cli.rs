@@ -204,3 +204,37 @@ fn check_rules_reports_a_template_that_does_not_parse() {
         "{err}"
     );
 }
+
+#[test]
+fn check_rules_logql_reports_bad_expressions_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_file(
+        dir.path(),
+        "good.yaml",
+        "groups:\n  - name: logs\n    rules:\n      - alert: Errors\n        expr: sum(count_over_time({app=\"a\"} |= \"error\" [5m])) > 10\n",
+    );
+    let bad = write_file(
+        dir.path(),
+        "bad.yaml",
+        "groups:\n  - name: logs\n    rules:\n      - alert: Lines\n        expr: '{app=\"a\"} |= \"error\"'\n      - record: broken\n        expr: count_over_time({app=\"a\"}[5m]\n",
+    );
+    let output = run(&["check", "rules", "--logql", good.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("SUCCESS: 1 rules found"));
+
+    let output = run(&["check", "rules", "--logql", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("{}:5:15: ", bad.display()))
+            && err.contains("needs a metric query such as count_over_time"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:7:15: ", bad.display())) && err.contains("parse error"),
+        "{err}"
+    );
+    // The same file is a PromQL error as a Prometheus rule file.
+    let output = run(&["check", "rules", good.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+}

@@ -149,6 +149,7 @@ fn setup(dir: &Path, nodes: usize, pods: usize) -> (Arc<Head>, RuleManager, usiz
     manager
         .update(RuleSettings {
             files: rule_files(),
+            log_files: Vec::new(),
             evaluation_interval: Duration::from_secs(30),
             external_labels: Default::default(),
             external_url: String::new(),

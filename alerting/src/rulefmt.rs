@@ -31,17 +31,22 @@
 //!   written in the mapping win over merged ones, earlier merged mappings over later ones.
 //! - Label and annotation values are any UTF-8, which a Rust string already is. Alerting
 //!   rule templates are not parsed here.
+//! - LogQL rule files (Loki ruler style, [`QueryLanguage::LogQl`]) have the same shape; their
+//!   `expr` must be a LogQL metric query (`count_over_time(...)`, `rate(...)`, ...): a log
+//!   query returns lines, which no rule can use.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use promql_parser::parser::Expr;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use sightline_core::duration::Duration;
 use sightline_core::yaml::{self, Check, Location, SourceError, Step, locate};
+use sightline_logstore::logql;
 
 /// The most problems one error reports; a file that breaks more is mostly noise after that,
 /// and each located problem costs one more read of the file.
@@ -119,6 +124,37 @@ pub struct RuleGroup {
     pub rules: Vec<Rule>,
 }
 
+/// The query language of a rule file's expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueryLanguage {
+    /// Prometheus rule files (`rule_files`), over the metric store.
+    #[default]
+    PromQl,
+    /// Loki ruler files (`log_rule_files`), over the log store.
+    LogQl,
+}
+
+/// A rule's parsed expression, for the evaluator.
+#[derive(Debug, Clone)]
+pub enum RuleQuery {
+    /// A PromQL expression.
+    PromQl(Expr),
+    /// A LogQL metric query.
+    LogQl(Arc<logql::MetricExpr>),
+}
+
+/// Equal when both are of one language and, for PromQL, the same expression. LogQL's syntax
+/// tree has no equality: rules compare their `expr` text as well, and the text decides it.
+impl PartialEq for RuleQuery {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (RuleQuery::PromQl(a), RuleQuery::PromQl(b)) => a == b,
+            (RuleQuery::LogQl(_), RuleQuery::LogQl(_)) => true,
+            _ => false,
+        }
+    }
+}
+
 /// One rule of a group.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rule {
@@ -133,10 +169,10 @@ pub enum Rule {
 pub struct RecordingRule {
     /// The metric name written.
     pub record: String,
-    /// The PromQL expression as written in the file, for the API and error messages.
+    /// The expression as written in the file, for the API and error messages.
     pub expr: String,
     /// The parsed expression, for the evaluator.
-    pub query: Expr,
+    pub query: RuleQuery,
     /// Labels set on (or replaced in) every result series.
     pub labels: BTreeMap<String, String>,
 }
@@ -146,10 +182,10 @@ pub struct RecordingRule {
 pub struct AlertingRule {
     /// The alert name, set as the `alertname` label.
     pub alert: String,
-    /// The PromQL expression as written in the file, for the API and error messages.
+    /// The expression as written in the file, for the API and error messages.
     pub expr: String,
     /// The parsed expression, for the evaluator.
-    pub query: Expr,
+    pub query: RuleQuery,
     /// How long a series must keep matching before the alert fires (`for`); zero fires at once.
     pub for_duration: Duration,
     /// How long the alert keeps firing after the series stops matching.
@@ -169,7 +205,7 @@ impl Rule {
         }
     }
 
-    /// The PromQL expression as written in the file.
+    /// The expression as written in the file.
     pub fn expr(&self) -> &str {
         match self {
             Rule::Recording(rule) => &rule.expr,
@@ -177,8 +213,8 @@ impl Rule {
         }
     }
 
-    /// The parsed PromQL expression.
-    pub fn query(&self) -> &Expr {
+    /// The parsed expression.
+    pub fn query(&self) -> &RuleQuery {
         match self {
             Rule::Recording(rule) => &rule.query,
             Rule::Alerting(rule) => &rule.query,
@@ -236,6 +272,19 @@ impl RuleFile {
         Self::parse(path, &text, names)
     }
 
+    /// Reads and validates the rule file at `path`, whose expressions are in `language`.
+    pub fn load_as(
+        path: &Path,
+        names: NameValidation,
+        language: QueryLanguage,
+    ) -> Result<RuleFile, RuleFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SourceError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse_as(path, &text, names, language)
+    }
+
     /// Validates `text` as a rule file or a `PrometheusRule` object, naming
     /// `path_for_messages` in errors.
     pub fn parse(
@@ -243,11 +292,22 @@ impl RuleFile {
         text: &str,
         names: NameValidation,
     ) -> Result<RuleFile, RuleFileError> {
+        Self::parse_as(path_for_messages, text, names, QueryLanguage::PromQl)
+    }
+
+    /// Validates `text` as a rule file whose expressions are in `language`.
+    pub fn parse_as(
+        path_for_messages: &Path,
+        text: &str,
+        names: NameValidation,
+        language: QueryLanguage,
+    ) -> Result<RuleFile, RuleFileError> {
         let path = path_for_messages;
         let mut validator = Validator {
             path,
             text,
             names,
+            language,
             base: Vec::new(),
             problems: Vec::new(),
             omitted: 0,
@@ -478,6 +538,7 @@ struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
     names: NameValidation,
+    language: QueryLanguage,
     /// Where the `groups` list sits: the root, or `spec` of a `PrometheusRule`.
     base: Vec<Step<'static>>,
     problems: Vec<Problem>,
@@ -560,7 +621,20 @@ impl Validator<'_> {
             );
             None
         } else {
-            match promql_parser::parser::parse(&expr) {
+            let parsed = match self.language {
+                QueryLanguage::PromQl => {
+                    promql_parser::parser::parse(&expr).map(RuleQuery::PromQl)
+                }
+                QueryLanguage::LogQl => match logql::parse(&expr) {
+                    Ok(logql::Expr::Metric(metric)) => Ok(RuleQuery::LogQl(Arc::new(metric))),
+                    Ok(logql::Expr::Log(_)) => Err(
+                        "a LogQL rule needs a metric query such as count_over_time(...), not a log query"
+                            .to_owned(),
+                    ),
+                    Err(error) => Err(error.to_string()),
+                },
+            };
+            match parsed {
                 Ok(query) => Some(query),
                 Err(message) => {
                     self.report(
@@ -746,7 +820,10 @@ mod tests {
             "{{ $labels.instance }} is down"
         );
         assert_eq!(group.rules[1].name(), "Down");
-        assert!(matches!(group.rules[1].query(), Expr::Binary(_)));
+        assert!(matches!(
+            group.rules[1].query(),
+            RuleQuery::PromQl(Expr::Binary(_))
+        ));
     }
 
     #[test]
@@ -755,7 +832,7 @@ mod tests {
         assert_eq!(file.groups[0].rules[0].expr(), "1");
         assert!(matches!(
             file.groups[0].rules[0].query(),
-            Expr::NumberLiteral(_)
+            RuleQuery::PromQl(Expr::NumberLiteral(_))
         ));
     }
 

@@ -21,12 +21,13 @@ use std::time::Instant;
 
 use sightline_core::labels::{Labels, METRIC_NAME};
 use sightline_core::matcher::{MatchOp, Matcher};
+use sightline_logstore::logql::{self, MetricResult, QueryLimits, StreamReader};
 use sightline_tsdb::promql::{Engine, STALE_NAN_BITS, Sample, Value};
 use sightline_tsdb::storage::{Appendable, Querier};
 
 use super::RuleError;
 use super::alert::{AlertingRuleState, TemplateContext};
-use crate::rulefmt::{RecordingRule, Rule, RuleGroup};
+use crate::rulefmt::{RecordingRule, Rule, RuleGroup, RuleQuery};
 use crate::template::QueryFn;
 
 /// How far back restoring looks for `ALERTS_FOR_STATE` (Prometheus
@@ -43,6 +44,8 @@ pub struct EvalContext<'a> {
     pub engine: &'a Engine,
     /// The stored series, queried by the rules.
     pub querier: Arc<dyn Querier>,
+    /// The log store, queried by LogQL rules; `None` where there is none (they then fail).
+    pub logs: Option<&'a dyn StreamReader>,
     /// Where results are written.
     pub appendable: &'a dyn Appendable,
     /// `global.external_labels`, for templates.
@@ -292,6 +295,46 @@ fn template_query(ctx: &EvalContext<'_>, ts: i64) -> QueryFn {
     })
 }
 
+/// A LogQL metric query at `ts` (ms) over the log store, as an instant vector.
+fn log_samples(
+    ctx: &EvalContext<'_>,
+    query: &logql::MetricExpr,
+    ts: i64,
+) -> Result<Vec<Sample>, RuleError> {
+    let reader = ctx
+        .logs
+        .ok_or_else(|| RuleError::Query("LogQL rules need the log store".into()))?;
+    let ts_ns = ts.saturating_mul(1_000_000);
+    let mut evaluator = logql::Evaluator::new(reader, QueryLimits::default());
+    let result = evaluator
+        .metric(query, ts_ns, ts_ns, 0)
+        .map_err(|e| RuleError::Query(e.to_string()))?;
+    Ok(match result {
+        MetricResult::Scalar(points) => points
+            .first()
+            .map(|(_, v)| Sample {
+                metric: Labels::new(),
+                t: ts,
+                v: *v,
+            })
+            .into_iter()
+            .collect(),
+        MetricResult::Series(series) => series
+            .into_iter()
+            .filter_map(|series| {
+                let (_, v) = *series.points.first()?;
+                Some(Sample {
+                    metric: Labels::from_pairs(
+                        series.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                    ),
+                    t: ts,
+                    v,
+                })
+            })
+            .collect(),
+    })
+}
+
 /// A rule's query result as an instant vector; a scalar is one sample without labels.
 fn as_samples(value: Value) -> Result<Vec<Sample>, RuleError> {
     match value {
@@ -317,11 +360,16 @@ fn evaluate_rule(
         RuleState::Recording { rule, .. } => &rule.query,
         RuleState::Alerting(rule) => &rule.rule.query,
     };
-    let result = ctx
-        .engine
-        .instant_expr(ctx.querier.as_ref(), query, ts)
-        .map_err(|e| RuleError::Query(e.to_string()))?;
-    let samples = as_samples(result.value)?;
+    let samples = match query {
+        RuleQuery::PromQl(query) => {
+            let result = ctx
+                .engine
+                .instant_expr(ctx.querier.as_ref(), query, ts)
+                .map_err(|e| RuleError::Query(e.to_string()))?;
+            as_samples(result.value)?
+        }
+        RuleQuery::LogQl(query) => log_samples(ctx, query, ts)?,
+    };
     match state {
         RuleState::Recording { rule, .. } => record(rule, group, samples, ts),
         RuleState::Alerting(rule) => {

@@ -15,13 +15,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use sightline_logstore::logql::StreamReader;
 use sightline_tsdb::promql::Engine;
 use sightline_tsdb::storage::{Appendable, Querier};
 use tokio_util::sync::CancellationToken;
 
 use super::builtin::{BUILTIN_RULES_FILE, BuiltinRules};
 use super::group::{EvalContext, Group};
-use crate::rulefmt::{NameValidation, RuleFile, RuleFileError};
+use crate::rulefmt::{NameValidation, QueryLanguage, RuleFile, RuleFileError};
 
 /// How often the scheduler looks for due groups.
 const TICK: Duration = Duration::from_millis(250);
@@ -31,6 +32,8 @@ const TICK: Duration = Duration::from_millis(250);
 pub struct RuleSettings {
     /// The rule files, globs already expanded.
     pub files: Vec<PathBuf>,
+    /// The LogQL rule files (Loki ruler style), globs already expanded.
+    pub log_files: Vec<PathBuf>,
     /// `global.evaluation_interval`.
     pub evaluation_interval: Duration,
     /// `global.external_labels`.
@@ -69,7 +72,11 @@ pub struct RuleManager {
     settings: RwLock<RuleSettings>,
     groups: RwLock<Vec<Arc<Mutex<Group>>>>,
     sink: RwLock<Option<AlertSink>>,
+    logs: RwLock<Option<LogReader>>,
 }
+
+/// The log store, for LogQL rules.
+pub type LogReader = Arc<dyn StreamReader + Send + Sync>;
 
 impl RuleManager {
     /// A manager with no groups, reading from `querier` and writing to `appendable`.
@@ -84,6 +91,7 @@ impl RuleManager {
             appendable,
             settings: RwLock::new(RuleSettings {
                 files: Vec::new(),
+                log_files: Vec::new(),
                 evaluation_interval: Duration::from_secs(60),
                 external_labels: BTreeMap::new(),
                 external_url: String::new(),
@@ -91,6 +99,7 @@ impl RuleManager {
             }),
             groups: RwLock::new(Vec::new()),
             sink: RwLock::new(None),
+            logs: RwLock::new(None),
         }
     }
 
@@ -99,13 +108,26 @@ impl RuleManager {
         *write(&self.sink) = Some(sink);
     }
 
+    /// Lets LogQL rules read `logs`; until then they fail with an error in their health.
+    pub fn set_log_store(&self, logs: LogReader) {
+        *write(&self.logs) = Some(logs);
+    }
+
     /// Loads the rule files of `settings`, replacing the groups; unchanged groups keep their
     /// state. If any file fails, nothing changes and every failure is returned.
     pub fn update(&self, settings: RuleSettings) -> Result<(), Vec<LoadError>> {
         let mut files = Vec::new();
         let mut errors = Vec::new();
-        for path in &settings.files {
-            match RuleFile::load(path, NameValidation::default()) {
+        let promql = settings
+            .files
+            .iter()
+            .map(|path| (path, QueryLanguage::PromQl));
+        let logql = settings
+            .log_files
+            .iter()
+            .map(|path| (path, QueryLanguage::LogQl));
+        for (path, language) in promql.chain(logql) {
+            match RuleFile::load_as(path, NameValidation::default(), language) {
                 Ok(file) => files.push(file),
                 Err(source) => errors.push(LoadError {
                     path: path.clone(),
@@ -165,9 +187,11 @@ impl RuleManager {
 
     fn evaluate(&self, group: &Mutex<Group>, ts: i64) {
         let settings = read(&self.settings).clone();
+        let logs = read(&self.logs).clone();
         let ctx = EvalContext {
             engine: &self.engine,
             querier: self.querier.clone(),
+            logs: logs.as_deref().map(|logs| logs as &dyn StreamReader),
             appendable: self.appendable.as_ref(),
             external_labels: &settings.external_labels,
             external_url: &settings.external_url,

@@ -28,6 +28,23 @@ pub use sections::{
 };
 pub use store::{ConfigSource, ConfigStore};
 
+/// The files `patterns` match, relative to `base_dir`, sorted within each pattern as
+/// Prometheus does.
+fn matching_paths(patterns: &[RuleFilePattern], base_dir: &Path) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for pattern in patterns {
+        let full = base_dir.join(&pattern.0);
+        let mut matched: Vec<PathBuf> = glob::glob(&full.to_string_lossy())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        matched.sort();
+        paths.extend(matched);
+    }
+    paths
+}
+
 /// The configuration `sightline` runs with when no `--config` is given.
 pub const DEFAULT_CONFIG: &str = include_str!("default.yml");
 
@@ -43,6 +60,9 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     /// Glob patterns of rule files, relative to the config file's directory.
     pub rule_files: Vec<RuleFilePattern>,
+    /// Glob patterns of LogQL rule files (Loki ruler style), relative to the config file's
+    /// directory.
+    pub log_rule_files: Vec<RuleFilePattern>,
     /// Sightline's built-in rules: on, and which are switched off.
     pub builtin_rules: BuiltinRulesConfig,
     /// Alert relabeling and external Alertmanagers.
@@ -121,18 +141,12 @@ impl Config {
     /// The rule files the `rule_files` patterns match, relative to `base_dir`, sorted within
     /// each pattern as Prometheus does.
     pub fn rule_file_paths(&self, base_dir: &Path) -> Vec<PathBuf> {
-        let mut paths = Vec::new();
-        for pattern in &self.rule_files {
-            let full = base_dir.join(&pattern.0);
-            let mut matched: Vec<PathBuf> = glob::glob(&full.to_string_lossy())
-                .into_iter()
-                .flatten()
-                .flatten()
-                .collect();
-            matched.sort();
-            paths.extend(matched);
-        }
-        paths
+        matching_paths(&self.rule_files, base_dir)
+    }
+
+    /// The LogQL rule files the `log_rule_files` patterns match, as [`Config::rule_file_paths`].
+    pub fn log_rule_file_paths(&self, base_dir: &Path) -> Vec<PathBuf> {
+        matching_paths(&self.log_rule_files, base_dir)
     }
 
     /// Fills zero values in scrape jobs from `global` and checks the combined result.

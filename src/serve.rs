@@ -17,6 +17,7 @@ use anyhow::Context;
 use prometheus::Registry;
 use sightline_alerting::notifier::AlertmanagerConfig;
 use sightline_alerting::notifier::service::{Notifier, RetryPolicy, now_ms};
+use sightline_alerting::rulefmt::RuleFile;
 use sightline_alerting::rules::builtin::BuiltinRules;
 use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
@@ -158,7 +159,11 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         engine: Engine::new(engine_options(&startup)),
         scrapes: scrape_manager.clone(),
     });
-    let scraping = tokio::spawn(scrape_manager.run(config.subscribe(), shutdown.clone()));
+    let scraping = tokio::spawn(
+        scrape_manager
+            .clone()
+            .run(config.subscribe(), shutdown.clone()),
+    );
     let rule_manager = Arc::new(RuleManager::new(
         Engine::new(EngineOptions::default()),
         db.querier().clone(),
@@ -167,6 +172,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(keep_rules_loaded(
         rule_manager.clone(),
         config.clone(),
+        scrape_manager.clone(),
         listen.clone(),
     ));
     rule_manager.set_log_store(logs.clone());
@@ -396,19 +402,23 @@ async fn wait_for_termination(config: &Arc<ConfigStore>) -> anyhow::Result<()> {
 }
 
 /// Loads the rule files at start-up and again after every config reload (SIGHUP,
-/// `/-/reload`); a file that fails keeps the rules already running, and the error is logged.
+/// `/-/reload`) and every change of the PrometheusRule objects read from Kubernetes; a file
+/// that fails keeps the rules already running, and the error is logged.
 async fn keep_rules_loaded(
     rules: Arc<RuleManager>,
     config: Arc<ConfigStore>,
+    scrapes: Arc<ScrapeManager>,
     listen: Vec<SocketAddr>,
 ) {
     let mut updates = config.subscribe();
     let base_dir = config.source().base_dir().to_owned();
     let mut current = config.current();
+    let mut objects = scrapes.prometheus_rules();
     loop {
         let settings = RuleSettings {
             files: current.rule_file_paths(&base_dir),
             log_files: current.log_rule_file_paths(&base_dir),
+            objects: prometheus_rule_files(&objects),
             evaluation_interval: current.global.evaluation_interval.as_std(),
             external_labels: current.global.external_labels.clone(),
             external_url: external_url(&current, &listen),
@@ -428,11 +438,47 @@ async fn keep_rules_loaded(
             }
             Err(error) => tracing::error!("rule loading task failed: {error}"),
         }
-        if updates.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = updates.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                current = updates.borrow_and_update().clone();
+            }
+            changed = rule_objects_change(&scrapes, &objects) => objects = changed,
         }
-        current = updates.borrow_and_update().clone();
     }
+}
+
+/// PrometheusRule objects as `(namespace, name, spec)`.
+type RuleObjects = Vec<(String, String, serde_json::Value)>;
+
+/// Waits until the PrometheusRule objects differ from `seen` (checked every 2 s) and
+/// returns them.
+async fn rule_objects_change(scrapes: &ScrapeManager, seen: &RuleObjects) -> RuleObjects {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = scrapes.prometheus_rules();
+        if &now != seen {
+            return now;
+        }
+    }
+}
+
+/// The rule groups of PrometheusRule objects; an object that is not a valid rule file is
+/// left out with an error in the log, and the others load (prometheus-operator's admission
+/// webhook would have refused it).
+fn prometheus_rule_files(objects: &RuleObjects) -> Vec<RuleFile> {
+    objects
+        .iter()
+        .filter_map(|(namespace, name, spec)| {
+            RuleFile::from_prometheus_rule(namespace, name, spec)
+                .inspect_err(|error| {
+                    tracing::error!(namespace, name, "PrometheusRule left out: {error}")
+                })
+                .ok()
+        })
+        .collect()
 }
 
 /// The server's external URL: `web.external_url` without a trailing slash, else the first

@@ -150,6 +150,7 @@ fn setup(dir: &Path, nodes: usize, pods: usize) -> (Arc<Head>, RuleManager, usiz
         .update(RuleSettings {
             files: rule_files(),
             log_files: Vec::new(),
+            objects: Vec::new(),
             evaluation_interval: Duration::from_secs(30),
             external_labels: Default::default(),
             external_url: String::new(),

@@ -336,6 +336,24 @@ impl RuleFile {
         })
     }
 
+    /// The rule groups of a PrometheusRule object read from Kubernetes (its `spec`), named
+    /// `prometheusrule/<namespace>/<name>` in the APIs and in errors.
+    pub fn from_prometheus_rule(
+        namespace: &str,
+        name: &str,
+        spec: &serde_json::Value,
+    ) -> Result<RuleFile, RuleFileError> {
+        let path = PathBuf::from(format!("prometheusrule/{namespace}/{name}"));
+        // JSON is YAML: the spec is validated as a rule file, positions in this text.
+        let text = serde_json::to_string_pretty(spec).unwrap_or_default();
+        Self::parse_as(
+            &path,
+            &text,
+            NameValidation::default(),
+            QueryLanguage::PromQl,
+        )
+    }
+
     /// The number of rules over all groups.
     pub fn rule_count(&self) -> usize {
         self.groups.iter().map(|group| group.rules.len()).sum()

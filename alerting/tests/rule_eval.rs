@@ -40,6 +40,7 @@ fn settings(files: Vec<PathBuf>) -> RuleSettings {
     RuleSettings {
         files,
         log_files: Vec::new(),
+        objects: Vec::new(),
         evaluation_interval: Duration::from_secs(60),
         external_labels: BTreeMap::from([("cluster".to_owned(), "lab".to_owned())]),
         external_url: "http://sightline.lab:9090".to_owned(),

@@ -445,6 +445,24 @@ impl ScrapeManager {
         discovery.with_stores(|stores| monitors::scrape_configs(stores, config, section))
     }
 
+    /// The PrometheusRule objects the `kubernetes:` section reads, as `(namespace, name,
+    /// spec)` sorted by namespace and name; none without the section.
+    pub fn prometheus_rules(&self) -> Vec<(String, String, serde_json::Value)> {
+        let state = self.kubernetes_state();
+        let Some((_, discovery, _)) = state.monitors.as_ref() else {
+            return Vec::new();
+        };
+        discovery.with_stores(|stores| {
+            stores
+                .prometheus_rules
+                .iter()
+                .map(|((namespace, name), rule)| {
+                    (namespace.clone(), name.clone(), rule.spec.clone())
+                })
+                .collect()
+        })
+    }
+
     /// The running discovery for `config`, shared with every pool that has the same entry.
     fn kubernetes_discovery(&self, config: &KubernetesSdConfig) -> Arc<KubernetesDiscovery> {
         let key = serde_json::to_string(config).unwrap_or_default();

@@ -34,6 +34,8 @@ pub struct RuleSettings {
     pub files: Vec<PathBuf>,
     /// The LogQL rule files (Loki ruler style), globs already expanded.
     pub log_files: Vec<PathBuf>,
+    /// Rule groups from elsewhere, already validated (PrometheusRule objects).
+    pub objects: Vec<RuleFile>,
     /// `global.evaluation_interval`.
     pub evaluation_interval: Duration,
     /// `global.external_labels`.
@@ -92,6 +94,7 @@ impl RuleManager {
             settings: RwLock::new(RuleSettings {
                 files: Vec::new(),
                 log_files: Vec::new(),
+                objects: Vec::new(),
                 evaluation_interval: Duration::from_secs(60),
                 external_labels: BTreeMap::new(),
                 external_url: String::new(),
@@ -135,6 +138,7 @@ impl RuleManager {
                 }),
             }
         }
+        files.extend(settings.objects.iter().cloned());
         match settings.builtin.rule_file(&files) {
             Ok(builtin) => files.extend(builtin),
             Err(source) => errors.push(LoadError {

@@ -29,17 +29,35 @@ pub struct KubernetesConfig {
     /// Discover a ServiceMonitor's targets through EndpointSlices (the default, as
     /// prometheus-operator does on current Kubernetes) or through Endpoints (`false`).
     pub use_endpointslices: Option<bool>,
+    /// Read PrometheusRule objects as rule groups (the default) or not (`false`).
+    pub prometheus_rules: Option<bool>,
+    /// Labels a PrometheusRule must have to be used (prometheus-operator's `ruleSelector`);
+    /// all when empty.
+    pub rule_selector: BTreeMap<String, String>,
 }
 
 impl KubernetesConfig {
     /// The `monitor_selector` as an API label selector (`a=b,c=d`).
     pub fn label_selector(&self) -> String {
-        self.monitor_selector
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join(",")
+        selector_text(&self.monitor_selector)
     }
+
+    /// The `rule_selector` as an API label selector, or `None` when PrometheusRules are not
+    /// read.
+    pub fn rule_label_selector(&self) -> Option<String> {
+        self.prometheus_rules
+            .unwrap_or(true)
+            .then(|| selector_text(&self.rule_selector))
+    }
+}
+
+/// A label selector map as the API's `labelSelector` text (`a=b,c=d`).
+fn selector_text(selector: &BTreeMap<String, String>) -> String {
+    selector
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Check for KubernetesConfig {
@@ -47,7 +65,7 @@ impl Check for KubernetesConfig {
         if self.api_server.is_some() && self.kubeconfig_file.is_some() {
             return Err("cannot use 'kubeconfig_file' and 'api_server' simultaneously".into());
         }
-        for (name, value) in &self.monitor_selector {
+        for (name, value) in self.monitor_selector.iter().chain(&self.rule_selector) {
             let valid = |text: &str, max: usize| {
                 text.len() <= max
                     && text

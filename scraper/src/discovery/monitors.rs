@@ -75,6 +75,7 @@ macro_rules! monitor_resource {
 
 monitor_resource!(ServiceMonitor, "ServiceMonitor", "servicemonitors");
 monitor_resource!(PodMonitor, "PodMonitor", "podmonitors");
+monitor_resource!(PrometheusRule, "PrometheusRule", "prometheusrules");
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

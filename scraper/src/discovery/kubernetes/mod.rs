@@ -56,7 +56,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::TargetGroup;
-use super::monitors::{PodMonitor, ServiceMonitor};
+use super::monitors::{PodMonitor, PrometheusRule, ServiceMonitor};
 
 /// `__meta_kubernetes_namespace`.
 pub const NAMESPACE_LABEL: &str = "__meta_kubernetes_namespace";
@@ -118,6 +118,8 @@ pub struct Stores {
     pub service_monitors: Store<ServiceMonitor>,
     /// PodMonitors (monitoring.coreos.com/v1).
     pub pod_monitors: Store<PodMonitor>,
+    /// PrometheusRules (monitoring.coreos.com/v1), when the `kubernetes:` section reads them.
+    pub prometheus_rules: Store<PrometheusRule>,
     /// The Secrets monitors refer to for credentials (only those are fetched).
     pub secrets: Store<Secret>,
 }
@@ -250,9 +252,11 @@ impl Shared {
 enum Plan {
     /// The kinds a `kubernetes_sd_configs` role needs.
     Role(KubernetesRole),
-    /// ServiceMonitors and PodMonitors with these labels, in these namespaces (all: empty).
+    /// ServiceMonitors and PodMonitors with these labels, in these namespaces (all: empty),
+    /// and PrometheusRules with `rule_selector`'s labels unless it is `None`.
     Monitors {
         label_selector: String,
+        rule_selector: Option<String>,
         namespaces: Vec<String>,
     },
 }
@@ -294,6 +298,7 @@ impl KubernetesDiscovery {
         };
         let plan = Plan::Monitors {
             label_selector: config.label_selector(),
+            rule_selector: config.rule_label_selector(),
             namespaces: config.namespaces.clone(),
         };
         Self::spawn_plan(&connection, plan, base_dir, notify)
@@ -380,6 +385,7 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
         Plan::Role(role) => role,
         Plan::Monitors {
             label_selector,
+            rule_selector,
             namespaces,
         } => {
             let selectors = watcher::Config::default().labels(&label_selector);
@@ -399,10 +405,19 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
                 tasks.spawn(watch::follow(
                     api::<PodMonitor>(client.clone(), namespace.as_deref()),
                     selectors.clone(),
-                    namespace,
+                    namespace.clone(),
                     shared.clone(),
                     |stores| &mut stores.pod_monitors,
                 ));
+                if let Some(rule_selector) = &rule_selector {
+                    tasks.spawn(watch::follow(
+                        api::<PrometheusRule>(client.clone(), namespace.as_deref()),
+                        watcher::Config::default().labels(rule_selector),
+                        namespace,
+                        shared.clone(),
+                        |stores| &mut stores.prometheus_rules,
+                    ));
+                }
             }
             tasks.spawn(fetch_secrets(client.clone(), shared.clone()));
             while tasks.join_next().await.is_some() {}

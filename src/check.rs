@@ -122,3 +122,28 @@ fn template_problems(file: &RuleFile) -> Vec<String> {
     }
     problems
 }
+
+/// Runs rule unit test files in promtool's format; true when every test passes.
+pub fn rule_tests(files: &[PathBuf]) -> bool {
+    let mut all_passed = true;
+    for file in files {
+        println!("Unit Testing:  {}", file.display());
+        match sightline_alerting::unittest::run_file(file) {
+            Ok(failures) if failures.is_empty() => println!("  SUCCESS"),
+            Ok(failures) => {
+                println!("  FAILED:");
+                for failure in failures {
+                    println!("{failure}");
+                }
+                all_passed = false;
+            }
+            Err(error) => {
+                println!("  FAILED:");
+                eprintln!("{error}");
+                all_passed = false;
+            }
+        }
+        println!();
+    }
+    all_passed
+}

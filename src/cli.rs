@@ -28,6 +28,9 @@ pub enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run unit tests the way promtool does.
+    #[command(subcommand)]
+    Test(TestCommand),
     /// Print version and build information.
     Version,
 }
@@ -64,6 +67,17 @@ pub enum CheckCommand {
         #[arg(long)]
         logql: bool,
         /// The rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `sightline test …`
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Run rule unit tests in promtool's test-file format.
+    Rules {
+        /// The test files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{CheckCommand, Cli, Command, ConfigCommand};
+use cli::{CheckCommand, Cli, Command, ConfigCommand, TestCommand};
 use sightline_alerting::rulefmt::QueryLanguage;
 
 /// mimalloc instead of glibc's malloc when built with `--features mimalloc`, for comparing the
@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         None => serve::main(cli.serve),
         Some(Command::Serve(args)) => serve::main(args),
         Some(Command::Check(CheckCommand::Config { file })) => check::config(&file),
+        Some(Command::Test(TestCommand::Rules { files })) => check::rule_tests(&files),
         Some(Command::Check(CheckCommand::Rules { logql, files })) => {
             let language = if logql {
                 QueryLanguage::LogQl

@@ -238,3 +238,77 @@ fn check_rules_logql_reports_bad_expressions_with_positions() {
     let output = run(&["check", "rules", good.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
 }
+
+fn test_rules(file: &Path) -> Output {
+    run(&["test", "rules", file.to_str().unwrap()])
+}
+
+#[test]
+fn test_rules_runs_promtool_test_files_unchanged() {
+    let fixture = fixtures().join("rules/unittest/kube-state-metrics/tests/rules/alerts-test.yaml");
+    let output = test_rules(&fixture);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(stdout(&output).contains("SUCCESS"));
+}
+
+#[test]
+fn test_rules_reports_a_broken_expectation_as_a_readable_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = fixtures().join("rules/unittest/kube-state-metrics");
+    std::fs::create_dir_all(dir.path().join("examples/prometheus-alerting-rules")).unwrap();
+    std::fs::create_dir_all(dir.path().join("tests/rules")).unwrap();
+    std::fs::copy(
+        source.join("examples/prometheus-alerting-rules/alerts.yaml"),
+        dir.path()
+            .join("examples/prometheus-alerting-rules/alerts.yaml"),
+    )
+    .unwrap();
+    let tests = std::fs::read_to_string(source.join("tests/rules/alerts-test.yaml")).unwrap();
+    let broken = tests.replacen("severity: critical", "severity: warning", 1);
+    assert_ne!(broken, tests);
+    let file = write_file(&dir.path().join("tests/rules"), "alerts-test.yaml", &broken);
+    let output = test_rules(&file);
+    assert_eq!(output.status.code(), Some(1));
+    let out = stdout(&output);
+    assert!(out.contains("FAILED:"), "{out}");
+    assert!(
+        out.contains("alertname: KubeStateMetricsShardingMismatch, time: 25m")
+            && out.contains("exp:[")
+            && out.contains("got:[")
+            && out.contains(r#"severity="warning""#)
+            && out.contains(r#"severity="critical""#),
+        "{out}"
+    );
+}
+
+#[test]
+fn builtin_rules_pass_their_unit_tests_and_a_changed_threshold_fails_them() {
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerting/builtin");
+    let output = test_rules(&builtin.join("homelab.rules.test.yaml"));
+    assert!(output.status.success(), "{}", stdout(&output));
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = std::fs::read_to_string(builtin.join("homelab.rules.yaml")).unwrap();
+    write_file(
+        dir.path(),
+        "homelab.rules.yaml",
+        &rules.replace("> 90\n", "> 96\n"),
+    );
+    std::fs::copy(
+        builtin.join("homelab.rules.test.yaml"),
+        dir.path().join("homelab.rules.test.yaml"),
+    )
+    .unwrap();
+    let output = test_rules(&dir.path().join("homelab.rules.test.yaml"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("alertname: NodeFilesystemSpaceFillingUp, time: 40m"),
+        "{}",
+        stdout(&output)
+    );
+}

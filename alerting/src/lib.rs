@@ -1,9 +1,10 @@
 //! Sightline's alerting: the Prometheus rule side and the Alertmanager side in one crate.
 //!
 //! Owns: rule files and rule groups (loading and validating Prometheus rule files and
-//! `PrometheusRule` objects, see [`rulefmt`]), rule evaluation (PromQL recording and alerting
-//! rules, pending/firing state, see [`rules`], with Prometheus's templates in [`template`];
-//! LogQL rules are not there yet), and the notifier: the routing tree, grouping,
+//! `PrometheusRule` objects, see [`rulefmt`]), rule evaluation (PromQL and LogQL recording and
+//! alerting rules, pending/firing state, see [`rules`], with Prometheus's templates in
+//! [`template`]), rule unit tests in promtool's format ([`unittest`]), and the notifier: the
+//! routing tree, grouping,
 //! inhibition, silences and the receivers (Pushover, Telegram, webhook, email), starting from
 //! Alertmanager's configuration format (see [`notifier`]).
 //!
@@ -19,3 +20,4 @@ pub mod notifier;
 pub mod rulefmt;
 pub mod rules;
 pub mod template;
+pub mod unittest;

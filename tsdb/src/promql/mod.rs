@@ -75,6 +75,7 @@ mod info;
 mod instant_functions;
 pub mod parser;
 mod range_functions;
+pub mod test_series;
 pub mod value;
 
 use std::sync::Arc;

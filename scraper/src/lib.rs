@@ -8,6 +8,7 @@
 
 pub mod discovery;
 pub mod exposition;
+pub mod host;
 pub mod manager;
 pub mod relabel;
 pub mod scrape;

@@ -11,6 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use sightline_scraper::host::{Host, HostCollector};
 
 use crate::server::AppState;
 
@@ -77,6 +78,36 @@ pub(crate) async fn record(
 }
 
 /// `GET /metrics`: the process registry in the Prometheus text format 0.0.4.
+/// `GET /metrics/node`: the host's metrics from the built-in node-exporter collectors
+/// (`host_metrics` in the config), read on each request; 404 when switched off.
+pub(crate) async fn expose_host(State(state): State<AppState>) -> Response {
+    let config = state.config.current().host_metrics.clone();
+    if !config.enabled {
+        return (StatusCode::NOT_FOUND, "host_metrics is switched off\n").into_response();
+    }
+    let collector = HostCollector::new(Host {
+        procfs: config.procfs,
+        sysfs: config.sysfs,
+        rootfs: config.rootfs,
+    });
+    match tokio::task::spawn_blocking(move || collector.render()).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("host metrics task failed: {error}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /metrics`: the process registry in the text format.
 pub(crate) async fn expose(State(state): State<AppState>) -> Response {
     match TextEncoder::new().encode_to_string(&state.registry.gather()) {
         Ok(text) => (

@@ -23,8 +23,8 @@ use crate::yaml::{self, Check, SourceError, checked};
 pub use scrape::ScrapeConfig;
 pub use sections::{
     AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, BuiltinRulesConfig,
-    LimitsConfig, LogLimitsConfig, MetricsStorageConfig, QueryConfig, RetentionConfig,
-    RetentionOverride, StorageConfig, WebConfig,
+    HostMetricsConfig, LimitsConfig, LogLimitsConfig, MetricsStorageConfig, QueryConfig,
+    RetentionConfig, RetentionOverride, StorageConfig, WebConfig,
 };
 pub use store::{ConfigSource, ConfigStore};
 
@@ -65,6 +65,8 @@ pub struct Config {
     pub log_rule_files: Vec<RuleFilePattern>,
     /// Sightline's built-in rules: on, and which are switched off.
     pub builtin_rules: BuiltinRulesConfig,
+    /// The built-in host metrics (node-exporter's collectors) on `/metrics/node`.
+    pub host_metrics: HostMetricsConfig,
     /// Alert relabeling and external Alertmanagers.
     pub alerting: AlertingConfig,
     /// Data directory, WAL sync and retention.

@@ -257,6 +257,32 @@ impl Check for QueryConfig {
     }
 }
 
+/// The `host_metrics:` section: the built-in node-exporter collectors served on
+/// `/metrics/node`, and where they read the host's files (hostPath mounts in Kubernetes).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostMetricsConfig {
+    /// Whether `/metrics/node` answers (404 when off).
+    pub enabled: bool,
+    /// The proc filesystem (node-exporter's `--path.procfs`).
+    pub procfs: PathBuf,
+    /// The sys filesystem (`--path.sysfs`).
+    pub sysfs: PathBuf,
+    /// The host's root filesystem, under which mount points are statted (`--path.rootfs`).
+    pub rootfs: PathBuf,
+}
+
+impl Default for HostMetricsConfig {
+    fn default() -> Self {
+        HostMetricsConfig {
+            enabled: true,
+            procfs: PathBuf::from("/proc"),
+            sysfs: PathBuf::from("/sys"),
+            rootfs: PathBuf::from("/"),
+        }
+    }
+}
+
 /// The `builtin_rules:` section: Sightline's own homelab alert rules, on unless switched off.
 /// A rule of the same name in a user rule file replaces the built-in one.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -512,3 +512,63 @@ fn logql_rules_alert_on_pushed_lines_and_record_series() {
     assert_eq!(group["name"], "logs");
     assert_eq!(group["rules"][0]["health"], "ok", "{group}");
 }
+
+/// The built-in LogQL rules on pushed lines: an error burst in one namespace goes pending (it
+/// fires after 5 m), a quieter namespace does not; an OOM kill logged by the kubelet fires at
+/// once for its node, a node without one stays quiet.
+#[test]
+fn builtin_log_rules_fire_on_error_bursts_and_oom_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "global: {evaluation_interval: 1s}\n",
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let lines = |count: u32, text: &str| -> Vec<Value> {
+        (0..count)
+            .map(|i| json!([(now_ns + u128::from(i)).to_string(), format!("{text} {i}")]))
+            .collect()
+    };
+    let body = json!({"streams": [
+        {"stream": {"namespace": "media", "app": "jellyfin"}, "values": lines(150, "level=error msg=\"transcode failed\"")},
+        {"stream": {"namespace": "home", "app": "mosquitto"}, "values": lines(50, r#"{"level":"error","msg":"client gone"}"#)},
+        {"stream": {"job": "kubelet", "node": "homelab-1"}, "values": lines(1, "Container jellyfin in pod media/jellyfin-0 was OOMKilled")},
+        {"stream": {"job": "kubelet", "node": "homelab-2"}, "values": lines(3, "Pod sync succeeded")},
+    ]});
+    assert_eq!(post(&app, "/loki/api/v1/push", &body).0, 204);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let alerts = get_json(&app, "/api/v1/alerts");
+        let find = |name: &str, label: &str, value: &str| {
+            alerts["data"]["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["labels"]["alertname"] == name && a["labels"][label] == value)
+                .map(|a| a["state"].as_str().unwrap().to_owned())
+        };
+        let burst = find("LogErrorBurst", "namespace", "media");
+        let oom = find("OOMKillLogged", "node", "homelab-1");
+        if burst.is_some() && oom.is_some() {
+            assert_eq!(burst.as_deref(), Some("pending"));
+            assert_eq!(oom.as_deref(), Some("firing"));
+            assert_eq!(find("LogErrorBurst", "namespace", "home"), None);
+            assert_eq!(find("OOMKillLogged", "node", "homelab-2"), None);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "built-in log rules did not trigger: {alerts}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

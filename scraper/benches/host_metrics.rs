@@ -15,14 +15,30 @@ use cpu_time::ThreadTime;
 use sightline_scraper::host::HostCollector;
 
 const COLLECTORS: [&str; 13] = [
-    "conntrack", "cpu", "diskstats", "filefd", "filesystem", "loadavg", "meminfo", "netdev",
-    "pressure", "stat", "time", "uname", "vmstat",
+    "conntrack",
+    "cpu",
+    "diskstats",
+    "filefd",
+    "filesystem",
+    "loadavg",
+    "meminfo",
+    "netdev",
+    "pressure",
+    "stat",
+    "time",
+    "uname",
+    "vmstat",
 ];
 
 /// utime + stime of `pid`, in seconds.
 fn process_cpu(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
     (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
 }
 

@@ -1,18 +1,24 @@
-//! Sightline's built-in rule set: the homelab alert rules of `alerting/builtin/`, compiled
-//! into the binary and on by default (the `builtin_rules:` config section). A rule is left
+//! Sightline's built-in rule set: the homelab alert rules of `alerting/builtin/` (PromQL and
+//! LogQL), compiled into the binary and on by default (the `builtin_rules:` config section). A rule is left
 //! out when it is switched off by name, or when a user rule file has a rule of the same
 //! name: the user's rule replaces it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::rulefmt::{NameValidation, RuleFile, RuleFileError};
+use crate::rulefmt::{NameValidation, QueryLanguage, RuleFile, RuleFileError};
 
 /// The name the built-in rules go by: the `file` of their groups in the APIs.
 pub const BUILTIN_RULES_FILE: &str = "builtin:homelab.rules.yaml";
 
 /// The rule file, as shipped (its unit tests are `homelab.rules.test.yaml` beside it).
 pub const BUILTIN_RULES_TEXT: &str = include_str!("../../builtin/homelab.rules.yaml");
+
+/// The name the built-in LogQL rules go by.
+pub const BUILTIN_LOG_RULES_FILE: &str = "builtin:homelab.log-rules.yaml";
+
+/// The LogQL rule file, as shipped.
+pub const BUILTIN_LOG_RULES_TEXT: &str = include_str!("../../builtin/homelab.log-rules.yaml");
 
 /// Which built-in rules run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,10 +39,11 @@ impl Default for BuiltinRules {
 }
 
 impl BuiltinRules {
-    /// The built-in rules that run next to `user_files`, or `None` when none does.
-    pub fn rule_file(&self, user_files: &[RuleFile]) -> Result<Option<RuleFile>, RuleFileError> {
+    /// The built-in rule files (PromQL, then LogQL) that run next to `user_files`, each
+    /// without the rules switched off or replaced; files left empty are left out.
+    pub fn rule_files(&self, user_files: &[RuleFile]) -> Result<Vec<RuleFile>, RuleFileError> {
         if !self.enabled {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let overridden: BTreeSet<&str> = user_files
             .iter()
@@ -44,18 +51,33 @@ impl BuiltinRules {
             .flat_map(|group| &group.rules)
             .map(|rule| rule.name())
             .collect();
-        let mut file = RuleFile::parse(
-            Path::new(BUILTIN_RULES_FILE),
-            BUILTIN_RULES_TEXT,
-            NameValidation::default(),
-        )?;
-        for group in &mut file.groups {
-            group.rules.retain(|rule| {
-                !self.disabled.contains(rule.name()) && !overridden.contains(rule.name())
-            });
+        let shipped = [
+            (
+                BUILTIN_RULES_FILE,
+                BUILTIN_RULES_TEXT,
+                QueryLanguage::PromQl,
+            ),
+            (
+                BUILTIN_LOG_RULES_FILE,
+                BUILTIN_LOG_RULES_TEXT,
+                QueryLanguage::LogQl,
+            ),
+        ];
+        let mut files = Vec::new();
+        for (name, text, language) in shipped {
+            let mut file =
+                RuleFile::parse_as(Path::new(name), text, NameValidation::default(), language)?;
+            for group in &mut file.groups {
+                group.rules.retain(|rule| {
+                    !self.disabled.contains(rule.name()) && !overridden.contains(rule.name())
+                });
+            }
+            file.groups.retain(|group| !group.rules.is_empty());
+            if !file.groups.is_empty() {
+                files.push(file);
+            }
         }
-        file.groups.retain(|group| !group.rules.is_empty());
-        Ok((!file.groups.is_empty()).then_some(file))
+        Ok(files)
     }
 }
 
@@ -65,9 +87,10 @@ mod tests {
 
     use super::*;
 
-    fn names(file: &RuleFile) -> Vec<&str> {
-        file.groups
+    fn names(files: &[RuleFile]) -> Vec<&str> {
+        files
             .iter()
+            .flat_map(|file| &file.groups)
             .flat_map(|group| &group.rules)
             .map(|rule| rule.name())
             .collect()
@@ -75,8 +98,8 @@ mod tests {
 
     #[test]
     fn all_built_in_rules_load_and_run_by_default() {
-        let file = BuiltinRules::default().rule_file(&[]).unwrap().unwrap();
-        let names = names(&file);
+        let files = BuiltinRules::default().rule_files(&[]).unwrap();
+        let names = names(&files);
         for expected in [
             "KubePodCrashLooping",
             "KubeNodeNotReady",
@@ -88,13 +111,16 @@ mod tests {
             "CertManagerCertExpirySoon",
             "FluxReconciliationFailure",
             "Watchdog",
+            "LogErrorBurst",
+            "OOMKillLogged",
         ] {
             assert!(
                 names.contains(&expected),
                 "{expected} missing from {names:?}"
             );
         }
-        assert_eq!(file.path, Path::new(BUILTIN_RULES_FILE));
+        assert_eq!(files[0].path, Path::new(BUILTIN_RULES_FILE));
+        assert_eq!(files[1].path, Path::new(BUILTIN_LOG_RULES_FILE));
     }
 
     #[test]
@@ -109,14 +135,14 @@ mod tests {
             enabled: true,
             disabled: BTreeSet::from(["Watchdog".to_owned()]),
         };
-        let file = settings.rule_file(&[user]).unwrap().unwrap();
-        let names = names(&file);
+        let files = settings.rule_files(&[user]).unwrap();
+        let names = names(&files);
         assert!(!names.contains(&"Watchdog") && !names.contains(&"TargetDown"));
         assert!(names.contains(&"KubeNodeNotReady"));
         let off = BuiltinRules {
             enabled: false,
             disabled: BTreeSet::new(),
         };
-        assert!(off.rule_file(&[]).unwrap().is_none());
+        assert!(off.rule_files(&[]).unwrap().is_empty());
     }
 }

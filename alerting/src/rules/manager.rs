@@ -139,7 +139,7 @@ impl RuleManager {
             }
         }
         files.extend(settings.objects.iter().cloned());
-        match settings.builtin.rule_file(&files) {
+        match settings.builtin.rule_files(&files) {
             Ok(builtin) => files.extend(builtin),
             Err(source) => errors.push(LoadError {
                 path: PathBuf::from(BUILTIN_RULES_FILE),

@@ -11,4 +11,5 @@ pub mod exposition;
 pub mod manager;
 pub mod relabel;
 pub mod scrape;
+pub mod tailer;
 pub mod target;

@@ -12,4 +12,5 @@ pub mod host;
 pub mod manager;
 pub mod relabel;
 pub mod scrape;
+pub mod tailer;
 pub mod target;

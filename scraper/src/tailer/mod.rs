@@ -376,11 +376,12 @@ impl Tailer {
                 continue;
             };
             // Copytruncate: the file is now shorter than what we read.
-            if let Ok(metadata) = tracked.file.metadata() {
-                if metadata.len() < tracked.read && tracked.rewind(0).is_ok() {
-                    tracked.acked = 0;
-                    tracing::info!("{} was truncated; reading from 0", tracked.path.display());
-                }
+            if let Ok(metadata) = tracked.file.metadata()
+                && metadata.len() < tracked.read
+                && tracked.rewind(0).is_ok()
+            {
+                tracked.acked = 0;
+                tracing::info!("{} was truncated; reading from 0", tracked.path.display());
             }
             let mut at_end = false;
             while budget > 0 {

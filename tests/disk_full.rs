@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Appliance, get_json, http, write_file};
+use common::{Appliance, get_json, http, remote_write_body, write_file};
 
 /// A tmpfs mounted for the test and unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -131,6 +131,35 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
         app.log()
     );
 
+    // Remote write is refused the same way: nothing of the request is stored.
+    let now_ms = (now_ns() / 1_000_000) as i64;
+    let samples: Vec<(i64, f64)> = (0..200).map(|i| (now_ms - 200 + i, i as f64)).collect();
+    let names: Vec<String> = (0..100).map(|i| format!("series_{i}")).collect();
+    let series: Vec<Vec<(&str, &str)>> = names
+        .iter()
+        .map(|name| vec![("__name__", "disk_full_test"), ("series", name.as_str())])
+        .collect();
+    let body = remote_write_body(
+        &series
+            .iter()
+            .map(|labels| (labels.as_slice(), samples.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    let write = |body: Vec<u8>| {
+        let response = http()
+            .post(app.url("/api/v1/write"))
+            .header("content-encoding", "snappy")
+            .header("content-type", "application/x-protobuf")
+            .header("x-prometheus-remote-write-version", "0.1.0")
+            .body(body)
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    let (status, body_text) = write(body.clone());
+    assert_eq!(status, 507, "remote write on a full disk: {body_text}");
+    assert!(body_text.contains("disk full"), "{body_text}");
+
     // Reads keep working while the disk is full.
     assert_eq!(stored(&app).len(), acknowledged.len());
     let build = get_json(&app, "/api/v1/status/buildinfo");
@@ -151,6 +180,12 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    let (status, body_text) = write(body);
+    assert_eq!(
+        status, 204,
+        "remote write after space returned: {body_text}"
+    );
 
     // Nothing acknowledged was lost, also across a kill -9 and a replay of the WAL the full
     // disk cut short.

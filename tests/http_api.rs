@@ -14,12 +14,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Appliance, get_json, http, scraping_appliance, scraping_appliance_with, write_file};
-use prost::Message as _;
+use common::{
+    Appliance, get_json, http, remote_write_body as write_body, scraping_appliance,
+    scraping_appliance_with, write_file,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sightline_scraper::exposition::{Entry, Format, Parser};
-use sightline_ui::remote_write::prompb;
 
 fn now_ms() -> i64 {
     i64::try_from(
@@ -242,35 +243,6 @@ fn format_query_prettifies_as_prometheus_does() {
 }
 
 /// One series of a remote-write body: its labels and its `(timestamp ms, value)` samples.
-type WriteSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
-
-/// A remote-write 1.0 body: the series' labels and samples as a snappy-compressed
-/// `prometheus.WriteRequest`.
-fn write_body(series: &[WriteSeries]) -> Vec<u8> {
-    let request = prompb::WriteRequest {
-        timeseries: series
-            .iter()
-            .map(|(labels, samples)| prompb::TimeSeries {
-                labels: labels
-                    .iter()
-                    .map(|(name, value)| prompb::Label {
-                        name: (*name).into(),
-                        value: (*value).into(),
-                    })
-                    .collect(),
-                samples: samples
-                    .iter()
-                    .map(|&(timestamp, value)| prompb::Sample { value, timestamp })
-                    .collect(),
-                histograms: Vec::new(),
-            })
-            .collect(),
-    };
-    snap::raw::Encoder::new()
-        .compress_vec(&request.encode_to_vec())
-        .unwrap()
-}
-
 fn remote_write(app: &Appliance, body: Vec<u8>, encoding: &str) -> (u16, String) {
     let response = http()
         .post(app.url("/api/v1/write"))

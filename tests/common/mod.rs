@@ -10,6 +10,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use sightline_ui::remote_write::prompb;
+
 /// The `sightline` binary cargo built for these tests.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_sightline")
@@ -224,4 +226,34 @@ pub fn scraping_appliance_with(dir: &Path, extra: &str) -> Appliance {
 pub fn get_json(app: &Appliance, path: &str) -> serde_json::Value {
     let text = http().get(app.url(path)).send().unwrap().text().unwrap();
     serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}: {text}"))
+}
+
+/// One series of a remote-write body: labels and `(timestamp ms, value)` samples.
+pub type WriteSeries<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+/// A remote-write 1.0 body: the series' labels and samples as a snappy-compressed
+/// `prometheus.WriteRequest`.
+pub fn remote_write_body(series: &[WriteSeries]) -> Vec<u8> {
+    let request = prompb::WriteRequest {
+        timeseries: series
+            .iter()
+            .map(|(labels, samples)| prompb::TimeSeries {
+                labels: labels
+                    .iter()
+                    .map(|(name, value)| prompb::Label {
+                        name: (*name).into(),
+                        value: (*value).into(),
+                    })
+                    .collect(),
+                samples: samples
+                    .iter()
+                    .map(|&(timestamp, value)| prompb::Sample { value, timestamp })
+                    .collect(),
+                histograms: Vec::new(),
+            })
+            .collect(),
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&prost::Message::encode_to_vec(&request))
+        .unwrap()
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Appliance, get_json, http, remote_write_body, write_file};
+use common::{Appliance, get_json, http, remote_write, remote_write_body, write_file};
 
 /// A tmpfs mounted for the test and unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -145,18 +145,7 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
             .map(|labels| (labels.as_slice(), samples.as_slice()))
             .collect::<Vec<_>>(),
     );
-    let write = |body: Vec<u8>| {
-        let response = http()
-            .post(app.url("/api/v1/write"))
-            .header("content-encoding", "snappy")
-            .header("content-type", "application/x-protobuf")
-            .header("x-prometheus-remote-write-version", "0.1.0")
-            .body(body)
-            .send()
-            .unwrap();
-        (response.status().as_u16(), response.text().unwrap())
-    };
-    let (status, body_text) = write(body.clone());
+    let (status, body_text) = remote_write(&app, body.clone(), "snappy");
     assert_eq!(status, 507, "remote write on a full disk: {body_text}");
     assert!(body_text.contains("disk full"), "{body_text}");
 
@@ -181,7 +170,7 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    let (status, body_text) = write(body);
+    let (status, body_text) = remote_write(&app, body, "snappy");
     assert_eq!(
         status, 204,
         "remote write after space returned: {body_text}"

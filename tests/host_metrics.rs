@@ -13,25 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{Appliance, get_json, http, write_file};
 use sightline_scraper::exposition::{Entry, Format, Parser};
+use sightline_scraper::host::collector_names;
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
-
-/// node-exporter's collectors that Sightline implements (scraper/src/host).
-const COLLECTORS: [&str; 13] = [
-    "conntrack",
-    "cpu",
-    "diskstats",
-    "filefd",
-    "filesystem",
-    "loadavg",
-    "meminfo",
-    "netdev",
-    "pressure",
-    "stat",
-    "time",
-    "uname",
-    "vmstat",
-];
 
 /// Families node-exporter has and Sightline leaves out on purpose (scraper/src/host docs).
 const NOT_REPORTED: [&str; 2] = ["node_exporter_build_info", "node_time_zone_offset_seconds"];
@@ -88,7 +72,7 @@ fn node_exporter_page() -> String {
         .arg("--collector.disable-defaults")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for collector in COLLECTORS {
+    for collector in collector_names() {
         command.arg(format!("--collector.{collector}"));
     }
     let _exporter = Killed(command.spawn().unwrap());
@@ -172,7 +156,7 @@ fn host_metrics_match_the_real_node_exporter() {
     eprintln!(
         "{} families and {series} series match node-exporter ({} collectors)",
         ours.len(),
-        COLLECTORS.len()
+        collector_names().count()
     );
 }
 

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{
-    Appliance, get_json, http, remote_write_body as write_body, scraping_appliance,
+    Appliance, get_json, http, remote_write, remote_write_body as write_body, scraping_appliance,
     scraping_appliance_with, write_file,
 };
 use reqwest::StatusCode;
@@ -243,18 +243,6 @@ fn format_query_prettifies_as_prometheus_does() {
 }
 
 /// One series of a remote-write body: its labels and its `(timestamp ms, value)` samples.
-fn remote_write(app: &Appliance, body: Vec<u8>, encoding: &str) -> (u16, String) {
-    let response = http()
-        .post(app.url("/api/v1/write"))
-        .header("content-encoding", encoding)
-        .header("content-type", "application/x-protobuf")
-        .header("x-prometheus-remote-write-version", "0.1.0")
-        .body(body)
-        .send()
-        .unwrap();
-    (response.status().as_u16(), response.text().unwrap())
-}
-
 #[test]
 fn remote_write_stores_good_bodies_and_refuses_bad_ones_clearly() {
     let dir = tempfile::tempdir().unwrap();

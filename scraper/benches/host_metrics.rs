@@ -12,23 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cpu_time::ThreadTime;
-use sightline_scraper::host::HostCollector;
-
-const COLLECTORS: [&str; 13] = [
-    "conntrack",
-    "cpu",
-    "diskstats",
-    "filefd",
-    "filesystem",
-    "loadavg",
-    "meminfo",
-    "netdev",
-    "pressure",
-    "stat",
-    "time",
-    "uname",
-    "vmstat",
-];
+use sightline_scraper::host::{HostCollector, collector_names};
 
 /// utime + stime of `pid`, in seconds.
 fn process_cpu(pid: u32) -> f64 {
@@ -68,7 +52,7 @@ fn main() {
         .arg("--collector.disable-defaults")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for collector in COLLECTORS {
+    for collector in collector_names() {
         command.arg(format!("--collector.{collector}"));
     }
     let mut exporter = command

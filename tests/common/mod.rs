@@ -257,3 +257,17 @@ pub fn remote_write_body(series: &[WriteSeries]) -> Vec<u8> {
         .compress_vec(&prost::Message::encode_to_vec(&request))
         .unwrap()
 }
+
+/// POSTs a remote-write `body` with `encoding` (`snappy` for a valid one); returns the
+/// status and the answer.
+pub fn remote_write(app: &Appliance, body: Vec<u8>, encoding: &str) -> (u16, String) {
+    let response = http()
+        .post(app.url("/api/v1/write"))
+        .header("content-encoding", encoding)
+        .header("content-type", "application/x-protobuf")
+        .header("x-prometheus-remote-write-version", "0.1.0")
+        .body(body)
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}

@@ -78,6 +78,18 @@ pub(crate) async fn record(
 }
 
 /// `GET /metrics`: the process registry in the Prometheus text format 0.0.4.
+/// A page in the Prometheus text format (0.0.4).
+fn text_format(text: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
 /// `GET /metrics/node`: the host's metrics from the built-in node-exporter collectors
 /// (`host_metrics` in the config), read on each request; 404 when switched off.
 pub(crate) async fn expose_host(State(state): State<AppState>) -> Response {
@@ -91,14 +103,7 @@ pub(crate) async fn expose_host(State(state): State<AppState>) -> Response {
         rootfs: config.rootfs,
     });
     match tokio::task::spawn_blocking(move || collector.render()).await {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
+        Ok(text) => text_format(text),
         Err(error) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("host metrics task failed: {error}\n"),
@@ -110,14 +115,7 @@ pub(crate) async fn expose_host(State(state): State<AppState>) -> Response {
 /// `GET /metrics`: the process registry in the text format.
 pub(crate) async fn expose(State(state): State<AppState>) -> Response {
     match TextEncoder::new().encode_to_string(&state.registry.gather()) {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
+        Ok(text) => text_format(text),
         Err(error) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot encode metrics: {error}\n"),

@@ -87,6 +87,11 @@ const COLLECTORS: [(&str, Collect); 13] = [
     ("vmstat", system::vmstat),
 ];
 
+/// The names of the collectors, as node-exporter's `--collector.<name>` flags call them.
+pub fn collector_names() -> impl Iterator<Item = &'static str> {
+    COLLECTORS.iter().map(|(name, _)| *name)
+}
+
 /// Reads the host's metrics on request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostCollector {

@@ -27,6 +27,7 @@ use sightline_tsdb::block::RetentionPolicy;
 use sightline_tsdb::db::{Db, DbOptions};
 use sightline_tsdb::head::{Head, HeadOptions};
 use sightline_tsdb::promql::{Engine, EngineOptions};
+use sightline_ui::dashboards::DashboardLibrary;
 use sightline_ui::{Backends, HttpServer, LogBackend, MetricBackend, Readiness};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -153,9 +154,11 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(head.clone()),
         config.source().base_dir().to_owned(),
     ));
+    backends.set_dashboards(DashboardLibrary::new(data_dir.path().join("dashboards")));
     backends.set_metrics(MetricBackend {
         querier: db.querier().clone(),
         head: head.clone(),
+        blocks: db.blocks().clone(),
         engine: Engine::new(engine_options(&startup)),
         scrapes: scrape_manager.clone(),
     });

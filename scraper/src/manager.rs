@@ -68,6 +68,18 @@ pub struct ActiveTarget {
     pub metadata: Arc<MetadataMap>,
 }
 
+/// A dashboard as a ConfigMap carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigMapDashboard {
+    /// Its folder: the ConfigMap's `grafana_folder` annotation (as Grafana's sidecar reads
+    /// it), else its namespace.
+    pub folder: String,
+    /// `namespace/name:key`, for log lines.
+    pub origin: String,
+    /// The dashboard JSON text.
+    pub text: String,
+}
+
 /// A target relabeling dropped, with the labels it was discovered with.
 #[derive(Debug, Clone)]
 pub struct DroppedTarget {
@@ -443,6 +455,40 @@ impl ScrapeManager {
         };
         *seen = discovery.generation();
         discovery.with_stores(|stores| monitors::scrape_configs(stores, config, section))
+    }
+
+    /// The dashboards of the ConfigMaps labelled `grafana_dashboard: "1"` that the
+    /// `kubernetes:` section reads, one per JSON entry of a ConfigMap's `data`, sorted by
+    /// namespace, name and key; none without the section.
+    pub fn dashboards(&self) -> Vec<ConfigMapDashboard> {
+        let state = self.kubernetes_state();
+        let Some((_, discovery, _)) = state.monitors.as_ref() else {
+            return Vec::new();
+        };
+        discovery.with_stores(|stores| {
+            stores
+                .dashboards
+                .iter()
+                .flat_map(|((namespace, name), map)| {
+                    let folder = map
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get("grafana_folder"))
+                        .cloned()
+                        .unwrap_or_else(|| namespace.clone());
+                    map.data
+                        .iter()
+                        .flatten()
+                        .filter(|(key, _)| key.ends_with(".json"))
+                        .map(move |(key, text)| ConfigMapDashboard {
+                            folder: folder.clone(),
+                            origin: format!("{namespace}/{name}:{key}"),
+                            text: text.clone(),
+                        })
+                })
+                .collect()
+        })
     }
 
     /// The PrometheusRule objects the `kubernetes:` section reads, as `(namespace, name,

@@ -188,7 +188,8 @@ pub fn scraping_appliance(dir: &Path) -> Appliance {
 }
 
 /// Like [`scraping_appliance`], with `extra` appended to the config (more jobs, more
-/// sections: YAML at the top level, or more entries of `scrape_configs` indented by 2).
+/// sections: YAML at the top level, or more entries of `scrape_configs` indented by 2);
+/// `{port}` in `extra` is the appliance's own port.
 pub fn scraping_appliance_with(dir: &Path, extra: &str) -> Appliance {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -199,7 +200,8 @@ pub fn scraping_appliance_with(dir: &Path, extra: &str) -> Appliance {
         dir,
         "sightline.yml",
         &format!(
-            "scrape_configs:\n  - job_name: sightline\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n{extra}"
+            "scrape_configs:\n  - job_name: sightline\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n{}",
+            extra.replace("{port}", &port.to_string())
         ),
     );
     let app = Appliance::start(

@@ -9,9 +9,12 @@ use sightline_alerting::rules::manager::RuleManager;
 use sightline_logstore::push::{RateLimiter, RateLimits};
 use sightline_logstore::store::LogStore;
 use sightline_scraper::manager::ScrapeManager;
+use sightline_tsdb::block::BlockStore;
 use sightline_tsdb::head::Head;
 use sightline_tsdb::promql::Engine;
 use sightline_tsdb::storage::Querier;
+
+use crate::dashboards::DashboardLibrary;
 
 /// Metric storage as the Prometheus API sees it.
 pub struct MetricBackend {
@@ -19,6 +22,8 @@ pub struct MetricBackend {
     pub querier: Arc<dyn Querier>,
     /// The in-memory head, for `/api/v1/status/tsdb`.
     pub head: Arc<Head>,
+    /// The persisted blocks, for storage use on Home and Status.
+    pub blocks: Arc<BlockStore>,
     /// The PromQL engine with the configured limits.
     pub engine: Engine,
     /// Scrape targets, for `/api/v1/targets`.
@@ -54,6 +59,7 @@ pub struct Backends {
     rules: Arc<OnceLock<Arc<RuleManager>>>,
     logs: Arc<OnceLock<LogBackend>>,
     notifier: Arc<OnceLock<Arc<Notifier>>>,
+    dashboards: Arc<OnceLock<DashboardLibrary>>,
 }
 
 impl Backends {
@@ -84,6 +90,16 @@ impl Backends {
     /// The notifier, once it runs.
     pub(crate) fn notifier(&self) -> Option<&Arc<Notifier>> {
         self.notifier.get()
+    }
+
+    /// Hands over the dashboard library; a second call is ignored.
+    pub fn set_dashboards(&self, library: DashboardLibrary) {
+        let _ = self.dashboards.set(library);
+    }
+
+    /// The dashboard library; one that keeps no imports until [`Backends::set_dashboards`].
+    pub(crate) fn dashboards(&self) -> DashboardLibrary {
+        self.dashboards.get().cloned().unwrap_or_default()
     }
 
     /// Hands over log storage; a second call is ignored.

@@ -11,9 +11,11 @@ mod api;
 mod auth;
 mod backends;
 mod body_limit;
+pub mod dashboards;
 mod federate;
 mod http_metrics;
 mod lifecycle;
+mod pages;
 pub mod remote_write;
 mod server;
 

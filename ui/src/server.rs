@@ -25,14 +25,16 @@ use crate::api::alertmanager as alertmanager_api;
 use crate::api::loki as loki_api;
 use crate::api::prometheus as prometheus_api;
 use crate::api::rules as rules_api;
-use crate::api::{format_query, metadata, status};
+use crate::api::{format_query, grafana, metadata, status};
 use crate::api::{loki_query, loki_tail};
 use crate::auth::{VerifiedCredentials, require_basic_auth};
 use crate::backends::Backends;
 use crate::body_limit::limit_request_body;
+use crate::dashboards::Dashboard;
 use crate::federate::federate;
 use crate::http_metrics::{self, HttpMetrics};
 use crate::lifecycle::{self, Readiness};
+use crate::pages::{self, IngestMeter};
 use crate::remote_write::{self, RemoteWriteMetrics};
 
 /// What `/api/v1/status/buildinfo` reports.
@@ -62,6 +64,22 @@ pub(crate) struct AppState {
     pub(crate) flags: Arc<BTreeMap<String, String>>,
     /// When the server was built, for `/api/v1/status/runtimeinfo`.
     pub(crate) started: SystemTime,
+    /// Ingest rates for Home.
+    pub(crate) ingest: Arc<IngestMeter>,
+}
+
+impl AppState {
+    /// Every dashboard of the library: config files, ConfigMaps and imports.
+    pub(crate) fn dashboards(&self) -> Vec<Dashboard> {
+        let config = self.config.current();
+        let paths = config.dashboard_paths(self.config.source().base_dir());
+        let config_maps = self
+            .backends
+            .metrics()
+            .map(|metrics| metrics.scrapes.dashboards())
+            .unwrap_or_default();
+        self.backends.dashboards().list(&paths, &config_maps)
+    }
 }
 
 /// Why serving HTTP failed.
@@ -117,6 +135,7 @@ impl HttpServer {
             verified: Arc::default(),
             flags: Arc::new(flags),
             started: SystemTime::now(),
+            ingest: Arc::new(IngestMeter::new()),
         };
         let protected = Router::new()
             .route("/metrics", get(http_metrics::expose))
@@ -209,6 +228,13 @@ impl HttpServer {
                 get(loki_query::format_query).post(loki_query::format_query),
             )
             .route("/loki/api/v1/tail", get(loki_tail::tail))
+            .route("/api/search", get(grafana::search))
+            .route("/api/dashboards/db", post(grafana::import))
+            .route(
+                "/api/dashboards/uid/{uid}",
+                get(grafana::get_dashboard).delete(grafana::delete_dashboard),
+            )
+            .merge(pages::routes())
             .layer(from_fn_with_state(state.clone(), limit_request_body))
             .layer(from_fn_with_state(state.clone(), require_basic_auth));
         let routes = Router::new()

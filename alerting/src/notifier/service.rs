@@ -9,13 +9,17 @@
 //!   retryable error and the group's next flush has not come (Alertmanager's deadline);
 //!   each failure is logged with the receiver, integration and group. A send never holds
 //!   the dispatcher's lock, so a receiver that hangs blocks nothing but its own retries.
+//! - The last 200 deliveries, delivered or failed, are kept in memory for the UI's
+//!   notification history ([`Notifier::history`]); the nflog, not this, prevents repeats.
 //! - Every method that depends on time has a form taking `now` (Unix ms), so tests drive
 //!   the clock; [`Notifier::run`] ticks with the wall clock once a second.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use sightline_core::labels::Labels;
 use tokio_util::sync::CancellationToken;
 
 use super::alert::PostedAlert;
@@ -62,6 +66,30 @@ pub struct Delivery {
     pub result: Result<(), SendError>,
 }
 
+/// How many deliveries [`Notifier::history`] keeps.
+const HISTORY_LEN: usize = 200;
+
+/// One notification as the history shows it: what was sent where, and how it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    /// When the group was flushed (ms).
+    pub at: i64,
+    /// The receiver's name.
+    pub receiver: String,
+    /// Which of its integrations, such as `pushover[0]`.
+    pub integration: String,
+    /// The group's labels.
+    pub group: Labels,
+    /// `firing` or `resolved`.
+    pub status: &'static str,
+    /// The alerts' names, firing ones first.
+    pub alerts: Vec<String>,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// The last error, when it was not delivered.
+    pub error: Option<String>,
+}
+
 /// The wall clock in Unix ms.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -78,6 +106,7 @@ pub struct Notifier {
     retry: RetryPolicy,
     external_url: RwLock<String>,
     templates: RwLock<Arc<Vec<String>>>,
+    history: Mutex<VecDeque<DeliveryRecord>>,
 }
 
 impl Notifier {
@@ -111,6 +140,7 @@ impl Notifier {
             retry,
             external_url: RwLock::new(String::new()),
             templates: RwLock::new(Arc::new(templates)),
+            history: Mutex::default(),
         })
     }
 
@@ -211,6 +241,7 @@ impl Notifier {
                 Err(error) => !error.retryable || started.elapsed() + backoff >= budget,
             };
             if give_up {
+                self.remember(&notification, attempts, &result);
                 return Delivery {
                     notification,
                     attempts,
@@ -220,6 +251,42 @@ impl Notifier {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(self.retry.max_backoff);
         }
+    }
+
+    /// The latest deliveries (in memory, since start-up), newest first.
+    pub fn history(&self) -> Vec<DeliveryRecord> {
+        self.history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .rev()
+            .cloned()
+            .collect()
+    }
+
+    fn remember(&self, notification: &Notification, attempts: u32, result: &Result<(), SendError>) {
+        let record = DeliveryRecord {
+            at: notification.at,
+            receiver: notification.receiver.clone(),
+            integration: notification.integration.to_string(),
+            group: notification.group_key.labels.clone(),
+            status: notification.status(),
+            alerts: notification
+                .alerts
+                .iter()
+                .map(|alert| alert.labels.get("alertname").unwrap_or_default().to_owned())
+                .collect(),
+            attempts,
+            error: result.as_ref().err().map(ToString::to_string),
+        };
+        let mut history = self
+            .history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if history.len() == HISTORY_LEN {
+            history.pop_front();
+        }
+        history.push_back(record);
     }
 
     async fn send_once(&self, notification: &Notification) -> Result<(), SendError> {

@@ -95,6 +95,20 @@ fn valid_for_ms(interval_ms: i64) -> i64 {
 }
 
 impl AlertingRuleState {
+    /// The rule's state as Prometheus shows it: `firing` when any alert fires, `pending` when
+    /// any is pending, else `inactive`.
+    pub fn state(&self) -> AlertState {
+        let mut state = AlertState::Inactive;
+        for alert in self.active.values() {
+            match alert.state {
+                AlertState::Firing => return AlertState::Firing,
+                AlertState::Pending => state = AlertState::Pending,
+                AlertState::Inactive => {}
+            }
+        }
+        state
+    }
+
     /// The alerts to hand to the notifier after an evaluation at `ts`, as Prometheus's
     /// `sendAlerts` builds them: firing alerts starting when they fired and ending
     /// [`valid_for_ms`] ahead, and resolved ones (kept for [`RESOLVED_RETENTION_MS`]) ending

@@ -65,6 +65,17 @@ pub struct RuleHealth {
     pub evaluation_seconds: f64,
 }
 
+impl RuleHealth {
+    /// Prometheus's rule health: `unknown` before the first evaluation, then `err` or `ok`.
+    pub fn as_str(&self) -> &'static str {
+        match (&self.last_evaluation, &self.last_error) {
+            (None, _) => "unknown",
+            (Some(_), Some(_)) => "err",
+            (Some(_), None) => "ok",
+        }
+    }
+}
+
 /// A rule and what the evaluator keeps about it between evaluations.
 #[derive(Debug, Clone)]
 pub enum RuleState {

@@ -34,6 +34,9 @@ pub struct KubernetesConfig {
     /// Labels a PrometheusRule must have to be used (prometheus-operator's `ruleSelector`);
     /// all when empty.
     pub rule_selector: BTreeMap<String, String>,
+    /// Read ConfigMaps labelled `grafana_dashboard: "1"` as dashboards (the default), as
+    /// Grafana's dashboard sidecar does, or not (`false`).
+    pub dashboards: Option<bool>,
 }
 
 impl KubernetesConfig {
@@ -48,6 +51,15 @@ impl KubernetesConfig {
         self.prometheus_rules
             .unwrap_or(true)
             .then(|| selector_text(&self.rule_selector))
+    }
+}
+
+impl KubernetesConfig {
+    /// The label selector of dashboard ConfigMaps, or `None` when they are not read.
+    pub fn dashboard_label_selector(&self) -> Option<String> {
+        self.dashboards
+            .unwrap_or(true)
+            .then(|| "grafana_dashboard=1".to_owned())
     }
 }
 

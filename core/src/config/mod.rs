@@ -23,8 +23,8 @@ use crate::yaml::{self, Check, SourceError, checked};
 pub use scrape::ScrapeConfig;
 pub use sections::{
     AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, BuiltinRulesConfig,
-    HostMetricsConfig, LimitsConfig, LogLimitsConfig, MetricsStorageConfig, QueryConfig,
-    RetentionConfig, RetentionOverride, StorageConfig, WebConfig,
+    DashboardsConfig, HostMetricsConfig, LimitsConfig, LogLimitsConfig, MetricsStorageConfig,
+    QueryConfig, RetentionConfig, RetentionOverride, StorageConfig, WebConfig,
 };
 pub use store::{ConfigSource, ConfigStore};
 
@@ -67,6 +67,8 @@ pub struct Config {
     pub builtin_rules: BuiltinRulesConfig,
     /// The built-in host metrics (node-exporter's collectors) on `/metrics/node`.
     pub host_metrics: HostMetricsConfig,
+    /// Grafana dashboards to serve from files.
+    pub dashboards: DashboardsConfig,
     /// Alert relabeling and external Alertmanagers.
     pub alerting: AlertingConfig,
     /// Data directory, WAL sync and retention.
@@ -144,6 +146,15 @@ impl Config {
     /// each pattern as Prometheus does.
     pub fn rule_file_paths(&self, base_dir: &Path) -> Vec<PathBuf> {
         matching_paths(&self.rule_files, base_dir)
+    }
+
+    /// The `dashboards.paths`, resolved against `base_dir` when relative.
+    pub fn dashboard_paths(&self, base_dir: &Path) -> Vec<PathBuf> {
+        self.dashboards
+            .paths
+            .iter()
+            .map(|path| base_dir.join(path))
+            .collect()
     }
 
     /// The LogQL rule files the `log_rule_files` patterns match, as [`Config::rule_file_paths`].

@@ -303,6 +303,17 @@ impl Default for BuiltinRulesConfig {
     }
 }
 
+/// The `dashboards:` section: Grafana dashboard JSON files the UI serves, besides the ones
+/// imported through the UI (kept in the data directory) and, on Kubernetes, ConfigMaps
+/// labelled `grafana_dashboard: "1"`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardsConfig {
+    /// Directories (every `*.json` below them; a subdirectory becomes a folder) or single
+    /// files, relative to the config file's directory.
+    pub paths: Vec<PathBuf>,
+}
+
 /// The HTTP listener and what it shows to the outside.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

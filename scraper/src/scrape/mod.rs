@@ -111,6 +111,17 @@ pub struct ScrapeStatus {
     pub up: bool,
 }
 
+impl ScrapeStatus {
+    /// Prometheus's target health: `unknown` before the first scrape, then `up` or `down`.
+    pub fn health(&self) -> &'static str {
+        match (self.last_scrape, self.up) {
+            (None, _) => "unknown",
+            (Some(_), true) => "up",
+            (Some(_), false) => "down",
+        }
+    }
+}
+
 /// The names of the series every scrape writes about itself.
 const REPORT_SERIES: [&str; 5] = [
     "up",

@@ -4,6 +4,7 @@
 
 pub(crate) mod alertmanager;
 pub(crate) mod format_query;
+pub(crate) mod grafana;
 pub(crate) mod loki;
 pub(crate) mod loki_query;
 pub(crate) mod loki_tail;

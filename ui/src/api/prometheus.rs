@@ -325,11 +325,7 @@ pub(crate) async fn targets(
                         |time| chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339(),
                     ),
                     last_scrape_duration: t.status.last_duration.as_secs_f64(),
-                    health: match (t.status.last_scrape, t.status.up) {
-                        (None, _) => "unknown",
-                        (Some(_), true) => "up",
-                        (Some(_), false) => "down",
-                    },
+                    health: t.status.health(),
                     scrape_interval: t.target.interval().to_string(),
                     scrape_timeout: t.target.timeout().to_string(),
                 }

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sightline_alerting::rules::alert::{Alert, AlertState};
-use sightline_alerting::rules::group::{Group, RuleHealth, RuleState};
+use sightline_alerting::rules::group::{Group, RuleState};
 use sightline_core::matcher::Matcher;
 
 use super::{ApiError, Params, success};
@@ -246,15 +246,8 @@ fn group_json(group: &Group, filter: &RuleFilter) -> GroupJson {
                     .values()
                     .filter(|a| a.state != AlertState::Inactive)
                     .collect();
-                let rule_state = if alerts.iter().any(|a| a.state == AlertState::Firing) {
-                    AlertState::Firing
-                } else if alerts.is_empty() {
-                    AlertState::Inactive
-                } else {
-                    AlertState::Pending
-                };
                 Some(RuleJson::Alerting {
-                    state: rule_state.as_str(),
+                    state: state.state().as_str(),
                     name: state.rule.alert.clone(),
                     query: state.rule.expr.clone(),
                     duration: state.rule.for_duration.as_millis() as f64 / 1000.0,
@@ -263,7 +256,7 @@ fn group_json(group: &Group, filter: &RuleFilter) -> GroupJson {
                     annotations: state.rule.annotations.clone(),
                     alerts: (!filter.exclude_alerts)
                         .then(|| alerts.into_iter().map(alert_json).collect()),
-                    health: health_name(health),
+                    health: health.as_str(),
                     last_error: health.last_error.clone().unwrap_or_default(),
                     evaluation_time: health.evaluation_seconds,
                     last_evaluation: time_text(health.last_evaluation),
@@ -277,7 +270,7 @@ fn group_json(group: &Group, filter: &RuleFilter) -> GroupJson {
                     name: rule.record.clone(),
                     query: rule.expr.clone(),
                     labels: rule.labels.clone(),
-                    health: health_name(health),
+                    health: health.as_str(),
                     last_error: health.last_error.clone().unwrap_or_default(),
                     evaluation_time: health.evaluation_seconds,
                     last_evaluation: time_text(health.last_evaluation),
@@ -295,14 +288,6 @@ fn group_json(group: &Group, filter: &RuleFilter) -> GroupJson {
         limit: group.spec.limit,
         evaluation_time: group.last_evaluation.map_or(0.0, |(_, seconds)| seconds),
         last_evaluation: time_text(group.last_evaluation.map(|(t, _)| t)),
-    }
-}
-
-fn health_name(health: &RuleHealth) -> &'static str {
-    match (&health.last_evaluation, &health.last_error) {
-        (None, _) => "unknown",
-        (Some(_), Some(_)) => "err",
-        (Some(_), None) => "ok",
     }
 }
 

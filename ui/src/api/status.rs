@@ -37,7 +37,7 @@ pub(crate) async fn config(State(state): State<AppState>) -> Result<Response, Ap
 }
 
 /// The config as YAML with its secrets hidden.
-fn config_yaml(config: &Config) -> Result<String, ApiError> {
+pub(crate) fn config_yaml(config: &Config) -> Result<String, ApiError> {
     let mut value = yaml_serde::to_value(config)
         .map_err(|error| ApiError::internal(format!("cannot write the config: {error}")))?;
     redact(&mut value);

@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -122,6 +122,8 @@ pub struct Stores {
     pub prometheus_rules: Store<PrometheusRule>,
     /// The Secrets monitors refer to for credentials (only those are fetched).
     pub secrets: Store<Secret>,
+    /// ConfigMaps labelled `grafana_dashboard: "1"`, when the `kubernetes:` section reads them.
+    pub dashboards: Store<ConfigMap>,
 }
 
 impl Stores {
@@ -253,10 +255,12 @@ enum Plan {
     /// The kinds a `kubernetes_sd_configs` role needs.
     Role(KubernetesRole),
     /// ServiceMonitors and PodMonitors with these labels, in these namespaces (all: empty),
-    /// and PrometheusRules with `rule_selector`'s labels unless it is `None`.
+    /// PrometheusRules with `rule_selector`'s labels and dashboard ConfigMaps with
+    /// `dashboard_selector`'s, each unless `None`.
     Monitors {
         label_selector: String,
         rule_selector: Option<String>,
+        dashboard_selector: Option<String>,
         namespaces: Vec<String>,
     },
 }
@@ -299,6 +303,7 @@ impl KubernetesDiscovery {
         let plan = Plan::Monitors {
             label_selector: config.label_selector(),
             rule_selector: config.rule_label_selector(),
+            dashboard_selector: config.dashboard_label_selector(),
             namespaces: config.namespaces.clone(),
         };
         Self::spawn_plan(&connection, plan, base_dir, notify)
@@ -386,6 +391,7 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
         Plan::Monitors {
             label_selector,
             rule_selector,
+            dashboard_selector,
             namespaces,
         } => {
             let selectors = watcher::Config::default().labels(&label_selector);
@@ -409,6 +415,15 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
                     shared.clone(),
                     |stores| &mut stores.pod_monitors,
                 ));
+                if let Some(dashboard_selector) = &dashboard_selector {
+                    tasks.spawn(watch::follow(
+                        api::<ConfigMap>(client.clone(), namespace.as_deref()),
+                        watcher::Config::default().labels(dashboard_selector),
+                        namespace.clone(),
+                        shared.clone(),
+                        |stores| &mut stores.dashboards,
+                    ));
+                }
                 if let Some(rule_selector) = &rule_selector {
                     tasks.spawn(watch::follow(
                         api::<PrometheusRule>(client.clone(), namespace.as_deref()),

@@ -1,0 +1,830 @@
+//! The web UI in real headless Chromium (Debian `chromium` + `chromium-driver`), driven over
+//! WebDriver with fantoccini against the real binary: every page loads without a console
+//! error, a PromQL query draws a graph with points, a LogQL query lists lines and the volume
+//! histogram, a silence made in the UI reaches `/api/v2/silences` (and is expired from the
+//! UI), every fixture dashboard renders without a panel error, live tail and line context
+//! work, Home and Alerts fit a phone, and hostile label values and log lines render as text.
+//! Screenshots of every page go to `<target>/tmp/ui-screenshots/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failure is a failed test.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::http::Method;
+use common::{Appliance, http, remote_write, remote_write_body, scraping_appliance_with};
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Values a page must print as text, never run: they set `window.__xss` if they ever do.
+const SCRIPT_TAG: &str = "<script>window.__xss=1</script>";
+const BROKEN_ATTRIBUTE: &str = "\"><img src=x onerror=\"window.__xss=2\">";
+
+/// Every page of the navigation, and Prometheus's `/graph` link form.
+const PAGES: [(&str, &str); 10] = [
+    ("home", "/"),
+    ("explore-metrics", "/explore/metrics?expr=up&range=5m"),
+    (
+        "explore-logs",
+        "/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h",
+    ),
+    ("alerts", "/alerts"),
+    ("targets", "/targets"),
+    ("rules", "/rules"),
+    ("status", "/status"),
+    ("graph-link", "/graph?g0.expr=up&g0.tab=1"),
+    ("dashboards", "/dashboards"),
+    ("dashboard-nodes", "/d/7d57716318ee0dddbac5a7f451fb7753"),
+];
+
+/// chromedriver's non-W3C log endpoint: the browser console since the last call.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (Method, Option<String>) {
+        (Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+    }
+}
+
+/// A chromedriver on a loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        for tool in [CHROMEDRIVER, CHROMIUM] {
+            assert!(
+                Path::new(tool).exists(),
+                "{tool} is missing: install the Debian packages chromium and chromium-driver \
+                 (scripts/test does)"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver { child, port }
+    }
+
+    async fn session(&self, profile: &Path) -> Client {
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-quic",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(capabilities.as_object().unwrap().clone())
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Console messages of level SEVERE since the last call.
+async fn console_errors(browser: &Client) -> Vec<String> {
+    let log = browser.issue_cmd(BrowserLog).await.expect("browser log");
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["level"] == "SEVERE")
+        .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Evaluates `condition` (a JS expression) until it is truthy, failing after 15 s.
+async fn wait_until(browser: &Client, condition: &str, what: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let value = browser
+            .execute(&format!("return ({condition});"), Vec::new())
+            .await
+            .expect("script runs");
+        let truthy = !matches!(&value, Value::Null | Value::Bool(false))
+            && value != json!(0)
+            && value != json!("");
+        if truthy {
+            return value;
+        }
+        if Instant::now() > deadline {
+            let text = browser
+                .execute("return document.body.innerText;", Vec::new())
+                .await
+                .unwrap_or_default();
+            panic!("timed out waiting for {what} ({condition}); page text:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = browser.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// kube-prometheus's dashboards (../shared/fixtures/dashboards).
+fn fixture_dashboards() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/dashboards")
+}
+
+/// The blocking HTTP helper from inside the browser's async code.
+fn get_json(app: &Appliance, path: &str) -> Value {
+    tokio::task::block_in_place(|| common::get_json(app, path))
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// The appliance with a firing rule, a target whose label is hostile, pushed log lines
+/// (errors among them, hostile ones too) and a remote-written series with a hostile label.
+fn appliance(dir: &Path) -> Appliance {
+    let rules = common::write_file(
+        dir,
+        "ui.rules.yml",
+        "groups:\n  - name: ui\n    interval: 1s\n    rules:\n      - alert: UiTestAlert\n        expr: vector(1)\n        labels: {severity: critical}\n        annotations: {summary: 'Raised for the UI test'}\n      - record: ui:up:sum\n        expr: sum(up)\n",
+    );
+    let extra = format!(
+        "  - job_name: node-exporter\n    scrape_interval: 1s\n    metrics_path: /metrics/node\n    static_configs: [{{targets: ['127.0.0.1:{{port}}']}}]\n  - job_name: hostile\n    static_configs: [{{targets: ['127.0.0.1:9'], labels: {{evil: {}}}}}]\nrule_files: [{}]\ndashboards:\n  paths: [{}]\n",
+        json!(BROKEN_ATTRIBUTE),
+        rules.display(),
+        fixture_dashboards().display()
+    );
+    let app = scraping_appliance_with(dir, &extra);
+    let now = now_ns();
+    let push = json!({"streams": [
+        {"stream": {"job": "uitest", "app": SCRIPT_TAG},
+         "values": [
+            [(now - 3_000_000_000).to_string(), "level=info msg=\"starting\""],
+            [(now - 2_000_000_000).to_string(), format!("level=error msg=\"disk {SCRIPT_TAG} failed\"")],
+            [(now - 1_000_000_000).to_string(), format!("level=warn msg={BROKEN_ATTRIBUTE}")],
+            [now.to_string(), "{\"level\":\"info\",\"msg\":\"json line\",\"user\":{\"id\":7}}"],
+         ]},
+    ]});
+    let response = http()
+        .post(app.url("/loki/api/v1/push"))
+        .header("content-type", "application/json")
+        .body(push.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        204,
+        "{}",
+        response.text().unwrap()
+    );
+    let now_ms = i64::try_from(now / 1_000_000).unwrap();
+    let body = remote_write_body(&[(
+        &[("__name__", "ui_xss"), ("evil", BROKEN_ATTRIBUTE)],
+        &[(now_ms - 1000, 1.0)],
+    )]);
+    let (status, text) = remote_write(&app, body, "snappy");
+    assert_eq!(status, 204, "{text}");
+    app
+}
+
+#[test]
+fn the_ui_works_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = appliance(dir.path());
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let browser = driver.session(&dir.path().join("chromium")).await;
+        let result = walk_through(&browser, &app).await;
+        let _ = browser.close().await;
+        result
+    });
+}
+
+async fn walk_through(browser: &Client, app: &Appliance) {
+    // The firing alert is on Alerts once a rule evaluation has run.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while get_json(app, "/api/v1/alerts")["data"]["alerts"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(Instant::now() < deadline, "UiTestAlert did not fire");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    every_page_loads_without_console_errors(browser, app).await;
+    promql_draws_a_graph_with_points(browser, app).await;
+    logql_lists_lines_and_the_volume(browser, app).await;
+    live_tail_and_context(browser, app).await;
+    hostile_values_render_as_text(browser, app).await;
+    silences_are_made_and_expired_in_the_ui(browser, app).await;
+    every_fixture_dashboard_renders(browser, app).await;
+    dashboards_are_imported_in_the_ui(browser, app).await;
+    home_and_alerts_read_on_a_phone(browser, app).await;
+}
+
+async fn every_page_loads_without_console_errors(browser: &Client, app: &Appliance) {
+    for (name, path) in PAGES {
+        browser.goto(&app.url(path)).await.unwrap();
+        wait_until(browser, "document.readyState === 'complete'", name).await;
+        if path.starts_with("/d/") {
+            wait_until(
+                browser,
+                "window.sightlineDashboard && window.sightlineDashboard.finished",
+                "the dashboard",
+            )
+            .await;
+        }
+        if path.starts_with("/explore") || path.starts_with("/graph") {
+            wait_until(
+                browser,
+                "!/Running/.test(document.getElementById('query-status').textContent)",
+                "the query to finish",
+            )
+            .await;
+        }
+        let title = browser.title().await.unwrap();
+        assert!(title.ends_with("· Sightline"), "{path}: title {title:?}");
+        let errors = console_errors(browser).await;
+        assert!(errors.is_empty(), "{path}: console errors: {errors:#?}");
+        screenshot(browser, name).await;
+    }
+    // The dark theme is one click away and stays chosen.
+    browser.goto(&app.url("/")).await.unwrap();
+    let before = browser
+        .execute("return document.documentElement.dataset.theme;", Vec::new())
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("theme-toggle"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.refresh().await.unwrap();
+    let after = browser
+        .execute("return document.documentElement.dataset.theme;", Vec::new())
+        .await
+        .unwrap();
+    assert_ne!(before, after, "the theme toggles and persists");
+    screenshot(browser, "home-toggled-theme").await;
+    eprintln!("{} pages loaded with no console error", PAGES.len());
+}
+
+async fn promql_draws_a_graph_with_points(browser: &Client, app: &Appliance) {
+    browser
+        .goto(&app.url("/explore/metrics?expr=up&range=5m"))
+        .await
+        .unwrap();
+    let status = wait_until(
+        browser,
+        "/(\\d+) series, (\\d+) points/.test(document.getElementById('query-status').textContent) && document.getElementById('query-status').textContent",
+        "the graph's status line",
+    )
+    .await;
+    let status = status.as_str().unwrap().to_owned();
+    let points: u64 = status
+        .split(", ")
+        .nth(1)
+        .and_then(|p| p.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    assert!(points > 0, "{status}");
+    wait_until(
+        browser,
+        "document.querySelector('#graph canvas')",
+        "the graph's canvas",
+    )
+    .await;
+    // The legend lists the series and toggles one off when clicked.
+    let legend = browser
+        .find(Locator::Css(".u-legend .u-series:nth-child(2)"))
+        .await
+        .unwrap();
+    legend.click().await.unwrap();
+    wait_until(
+        browser,
+        "document.querySelector('.u-legend .u-series:nth-child(2)').classList.contains('u-off')",
+        "the series to toggle off",
+    )
+    .await;
+    // The table view answers the instant query; the state is in the URL.
+    browser
+        .find(Locator::Css("[data-tab=table]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "document.querySelectorAll('#result-table tbody tr td code').length > 0",
+        "table rows",
+    )
+    .await;
+    let url = browser.current_url().await.unwrap();
+    assert!(
+        url.as_str().contains("tab=table") && url.as_str().contains("expr=up"),
+        "{url}"
+    );
+    // Autocomplete offers metric names as one types.
+    let editor = browser.find(Locator::Id("expr")).await.unwrap();
+    editor.clear().await.unwrap();
+    editor.send_keys("scrape_dur").await.unwrap();
+    wait_until(
+        browser,
+        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('scrape_duration_seconds'))",
+        "the metric name suggestion",
+    )
+    .await;
+    // And label values inside a selector.
+    editor.clear().await.unwrap();
+    editor.send_keys("up{job=\"").await.unwrap();
+    wait_until(
+        browser,
+        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('sightline'))",
+        "the label value suggestion",
+    )
+    .await;
+    screenshot(browser, "explore-metrics-autocomplete").await;
+    eprintln!("PromQL graph drawn: {status}");
+}
+
+async fn logql_lists_lines_and_the_volume(browser: &Client, app: &Appliance) {
+    browser
+        .goto(&app.url("/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h"))
+        .await
+        .unwrap();
+    let status = wait_until(
+        browser,
+        "/lines shown/.test(document.getElementById('query-status').textContent) && document.getElementById('query-status').textContent",
+        "the lines",
+    )
+    .await;
+    let count = browser
+        .execute(
+            "return document.querySelectorAll('#lines > li').length;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(count, json!(4), "{status}");
+    wait_until(
+        browser,
+        "document.querySelector('#volume canvas')",
+        "the volume histogram",
+    )
+    .await;
+    // Levels are coloured, from logfmt and JSON lines alike.
+    let levels = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('#lines > li')).map(li => li.className);",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let levels = levels.to_string();
+    for level in ["level-error", "level-warn", "level-info"] {
+        assert!(levels.contains(level), "{level} in {levels}");
+    }
+    // A line expands to its labels and parsed fields.
+    browser
+        .find(Locator::Css("#lines > li:first-child .row"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let details = wait_until(
+        browser,
+        "document.querySelector('#lines > li:first-child .details') && document.querySelector('#lines > li:first-child .details').textContent",
+        "the line's details",
+    )
+    .await;
+    let details = details.as_str().unwrap();
+    assert!(
+        details.contains("uitest") && details.contains("user_id"),
+        "{details}"
+    );
+    screenshot(browser, "explore-logs-details").await;
+    eprintln!("LogQL listed {count} lines: {status}");
+}
+
+async fn hostile_values_render_as_text(browser: &Client, app: &Appliance) {
+    let checks = [
+        (
+            "/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h",
+            "#lines",
+            SCRIPT_TAG,
+        ),
+        (
+            "/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h",
+            "#lines",
+            "onerror=\"window.__xss=2\"",
+        ),
+        (
+            "/explore/metrics?expr=ui_xss&range=15m&tab=table",
+            "#result-table",
+            "onerror=\\\"window.__xss=2\\\"",
+        ),
+        ("/", "main", SCRIPT_TAG),
+        ("/targets", "main", BROKEN_ATTRIBUTE),
+    ];
+    for (path, container, text) in checks {
+        browser.goto(&app.url(path)).await.unwrap();
+        let probe = format!(
+            "document.querySelector({}).textContent.includes({})",
+            json!(container),
+            json!(text)
+        );
+        wait_until(browser, &probe, &format!("{text:?} as text on {path}")).await;
+        let injected = browser
+            .execute(
+                "return [window.__xss === undefined, document.querySelectorAll('main img, main script').length];",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(injected, json!([true, 0]), "{path}: markup was injected");
+    }
+    eprintln!("{} hostile values rendered as text", checks.len());
+}
+
+async fn silences_are_made_and_expired_in_the_ui(browser: &Client, app: &Appliance) {
+    browser.goto(&app.url("/alerts")).await.unwrap();
+    // "Silence" on the firing alert opens the form with its labels.
+    browser
+        .find(Locator::Css("details.alert-rule a.button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let matchers = wait_until(
+        browser,
+        "document.querySelector('#silence-form [name=matchers]').value",
+        "the form's matchers",
+    )
+    .await;
+    assert!(
+        matchers
+            .as_str()
+            .unwrap()
+            .contains("alertname=\"UiTestAlert\""),
+        "{matchers}"
+    );
+    let form = browser.find(Locator::Id("silence-form")).await.unwrap();
+    form.find(Locator::Css("[name=createdBy]"))
+        .await
+        .unwrap()
+        .send_keys("ui test")
+        .await
+        .unwrap();
+    form.find(Locator::Css("[name=comment]"))
+        .await
+        .unwrap()
+        .send_keys("silenced from the browser")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "document.querySelector('#silences tbody tr') && document.readyState === 'complete'",
+        "the silence in the list",
+    )
+    .await;
+    let silences = get_json(app, "/api/v2/silences");
+    let made = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["comment"] == "silenced from the browser")
+        .unwrap_or_else(|| panic!("no silence from the UI in {silences:#}"));
+    assert_eq!(made["createdBy"], "ui test");
+    assert_eq!(made["status"]["state"], "active");
+    assert!(
+        made["matchers"].as_array().unwrap().contains(
+            &json!({"name": "alertname", "value": "UiTestAlert", "isRegex": false, "isEqual": true})
+        ),
+        "{made:#}"
+    );
+    screenshot(browser, "alerts-silenced").await;
+    // Expire it from the list.
+    browser
+        .find(Locator::Css("#silences button[data-action=expire]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let id = made["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let silence = get_json(app, &format!("/api/v2/silence/{id}"));
+        if silence["status"]["state"] == "expired" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the silence was not expired: {silence:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let errors = console_errors(browser).await;
+    assert!(errors.is_empty(), "console errors on /alerts: {errors:#?}");
+    eprintln!("silence {id} made and expired in the UI");
+}
+
+/// Opens every fixture dashboard, expands its collapsed rows, and counts the panels that
+/// rendered and the ones that show an error.
+async fn every_fixture_dashboard_renders(browser: &Client, app: &Appliance) {
+    let listed = get_json(app, "/api/search");
+    let dashboards = listed.as_array().unwrap();
+    let files = std::fs::read_dir(fixture_dashboards())
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "json")
+        })
+        .count();
+    assert_eq!(
+        dashboards.len(),
+        files,
+        "every fixture file is listed: {listed:#}"
+    );
+    let (mut panels, mut errors) = (0, Vec::new());
+    for dashboard in dashboards {
+        let url = dashboard["url"].as_str().unwrap();
+        browser.goto(&app.url(url)).await.unwrap();
+        let finished = "window.sightlineDashboard && window.sightlineDashboard.finished";
+        wait_until(browser, finished, url).await;
+        let collapsed = browser
+            .find_all(Locator::Css(".row-toggle[aria-expanded=false]"))
+            .await
+            .unwrap();
+        for row in collapsed {
+            row.click().await.unwrap();
+        }
+        wait_until(browser, finished, url).await;
+        let progress = browser
+            .execute("return window.sightlineDashboard;", Vec::new())
+            .await
+            .unwrap();
+        let shown = browser
+            .execute(
+                "return document.querySelectorAll('.dash-panel').length;",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            progress["panels"], shown,
+            "{url}: every panel element was run"
+        );
+        if dashboard["uid"] == "7d57716318ee0dddbac5a7f451fb7753" {
+            // Node Exporter / Nodes has the built-in host metrics to draw.
+            let drawn = browser
+                .execute(
+                    "return document.querySelectorAll('.dash-panel canvas').length;",
+                    Vec::new(),
+                )
+                .await
+                .unwrap();
+            assert!(drawn.as_u64().unwrap() >= 6, "{url}: {drawn} graphs drawn");
+            screenshot(browser, "dashboard-nodes-with-data").await;
+        }
+        panels += progress["panels"].as_u64().unwrap();
+        for error in progress["errors"].as_array().unwrap() {
+            errors.push(format!(
+                "{}: {}: {}",
+                dashboard["title"], error["panel"], error["error"]
+            ));
+        }
+        assert!(
+            console_errors(browser).await.is_empty(),
+            "{url}: console errors"
+        );
+    }
+    screenshot(browser, "dashboard-last-fixture").await;
+    eprintln!(
+        "{} dashboards: {panels} panels rendered, {} errors",
+        dashboards.len(),
+        errors.len()
+    );
+    assert!(errors.is_empty(), "panel errors:\n{}", errors.join("\n"));
+}
+
+/// A dashboard pasted into the import form opens, is listed under its folder, and renders.
+async fn dashboards_are_imported_in_the_ui(browser: &Client, app: &Appliance) {
+    let dashboard = json!({
+        "title": "Imported in the browser",
+        "panels": [
+            {"type": "stat", "title": "Targets up", "gridPos": {"x": 0, "y": 0, "w": 6, "h": 4},
+             "targets": [{"expr": "sum(up)"}]},
+            {"type": "timeseries", "title": "Samples", "gridPos": {"x": 6, "y": 0, "w": 18, "h": 8},
+             "fieldConfig": {"defaults": {"unit": "short"}},
+             "targets": [{"expr": "rate(sightline_tsdb_head_samples_appended_total[$__rate_interval])", "legendFormat": "{{job}}"}]},
+        ],
+    });
+    browser.goto(&app.url("/dashboards")).await.unwrap();
+    let form = browser.find(Locator::Id("import-form")).await.unwrap();
+    form.find(Locator::Css("[name=json]"))
+        .await
+        .unwrap()
+        .send_keys(&dashboard.to_string())
+        .await
+        .unwrap();
+    let folder = form.find(Locator::Css("[name=folder]")).await.unwrap();
+    folder.clear().await.unwrap();
+    folder.send_keys("Browser").await.unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "location.pathname.startsWith('/d/imported-in-the-browser') && window.sightlineDashboard && window.sightlineDashboard.finished",
+        "the imported dashboard",
+    )
+    .await;
+    let progress = browser
+        .execute("return window.sightlineDashboard;", Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(progress["panels"], 2, "{progress}");
+    assert_eq!(progress["errors"], json!([]), "{progress}");
+    let stat = browser
+        .find(Locator::Css(".panel-stat .stat-big"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        stat.parse::<f64>().is_ok_and(|v| v >= 1.0),
+        "Targets up shows {stat:?}"
+    );
+    let hits = get_json(app, "/api/search?query=imported");
+    assert_eq!(hits[0]["folderTitle"], "Browser", "{hits:#}");
+    screenshot(browser, "dashboard-imported").await;
+}
+
+/// Live tail shows a line pushed after it started; "Show context" adds the stream's
+/// neighbouring lines around a line.
+async fn live_tail_and_context(browser: &Client, app: &Appliance) {
+    browser
+        .goto(&app.url("/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h"))
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "/lines shown/.test(document.getElementById('query-status').textContent)",
+        "the lines",
+    )
+    .await;
+    // The third line (newest first) has one newer and one older neighbour in its stream.
+    browser
+        .find(Locator::Css("#lines > li:nth-child(3) .row"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#lines > li:nth-child(3) .details button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "document.querySelectorAll('#lines > li.context').length >= 3 && document.querySelector('#lines > li.anchor')",
+        "context lines around the anchor",
+    )
+    .await;
+    browser
+        .find(Locator::Id("tail"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "/Tailing/.test(document.getElementById('query-status').textContent)",
+        "the tail to start",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let push = json!({"streams": [{"stream": {"job": "uitest", "app": "tail"},
+        "values": [[now_ns().to_string(), "level=info msg=\"tailed line\""]]}]});
+    let status = tokio::task::block_in_place(|| {
+        http()
+            .post(app.url("/loki/api/v1/push"))
+            .header("content-type", "application/json")
+            .body(push.to_string())
+            .send()
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status.as_u16(), 204);
+    wait_until(
+        browser,
+        "document.querySelector('#lines').textContent.includes('tailed line')",
+        "the tailed line",
+    )
+    .await;
+    browser
+        .find(Locator::Id("tail"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    screenshot(browser, "explore-logs-tail").await;
+}
+
+/// Home and Alerts fit a phone's width: nothing scrolls sideways.
+async fn home_and_alerts_read_on_a_phone(browser: &Client, app: &Appliance) {
+    browser.set_window_size(390, 844).await.unwrap();
+    for (name, path) in [("phone-home", "/"), ("phone-alerts", "/alerts")] {
+        browser.goto(&app.url(path)).await.unwrap();
+        wait_until(browser, "document.readyState === 'complete'", name).await;
+        let overflow = browser
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{path} scrolls sideways by {overflow} px"
+        );
+        screenshot(browser, name).await;
+    }
+    browser.set_window_size(1280, 900).await.unwrap();
+}

@@ -163,6 +163,17 @@ async fn wait_until(browser: &Client, condition: &str, what: &str) -> Value {
     }
 }
 
+/// Clicks the element `css` selects.
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("{css}: {error}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn screenshot(browser: &Client, name: &str) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -305,13 +316,7 @@ async fn every_page_loads_without_console_errors(browser: &Client, app: &Applian
         .execute("return document.documentElement.dataset.theme;", Vec::new())
         .await
         .unwrap();
-    browser
-        .find(Locator::Id("theme-toggle"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#theme-toggle").await;
     browser.refresh().await.unwrap();
     let after = browser
         .execute("return document.documentElement.dataset.theme;", Vec::new())
@@ -360,13 +365,7 @@ async fn promql_draws_a_graph_with_points(browser: &Client, app: &Appliance) {
     )
     .await;
     // The table view answers the instant query; the state is in the URL.
-    browser
-        .find(Locator::Css("[data-tab=table]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "[data-tab=table]").await;
     wait_until(
         browser,
         "document.querySelectorAll('#result-table tbody tr td code').length > 0",
@@ -439,13 +438,7 @@ async fn logql_lists_lines_and_the_volume(browser: &Client, app: &Appliance) {
         assert!(levels.contains(level), "{level} in {levels}");
     }
     // A line expands to its labels and parsed fields.
-    browser
-        .find(Locator::Css("#lines > li:first-child .row"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#lines > li:first-child .row").await;
     let details = wait_until(
         browser,
         "document.querySelector('#lines > li:first-child .details') && document.querySelector('#lines > li:first-child .details').textContent",
@@ -504,13 +497,7 @@ async fn hostile_values_render_as_text(browser: &Client, app: &Appliance) {
 async fn silences_are_made_and_expired_in_the_ui(browser: &Client, app: &Appliance) {
     browser.goto(&app.url("/alerts")).await.unwrap();
     // "Silence" on the firing alert opens the form with its labels.
-    browser
-        .find(Locator::Css("details.alert-rule a.button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "details.alert-rule a.button").await;
     let matchers = wait_until(
         browser,
         "document.querySelector('#silence-form [name=matchers]').value",
@@ -566,13 +553,7 @@ async fn silences_are_made_and_expired_in_the_ui(browser: &Client, app: &Applian
     );
     screenshot(browser, "alerts-silenced").await;
     // Expire it from the list.
-    browser
-        .find(Locator::Css("#silences button[data-action=expire]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#silences button[data-action=expire]").await;
     let id = made["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -745,33 +726,15 @@ async fn live_tail_and_context(browser: &Client, app: &Appliance) {
     )
     .await;
     // The third line (newest first) has one newer and one older neighbour in its stream.
-    browser
-        .find(Locator::Css("#lines > li:nth-child(3) .row"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#lines > li:nth-child(3) .details button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#lines > li:nth-child(3) .row").await;
+    click(browser, "#lines > li:nth-child(3) .details button").await;
     wait_until(
         browser,
         "document.querySelectorAll('#lines > li.context').length >= 3 && document.querySelector('#lines > li.anchor')",
         "context lines around the anchor",
     )
     .await;
-    browser
-        .find(Locator::Id("tail"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#tail").await;
     wait_until(
         browser,
         "/Tailing/.test(document.getElementById('query-status').textContent)",
@@ -797,13 +760,7 @@ async fn live_tail_and_context(browser: &Client, app: &Appliance) {
         "the tailed line",
     )
     .await;
-    browser
-        .find(Locator::Id("tail"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#tail").await;
     screenshot(browser, "explore-logs-tail").await;
 }
 

@@ -142,6 +142,19 @@ window.Sightline = (function () {
     return { sync };
   };
 
+  /** Makes `[start, end]` (seconds) the page's absolute range, as a drag-to-zoom does. */
+  S.zoomTo = function (params, start, end) {
+    params.set("from", String(Math.round(start * 1000)));
+    params.set("to", String(Math.round(end * 1000)));
+    params.delete("range");
+  };
+
+  /** Shows a failed query's message in a status line. */
+  S.showError = function (status, error) {
+    status.className = "query-status error";
+    status.textContent = error.message || String(error);
+  };
+
   /** Writes `params` to the address bar: every setting of the page is in its URL. */
   S.saveParams = function (params, push) {
     const url = location.pathname + "?" + params.toString();

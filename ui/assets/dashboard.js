@@ -741,9 +741,7 @@
   }
 
   function zoomTo(start, end) {
-    params.set("from", String(Math.round(start * 1000)));
-    params.set("to", String(Math.round(end * 1000)));
-    params.delete("range");
+    S.zoomTo(params, start, end);
     picker.sync();
     S.saveParams(params, true);
     renderPanels();

@@ -146,7 +146,7 @@
       item.before(...newer.map((e) => lineItem(e, "context")));
       item.after(...older.map((e) => lineItem(e, "context")));
     } catch (error) {
-      showError(error);
+      S.showError(status, error);
     }
   }
 
@@ -158,19 +158,12 @@
     return entries;
   }
 
-  function showError(error) {
-    status.className = "query-status error";
-    status.textContent = error.message || String(error);
-  }
-
   function rangeOptions() {
     const range = S.timeRange(params);
     return {
       xRange: [range.start, range.end],
       onZoom: (start, end) => {
-        params.set("from", String(Math.round(start * 1000)));
-        params.set("to", String(Math.round(end * 1000)));
-        params.delete("range");
+        S.zoomTo(params, start, end);
         picker.sync();
         run(true);
       },
@@ -219,7 +212,7 @@
         status.textContent = matrix.length + " series, " + Math.round(performance.now() - started) + " ms";
       }
     } catch (error) {
-      showError(error);
+      S.showError(status, error);
     }
   }
 
@@ -238,7 +231,7 @@
 
   function startTail() {
     const query = textarea.value.trim();
-    if (!isLogQuery(query)) { showError(new Error("Live tail needs a log query: a {selector} and filters.")); return; }
+    if (!isLogQuery(query)) { S.showError(status, new Error("Live tail needs a log query: a {selector} and filters.")); return; }
     const url = new URL(S.prefix() + "/loki/api/v1/tail", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     url.search = new URLSearchParams({ query, limit: "100", start: String(BigInt(Date.now() - 60000) * 1000000n) }).toString();

@@ -80,11 +80,6 @@
     tablePanel.hidden = tab !== "table";
   }
 
-  function showError(error) {
-    status.className = "query-status error";
-    status.textContent = error.message || String(error);
-  }
-
   function logsLink(metric, range) {
     const labels = ["namespace", "pod", "container"].filter((k) => metric[k]);
     if (!metric.namespace && !metric.pod) return null;
@@ -123,7 +118,7 @@
         status.textContent = "Evaluated at " + new Date(range.end * 1000).toISOString() + ", " + Math.round(performance.now() - started) + " ms";
       }
     } catch (error) {
-      showError(error);
+      S.showError(status, error);
     }
   }
 
@@ -133,9 +128,7 @@
       stacked: form.stacked.checked,
       xRange: [lastResult.range.start, lastResult.range.end],
       onZoom: (start, end) => {
-        params.set("from", String(Math.round(start * 1000)));
-        params.set("to", String(Math.round(end * 1000)));
-        params.delete("range");
+        S.zoomTo(params, start, end);
         picker.sync();
         run(true);
       },

@@ -19,6 +19,8 @@ use crate::server::AppState;
 
 /// How far back the ingest rates look.
 const RATE_WINDOW: Duration = Duration::from_secs(300);
+/// Readings kept, at most.
+const MAX_READINGS: usize = 64;
 /// How far back Home looks for error lines.
 const LOG_ERROR_WINDOW_MS: i64 = 3600 * 1000;
 /// The error lines Home lists.
@@ -65,6 +67,10 @@ impl IngestMeter {
         readings.push_back(now);
         while readings.len() > 2 && readings[1].at.elapsed() >= RATE_WINDOW {
             readings.pop_front();
+        }
+        // Many renders within the window: the base reading is all a rate needs.
+        while readings.len() > MAX_READINGS {
+            readings.remove(1);
         }
         let base = *readings.front()?;
         let seconds = now.at.duration_since(base.at).as_secs_f64();

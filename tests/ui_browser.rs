@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::Method;
 use common::{Appliance, http, remote_write, remote_write_body, scraping_appliance_with};
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -364,7 +365,45 @@ async fn promql_draws_a_graph_with_points(browser: &Client, app: &Appliance) {
         "the series to toggle off",
     )
     .await;
-    // The table view answers the instant query; the state is in the URL.
+    // Dragging across the plot zooms: the range becomes absolute, in the URL.
+    let plot = browser.find(Locator::Css("#graph .u-over")).await.unwrap();
+    let drag = MouseActions::new("mouse".to_owned())
+        .then(PointerAction::MoveToElement {
+            element: plot,
+            duration: None,
+            x: 250.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(200)),
+            x: 230.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    browser.perform_actions(drag).await.unwrap();
+    wait_until(
+        browser,
+        "/from=\\d+/.test(location.search) && /to=\\d+/.test(location.search) && !/range=/.test(location.search)",
+        "the zoomed range in the URL",
+    )
+    .await;
+    // The table view answers the instant query (at the end of a range that has data); the
+    // state is in the URL.
+    browser
+        .goto(&app.url("/explore/metrics?expr=up&range=5m"))
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "document.querySelector('#graph canvas')",
+        "the graph again",
+    )
+    .await;
     click(browser, "[data-tab=table]").await;
     wait_until(
         browser,

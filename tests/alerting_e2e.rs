@@ -10,77 +10,30 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Appliance, get_json, http, scraping_appliance_with, write_file};
+use common::{Appliance, Recorder, get_json, http, scraping_appliance_with, write_file};
 use serde_json::{Value, json};
 
-/// One form POST as received.
-type Form = Vec<(String, String)>;
-
 /// A fake Pushover: records each form POST, answers `{"status":1}`.
-struct FakePushover {
-    port: u16,
-    forms: Arc<Mutex<Vec<Form>>>,
-}
+struct FakePushover(Recorder);
 
 impl FakePushover {
     fn start() -> FakePushover {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let forms = Arc::new(Mutex::new(Vec::new()));
-        let recorded = forms.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        break;
-                    }
-                    let lower = line.to_ascii_lowercase();
-                    if let Some(value) = lower.strip_prefix("content-length:") {
-                        length = value.trim().parse().unwrap();
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                recorded.lock().unwrap().push(
-                    url::form_urlencoded::parse(&body)
-                        .into_owned()
-                        .collect::<Vec<_>>(),
-                );
-                let answer = r#"{"status":1,"request":"fake"}"#;
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-            }
-        });
-        FakePushover { port, forms }
+        FakePushover(Recorder::start(r#"{"status":1,"request":"fake"}"#))
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/1/messages.json", self.port)
+        self.0.url("/1/messages.json")
     }
 
     /// The forms received so far, as maps.
     fn forms(&self) -> Vec<std::collections::BTreeMap<String, String>> {
-        self.forms
-            .lock()
-            .unwrap()
+        self.0
+            .bodies()
             .iter()
-            .map(|form| form.iter().cloned().collect())
+            .map(|body| url::form_urlencoded::parse(body).into_owned().collect())
             .collect()
     }
 

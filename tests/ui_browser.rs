@@ -1,10 +1,13 @@
 //! The web UI in real headless Chromium (Debian `chromium` + `chromium-driver`), driven over
 //! WebDriver with fantoccini against the real binary: every page loads without a console
-//! error, a PromQL query draws a graph with points, a LogQL query lists lines and the volume
-//! histogram, a silence made in the UI reaches `/api/v2/silences` (and is expired from the
-//! UI), every fixture dashboard renders without a panel error, live tail and line context
-//! work, Home and Alerts fit a phone, and hostile label values and log lines render as text.
-//! Screenshots of every page go to `<target>/tmp/ui-screenshots/`.
+//! error, a PromQL query draws a graph with points (hover values, legend toggle, drag to
+//! zoom, stacked, table, autocomplete), a LogQL query lists lines and the volume histogram,
+//! a pod's series leads to its logs beside a metric graph, the keyboard alone is enough, a
+//! silence made and edited in the UI reaches `/api/v2/silences` (and is expired from the
+//! UI), a webhook delivery shows in the notification history, every fixture dashboard
+//! renders without a panel error, template variables filter panels, live tail and line
+//! context work, Home and Alerts fit a phone, and hostile label values and log lines render
+//! as text. Screenshots of every page go to `<target>/tmp/ui-screenshots/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a failure is a failed test.
 
@@ -15,8 +18,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::Method;
-use common::{Appliance, http, remote_write, remote_write_body, scraping_appliance_with};
-use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use common::{Appliance, Recorder, http, remote_write, remote_write_body, scraping_appliance_with};
+use fantoccini::actions::{
+    InputSource, KeyAction, KeyActions, MOUSE_BUTTON_LEFT, MouseActions, PointerAction,
+};
+use fantoccini::key::Key;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -199,19 +205,21 @@ fn now_ns() -> u128 {
         .as_nanos()
 }
 
-/// The appliance with a firing rule, a target whose label is hostile, pushed log lines
-/// (errors among them, hostile ones too) and a remote-written series with a hostile label.
-fn appliance(dir: &Path) -> Appliance {
+/// The appliance with a firing rule notified to a local webhook, a target whose label is
+/// hostile, pushed log lines (errors among them, hostile ones too), a remote-written series
+/// with a hostile label, and a pod's series and log lines.
+fn appliance(dir: &Path, hook: &Recorder) -> Appliance {
     let rules = common::write_file(
         dir,
         "ui.rules.yml",
         "groups:\n  - name: ui\n    interval: 1s\n    rules:\n      - alert: UiTestAlert\n        expr: vector(1)\n        labels: {severity: critical}\n        annotations: {summary: 'Raised for the UI test'}\n      - record: ui:up:sum\n        expr: sum(up)\n",
     );
     let extra = format!(
-        "  - job_name: node-exporter\n    scrape_interval: 1s\n    metrics_path: /metrics/node\n    static_configs: [{{targets: ['127.0.0.1:{{port}}']}}]\n  - job_name: hostile\n    static_configs: [{{targets: ['127.0.0.1:9'], labels: {{evil: {}}}}}]\nrule_files: [{}]\ndashboards:\n  paths: [{}]\n",
+        "  - job_name: node-exporter\n    scrape_interval: 1s\n    metrics_path: /metrics/node\n    static_configs: [{{targets: ['127.0.0.1:{{port}}']}}]\n  - job_name: hostile\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:9'], labels: {{evil: {}}}}}]\nrule_files: [{}]\ndashboards:\n  paths: [{}]\nalertmanager:\n  route: {{receiver: hook, group_wait: 0s, group_interval: 1s}}\n  receivers:\n    - name: hook\n      webhook_configs: [{{url: '{}'}}]\n",
         json!(BROKEN_ATTRIBUTE),
         rules.display(),
-        fixture_dashboards().display()
+        fixture_dashboards().display(),
+        hook.url("/hook")
     );
     let app = scraping_appliance_with(dir, &extra);
     let now = now_ns();
@@ -223,6 +231,8 @@ fn appliance(dir: &Path) -> Appliance {
             [(now - 1_000_000_000).to_string(), format!("level=warn msg={BROKEN_ATTRIBUTE}")],
             [now.to_string(), "{\"level\":\"info\",\"msg\":\"json line\",\"user\":{\"id\":7}}"],
          ]},
+        {"stream": {"namespace": "media", "pod": "jellyfin-0"},
+         "values": [[(now - 1_000_000_000).to_string(), "level=info msg=\"transcode started\""]]},
     ]});
     let response = http()
         .post(app.url("/loki/api/v1/push"))
@@ -237,10 +247,20 @@ fn appliance(dir: &Path) -> Appliance {
         response.text().unwrap()
     );
     let now_ms = i64::try_from(now / 1_000_000).unwrap();
-    let body = remote_write_body(&[(
-        &[("__name__", "ui_xss"), ("evil", BROKEN_ATTRIBUTE)],
-        &[(now_ms - 1000, 1.0)],
-    )]);
+    let body = remote_write_body(&[
+        (
+            &[("__name__", "ui_xss"), ("evil", BROKEN_ATTRIBUTE)],
+            &[(now_ms - 1000, 1.0)],
+        ),
+        (
+            &[
+                ("__name__", "ui_pod_cpu"),
+                ("namespace", "media"),
+                ("pod", "jellyfin-0"),
+            ],
+            &[(now_ms - 30_000, 0.25), (now_ms - 1000, 0.5)],
+        ),
+    ]);
     let (status, text) = remote_write(&app, body, "snappy");
     assert_eq!(status, 204, "{text}");
     app
@@ -249,7 +269,8 @@ fn appliance(dir: &Path) -> Appliance {
 #[test]
 fn the_ui_works_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
-    let app = appliance(dir.path());
+    let hook = Recorder::start("{}");
+    let app = appliance(dir.path(), &hook);
     let driver = Driver::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -257,13 +278,13 @@ fn the_ui_works_in_a_real_browser() {
         .unwrap();
     runtime.block_on(async {
         let browser = driver.session(&dir.path().join("chromium")).await;
-        let result = walk_through(&browser, &app).await;
+        let result = walk_through(&browser, &app, &hook).await;
         let _ = browser.close().await;
         result
     });
 }
 
-async fn walk_through(browser: &Client, app: &Appliance) {
+async fn walk_through(browser: &Client, app: &Appliance, hook: &Recorder) {
     // The firing alert is on Alerts once a rule evaluation has run.
     let deadline = Instant::now() + Duration::from_secs(15);
     while get_json(app, "/api/v1/alerts")["data"]["alerts"]
@@ -275,13 +296,17 @@ async fn walk_through(browser: &Client, app: &Appliance) {
     }
 
     every_page_loads_without_console_errors(browser, app).await;
+    notifications_are_in_the_history(browser, app, hook).await;
     promql_draws_a_graph_with_points(browser, app).await;
     logql_lists_lines_and_the_volume(browser, app).await;
+    a_pod_series_leads_to_its_logs_beside_its_graph(browser, app).await;
     live_tail_and_context(browser, app).await;
+    the_keyboard_is_enough(browser, app).await;
     hostile_values_render_as_text(browser, app).await;
-    silences_are_made_and_expired_in_the_ui(browser, app).await;
+    silences_are_made_edited_and_expired_in_the_ui(browser, app).await;
     every_fixture_dashboard_renders(browser, app).await;
     dashboards_are_imported_in_the_ui(browser, app).await;
+    template_variables_filter_the_panels(browser, app).await;
     home_and_alerts_read_on_a_phone(browser, app).await;
 }
 
@@ -353,6 +378,28 @@ async fn promql_draws_a_graph_with_points(browser: &Client, app: &Appliance) {
         "the graph's canvas",
     )
     .await;
+    // Hovering at the right end of the plot shows the values there in the legend.
+    let plot = browser.find(Locator::Css("#graph .u-over")).await.unwrap();
+    let width = browser
+        .execute(
+            "return document.querySelector('#graph .u-over').getBoundingClientRect().width;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let hover = MouseActions::new("mouse".to_owned()).then(PointerAction::MoveToElement {
+        element: plot,
+        duration: None,
+        x: width.as_f64().unwrap() / 2.0 - 3.0,
+        y: 0.0,
+    });
+    browser.perform_actions(hover).await.unwrap();
+    wait_until(
+        browser,
+        "/^[0-9.]+$/.test(document.querySelector('.u-legend .u-series:nth-child(2) .u-value').textContent.trim())",
+        "the value under the cursor in the legend",
+    )
+    .await;
     // The legend lists the series and toggles one off when clicked.
     let legend = browser
         .find(Locator::Css(".u-legend .u-series:nth-child(2)"))
@@ -404,6 +451,15 @@ async fn promql_draws_a_graph_with_points(browser: &Client, app: &Appliance) {
         "the graph again",
     )
     .await;
+    // Stacked areas are a checkbox away, and in the URL too.
+    click(browser, "[name=stacked]").await;
+    wait_until(
+        browser,
+        "/stacked=1/.test(location.search) && /series, \\d+ points/.test(document.getElementById('query-status').textContent)",
+        "the stacked graph",
+    )
+    .await;
+    screenshot(browser, "explore-metrics-stacked").await;
     click(browser, "[data-tab=table]").await;
     wait_until(
         browser,
@@ -533,7 +589,7 @@ async fn hostile_values_render_as_text(browser: &Client, app: &Appliance) {
     eprintln!("{} hostile values rendered as text", checks.len());
 }
 
-async fn silences_are_made_and_expired_in_the_ui(browser: &Client, app: &Appliance) {
+async fn silences_are_made_edited_and_expired_in_the_ui(browser: &Client, app: &Appliance) {
     browser.goto(&app.url("/alerts")).await.unwrap();
     // "Silence" on the firing alert opens the form with its labels.
     click(browser, "details.alert-rule a.button").await;
@@ -591,9 +647,42 @@ async fn silences_are_made_and_expired_in_the_ui(browser: &Client, app: &Applian
         "{made:#}"
     );
     screenshot(browser, "alerts-silenced").await;
+    // Edit its comment from the list: the form fills in, and saving updates it.
+    click(browser, "#silences button[data-action=edit]").await;
+    let comment = browser
+        .find(Locator::Css("#silence-form [name=comment]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        comment.prop("value").await.unwrap().as_deref(),
+        Some("silenced from the browser")
+    );
+    comment.clear().await.unwrap();
+    comment.send_keys("edited in the browser").await.unwrap();
+    click(browser, "#silence-form button[type=submit]").await;
+    wait_until(
+        browser,
+        "/saved=/.test(location.search) && document.querySelector('#silences').textContent.includes('edited in the browser')",
+        "the edited silence in the list",
+    )
+    .await;
+    let silences = get_json(app, "/api/v2/silences");
+    let active: Vec<&Value> = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"]["state"] == "active")
+        .collect();
+    assert_eq!(
+        active.len(),
+        1,
+        "one active silence after the edit: {silences:#}"
+    );
+    assert_eq!(active[0]["comment"], "edited in the browser");
+    assert_eq!(active[0]["matchers"], made["matchers"]);
     // Expire it from the list.
     click(browser, "#silences button[data-action=expire]").await;
-    let id = made["id"].as_str().unwrap().to_owned();
+    let id = active[0]["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let silence = get_json(app, &format!("/api/v2/silence/{id}"));
@@ -608,7 +697,7 @@ async fn silences_are_made_and_expired_in_the_ui(browser: &Client, app: &Applian
     }
     let errors = console_errors(browser).await;
     assert!(errors.is_empty(), "console errors on /alerts: {errors:#?}");
-    eprintln!("silence {id} made and expired in the UI");
+    eprintln!("silence {id} made, edited and expired in the UI");
 }
 
 /// Opens every fixture dashboard, expands its collapsed rows, and counts the panels that
@@ -803,7 +892,8 @@ async fn live_tail_and_context(browser: &Client, app: &Appliance) {
     screenshot(browser, "explore-logs-tail").await;
 }
 
-/// Home and Alerts fit a phone's width: nothing scrolls sideways.
+/// Home and Alerts fit a phone's width with every `<details>` open: nothing scrolls
+/// sideways.
 async fn home_and_alerts_read_on_a_phone(browser: &Client, app: &Appliance) {
     browser.set_window_size(390, 844).await.unwrap();
     for (name, path) in [("phone-home", "/"), ("phone-alerts", "/alerts")] {
@@ -811,16 +901,303 @@ async fn home_and_alerts_read_on_a_phone(browser: &Client, app: &Appliance) {
         wait_until(browser, "document.readyState === 'complete'", name).await;
         let overflow = browser
             .execute(
-                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                "document.querySelectorAll('details').forEach(d => d.open = true);\
+                 const width = document.documentElement.clientWidth;\
+                 return [document.documentElement.scrollWidth - width,\
+                   Array.from(document.querySelectorAll('main *'))\
+                     .filter(e => e.getBoundingClientRect().right > width + 1 && !e.parentElement.closest('.scroll'))\
+                     .slice(0, 6).map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right + ' ' + e.textContent.slice(0, 80))];",
                 Vec::new(),
             )
             .await
             .unwrap();
         assert!(
-            overflow.as_i64().unwrap() <= 0,
-            "{path} scrolls sideways by {overflow} px"
+            overflow[0].as_i64().unwrap() <= 0,
+            "{path} scrolls sideways by {} px; too wide: {}",
+            overflow[0],
+            overflow[1]
         );
         screenshot(browser, name).await;
     }
     browser.set_window_size(1280, 900).await.unwrap();
+}
+
+/// Presses `keys` together (the first ones held as modifiers) in the focused element.
+async fn press(browser: &Client, keys: &[Key]) {
+    let mut actions = KeyActions::new("keyboard".to_owned());
+    for key in keys {
+        actions = actions.then(KeyAction::Down {
+            value: char::from(*key),
+        });
+    }
+    for key in keys.iter().rev() {
+        actions = actions.then(KeyAction::Up {
+            value: char::from(*key),
+        });
+    }
+    browser.perform_actions(actions).await.unwrap();
+}
+
+/// The id (or class) of the focused element, and whether it shows a focus outline.
+async fn focused(browser: &Client) -> (String, bool) {
+    let focus = browser
+        .execute(
+            "const e = document.activeElement; return [e.id || e.className, getComputedStyle(e).outlineStyle !== 'none'];",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    (
+        focus[0].as_str().unwrap_or_default().to_owned(),
+        focus[1] == true,
+    )
+}
+
+/// The webhook receiver got the firing alert, and Alerts lists the delivery.
+async fn notifications_are_in_the_history(browser: &Client, app: &Appliance, hook: &Recorder) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let delivered = loop {
+        let bodies = hook.bodies();
+        if let Some(body) = bodies.iter().find_map(|body| {
+            let payload: Value = serde_json::from_slice(body).ok()?;
+            (payload["commonLabels"]["alertname"] == "UiTestAlert").then_some(payload)
+        }) {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the webhook got no UiTestAlert: {} bodies",
+            bodies.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(delivered["status"], "firing", "{delivered:#}");
+    browser.goto(&app.url("/alerts")).await.unwrap();
+    let row = wait_until(
+        browser,
+        "Array.from(document.querySelectorAll('section[aria-labelledby=history-h] tbody tr')).map(tr => tr.textContent).find(t => t.includes('hook') && t.includes('firing'))",
+        "the delivery in the notification history",
+    )
+    .await;
+    assert!(row.as_str().unwrap().contains("webhook"), "{row}");
+    screenshot(browser, "alerts-history").await;
+}
+
+/// A series with namespace and pod labels links to that pod's logs over the same range,
+/// and the logs page graphs a PromQL query beside the lines.
+async fn a_pod_series_leads_to_its_logs_beside_its_graph(browser: &Client, app: &Appliance) {
+    browser
+        .goto(&app.url("/explore/metrics?expr=ui_pod_cpu&range=15m"))
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "document.querySelector('#graph canvas')",
+        "the pod's graph",
+    )
+    .await;
+    click(browser, "details.series-logs summary").await;
+    click(browser, "details.series-logs a").await;
+    let status = wait_until(
+        browser,
+        "location.pathname === '/explore/logs' && /lines shown/.test(document.getElementById('query-status').textContent) && document.getElementById('query-status').textContent",
+        "the pod's logs",
+    )
+    .await;
+    let shown = browser
+        .execute(
+            "return [document.getElementById('query').value, document.getElementById('lines').textContent, location.search];",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        shown[0], "{namespace=\"media\", pod=\"jellyfin-0\"}",
+        "{status}"
+    );
+    assert!(
+        shown[1].as_str().unwrap().contains("transcode started"),
+        "{shown}"
+    );
+    let search = shown[2].as_str().unwrap();
+    assert!(
+        search.contains("from=") && search.contains("to="),
+        "the metric graph's range carries over: {search}"
+    );
+    // The metric graph beside the logs, on the same range.
+    click(browser, "[name=split]").await;
+    let expr = browser.find(Locator::Id("split-expr")).await.unwrap();
+    expr.send_keys("ui_pod_cpu").await.unwrap();
+    press(browser, &[Key::Enter]).await;
+    wait_until(
+        browser,
+        "document.querySelector('#split-graph canvas') && /split=1/.test(location.search) && /expr=ui_pod_cpu/.test(location.search) && document.querySelectorAll('#lines > li').length === 1",
+        "the metric graph beside the pod's logs",
+    )
+    .await;
+    screenshot(browser, "explore-logs-split").await;
+}
+
+/// With keys alone: the skip link, a visible focus ring, the editor, accepting a
+/// suggestion, Ctrl+Enter to run, and expanding a log line.
+async fn the_keyboard_is_enough(browser: &Client, app: &Appliance) {
+    browser
+        .goto(&app.url("/explore/metrics?range=5m"))
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "document.readyState === 'complete'",
+        "explore metrics",
+    )
+    .await;
+    press(browser, &[Key::Tab]).await;
+    assert_eq!(focused(browser).await, ("skip".to_owned(), true));
+    press(browser, &[Key::Enter]).await;
+    wait_until(
+        browser,
+        "document.activeElement.id === 'main'",
+        "focus on the content",
+    )
+    .await;
+    let mut presses = 0;
+    loop {
+        press(browser, &[Key::Tab]).await;
+        presses += 1;
+        let (id, ring) = focused(browser).await;
+        if id == "expr" {
+            assert!(ring, "the editor shows where the focus is");
+            break;
+        }
+        assert!(presses < 10, "Tab did not reach the editor; at {id:?}");
+    }
+    browser
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("scrape_dur")
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "!document.getElementById('suggestions').hidden",
+        "the suggestions",
+    )
+    .await;
+    press(browser, &[Key::Tab]).await;
+    wait_until(
+        browser,
+        "document.getElementById('expr').value.startsWith('scrape_duration_seconds') && document.activeElement.id === 'expr'",
+        "the accepted suggestion",
+    )
+    .await;
+    press(browser, &[Key::Control, Key::Enter]).await;
+    wait_until(
+        browser,
+        "/expr=scrape_duration_seconds/.test(location.search) && /\\d+ series, \\d+ points/.test(document.getElementById('query-status').textContent)",
+        "the query run by Ctrl+Enter",
+    )
+    .await;
+    // A log line opens with Enter.
+    browser
+        .goto(&app.url("/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h"))
+        .await
+        .unwrap();
+    wait_until(
+        browser,
+        "/lines shown/.test(document.getElementById('query-status').textContent)",
+        "the lines",
+    )
+    .await;
+    browser
+        .execute(
+            "document.querySelector('#lines > li:first-child .row').focus();",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    press(browser, &[Key::Enter]).await;
+    wait_until(
+        browser,
+        "document.querySelector('#lines > li:first-child .details')",
+        "the line's details opened with Enter",
+    )
+    .await;
+    eprintln!(
+        "keyboard: skip link, {presses} Tabs to the editor, suggestion, Ctrl+Enter, Enter on a line"
+    );
+}
+
+/// A dashboard's multi-value query variable with All lists the jobs; choosing one filters
+/// the panel to it and goes into the URL; custom and interval variables fill the query.
+async fn template_variables_filter_the_panels(browser: &Client, app: &Appliance) {
+    let dashboard = json!({"overwrite": true, "dashboard": {
+        "uid": "ui-variables", "title": "Variables",
+        "templating": {"list": [
+            {"name": "job", "type": "query", "query": "label_values(up, job)",
+             "multi": true, "includeAll": true, "current": {"value": ["$__all"]}},
+            {"name": "window", "type": "custom", "query": "1m,5m", "current": {"value": "5m"}},
+            {"name": "res", "type": "interval", "query": "15s,1m"},
+        ]},
+        "panels": [{"type": "timeseries", "title": "Up by job", "gridPos": {"x": 0, "y": 0, "w": 24, "h": 8},
+            "interval": "$res",
+            "targets": [{"expr": "sum by (job) (max_over_time(up{job=~\"$job\"}[$window]))", "legendFormat": "{{job}}"}]}],
+    }});
+    let status = tokio::task::block_in_place(|| {
+        http()
+            .post(app.url("/api/dashboards/db"))
+            .header("content-type", "application/json")
+            .body(dashboard.to_string())
+            .send()
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
+    let finished = "window.sightlineDashboard && window.sightlineDashboard.finished && document.querySelector('.dash-panel canvas')";
+    let legend = "return Array.from(document.querySelectorAll('.dash-panel .u-legend .u-series:not(:first-child) .u-label')).map(e => e.textContent).sort();";
+    browser.goto(&app.url("/d/ui-variables")).await.unwrap();
+    wait_until(browser, finished, "the variables dashboard").await;
+    let options = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('[name=var-job] option')).map(o => o.textContent);",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        options,
+        json!(["All", "hostile", "node-exporter", "sightline"]),
+        "{options}"
+    );
+    let all = browser.execute(legend, Vec::new()).await.unwrap();
+    assert_eq!(all, json!(["hostile", "node-exporter", "sightline"]));
+    // WebDriver's click toggles an option of a multiple select, as Ctrl+click does: pick
+    // sightline, then drop All.
+    click(browser, "[name=var-job] option[value=sightline]").await;
+    wait_until(
+        browser,
+        "/var-job=sightline/.test(location.search)",
+        "sightline chosen",
+    )
+    .await;
+    click(browser, "[name=var-job] option[value='$__all']").await;
+    wait_until(
+        browser,
+        "/var-job=sightline/.test(location.search) && !/var-job=%24__all/.test(location.search) && document.querySelectorAll('.dash-panel .u-legend .u-series').length === 2",
+        "the panel filtered to one job",
+    )
+    .await;
+    let one = browser.execute(legend, Vec::new()).await.unwrap();
+    assert_eq!(one, json!(["sightline"]));
+    let progress = browser
+        .execute("return window.sightlineDashboard;", Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(progress["errors"], json!([]), "{progress}");
+    // The choice survives a reload: it is in the URL.
+    browser.refresh().await.unwrap();
+    wait_until(browser, finished, "the reloaded dashboard").await;
+    let reloaded = browser.execute(legend, Vec::new()).await.unwrap();
+    assert_eq!(reloaded, json!(["sightline"]));
+    screenshot(browser, "dashboard-variables").await;
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of this helper.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a failure is a failed test.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -272,4 +272,64 @@ pub fn remote_write(app: &Appliance, body: Vec<u8>, encoding: &str) -> (u16, Str
         .send()
         .unwrap();
     (response.status().as_u16(), response.text().unwrap())
+}
+
+/// A local HTTP server standing in for a notification service: it records every request
+/// body it receives and answers each with `200` and a fixed JSON body.
+pub struct Recorder {
+    port: u16,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Recorder {
+    /// Listens on a free loopback port; `answer` is the JSON every request gets back.
+    pub fn start(answer: &'static str) -> Recorder {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let recorded = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(value) = lower.strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                recorded.lock().unwrap().push(body);
+                let _ = stream.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        Recorder { port, bodies }
+    }
+
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The request bodies received so far, oldest first.
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        self.bodies.lock().unwrap().clone()
+    }
 }

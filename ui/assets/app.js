@@ -1,6 +1,7 @@
 // Sightline's shared page code: the theme, JSON API calls, safe DOM building (text is
 // always set as text, never parsed as HTML), time ranges kept in the URL, graphs with
-// uPlot, and the query editor's autocomplete. Page scripts build on `window.Sightline`.
+// uPlot, the query editor's autocomplete, and the skip link. Page scripts build on
+// `window.Sightline`.
 "use strict";
 
 (function () {
@@ -388,6 +389,11 @@ window.Sightline = (function () {
       localStorage.setItem("sightline-theme", next);
       document.dispatchEvent(new CustomEvent("sightline-theme"));
     });
+    // The skip link moves the focus without a history entry, which pages that keep their
+    // state in the URL would take for a navigation.
+    const skip = document.querySelector("a.skip");
+    const main = document.getElementById("main");
+    if (skip && main) skip.addEventListener("click", (event) => { event.preventDefault(); main.focus(); });
   });
 
   return S;

@@ -783,7 +783,8 @@ async fn every_fixture_dashboard_renders(browser: &Client, app: &Appliance) {
     assert!(errors.is_empty(), "panel errors:\n{}", errors.join("\n"));
 }
 
-/// A dashboard pasted into the import form opens, is listed under its folder, and renders.
+/// A dashboard pasted into the import form opens, renders, is listed under its folder,
+/// and the list's search finds it.
 async fn dashboards_are_imported_in_the_ui(browser: &Client, app: &Appliance) {
     let dashboard = json!({
         "title": "Imported in the browser",
@@ -838,6 +839,28 @@ async fn dashboards_are_imported_in_the_ui(browser: &Client, app: &Appliance) {
     let hits = get_json(app, "/api/search?query=imported");
     assert_eq!(hits[0]["folderTitle"], "Browser", "{hits:#}");
     screenshot(browser, "dashboard-imported").await;
+    // The list's search finds it, in its folder, and nothing else.
+    browser.goto(&app.url("/dashboards")).await.unwrap();
+    let search = browser
+        .find(Locator::Css("input[name=query]"))
+        .await
+        .unwrap();
+    search.send_keys("imported in").await.unwrap();
+    press(browser, &[Key::Enter]).await;
+    wait_until(
+        browser,
+        "/query=imported/.test(location.search) && document.readyState === 'complete'",
+        "the search results",
+    )
+    .await;
+    let found = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('details.pool')).map(d => [d.querySelector('h2').firstChild.textContent.trim(), Array.from(d.querySelectorAll('li > a:first-child')).map(a => a.textContent)]);",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found, json!([["Browser", ["Imported in the browser"]]]));
 }
 
 /// Live tail shows a line pushed after it started; "Show context" adds the stream's
@@ -960,7 +983,11 @@ async fn notifications_are_in_the_history(browser: &Client, app: &Appliance, hoo
         let bodies = hook.bodies();
         if let Some(body) = bodies.iter().find_map(|body| {
             let payload: Value = serde_json::from_slice(body).ok()?;
-            (payload["commonLabels"]["alertname"] == "UiTestAlert").then_some(payload)
+            let alerts = payload["alerts"].as_array()?;
+            alerts
+                .iter()
+                .any(|alert| alert["labels"]["alertname"] == "UiTestAlert")
+                .then_some(payload)
         }) {
             break body;
         }

@@ -98,9 +98,10 @@ return {fcp: paint ? paint.startTime : null, complete: done,
         errors: window.sightlineDashboard ? window.sightlineDashboard.errors.length : 0};
 """
 
+PAINTED = "performance.getEntriesByType('paint').some(p => p.name === 'first-contentful-paint')"
 READY = {
-    "home": "return document.readyState === 'complete' && performance.getEntriesByType('navigation')[0].loadEventEnd > 0;",
-    "dashboard": "return !!(window.sightlineDashboard && window.sightlineDashboard.finished);",
+    "home": f"return {PAINTED} && document.readyState === 'complete' && performance.getEntriesByType('navigation')[0].loadEventEnd > 0;",
+    "dashboard": f"return {PAINTED} && !!(window.sightlineDashboard && window.sightlineDashboard.finished);",
 }
 
 

@@ -302,9 +302,9 @@ async fn walk_through(browser: &Client, app: &Appliance, hook: &Recorder) {
     a_pod_series_leads_to_its_logs_beside_its_graph(browser, app).await;
     live_tail_and_context(browser, app).await;
     the_keyboard_is_enough(browser, app).await;
-    hostile_values_render_as_text(browser, app).await;
     silences_are_made_edited_and_expired_in_the_ui(browser, app).await;
     every_fixture_dashboard_renders(browser, app).await;
+    hostile_values_render_as_text(browser, app).await;
     dashboards_are_imported_in_the_ui(browser, app).await;
     template_variables_filter_the_panels(browser, app).await;
     home_and_alerts_read_on_a_phone(browser, app).await;
@@ -549,8 +549,25 @@ async fn logql_lists_lines_and_the_volume(browser: &Client, app: &Appliance) {
     eprintln!("LogQL listed {count} lines: {status}");
 }
 
+/// Hostile log lines, label values, and a dashboard's title and panel title (inlined in the
+/// page as JSON) show as text and never run.
 async fn hostile_values_render_as_text(browser: &Client, app: &Appliance) {
+    let dashboard = json!({"dashboard": {"uid": "ui-hostile", "title": format!("</script>{SCRIPT_TAG}"),
+        "panels": [{"type": "stat", "title": BROKEN_ATTRIBUTE, "gridPos": {"x": 0, "y": 0, "w": 6, "h": 4},
+            "targets": [{"expr": "vector(1)"}]}]}});
+    let status = tokio::task::block_in_place(|| {
+        http()
+            .post(app.url("/api/dashboards/db"))
+            .header("content-type", "application/json")
+            .body(dashboard.to_string())
+            .send()
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
     let checks = [
+        ("/d/ui-hostile", "main", SCRIPT_TAG),
+        ("/d/ui-hostile", ".dash-panel", BROKEN_ATTRIBUTE),
         (
             "/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h",
             "#lines",

@@ -191,9 +191,27 @@ window.Sightline = (function () {
   /** Draws a Prometheus matrix (`[{metric, values: [[t, "v"], …]}]`) with uPlot into
    * `container`: lines (or stacked areas, or bars), a legend whose entries toggle series
    * and show values under the cursor, and drag-to-zoom calling `onZoom(start, end)`.
-   * Options: `stacked`, `bars`, `colors`, `label(metric)`, `legend`, `height`, `xRange`
+   * Options: `stacked`, `bars`, `colors`, `label(metric)`, `legend`, `width` (measured by
+   * the caller, else the container's), `height`, `xRange`
    * (`[start, end]` seconds: the axis spans the queried range, not just the data), `format(v)`
    * for axis and legend values, `seriesFormat(i)` for series i's legend values. */
+  /** The theme's axis and grid colours, read once per theme: reading computed style after
+   * each drawn graph would force a style pass per graph. */
+  const themeColors = (function () {
+    const cache = new Map();
+    return function () {
+      const theme = document.documentElement.dataset.theme;
+      if (!cache.has(theme)) {
+        const style = getComputedStyle(document.documentElement);
+        cache.set(theme, {
+          fg: style.getPropertyValue("--muted").trim() || "#888",
+          grid: style.getPropertyValue("--border").trim() || "#ddd",
+        });
+      }
+      return cache.get(theme);
+    };
+  })();
+
   S.drawGraph = function (container, matrix, options) {
     const opts = options || {};
     container.replaceChildren();
@@ -218,9 +236,7 @@ window.Sightline = (function () {
         }
       }
     }
-    const style = getComputedStyle(document.documentElement);
-    const fg = style.getPropertyValue("--muted").trim() || "#888";
-    const grid = style.getPropertyValue("--border").trim() || "#ddd";
+    const { fg, grid } = themeColors();
     const bars = opts.bars && window.uPlot.paths && window.uPlot.paths.bars
       ? window.uPlot.paths.bars({ size: [0.9, 60] }) : null;
     const series = [{}].concat(matrix.map((s, i) => {
@@ -239,7 +255,7 @@ window.Sightline = (function () {
     const format = opts.format || S.formatValue;
     const height = opts.height || 300;
     const plot = new window.uPlot({
-      width: Math.max(container.clientWidth, 300),
+      width: Math.max(opts.width || container.clientWidth, 300),
       height,
       series,
       scales: { x: opts.xRange ? { time: true, range: () => opts.xRange } : { time: true } },

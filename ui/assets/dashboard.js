@@ -408,7 +408,7 @@
 
   // ---- panels --------------------------------------------------------------------------
 
-  function renderTimeseries(body, panel, frames) {
+  function renderTimeseries(body, panel, frames, size) {
     const series = [];
     const colors = [];
     const defaults = (panel.fieldConfig && panel.fieldConfig.defaults) || {};
@@ -425,13 +425,14 @@
     const custom = defaults.custom || {};
     const legend = (panel.options && panel.options.legend) || {};
     const hidden = legend.showLegend === false || legend.displayMode === "hidden";
-    const height = Math.max(body.clientHeight - (hidden ? 4 : 46), 80);
+    const height = Math.max(size.height - (hidden ? 4 : 46), 80);
     const range = S.timeRange(params);
     const plot = S.drawGraph(body, series, {
       stacked: custom.stacking && custom.stacking.mode === "normal",
       colors: colors.map((c, i) => c || S.PALETTE[i % S.PALETTE.length]),
       label: (metric) => metric.__name__,
       legend: !hidden,
+      width: size.width,
       height,
       xRange: [range.start, range.end],
       onZoom: zoomTo,
@@ -611,15 +612,17 @@
     table: renderTable, "table-old": renderTable,
   };
 
-  async function renderPanel(element, panel, scoped, mine) {
+  /** Runs and draws one panel; `size` is its body's, measured with the others' in one
+   * layout pass so that drawing a panel never forces another. */
+  async function renderPanel(element, panel, scoped, size, mine) {
     const body = element.querySelector(".panel-body");
     element.dataset.state = "loading";
     try {
       if (panel.type === "text") renderText(body, panel);
       else if (RENDERERS[panel.type]) {
-        const frames = await runTargets(panel, scoped, body.clientWidth, wantsInstant(panel));
+        const frames = await runTargets(panel, scoped, size.width, wantsInstant(panel));
         if (mine !== generation) return;
-        RENDERERS[panel.type](body, panel, frames);
+        RENDERERS[panel.type](body, panel, frames, size);
       } else {
         throw new Error("panel type " + JSON.stringify(panel.type) + " is not supported yet");
       }
@@ -707,7 +710,7 @@
           copy.gridPos.y = (copy.gridPos.y || 0) - (Number.isFinite(top) ? top : 0);
           const element = panelElement(copy, scoped);
           grid.append(element);
-          work.push(() => renderPanel(element, copy, scoped, mine));
+          work.push({ element, panel: copy, scoped });
         }
       };
       if (!section.row) { renderSection(); return grid; }
@@ -728,7 +731,7 @@
           const added = work.splice(before);
           progress.panels += added.length;
           progress.finished = false;
-          added.forEach((run) => run());
+          run(added);
         }
       });
       if (rendered) renderSection();
@@ -737,7 +740,16 @@
     root.replaceChildren(...nodes);
     progress.panels = work.length;
     if (!work.length) finish();
-    work.forEach((run) => run());
+    run(work);
+
+    /** Measures every panel first (one layout), then starts them all. */
+    function run(items) {
+      const sizes = items.map(({ element }) => {
+        const body = element.querySelector(".panel-body");
+        return { width: body.clientWidth, height: body.clientHeight };
+      });
+      items.forEach(({ element, panel, scoped }, i) => renderPanel(element, panel, scoped, sizes[i], mine));
+    }
   }
 
   function zoomTo(start, end) {
@@ -769,8 +781,7 @@
   let picker;
   async function start() {
     try {
-      const answer = await S.api("/api/dashboards/uid/" + encodeURIComponent(root.dataset.uid));
-      dashboard = answer.dashboard;
+      dashboard = JSON.parse(document.getElementById("dashboard-json").textContent);
     } catch (error) {
       status.className = "query-status error";
       status.textContent = "Cannot load the dashboard: " + error.message;

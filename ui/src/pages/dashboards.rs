@@ -1,6 +1,6 @@
 //! Dashboards: the list (search by title or tag, grouped by folder, with an import form)
-//! and the dashboard page, a shell that `dashboard.js` fills from
-//! `/api/dashboards/uid/{uid}`, rendering Grafana's panels, rows and variables.
+//! and the dashboard page, a shell with the dashboard JSON inlined that `dashboard.js`
+//! renders: Grafana's panels, rows and variables.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -95,10 +95,12 @@ pub(crate) async fn list(
 #[template(path = "dashboard.html")]
 pub(crate) struct DashboardPage {
     frame: Frame,
-    uid: String,
     title: String,
     /// The global scrape interval, for `$__rate_interval`.
     scrape_interval: String,
+    /// The dashboard JSON, inlined so the panels' queries start without another round
+    /// trip; `<` is escaped so that no string in it can close the script element.
+    json: String,
 }
 
 /// `GET /d/{uid}` and `GET /d/{uid}/{slug}`, as Grafana's dashboard URLs.
@@ -109,7 +111,7 @@ pub(crate) async fn show(State(state): State<AppState>, Path(path): Path<Vec<Str
     match state.dashboards().into_iter().find(|d| &d.uid == uid) {
         Some(dashboard) => DashboardPage {
             frame: Frame::new(&state, "dashboards", "Dashboard"),
-            uid: dashboard.uid,
+            json: dashboard.json.to_string().replace('<', "\\u003c"),
             title: dashboard.title,
             scrape_interval: state.config.current().global.scrape_interval.to_string(),
         }

@@ -195,6 +195,18 @@ window.Sightline = (function () {
    * the caller, else the container's), `height`, `xRange`
    * (`[start, end]` seconds: the axis spans the queried range, not just the data), `format(v)`
    * for axis and legend values, `seriesFormat(i)` for series i's legend values. */
+  /** Resolves once uPlot is there: a page may load it after its own script, so that its
+   * start-up overlaps the page's first queries. */
+  S.chartsReady = function () {
+    if (window.uPlot) return Promise.resolve();
+    const script = document.querySelector("script[src*='/uplot/']");
+    if (!script) return Promise.reject(new Error("this page does not load the chart library"));
+    return new Promise((resolve, reject) => {
+      script.addEventListener("load", () => resolve(), { once: true });
+      script.addEventListener("error", () => reject(new Error("the chart library did not load")), { once: true });
+    });
+  };
+
   /** The theme's axis and grid colours, read once per theme: reading computed style after
    * each drawn graph would force a style pass per graph. */
   const themeColors = (function () {

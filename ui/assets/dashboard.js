@@ -621,6 +621,7 @@
       if (panel.type === "text") renderText(body, panel);
       else if (RENDERERS[panel.type]) {
         const frames = await runTargets(panel, scoped, size.width, wantsInstant(panel));
+        await S.chartsReady();
         if (mine !== generation) return;
         RENDERERS[panel.type](body, panel, frames, size);
       } else {

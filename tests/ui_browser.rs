@@ -296,6 +296,7 @@ async fn walk_through(browser: &Client, app: &Appliance, hook: &Recorder) {
     }
 
     every_page_loads_without_console_errors(browser, app).await;
+    home_and_status_show_the_homelab(browser, app).await;
     notifications_are_in_the_history(browser, app, hook).await;
     promql_draws_a_graph_with_points(browser, app).await;
     logql_lists_lines_and_the_volume(browser, app).await;
@@ -492,6 +493,24 @@ async fn promql_draws_a_graph_with_points(browser: &Client, app: &Appliance) {
     )
     .await;
     screenshot(browser, "explore-metrics-autocomplete").await;
+    // The history keeps what ran, and choosing an entry runs it again.
+    click(browser, "details.history summary").await;
+    let history = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('#history a')).map(a => a.textContent);",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(history, json!(["up"]), "{history}");
+    editor.clear().await.unwrap();
+    click(browser, "#history a").await;
+    wait_until(
+        browser,
+        "document.getElementById('expr').value === 'up' && /Evaluated at/.test(document.getElementById('query-status').textContent)",
+        "the query from the history",
+    )
+    .await;
     eprintln!("PromQL graph drawn: {status}");
 }
 
@@ -546,6 +565,33 @@ async fn logql_lists_lines_and_the_volume(browser: &Client, app: &Appliance) {
         "{details}"
     );
     screenshot(browser, "explore-logs-details").await;
+    // Unwrapped lines stay on one line; the choice is in the URL.
+    click(browser, "[name=wrap]").await;
+    wait_until(
+        browser,
+        "!document.getElementById('lines').classList.contains('wrap') && /wrap=0/.test(location.search)",
+        "lines unwrapped",
+    )
+    .await;
+    click(browser, "[name=wrap]").await;
+    // The editor suggests label names, then their values.
+    let editor = browser.find(Locator::Id("query")).await.unwrap();
+    editor.clear().await.unwrap();
+    editor.send_keys("{jo").await.unwrap();
+    wait_until(
+        browser,
+        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('job'))",
+        "the label name suggestion",
+    )
+    .await;
+    editor.clear().await.unwrap();
+    editor.send_keys("{job=\"ui").await.unwrap();
+    wait_until(
+        browser,
+        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('uitest'))",
+        "the label value suggestion",
+    )
+    .await;
     eprintln!("LogQL listed {count} lines: {status}");
 }
 
@@ -1233,6 +1279,22 @@ async fn template_variables_filter_the_panels(browser: &Client, app: &Appliance)
     .await;
     let one = browser.execute(legend, Vec::new()).await.unwrap();
     assert_eq!(one, json!(["sightline"]));
+    // Auto-refresh runs the panels again, and is in the URL.
+    let before = browser
+        .execute("return window.sightlineDashboard.finishedAt;", Vec::new())
+        .await
+        .unwrap();
+    browser
+        .find(Locator::XPath("//select[@name='refresh']/option[.='5s']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let condition = format!(
+        "/refresh=5s/.test(location.search) && window.sightlineDashboard.finished && window.sightlineDashboard.finishedAt > {before}"
+    );
+    wait_until(browser, &condition, "the panels refreshed").await;
     let progress = browser
         .execute("return window.sightlineDashboard;", Vec::new())
         .await
@@ -1244,4 +1306,98 @@ async fn template_variables_filter_the_panels(browser: &Client, app: &Appliance)
     let reloaded = browser.execute(legend, Vec::new()).await.unwrap();
     assert_eq!(reloaded, json!(["sightline"]));
     screenshot(browser, "dashboard-variables").await;
+}
+
+/// The text of the card (or section) whose heading has id `heading`.
+async fn card_text(browser: &Client, heading: &str) -> String {
+    let script = format!(
+        "return document.getElementById({}).closest('section').textContent;",
+        json!(heading)
+    );
+    let text = browser.execute(&script, Vec::new()).await.unwrap();
+    text.as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Home: targets up and down, the firing alert, ingest rates, storage with retention, and
+/// the recent error line; Status: build facts, storage, cardinality and log streams.
+async fn home_and_status_show_the_homelab(browser: &Client, app: &Appliance) {
+    // Rates need two readings: the page before this one was the first.
+    browser.goto(&app.url("/")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    browser.refresh().await.unwrap();
+    let targets = card_text(browser, "targets-h").await;
+    assert!(
+        targets.contains("2 up") && targets.contains("1 down") && targets.contains("hostile"),
+        "{targets}"
+    );
+    let alerts = card_text(browser, "alerts-h").await;
+    assert!(alerts.contains("UiTestAlert"), "{alerts}");
+    let ingest = card_text(browser, "ingest-h").await;
+    let samples: f64 = ingest
+        .split("Samples/s ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no samples/s figure in {ingest:?}"));
+    assert!(samples > 0.0, "{ingest}");
+    assert!(
+        ingest.contains("Log lines/s") && ingest.contains("streams"),
+        "{ingest}"
+    );
+    let storage = card_text(browser, "storage-h").await;
+    assert!(
+        storage.contains("Metrics on disk")
+            && storage.contains("kept 1w")
+            && storage.contains("Logs on disk"),
+        "{storage}"
+    );
+    let errors = card_text(browser, "errors-h").await;
+    assert!(
+        errors.contains("disk") && errors.contains("failed") && !errors.contains("starting"),
+        "{errors}"
+    );
+    browser.goto(&app.url("/status")).await.unwrap();
+    let build = card_text(browser, "build-h").await;
+    assert!(
+        build.contains("Version") && build.contains("Revision"),
+        "{build}"
+    );
+    let metrics = card_text(browser, "metrics-h").await;
+    assert!(
+        metrics.contains("Series in memory") && metrics.contains("Retention"),
+        "{metrics}"
+    );
+    let logs = card_text(browser, "logs-h").await;
+    assert!(
+        logs.contains("Streams") && logs.contains("Lines since start-up"),
+        "{logs}"
+    );
+    let cardinality = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('main h3')).map(h => [h.textContent, h.closest('section').querySelectorAll('tbody tr').length]);",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let tables = cardinality.as_array().unwrap();
+    assert!(
+        tables.len() >= 2 && tables.iter().all(|t| t[1].as_u64().unwrap() > 0),
+        "cardinality tables with rows: {cardinality}"
+    );
+    let config = browser
+        .find(Locator::Css("pre.config"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(config.contains("job_name: node-exporter"), "{config}");
+    eprintln!(
+        "Home: {targets} · {ingest}; Status: {} cardinality tables",
+        tables.len()
+    );
 }

@@ -269,7 +269,11 @@
   const picker = S.rangePicker(document.querySelector("[data-range-picker]"), params, () => run(true));
   S.autocomplete(textarea, document.getElementById("suggestions"), suggest, () => run(true));
   form.addEventListener("submit", (event) => { event.preventDefault(); run(true); });
-  form.wrap.addEventListener("change", () => { lines.classList.toggle("wrap", form.wrap.checked); S.saveParams(params, false); });
+  form.wrap.addEventListener("change", () => {
+    lines.classList.toggle("wrap", form.wrap.checked);
+    if (form.wrap.checked) params.delete("wrap"); else params.set("wrap", "0");
+    S.saveParams(params, false);
+  });
   form.split.addEventListener("change", () => run(false));
   form.expr.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); run(true); } });
   tailButton.addEventListener("click", () => (socket ? stopTail() : startTail()));

@@ -6,6 +6,7 @@
 mod check;
 mod cli;
 mod data_dir;
+mod log_collection;
 mod self_metrics;
 mod serve;
 

@@ -150,6 +150,14 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let logs = open_logs(&data_dir, &registry).await?;
     backends.set_logs(LogBackend::new(logs.clone(), &startup.limits.logs));
     let log_maintenance = spawn_log_maintenance(logs.clone(), config.clone());
+    let log_collection = crate::log_collection::spawn(
+        &startup,
+        config.source().base_dir(),
+        data_dir.path(),
+        logs.clone(),
+        &registry,
+        shutdown.clone(),
+    )?;
     let scrape_manager = Arc::new(ScrapeManager::new(
         Arc::new(head.clone()),
         config.source().base_dir().to_owned(),
@@ -201,6 +209,9 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = scraping.await;
     let _ = rule_evaluation.await;
+    if let Some(log_collection) = log_collection {
+        let _ = log_collection.await;
+    }
     match tokio::time::timeout(HTTP_DRAIN_TIMEOUT, serving).await {
         Ok(Ok(result)) => result?,
         Ok(Err(panicked)) => tracing::error!("HTTP server task failed: {panicked}"),

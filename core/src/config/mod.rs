@@ -23,8 +23,9 @@ use crate::yaml::{self, Check, SourceError, checked};
 pub use scrape::ScrapeConfig;
 pub use sections::{
     AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, BuiltinRulesConfig,
-    DashboardsConfig, HostMetricsConfig, LimitsConfig, LogLimitsConfig, MetricsStorageConfig,
-    QueryConfig, RetentionConfig, RetentionOverride, StorageConfig, WebConfig,
+    DashboardsConfig, HostMetricsConfig, LimitsConfig, LineDropConfig, LogCollectionConfig,
+    LogLimitsConfig, MetricsStorageConfig, QueryConfig, RetentionConfig, RetentionOverride,
+    StorageConfig, TailedFiles, WebConfig,
 };
 pub use store::{ConfigSource, ConfigStore};
 
@@ -69,6 +70,9 @@ pub struct Config {
     pub host_metrics: HostMetricsConfig,
     /// Grafana dashboards to serve from files.
     pub dashboards: DashboardsConfig,
+    /// Pod logs and files tailed into the log store.
+    #[serde(deserialize_with = "checked")]
+    pub log_collection: LogCollectionConfig,
     /// Alert relabeling and external Alertmanagers.
     pub alerting: AlertingConfig,
     /// Data directory, WAL sync and retention.

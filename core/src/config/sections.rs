@@ -303,6 +303,112 @@ impl Default for BuiltinRulesConfig {
     }
 }
 
+/// The `log_collection:` section: Promtail's (and Alloy's) job inside Sightline. Pod logs
+/// under the kubelet's `/var/log/pods` and, outside Kubernetes, any files are tailed into the
+/// log store. Read at start-up only.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogCollectionConfig {
+    /// The kubelet's pod-log directory (a hostPath mount); pods are not tailed when unset.
+    pub pods_root: Option<PathBuf>,
+    /// The `node` label of pod streams; when empty, `$NODE_NAME` (set it from the downward
+    /// API), else the host name. With a `kubernetes:` section, only this node's pods are
+    /// watched for their `app` label.
+    pub node_name: String,
+    /// Files outside Kubernetes, each group with its labels (Promtail's `static_configs`
+    /// with `__path__`).
+    #[serde(deserialize_with = "checked_each")]
+    pub files: Vec<TailedFiles>,
+    /// Relabel steps on each stream's labels (and `__path__`); `action: drop` drops the
+    /// stream, as in Promtail's `relabel_configs`.
+    #[serde(deserialize_with = "checked_each")]
+    pub relabel_configs: Vec<RelabelConfig>,
+    /// Lines dropped by their content, as Promtail's `drop` stage.
+    #[serde(deserialize_with = "checked_each")]
+    pub drop: Vec<LineDropConfig>,
+    /// Most bytes of one line reassembled from CRI or Docker fragments; the rest is cut.
+    pub max_partial_line_size: ByteSize,
+    /// How often files are listed and read.
+    pub poll_interval: Duration,
+}
+
+impl Default for LogCollectionConfig {
+    fn default() -> Self {
+        LogCollectionConfig {
+            pods_root: None,
+            node_name: String::new(),
+            files: Vec::new(),
+            relabel_configs: Vec::new(),
+            drop: Vec::new(),
+            max_partial_line_size: ByteSize(256 * 1024),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Check for LogCollectionConfig {
+    fn check(&self) -> Result<(), String> {
+        if self.poll_interval.is_zero() {
+            return Err("poll_interval must be longer than 0s".into());
+        }
+        Ok(())
+    }
+}
+
+impl LogCollectionConfig {
+    /// Whether anything is tailed at all.
+    pub fn is_enabled(&self) -> bool {
+        self.pods_root.is_some() || !self.files.is_empty()
+    }
+}
+
+/// Files matched by globs, with the labels of their streams.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TailedFiles {
+    /// Globs such as `/var/log/*.log`.
+    pub paths: Vec<String>,
+    /// Labels of every stream of these files (each also gets `filename`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Check for TailedFiles {
+    fn check(&self) -> Result<(), String> {
+        if self.paths.is_empty() {
+            return Err("paths must name at least one file or glob".into());
+        }
+        for path in &self.paths {
+            glob::Pattern::new(path).map_err(|error| format!("bad glob {path:?}: {error}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Drops the lines matching `expression` of the streams whose labels match `labels`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineDropConfig {
+    /// Label name → regex, anchored as in relabeling; every one must match (an absent label
+    /// is the empty string). Empty: every stream.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// A regex searched in the line, e.g. `GET /(healthz|readyz)`.
+    pub expression: String,
+}
+
+impl Check for LineDropConfig {
+    fn check(&self) -> Result<(), String> {
+        for (name, pattern) in &self.labels {
+            regex::Regex::new(&format!("^(?:{pattern})$"))
+                .map_err(|error| format!("labels.{name}: bad regex: {error}"))?;
+        }
+        regex::Regex::new(&self.expression)
+            .map_err(|error| format!("expression: bad regex: {error}"))?;
+        Ok(())
+    }
+}
+
 /// The `dashboards:` section: Grafana dashboard JSON files the UI serves, besides the ones
 /// imported through the UI (kept in the data directory) and, on Kubernetes, ConfigMaps
 /// labelled `grafana_dashboard: "1"`.

@@ -216,6 +216,18 @@ fn errors_name_file_line_and_column() {
             "sightline.yml:2:12: web.listen[0]: invalid socket address syntax",
         ),
         (
+            "log_collection:\n  files:\n    - paths: ['/var/log/[x.log']\n",
+            "sightline.yml:3:7: log_collection.files[0]: bad glob \"/var/log/[x.log\"",
+        ),
+        (
+            "log_collection:\n  drop:\n    - expression: '(unclosed'\n",
+            "sightline.yml:3:7: log_collection.drop[0]: expression: bad regex",
+        ),
+        (
+            "log_collection:\n  relabel_configs:\n    - action: replace\n      source_labels: [pod]\n",
+            "sightline.yml:3:7: log_collection.relabel_configs[0]: relabel configuration for replace action requires 'target_label' value",
+        ),
+        (
             "storage:\n  logs: {retention: 0s}\n",
             "sightline.yml:2:9: storage.logs: retention must be longer than 0s",
         ),

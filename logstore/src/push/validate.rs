@@ -27,6 +27,7 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sightline_core::config::LogLimitsConfig;
 use sightline_core::duration::Duration;
 use sightline_core::labels::Labels;
 
@@ -63,6 +64,27 @@ pub struct PushLimits {
     pub reject_old_samples_max_age: Duration,
     /// `creation_grace_period`: how far in the future an entry may be (default 10m).
     pub creation_grace_period: Duration,
+}
+
+impl PushLimits {
+    /// The limits the `limits.logs` section sets.
+    pub fn from_config(config: &LogLimitsConfig) -> PushLimits {
+        PushLimits {
+            max_line_size: usize::try_from(config.max_line_size.bytes()).unwrap_or(usize::MAX),
+            max_line_size_truncate: config.max_line_size_truncate,
+            max_label_names_per_series: config.max_label_names_per_series,
+            max_label_name_length: config.max_label_name_length,
+            max_label_value_length: config.max_label_value_length,
+            max_structured_metadata_entries_count: config.max_structured_metadata_entries_count,
+            max_structured_metadata_size: usize::try_from(
+                config.max_structured_metadata_size.bytes(),
+            )
+            .unwrap_or(usize::MAX),
+            reject_old_samples: config.reject_old_samples,
+            reject_old_samples_max_age: config.reject_old_samples_max_age,
+            creation_grace_period: config.creation_grace_period,
+        }
+    }
 }
 
 impl Default for PushLimits {

@@ -23,11 +23,15 @@
 
 pub mod format;
 pub mod positions;
+mod setup;
+
+pub use setup::{follow_pod_labels, node_name};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -83,25 +87,54 @@ pub struct TailerOptions {
 }
 
 /// Pod labels by (namespace, pod), filled from the Kubernetes pod watch.
-#[derive(Debug, Clone, Default)]
-pub struct PodMetadata(Arc<RwLock<HashMap<(String, String), Labels>>>);
+#[derive(Debug, Clone)]
+pub struct PodMetadata {
+    pods: Arc<RwLock<HashMap<(String, String), Labels>>>,
+    /// Whether the pods are known: until the API's first list, pod files wait, so that
+    /// their streams start with their `app` label.
+    synced: Arc<AtomicBool>,
+}
+
+impl Default for PodMetadata {
+    /// Metadata that is complete as it is: no API to wait for.
+    fn default() -> Self {
+        PodMetadata {
+            pods: Arc::default(),
+            synced: Arc::new(AtomicBool::new(true)),
+        }
+    }
+}
 
 impl PodMetadata {
+    /// Metadata that a pod watch fills ([`follow_pod_labels`]); pod files are not read
+    /// before its first [`PodMetadata::replace`].
+    pub fn from_api() -> PodMetadata {
+        PodMetadata {
+            pods: Arc::default(),
+            synced: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
     /// Records (or replaces) a pod's labels.
     pub fn set(&self, namespace: &str, pod: &str, labels: Labels) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.pods.write().unwrap_or_else(|e| e.into_inner());
         map.insert((namespace.to_owned(), pod.to_owned()), labels);
     }
 
-    /// Forgets a deleted pod.
-    pub fn remove(&self, namespace: &str, pod: &str) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        map.remove(&(namespace.to_owned(), pod.to_owned()));
+    /// Replaces every pod's labels at once, after a (re)list or a change.
+    pub fn replace(&self, pods: impl IntoIterator<Item = ((String, String), Labels)>) {
+        let mut map = self.pods.write().unwrap_or_else(|e| e.into_inner());
+        *map = pods.into_iter().collect();
+        self.synced.store(true, Ordering::Release);
     }
 
     /// The `app` label for a pod: `app.kubernetes.io/name`, else `app`.
     fn app(&self, namespace: &str, pod: &str) -> Option<String> {
-        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let map = self.pods.read().unwrap_or_else(|e| e.into_inner());
         let labels = map.get(&(namespace.to_owned(), pod.to_owned()))?;
         labels
             .get("app.kubernetes.io/name")
@@ -252,7 +285,9 @@ impl Tailer {
     /// Lists the globs: opens new files, renames moved ones, marks vanished ones gone.
     fn discover(&mut self) -> Result<(), Error> {
         let mut found: Vec<(PathBuf, Source)> = Vec::new();
-        if let Some(root) = &self.options.pods_root {
+        if let Some(root) = &self.options.pods_root
+            && self.pods.synced()
+        {
             let pattern = format!(
                 "{}/*/*/*.log",
                 glob::Pattern::escape(&root.to_string_lossy())

@@ -283,7 +283,10 @@ async fn handle(
     }
     let wanted = move |event_ns: &str| namespace.as_deref().is_none_or(|ns| ns == event_ns);
     let label_selector = query.get("labelSelector").cloned().unwrap_or_default();
-    let selected = move |object: &Value| matches_selector(object, &label_selector);
+    let field_selector = query.get("fieldSelector").cloned().unwrap_or_default();
+    let selected = move |object: &Value| {
+        matches_selector(object, &label_selector) && matches_fields(object, &field_selector)
+    };
     if query.get("watch").map(String::as_str) != Some("true") {
         let mut inner = api.inner.lock().unwrap();
         inner.list_requests += 1;
@@ -360,6 +363,15 @@ async fn handle(
         .header("content-type", "application/json")
         .body(Body::from_stream(stream))
         .unwrap()
+}
+
+/// `spec.nodeName=a,metadata.name=b`: equality on dotted field paths only.
+fn matches_fields(object: &Value, selector: &str) -> bool {
+    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+        let (path, value) = term.split_once('=').unwrap_or((term, ""));
+        let field = path.split('.').fold(object, |value, key| &value[key]);
+        field.as_str() == Some(value.trim_start_matches('='))
+    })
 }
 
 /// `a=b,c=d` equality selectors only.

@@ -19,23 +19,6 @@ use sightline_logstore::{Error, ErrorKind};
 
 use crate::server::AppState;
 
-/// Validation limits from the configuration.
-pub(crate) fn push_limits(config: &LogLimitsConfig) -> PushLimits {
-    PushLimits {
-        max_line_size: usize::try_from(config.max_line_size.bytes()).unwrap_or(usize::MAX),
-        max_line_size_truncate: config.max_line_size_truncate,
-        max_label_names_per_series: config.max_label_names_per_series,
-        max_label_name_length: config.max_label_name_length,
-        max_label_value_length: config.max_label_value_length,
-        max_structured_metadata_entries_count: config.max_structured_metadata_entries_count,
-        max_structured_metadata_size: usize::try_from(config.max_structured_metadata_size.bytes())
-            .unwrap_or(usize::MAX),
-        reject_old_samples: config.reject_old_samples,
-        reject_old_samples_max_age: config.reject_old_samples_max_age,
-        creation_grace_period: config.creation_grace_period,
-    }
-}
-
 /// Rate limits from the configuration.
 pub(crate) fn rate_limits(config: &LogLimitsConfig) -> RateLimits {
     RateLimits {
@@ -107,7 +90,7 @@ pub(crate) async fn push(
     };
     let validated = push::validate(
         request,
-        &push_limits(&config.limits.logs),
+        &PushLimits::from_config(&config.limits.logs),
         SystemTime::now(),
     );
     {

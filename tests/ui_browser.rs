@@ -1228,10 +1228,18 @@ async fn template_variables_filter_the_panels(browser: &Client, app: &Appliance)
              "multi": true, "includeAll": true, "current": {"value": ["$__all"]}},
             {"name": "window", "type": "custom", "query": "1m,5m", "current": {"value": "5m"}},
             {"name": "res", "type": "interval", "query": "15s,1m"},
+            {"name": "floor", "type": "constant", "query": "0"},
+            {"name": "ds", "type": "datasource", "query": "prometheus"},
+            {"name": "busiest", "type": "query", "query": "query_result(topk(1, count by (job) (up{job=\"sightline\"})))",
+             "regex": "/job=\"([^\"]+)\"/"},
         ]},
-        "panels": [{"type": "timeseries", "title": "Up by job", "gridPos": {"x": 0, "y": 0, "w": 24, "h": 8},
-            "interval": "$res",
-            "targets": [{"expr": "sum by (job) (max_over_time(up{job=~\"$job\"}[$window]))", "legendFormat": "{{job}}"}]}],
+        "panels": [
+            {"type": "timeseries", "title": "Up by job", "gridPos": {"x": 0, "y": 0, "w": 18, "h": 8},
+             "interval": "$res", "datasource": {"type": "prometheus", "uid": "${ds}"},
+             "targets": [{"expr": "sum by (job) (max_over_time(up{job=~\"$job\"}[$window])) >= $floor", "legendFormat": "{{job}}"}]},
+            {"type": "stat", "title": "Scrapes of $busiest in range", "gridPos": {"x": 18, "y": 0, "w": 6, "h": 8},
+             "targets": [{"expr": "sum(count_over_time(up{job=\"$busiest\"}[$__range]))"}]},
+        ],
     }});
     let status = tokio::task::block_in_place(|| {
         http()
@@ -1258,6 +1266,24 @@ async fn template_variables_filter_the_panels(browser: &Client, app: &Appliance)
         options,
         json!(["All", "hostile", "node-exporter", "sightline"]),
         "{options}"
+    );
+    // query_result with a regex, interpolated into the stat panel's title and query.
+    let busiest = browser
+        .execute(
+            "return [Array.from(document.querySelectorAll('[name=var-busiest] option')).map(o => o.value), document.querySelector('.panel-stat').getAttribute('aria-label'), document.querySelector('.panel-stat .stat-big').textContent];",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(busiest[0], json!(["sightline"]), "{busiest}");
+    assert_eq!(busiest[1], "Scrapes of sightline in range", "{busiest}");
+    assert!(
+        busiest[2]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .is_ok_and(|n| n >= 1.0),
+        "{busiest}"
     );
     let all = browser.execute(legend, Vec::new()).await.unwrap();
     assert_eq!(all, json!(["hostile", "node-exporter", "sightline"]));

@@ -18,7 +18,7 @@ use sightline_scraper::host::collector_names;
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 
 /// Families node-exporter has and Sightline leaves out on purpose (scraper/src/host docs).
-const NOT_REPORTED: [&str; 2] = ["node_exporter_build_info", "node_time_zone_offset_seconds"];
+const NOT_REPORTED: [&str; 1] = ["node_exporter_build_info"];
 
 /// Samples by family, then by label set.
 type Families = BTreeMap<String, BTreeMap<Vec<(String, String)>, f64>>;

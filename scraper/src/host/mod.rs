@@ -8,8 +8,8 @@
 //! the node rules and dashboards work unchanged. Like node-exporter, a collector that fails
 //! contributes nothing but `node_scrape_collector_success{collector="…"} 0`.
 //!
-//! Not reported (yet): `node_time_zone_offset_seconds`, udev properties of `node_disk_info`
-//! (model, serial, …: empty), and node-exporter's non-default collectors.
+//! Not reported (yet): udev properties of `node_disk_info` (model, serial, …: empty), and
+//! node-exporter's non-default collectors.
 
 mod cpu;
 mod disk;

@@ -93,7 +93,8 @@ pub(super) fn uname(host: &Host, out: &mut Exposition) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `node_time_seconds` and the clock sources of `/sys/devices/system/clocksource`.
+/// `node_time_seconds`, `node_time_zone_offset_seconds` and the clock sources of
+/// `/sys/devices/system/clocksource`.
 pub(super) fn time(host: &Host, out: &mut Exposition) -> std::io::Result<()> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -104,6 +105,15 @@ pub(super) fn time(host: &Host, out: &mut Exposition) -> std::io::Result<()> {
         Kind::Gauge,
         &[],
         now,
+    );
+    let zone =
+        chrono::DateTime::<chrono::Utc>::from(SystemTime::now()).with_timezone(&time_zone(host));
+    out.single(
+        "node_time_zone_offset_seconds",
+        "System time zone offset in seconds.",
+        Kind::Gauge,
+        &[("time_zone", &zone.format("%Z").to_string())],
+        f64::from(chrono::Offset::fix(zone.offset()).local_minus_utc()),
     );
     let base = "devices/system/clocksource/clocksource0";
     if let Ok(available) = host.read_sys(&format!("{base}/available_clocksource")) {
@@ -130,6 +140,30 @@ pub(super) fn time(host: &Host, out: &mut Exposition) -> std::io::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The host's time zone, as Go's `time.Local` finds it: `$TZ`, else the zone
+/// `/etc/localtime` links to (or `/etc/timezone` names) under the root filesystem, else UTC.
+fn time_zone(host: &Host) -> chrono_tz::Tz {
+    let from_env = std::env::var("TZ")
+        .ok()
+        .map(|tz| tz.trim_start_matches(':').to_owned());
+    let from_link = || {
+        let target = std::fs::read_link(host.rootfs.join("etc/localtime")).ok()?;
+        let target = target.to_string_lossy();
+        Some(target.split_once("zoneinfo/")?.1.to_owned())
+    };
+    let from_file = || {
+        std::fs::read_to_string(host.rootfs.join("etc/timezone"))
+            .ok()
+            .map(|name| name.trim().to_owned())
+    };
+    from_env
+        .filter(|name| !name.is_empty())
+        .or_else(from_link)
+        .or_else(from_file)
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
 }
 
 /// `node_filefd_allocated` and `node_filefd_maximum` from `/proc/sys/fs/file-nr`.

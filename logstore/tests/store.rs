@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sightline_core::labels::Labels;
 use sightline_core::matcher::{MatchOp, Matcher};
+use sightline_logstore::logql::{self, Evaluator, Expr, MetricResult, QueryLimits};
 use sightline_logstore::push::{Entry, PushStream};
 use sightline_logstore::store::{Direction, LogStore, StoreOptions};
 
@@ -348,11 +349,9 @@ fn retention_size_drops_the_oldest_whole_days() {
     assert_eq!(page.entries[0].timestamp_ns, now);
 }
 
-#[test]
-fn line_index_skips_chunks_without_the_needle_and_goes_with_its_day() {
-    let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions::default();
-    let store = LogStore::open(dir.path(), options.clone()).unwrap();
+/// Ten chunks of 40 lines in stream `{app="api"}` from 01:00 on the day at `MIDNIGHT`, one
+/// chunk per push; line 17 of chunk 6 is the only one with `zqxNeedle7f3a`. Returns 01:00.
+fn ten_chunks_one_with_a_needle(store: &LogStore) -> i64 {
     let t = MIDNIGHT + 3600 * SECOND;
     for chunk in 0..10i64 {
         let mut lines: Vec<String> = (0..40)
@@ -371,6 +370,57 @@ fn line_index_skips_chunks_without_the_needle_and_goes_with_its_day() {
         store.flush().unwrap();
     }
     assert_eq!(store.stats().chunks, 10);
+    t
+}
+
+#[test]
+fn logql_needle_queries_read_only_the_chunks_the_line_index_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let t = ten_chunks_one_with_a_needle(&store);
+    let (start, end) = (t, t + DAY / 2);
+    let logs = |query: &str| {
+        let Ok(Expr::Log(expr)) = logql::parse(query) else {
+            panic!("{query} is not a log query")
+        };
+        let mut evaluator = Evaluator::new(&store, QueryLimits::default());
+        let streams = evaluator
+            .logs(&expr, start, end, Direction::Forward, 0)
+            .unwrap();
+        let lines: Vec<String> = streams
+            .into_iter()
+            .flat_map(|s| s.entries.into_iter().map(|(_, line)| line))
+            .collect();
+        (lines, evaluator.stats())
+    };
+    let (lines, stats) = logs(r#"{app="api"} |= "zqxNeedle7f3a""#);
+    assert_eq!(lines, ["disk error: zqxNeedle7f3a seen"]);
+    assert_eq!((stats.chunks_read, stats.chunks_skipped), (1, 9), "{stats:?}");
+    // A filter every chunk can match reads them all.
+    let (lines, stats) = logs(r#"{app="api"} |= "status=200""#);
+    assert_eq!(lines.len(), 399);
+    assert_eq!((stats.chunks_read, stats.chunks_skipped), (10, 0), "{stats:?}");
+    // Metric queries go through the same skipping.
+    let Ok(Expr::Metric(metric)) =
+        logql::parse(r#"count_over_time({app="api"} |= "zqxNeedle7f3a" [1d])"#)
+    else {
+        panic!("not a metric query")
+    };
+    let mut evaluator = Evaluator::new(&store, QueryLimits::default());
+    let MetricResult::Series(series) = evaluator.metric(&metric, end, end, 0).unwrap() else {
+        panic!("not series")
+    };
+    assert_eq!(series[0].points[0].1, 1.0);
+    let stats = evaluator.stats();
+    assert_eq!((stats.chunks_read, stats.chunks_skipped), (1, 9), "{stats:?}");
+}
+
+#[test]
+fn line_index_skips_chunks_without_the_needle_and_goes_with_its_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions::default();
+    let store = LogStore::open(dir.path(), options.clone()).unwrap();
+    let t = ten_chunks_one_with_a_needle(&store);
     let id = only_stream(&store, "api");
     let all = store
         .entries(id, t, t + DAY / 2, Direction::Forward, 0)

@@ -128,7 +128,11 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         backends.clone(),
         self_metrics::build_info(),
         effective_flags(&args, &data_path, &listen),
+        &listen,
     )?;
+    if let Some(warning) = sightline_ui::exposure_warning(&listen, &startup.web.auth) {
+        tracing::warn!("{warning}");
+    }
     let listeners = HttpServer::bind(&listen).await?;
     let shutdown = CancellationToken::new();
     let serving = tokio::spawn(server.serve(listeners, shutdown.clone()));

@@ -806,3 +806,49 @@ fn rules_evaluate_over_scraped_data_and_reload_on_sighup() {
     let counted = wait_for_result(&app, "job:up:count");
     assert_eq!(counted[0]["value"][1], "1");
 }
+
+#[test]
+fn listening_beyond_loopback_without_users_is_warned_about_in_the_log_and_on_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("0.0.0.0:{port}");
+    let open = Appliance::start(&dir.path().join("open"), &["--listen", &listen]);
+    let warned = |app: &Appliance| {
+        app.log()
+            .iter()
+            .any(|line| line.contains("WARN") && line.contains("without authentication"))
+    };
+    assert!(warned(&open), "{:#?}", open.log());
+    let home = http()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        home.contains("Open to the network") && home.contains(&listen),
+        "{home}"
+    );
+    drop(open);
+
+    // With a user, neither the log nor Home warns; on loopback alone, neither does.
+    let config = write_file(
+        dir.path(),
+        "auth.yml",
+        "web:\n  auth:\n    basic_auth_users:\n      admin: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n",
+    );
+    let guarded = Appliance::start(
+        &dir.path().join("guarded"),
+        &["--config", config.to_str().unwrap(), "--listen", &listen],
+    );
+    assert!(!warned(&guarded), "{:#?}", guarded.log());
+    drop(guarded);
+    let local = Appliance::start(&dir.path().join("local"), &["--listen", "127.0.0.1:0"]);
+    assert!(!warned(&local), "{:#?}", local.log());
+    let home = http().get(local.url("/")).send().unwrap().text().unwrap();
+    assert!(!home.contains("Open to the network"));
+}

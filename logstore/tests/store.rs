@@ -395,11 +395,19 @@ fn logql_needle_queries_read_only_the_chunks_the_line_index_allows() {
     };
     let (lines, stats) = logs(r#"{app="api"} |= "zqxNeedle7f3a""#);
     assert_eq!(lines, ["disk error: zqxNeedle7f3a seen"]);
-    assert_eq!((stats.chunks_read, stats.chunks_skipped), (1, 9), "{stats:?}");
+    assert_eq!(
+        (stats.chunks_read, stats.chunks_skipped),
+        (1, 9),
+        "{stats:?}"
+    );
     // A filter every chunk can match reads them all.
     let (lines, stats) = logs(r#"{app="api"} |= "status=200""#);
     assert_eq!(lines.len(), 399);
-    assert_eq!((stats.chunks_read, stats.chunks_skipped), (10, 0), "{stats:?}");
+    assert_eq!(
+        (stats.chunks_read, stats.chunks_skipped),
+        (10, 0),
+        "{stats:?}"
+    );
     // Metric queries go through the same skipping.
     let Ok(Expr::Metric(metric)) =
         logql::parse(r#"count_over_time({app="api"} |= "zqxNeedle7f3a" [1d])"#)
@@ -412,7 +420,11 @@ fn logql_needle_queries_read_only_the_chunks_the_line_index_allows() {
     };
     assert_eq!(series[0].points[0].1, 1.0);
     let stats = evaluator.stats();
-    assert_eq!((stats.chunks_read, stats.chunks_skipped), (1, 9), "{stats:?}");
+    assert_eq!(
+        (stats.chunks_read, stats.chunks_skipped),
+        (1, 9),
+        "{stats:?}"
+    );
 }
 
 #[test]

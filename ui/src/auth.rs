@@ -6,16 +6,40 @@
 //! credentials (they reveal nothing). bcrypt costs milliseconds by design, so verified
 //! (hash, password) pairs are cached like exporter-toolkit does, and an unknown user is
 //! checked against a dummy hash so that timing does not reveal which users exist.
+//!
+//! Without users, listening beyond loopback is reported ([`exposure_warning`]) at start-up
+//! and on Home.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use sightline_core::config::AuthConfig;
 
 use crate::server::AppState;
+
+/// Why listening on `listen` with `auth` is open to more than this machine: some address is
+/// not loopback and no user is configured. `None` when the exposure is fine.
+pub fn exposure_warning(listen: &[SocketAddr], auth: &AuthConfig) -> Option<String> {
+    if !auth.basic_auth_users.is_empty() {
+        return None;
+    }
+    let open: Vec<String> = listen
+        .iter()
+        .filter(|address| !address.ip().is_loopback())
+        .map(SocketAddr::to_string)
+        .collect();
+    (!open.is_empty()).then(|| {
+        format!(
+            "listening on {} without authentication: anyone who can reach it can read every              metric and log line, silence alerts and delete dashboards; set              web.auth.basic_auth_users, or listen on 127.0.0.1 behind a proxy that authenticates",
+            open.join(", ")
+        )
+    })
+}
 
 /// Most cached verification results before the cache is cleared.
 const CACHE_LIMIT: usize = 1024;

@@ -19,6 +19,7 @@ mod pages;
 pub mod remote_write;
 mod server;
 
+pub use auth::exposure_warning;
 pub use backends::{Backends, LogBackend, MetricBackend};
 pub use lifecycle::Readiness;
 pub use server::{BuildInfo, HttpServer, ServeError};

@@ -62,6 +62,8 @@ pub(crate) struct AppState {
     pub(crate) remote_write_metrics: RemoteWriteMetrics,
     /// The command-line flags, for `/api/v1/status/flags`.
     pub(crate) flags: Arc<BTreeMap<String, String>>,
+    /// The addresses listened on, for the exposure warning on Home.
+    pub(crate) listen: Arc<[SocketAddr]>,
     /// When the server was built, for `/api/v1/status/runtimeinfo`.
     pub(crate) started: SystemTime,
     /// Ingest rates for Home.
@@ -122,6 +124,7 @@ impl HttpServer {
         backends: Backends,
         build: BuildInfo,
         flags: BTreeMap<String, String>,
+        listen: &[SocketAddr],
     ) -> Result<HttpServer, ServeError> {
         let route_prefix = config.current().web.route_prefix().to_owned();
         let state = AppState {
@@ -134,6 +137,7 @@ impl HttpServer {
             readiness,
             verified: Arc::default(),
             flags: Arc::new(flags),
+            listen: listen.into(),
             started: SystemTime::now(),
             ingest: Arc::new(IngestMeter::new()),
         };

@@ -119,6 +119,8 @@ pub(crate) struct ErrorLine {
 pub(crate) struct HomePage {
     frame: Frame,
     ready: bool,
+    /// Listening beyond loopback without authentication.
+    exposure: Option<String>,
     targets_up: usize,
     targets_down: usize,
     targets_unknown: usize,
@@ -145,6 +147,7 @@ pub(crate) async fn page(State(state): State<AppState>) -> HomePage {
     let mut page = HomePage {
         frame: Frame::new(&state, "home", "Home"),
         ready: state.backends.metrics().is_some(),
+        exposure: crate::auth::exposure_warning(&state.listen, &state.config.current().web.auth),
         targets_up: 0,
         targets_down: 0,
         targets_unknown: 0,

@@ -1,6 +1,7 @@
 //! Crash safety under load: `kill -9` at random moments, several times in a row, while logs
 //! are pushed and Sightline scrapes itself every second. After every restart no acknowledged
-//! (2xx) log line is missing, and no scraped sample older than the WAL sync interval is.
+//! (2xx) log line is missing, and no scraped sample older than the WAL sync interval is. A
+//! firing alert survives kills without being notified twice within its repeat interval.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
 
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Appliance, get_json, http, write_file};
+use common::{Appliance, Recorder, get_json, http, write_file};
 
 /// Kills in a row.
 const ROUNDS: usize = 5;
@@ -180,4 +181,69 @@ fn sigkill_under_load_loses_no_acknowledged_line_and_no_synced_sample() {
         stored.len(),
         synced_samples.len()
     );
+}
+
+/// The firing notifications of `alertname` a webhook received.
+fn firing_notifications(hook: &Recorder, alertname: &str) -> usize {
+    hook.bodies()
+        .iter()
+        .filter_map(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .filter(|payload| {
+            payload["status"] == "firing"
+                && payload["alerts"].as_array().is_some_and(|alerts| {
+                    alerts.iter().any(|a| a["labels"]["alertname"] == alertname)
+                })
+        })
+        .count()
+}
+
+#[test]
+fn sigkill_neither_repeats_nor_loses_a_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let hook = Recorder::start("{}");
+    let rules = write_file(
+        dir.path(),
+        "crash.rules.yml",
+        "groups:\n  - name: crash\n    interval: 1s\n    rules:\n      - alert: AlwaysFiring\n        expr: vector(1)\n",
+    );
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        &format!(
+            "rule_files: [{}]\nbuiltin_rules: {{enabled: false}}\nalertmanager:\n  route: {{receiver: hook, group_wait: 0s, group_interval: 1s, repeat_interval: 1h}}\n  receivers:\n    - name: hook\n      webhook_configs: [{{url: '{}'}}]\n",
+            rules.display(),
+            hook.url("/hook")
+        ),
+    );
+    let mut app = start(&data, &config, "127.0.0.1:0");
+    let listen = app.address.to_string();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while firing_notifications(&hook, "AlwaysFiring") == 0 {
+        assert!(Instant::now() < deadline, "the alert was never notified");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for round in 0..3 {
+        // Past the moment the notification log is written, then killed.
+        std::thread::sleep(Duration::from_millis(500));
+        app.signal("KILL");
+        assert!(app.wait_for_exit(Duration::from_secs(10)).is_some());
+        app = start(&data, &config, &listen);
+        // Several rule evaluations and dispatches after the restart.
+        std::thread::sleep(Duration::from_secs(4));
+        let alerts = get_json(&app, "/api/v2/alerts");
+        assert!(
+            alerts
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["labels"]["alertname"] == "AlwaysFiring"),
+            "round {round}: the alert is lost after the restart: {alerts:#}"
+        );
+        assert_eq!(
+            firing_notifications(&hook, "AlwaysFiring"),
+            1,
+            "round {round}: notified again within repeat_interval"
+        );
+    }
 }

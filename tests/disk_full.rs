@@ -1,6 +1,7 @@
 //! A full disk: the data directory on a small tmpfs filled by the test. Log pushes are
-//! refused with 507 and a log line saying so, reads keep working, ingestion resumes by
-//! itself once space returns, and nothing acknowledged is lost (checked after a `kill -9`).
+//! refused with 507 and a log line saying so, scrapes report the error on their target,
+//! reads keep working, ingestion (pushes, remote write and scrapes) resumes by itself once
+//! space returns, and nothing acknowledged is lost (checked after a `kill -9`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
 
@@ -96,8 +97,21 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
     let mount = dir.path().join("mnt");
     let _tmpfs = Tmpfs::mount(&mount, "48m");
     let data = mount.join("data");
-    let config = write_file(dir.path(), "sightline.yml", "storage:\n  wal_sync: 0s\n");
-    let args = ["--config", config.to_str().unwrap()];
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    // It scrapes itself every second all along: scrapes meet the full disk too.
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        &format!(
+            "storage:\n  wal_sync: 0s\nscrape_configs:\n  - job_name: self\n    scrape_interval: 1s\n    static_configs: [{{targets: ['{listen}']}}]\n"
+        ),
+    );
+    let args = ["--config", config.to_str().unwrap(), "--listen", &listen];
     let mut app = Appliance::start(&data, &args);
     let mut acknowledged = Vec::new();
     assert_eq!(push(&app, "before the disk filled").0, 204);
@@ -154,8 +168,31 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
     let build = get_json(&app, "/api/v1/status/buildinfo");
     assert_eq!(build["status"], "success");
 
+    // Scrapes go on failing to store, and say why, while the disk is full.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let scrape_error = loop {
+        let targets = get_json(&app, "/api/v1/targets");
+        let error = targets["data"]["activeTargets"][0]["lastError"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if !error.is_empty() {
+            break error;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scrape error on a full disk: {targets:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        scrape_error.contains("No space left on device"),
+        "{scrape_error}"
+    );
+
     // Space returns: ingestion resumes without a restart.
     std::fs::remove_file(&filler).unwrap();
+    let space_returned_ms = (now_ns() / 1_000_000) as i64;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, body) = push(&app, "after space returned");
@@ -175,6 +212,23 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
         status, 204,
         "remote write after space returned: {body_text}"
     );
+    // And scrapes store again: an `up` sample newer than the moment space returned.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let up = get_json(&app, "/api/v1/query?query=timestamp(up{job=\"self\"})");
+        let newest = up["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|t| t.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if newest * 1000.0 > space_returned_ms as f64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "scrapes did not store again: {up:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // Nothing acknowledged was lost, also across a kill -9 and a replay of the WAL the full
     // disk cut short.

@@ -452,6 +452,17 @@ async fn promql_draws_a_graph_with_points(browser: &Client, app: &Appliance) {
         "the graph again",
     )
     .await;
+    // A step typed in is used, and kept in the URL.
+    let step = browser.find(Locator::Css("[name=step]")).await.unwrap();
+    step.send_keys("10s").await.unwrap();
+    click(browser, "#query-form button[type=submit]").await;
+    wait_until(
+        browser,
+        "/step=10s/.test(location.search) && /step 10s,/.test(document.getElementById('query-status').textContent)",
+        "the query at a 10s step",
+    )
+    .await;
+    step.clear().await.unwrap();
     // Stacked areas are a checkbox away, and in the URL too.
     click(browser, "[name=stacked]").await;
     wait_until(
@@ -493,6 +504,23 @@ async fn promql_draws_a_graph_with_points(browser: &Client, app: &Appliance) {
     )
     .await;
     screenshot(browser, "explore-metrics-autocomplete").await;
+    // Functions, and label names inside a selector.
+    editor.clear().await.unwrap();
+    editor.send_keys("histogram_qu").await.unwrap();
+    wait_until(
+        browser,
+        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('histogram_quantile'))",
+        "the function suggestion",
+    )
+    .await;
+    editor.clear().await.unwrap();
+    editor.send_keys("up{ins").await.unwrap();
+    wait_until(
+        browser,
+        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('instance'))",
+        "the label name suggestion",
+    )
+    .await;
     // The history keeps what ran, and choosing an entry runs it again.
     click(browser, "details.history summary").await;
     let history = browser
@@ -846,8 +874,8 @@ async fn every_fixture_dashboard_renders(browser: &Client, app: &Appliance) {
     assert!(errors.is_empty(), "panel errors:\n{}", errors.join("\n"));
 }
 
-/// A dashboard pasted into the import form opens, renders, is listed under its folder,
-/// and the list's search finds it.
+/// A dashboard pasted into the import form, or chosen as a file, opens and renders; it is
+/// listed under its folder, and the list's search finds it.
 async fn dashboards_are_imported_in_the_ui(browser: &Client, app: &Appliance) {
     let dashboard = json!({
         "title": "Imported in the browser",
@@ -902,6 +930,32 @@ async fn dashboards_are_imported_in_the_ui(browser: &Client, app: &Appliance) {
     let hits = get_json(app, "/api/search?query=imported");
     assert_eq!(hits[0]["folderTitle"], "Browser", "{hits:#}");
     screenshot(browser, "dashboard-imported").await;
+    // A dashboard file chosen in the form imports the same way.
+    let file = std::env::temp_dir().join(format!("ui-upload-{}.json", std::process::id()));
+    std::fs::write(
+        &file,
+        json!({"uid": "uploaded", "title": "Uploaded from a file", "panels": [
+            {"type": "stat", "title": "Up", "gridPos": {"x": 0, "y": 0, "w": 6, "h": 4},
+             "targets": [{"expr": "sum(up)"}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    browser.goto(&app.url("/dashboards")).await.unwrap();
+    let form = browser.find(Locator::Id("import-form")).await.unwrap();
+    form.find(Locator::Css("[name=file]"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    click(browser, "#import-form button[type=submit]").await;
+    wait_until(
+        browser,
+        "location.pathname.startsWith('/d/uploaded') && window.sightlineDashboard && window.sightlineDashboard.finished",
+        "the uploaded dashboard",
+    )
+    .await;
+    std::fs::remove_file(&file).unwrap();
     // The list's search finds it, in its folder, and nothing else.
     browser.goto(&app.url("/dashboards")).await.unwrap();
     let search = browser

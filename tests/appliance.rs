@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Appliance, get_json, http, scraping_appliance, write_file};
+use common::{Appliance, free_port, get_json, http, scraping_appliance, write_file};
 use reqwest::StatusCode;
 
 #[test]
@@ -361,11 +361,7 @@ fn listens_on_every_address() {
 #[test]
 fn scrapes_itself_into_storage_and_replays_it_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = write_file(
         dir.path(),
         "sightline.yml",
@@ -737,11 +733,7 @@ fn query_answers_carry_warnings_and_infos() {
 #[test]
 fn rules_evaluate_over_scraped_data_and_reload_on_sighup() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let rules = write_file(
         dir.path(),
         "rules.yaml",
@@ -810,11 +802,7 @@ fn rules_evaluate_over_scraped_data_and_reload_on_sighup() {
 #[test]
 fn listening_beyond_loopback_without_users_is_warned_about_in_the_log_and_on_home() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let listen = format!("0.0.0.0:{port}");
     let open = Appliance::start(&dir.path().join("open"), &["--listen", &listen]);
     let warned = |app: &Appliance| {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Appliance, Recorder, get_json, http, write_file};
+use common::{Appliance, Recorder, free_port, get_json, http, write_file};
 
 /// Kills in a row.
 const ROUNDS: usize = 5;
@@ -111,11 +111,7 @@ fn start(data: &Path, config: &Path, listen: &str) -> Appliance {
 fn sigkill_under_load_loses_no_acknowledged_line_and_no_synced_sample() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let config = write_file(
         dir.path(),

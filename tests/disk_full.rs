@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Appliance, get_json, http, remote_write, remote_write_body, write_file};
+use common::{Appliance, free_port, get_json, http, remote_write, remote_write_body, write_file};
 
 /// A tmpfs mounted for the test and unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -97,11 +97,7 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
     let mount = dir.path().join("mnt");
     let _tmpfs = Tmpfs::mount(&mount, "48m");
     let data = mount.join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     // It scrapes itself every second all along: scrapes meet the full disk too.
     let config = write_file(

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Appliance, get_json, http, write_file};
+use common::{Appliance, free_port, get_json, http, write_file};
 use sightline_scraper::exposition::{Entry, Format, Parser};
 use sightline_scraper::host::collector_names;
 
@@ -40,14 +40,6 @@ fn parse(text: &str) -> Families {
         }
     }
     families
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Killed(Child);

@@ -9,14 +9,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{
-    Appliance, get_json, http, remote_write, remote_write_body as write_body, scraping_appliance,
-    scraping_appliance_with, write_file,
+    Appliance, free_port, get_json, http, remote_write, remote_write_body as write_body,
+    scraping_appliance, scraping_appliance_with, write_file,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -30,14 +29,6 @@ fn now_ms() -> i64 {
             .as_millis(),
     )
     .unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `application/x-www-form-urlencoded` text of `pairs`.

@@ -18,7 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::Method;
-use common::{Appliance, Recorder, http, remote_write, remote_write_body, scraping_appliance_with};
+use common::{
+    Appliance, Recorder, free_port, http, remote_write, remote_write_body, scraping_appliance_with,
+};
 use fantoccini::actions::{
     InputSource, KeyAction, KeyActions, MOUSE_BUTTON_LEFT, MouseActions, PointerAction,
 };
@@ -84,11 +86,7 @@ impl Driver {
                  (scripts/test does)"
             );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -168,6 +166,41 @@ async fn wait_until(browser: &Client, condition: &str, what: &str) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Types `typed` into an emptied `editor` and waits for a suggestion starting with `wanted`.
+async fn suggests(
+    browser: &Client,
+    editor: &fantoccini::elements::Element,
+    typed: &str,
+    wanted: &str,
+) {
+    editor.clear().await.unwrap();
+    editor.send_keys(typed).await.unwrap();
+    let condition = format!(
+        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith({}))",
+        json!(wanted)
+    );
+    wait_until(
+        browser,
+        &condition,
+        &format!("a suggestion {wanted:?} for {typed:?}"),
+    )
+    .await;
+}
+
+/// Saves a dashboard through Grafana's `POST /api/dashboards/db`.
+fn save_dashboard(app: &Appliance, body: &Value) {
+    let status = tokio::task::block_in_place(|| {
+        http()
+            .post(app.url("/api/dashboards/db"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success(), "{status}");
 }
 
 /// Clicks the element `css` selects.
@@ -486,41 +519,13 @@ async fn promql_draws_a_graph_with_points(browser: &Client, app: &Appliance) {
     );
     // Autocomplete offers metric names as one types.
     let editor = browser.find(Locator::Id("expr")).await.unwrap();
-    editor.clear().await.unwrap();
-    editor.send_keys("scrape_dur").await.unwrap();
-    wait_until(
-        browser,
-        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('scrape_duration_seconds'))",
-        "the metric name suggestion",
-    )
-    .await;
+    suggests(browser, &editor, "scrape_dur", "scrape_duration_seconds").await;
     // And label values inside a selector.
-    editor.clear().await.unwrap();
-    editor.send_keys("up{job=\"").await.unwrap();
-    wait_until(
-        browser,
-        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('sightline'))",
-        "the label value suggestion",
-    )
-    .await;
+    suggests(browser, &editor, "up{job=\"", "sightline").await;
     screenshot(browser, "explore-metrics-autocomplete").await;
     // Functions, and label names inside a selector.
-    editor.clear().await.unwrap();
-    editor.send_keys("histogram_qu").await.unwrap();
-    wait_until(
-        browser,
-        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('histogram_quantile'))",
-        "the function suggestion",
-    )
-    .await;
-    editor.clear().await.unwrap();
-    editor.send_keys("up{ins").await.unwrap();
-    wait_until(
-        browser,
-        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('instance'))",
-        "the label name suggestion",
-    )
-    .await;
+    suggests(browser, &editor, "histogram_qu", "histogram_quantile").await;
+    suggests(browser, &editor, "up{ins", "instance").await;
     // The history keeps what ran, and choosing an entry runs it again.
     click(browser, "details.history summary").await;
     let history = browser
@@ -604,22 +609,8 @@ async fn logql_lists_lines_and_the_volume(browser: &Client, app: &Appliance) {
     click(browser, "[name=wrap]").await;
     // The editor suggests label names, then their values.
     let editor = browser.find(Locator::Id("query")).await.unwrap();
-    editor.clear().await.unwrap();
-    editor.send_keys("{jo").await.unwrap();
-    wait_until(
-        browser,
-        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('job'))",
-        "the label name suggestion",
-    )
-    .await;
-    editor.clear().await.unwrap();
-    editor.send_keys("{job=\"ui").await.unwrap();
-    wait_until(
-        browser,
-        "Array.from(document.querySelectorAll('#suggestions li')).some(li => li.textContent.startsWith('uitest'))",
-        "the label value suggestion",
-    )
-    .await;
+    suggests(browser, &editor, "{jo", "job").await;
+    suggests(browser, &editor, "{job=\"ui", "uitest").await;
     eprintln!("LogQL listed {count} lines: {status}");
 }
 
@@ -629,16 +620,7 @@ async fn hostile_values_render_as_text(browser: &Client, app: &Appliance) {
     let dashboard = json!({"dashboard": {"uid": "ui-hostile", "title": format!("</script>{SCRIPT_TAG}"),
         "panels": [{"type": "stat", "title": BROKEN_ATTRIBUTE, "gridPos": {"x": 0, "y": 0, "w": 6, "h": 4},
             "targets": [{"expr": "vector(1)"}]}]}});
-    let status = tokio::task::block_in_place(|| {
-        http()
-            .post(app.url("/api/dashboards/db"))
-            .header("content-type", "application/json")
-            .body(dashboard.to_string())
-            .send()
-            .unwrap()
-            .status()
-    });
-    assert!(status.is_success(), "{status}");
+    save_dashboard(app, &dashboard);
     let checks = [
         ("/d/ui-hostile", "main", SCRIPT_TAG),
         ("/d/ui-hostile", ".dash-panel", BROKEN_ATTRIBUTE),
@@ -1295,16 +1277,7 @@ async fn template_variables_filter_the_panels(browser: &Client, app: &Appliance)
              "targets": [{"expr": "sum(count_over_time(up{job=\"$busiest\"}[$__range]))"}]},
         ],
     }});
-    let status = tokio::task::block_in_place(|| {
-        http()
-            .post(app.url("/api/dashboards/db"))
-            .header("content-type", "application/json")
-            .body(dashboard.to_string())
-            .send()
-            .unwrap()
-            .status()
-    });
-    assert!(status.is_success(), "{status}");
+    save_dashboard(app, &dashboard);
     let finished = "window.sightlineDashboard && window.sightlineDashboard.finished && document.querySelector('.dash-panel canvas')";
     let legend = "return Array.from(document.querySelectorAll('.dash-panel .u-legend .u-series:not(:first-child) .u-label')).map(e => e.textContent).sort();";
     browser.goto(&app.url("/d/ui-variables")).await.unwrap();

@@ -12,6 +12,15 @@ use std::time::{Duration, Instant};
 
 use sightline_ui::remote_write::prompb;
 
+/// A loopback port free at the time of the call.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The `sightline` binary cargo built for these tests.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_sightline")
@@ -191,11 +200,7 @@ pub fn scraping_appliance(dir: &Path) -> Appliance {
 /// sections: YAML at the top level, or more entries of `scrape_configs` indented by 2);
 /// `{port}` in `extra` is the appliance's own port.
 pub fn scraping_appliance_with(dir: &Path, extra: &str) -> Appliance {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = write_file(
         dir,
         "sightline.yml",

@@ -36,14 +36,14 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const SCRIPT_TAG: &str = "<script>window.__xss=1</script>";
 const BROKEN_ATTRIBUTE: &str = "\"><img src=x onerror=\"window.__xss=2\">";
 
+/// Explore logs on the pushed `{job="uitest"}` lines of the last hour.
+const UITEST_LOGS: &str = "/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h";
+
 /// Every page of the navigation, and Prometheus's `/graph` link form.
 const PAGES: [(&str, &str); 10] = [
     ("home", "/"),
     ("explore-metrics", "/explore/metrics?expr=up&range=5m"),
-    (
-        "explore-logs",
-        "/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h",
-    ),
+    ("explore-logs", UITEST_LOGS),
     ("alerts", "/alerts"),
     ("targets", "/targets"),
     ("rules", "/rules"),
@@ -201,6 +201,18 @@ fn save_dashboard(app: &Appliance, body: &Value) {
             .status()
     });
     assert!(status.is_success(), "{status}");
+}
+
+/// Opens [`UITEST_LOGS`] and waits for its lines; returns the status line's text.
+async fn open_uitest_logs(browser: &Client, app: &Appliance) -> String {
+    browser.goto(&app.url(UITEST_LOGS)).await.unwrap();
+    let status = wait_until(
+        browser,
+        "/lines shown/.test(document.getElementById('query-status').textContent) && document.getElementById('query-status').textContent",
+        "the lines",
+    )
+    .await;
+    status.as_str().unwrap_or_default().to_owned()
 }
 
 /// Clicks the element `css` selects.
@@ -548,16 +560,7 @@ async fn promql_draws_a_graph_with_points(browser: &Client, app: &Appliance) {
 }
 
 async fn logql_lists_lines_and_the_volume(browser: &Client, app: &Appliance) {
-    browser
-        .goto(&app.url("/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h"))
-        .await
-        .unwrap();
-    let status = wait_until(
-        browser,
-        "/lines shown/.test(document.getElementById('query-status').textContent) && document.getElementById('query-status').textContent",
-        "the lines",
-    )
-    .await;
+    let status = open_uitest_logs(browser, app).await;
     let count = browser
         .execute(
             "return document.querySelectorAll('#lines > li').length;",
@@ -624,16 +627,8 @@ async fn hostile_values_render_as_text(browser: &Client, app: &Appliance) {
     let checks = [
         ("/d/ui-hostile", "main", SCRIPT_TAG),
         ("/d/ui-hostile", ".dash-panel", BROKEN_ATTRIBUTE),
-        (
-            "/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h",
-            "#lines",
-            SCRIPT_TAG,
-        ),
-        (
-            "/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h",
-            "#lines",
-            "onerror=\"window.__xss=2\"",
-        ),
+        (UITEST_LOGS, "#lines", SCRIPT_TAG),
+        (UITEST_LOGS, "#lines", "onerror=\"window.__xss=2\""),
         (
             "/explore/metrics?expr=ui_xss&range=15m&tab=table",
             "#result-table",
@@ -965,16 +960,7 @@ async fn dashboards_are_imported_in_the_ui(browser: &Client, app: &Appliance) {
 /// Live tail shows a line pushed after it started; "Show context" adds the stream's
 /// neighbouring lines around a line.
 async fn live_tail_and_context(browser: &Client, app: &Appliance) {
-    browser
-        .goto(&app.url("/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h"))
-        .await
-        .unwrap();
-    wait_until(
-        browser,
-        "/lines shown/.test(document.getElementById('query-status').textContent)",
-        "the lines",
-    )
-    .await;
+    open_uitest_logs(browser, app).await;
     // The third line (newest first) has one newer and one older neighbour in its stream.
     click(browser, "#lines > li:nth-child(3) .row").await;
     click(browser, "#lines > li:nth-child(3) .details button").await;
@@ -1225,16 +1211,7 @@ async fn the_keyboard_is_enough(browser: &Client, app: &Appliance) {
     )
     .await;
     // A log line opens with Enter.
-    browser
-        .goto(&app.url("/explore/logs?query=%7Bjob%3D%22uitest%22%7D&range=1h"))
-        .await
-        .unwrap();
-    wait_until(
-        browser,
-        "/lines shown/.test(document.getElementById('query-status').textContent)",
-        "the lines",
-    )
-    .await;
+    open_uitest_logs(browser, app).await;
     browser
         .execute(
             "document.querySelector('#lines > li:first-child .row').focus();",

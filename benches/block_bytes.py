@@ -21,9 +21,17 @@ added any more, then:
 Samples are each store's own count of samples added. Sizes are allocated bytes (du).
 Everything binds to 127.0.0.1.
 
+With --backfill HOURS the peers scrape nothing: the same targets.py series (same seed, same
+values as a function of time) for HOURS whole hours ending at least 2 h before now, at 1 s,
+are generated here and sent to all three peers as identical Prometheus remote-write bodies
+(snappy framing without compression, which is valid snappy). This measures blocks at the
+default 2 h block range without waiting hours: Sightline cuts the backfilled ranges at its next
+block tick, as it cuts any head data older than 1.5 ranges.
+
 usage: benches/block_bytes.py --sightline TARGET/debug/sightline \
          --compact-tool TARGET/debug/examples/compact_blocks [--workdir W] [--seconds 360] \
          [--targets 4] [--series 2000] [--block-range 2m] [--baseline OTHER/sightline]
+         [--backfill HOURS]
 (--baseline runs a second Sightline binary alongside, e.g. the build before a change, and
 measures it the same way: before/after in one run)
 (both built by `cargo test --workspace --no-run`)
@@ -32,7 +40,11 @@ needs: apt-get install prometheus victoria-metrics
 
 import argparse
 import json
+import math
 import os
+import random
+import re
+import struct
 import shutil
 import signal
 import subprocess
@@ -99,6 +111,80 @@ def scrape_yaml(targets, with_jobs, extra=""):
     return "\n".join(lines) + "\n" + extra
 
 
+def uvarint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def field(tag, payload):
+    """A length-delimited protobuf field."""
+    return bytes([tag]) + uvarint(len(payload)) + payload
+
+
+def snappy_literal(data):
+    """`data` as a snappy block of one literal: valid snappy that any decoder accepts."""
+    return uvarint(len(data)) + bytes([63 << 2]) + struct.pack("<I", len(data) - 1) + data
+
+
+def backfill_series(ntargets, nseries, t0):
+    """The series of targets.py's bench profile with its seed and counter origin `t0`: per
+    target, a list of (labels as protobuf fields, isint, base, rate, amplitude, phase)."""
+    sys.path.insert(0, BENCH)
+    import targets as tp  # noqa: E402  (../shared/bench/metrics/targets.py)
+    out = []
+    for i in range(ntargets):
+        tg = tp.Target(i, random.Random(42 * 1000003 + i), t0)
+        tp.build_bench(tg, nseries)
+        tg.finalize()
+        series = []
+        for j, prefix in enumerate(tg.prefix):
+            name, _, rest = prefix.strip().partition("{")
+            labels = {"__name__": name, "job": "bench", "instance": "127.0.0.1:%d" % (19300 + i)}
+            for key, value in re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', rest):
+                labels[key] = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+            encoded = b"".join(field(0x0A, field(0x0A, k.encode()) + field(0x12, v.encode()))
+                               for k, v in sorted(labels.items()))
+            series.append((encoded, tg.isint[j], tg.base[j], tg.rate[j], tg.amp[j], tg.phase[j]))
+        out.append(series)
+    return out, tp.WAVE, tp.WAVE_LEN
+
+
+def backfill(urls, ntargets, nseries, start_s, end_s):
+    """Sends every series' samples for [start_s, end_s) at 1 s to each remote-write URL, in
+    windows of 5 minutes, one request per target and window. Returns the samples sent."""
+    targets, wave, wave_len = backfill_series(ntargets, nseries, start_s)
+    headers = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+               "X-Prometheus-Remote-Write-Version": "0.1.0"}
+    sent = 0
+    window = 300
+    for w in range(start_s, end_s, window):
+        seconds = range(w, min(w + window, end_s))
+        stamps = [b"\x10" + uvarint(t * 1000) for t in seconds]
+        for series in targets:
+            body = bytearray()
+            for labels, isint, base, rate, amp, phase in series:
+                samples = []
+                for t, stamp in zip(seconds, stamps):
+                    v = base + rate * (t - start_s) + amp * wave[(phase + t) % wave_len]
+                    if isint:
+                        v = float(int(v))
+                    sample = b"\x09" + struct.pack("<d", v) + stamp
+                    samples.append(b"\x12" + uvarint(len(sample)) + sample)
+                body += field(0x0A, labels + b"".join(samples))
+                sent += len(seconds)
+            payload = snappy_literal(bytes(body))
+            for url in urls:
+                request = urllib.request.Request(url, data=payload, headers=headers, method="POST")
+                with urllib.request.urlopen(request, timeout=300) as response:
+                    response.read()
+        print("backfilled up to %s" % time.strftime("%H:%M:%S", time.gmtime(seconds[-1])), flush=True)
+    return sent
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sightline", required=True, help="path of the sightline binary")
@@ -110,6 +196,8 @@ def main():
     ap.add_argument("--block-range", default="2m")
     ap.add_argument("--baseline", help="a second sightline binary (e.g. before a change), run and "
                     "measured alongside the first in the same run, as peer 'baseline'")
+    ap.add_argument("--backfill", type=int, default=0, metavar="HOURS",
+                    help="send HOURS of samples by remote write instead of scraping (see above)")
     a = ap.parse_args()
     for tool in ("prometheus", "victoria-metrics"):
         if shutil.which(tool) is None:
@@ -119,7 +207,8 @@ def main():
     os.makedirs(a.workdir)
     ports = [19300 + i for i in range(a.targets)]
     targets = ["127.0.0.1:%d" % p for p in ports]
-    storage = "storage:\n  metrics:\n    block_range: %s\n" % a.block_range
+    # Built-in rules off: their ALERTS series would keep the head from ever emptying.
+    storage = "storage:\n  metrics:\n    block_range: %s\nbuiltin_rules:\n  enabled: false\n" % a.block_range
     # The Sightline instances: the binary under test, and the baseline if given.
     ours = {"sightline": a.sightline}
     if a.baseline:
@@ -129,15 +218,16 @@ def main():
         os.makedirs(os.path.join(a.workdir, peer, "data"))
         paths[peer] = os.path.join(a.workdir, peer, "scrape.yml")
         with open(paths[peer], "w") as f:
-            f.write(scrape_yaml(targets, True, storage if peer in ours else ""))
+            f.write(scrape_yaml(targets, not a.backfill, storage if peer in ours else ""))
 
     procs = []
     try:
-        tproc = subprocess.Popen([sys.executable, os.path.join(BENCH, "targets.py"), "--ports",
-                                  ",".join(map(str, ports)), "--series", str(a.series),
-                                  "--timestamp-quantum", "1"], stderr=subprocess.DEVNULL)
-        procs.append(tproc)
-        wait_ready("http://%s/stats" % targets[-1], tproc)
+        if not a.backfill:
+            tproc = subprocess.Popen([sys.executable, os.path.join(BENCH, "targets.py"), "--ports",
+                                      ",".join(map(str, ports)), "--series", str(a.series),
+                                      "--timestamp-quantum", "1"], stderr=subprocess.DEVNULL)
+            procs.append(tproc)
+            wait_ready("http://%s/stats" % targets[-1], tproc)
         bases = {"sightline": "http://127.0.0.1:19390", "prometheus": "http://127.0.0.1:19391",
                  "victoriametrics": "http://127.0.0.1:19392", "baseline": "http://127.0.0.1:19393"}
         range_flag = a.block_range
@@ -151,7 +241,8 @@ def main():
                            "--storage.tsdb.path=" + os.path.join(a.workdir, "prometheus", "data"),
                            "--web.listen-address=127.0.0.1:19391", "--web.enable-admin-api",
                            "--storage.tsdb.min-block-duration=" + range_flag,
-                           "--storage.tsdb.max-block-duration=" + range_flag],
+                           "--storage.tsdb.max-block-duration=" + range_flag,
+                           "--web.enable-remote-write-receiver"],
             "victoriametrics": ["victoria-metrics", "-storageDataPath=" + os.path.join(a.workdir, "victoriametrics", "data"),
                                 "-httpListenAddr=127.0.0.1:19392", "-promscrape.config=" + paths["victoriametrics"],
                                 "-retentionPeriod=1"],
@@ -164,12 +255,19 @@ def main():
         ready = {"prometheus": "/-/ready", "victoriametrics": "/health"}
         for peer in peers:
             wait_ready(bases[peer] + ready.get(peer, "/-/ready"), peers[peer])
-        print("ingesting %d s: %d targets x %d series every 1 s" % (a.seconds, a.targets, a.series), flush=True)
-        time.sleep(a.seconds)
-        for peer, path in paths.items():
-            with open(path, "w") as f:
-                f.write(scrape_yaml(targets, False, storage if peer in ours else ""))
-            peers[peer].send_signal(signal.SIGHUP)
+        if a.backfill:
+            # Whole 2 h ranges ending at least one range before now: cut at the next tick.
+            end_s = math.floor(time.time() / 7200) * 7200 - 7200
+            start_s = end_s - a.backfill * 3600
+            print("backfilling %d h: %d targets x %d series at 1 s" % (a.backfill, a.targets, a.series), flush=True)
+            backfill([bases[peer] + "/api/v1/write" for peer in peers], a.targets, a.series, start_s, end_s)
+        else:
+            print("ingesting %d s: %d targets x %d series every 1 s" % (a.seconds, a.targets, a.series), flush=True)
+            time.sleep(a.seconds)
+            for peer, path in paths.items():
+                with open(path, "w") as f:
+                    f.write(scrape_yaml(targets, False, storage if peer in ours else ""))
+                peers[peer].send_signal(signal.SIGHUP)
         stopped = time.time()
         time.sleep(10)
 

@@ -32,6 +32,7 @@ impl BitWriter {
         debug_assert!(n <= 64, "write_bits width {n}");
         while n > 0 {
             if self.free == 0 {
+                self.grow_for_one_byte();
                 self.bytes.push(0);
                 self.free = 8;
             }
@@ -41,6 +42,17 @@ impl BitWriter {
             self.bytes[last] |= (part as u8) << (self.free - take);
             self.free -= take;
             n -= take;
+        }
+    }
+
+    /// Makes room for one more byte, growing a full buffer by a quarter (at least 16 bytes)
+    /// instead of doubling it: the head holds one open chunk per series, and a doubled buffer
+    /// leaves up to half of it unused until the chunk is sealed — about 250 bytes a series at
+    /// the end of a 120-sample chunk.
+    fn grow_for_one_byte(&mut self) {
+        let capacity = self.bytes.capacity();
+        if self.bytes.len() == capacity {
+            self.bytes.reserve_exact((capacity / 4).max(16));
         }
     }
 

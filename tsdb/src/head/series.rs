@@ -51,15 +51,16 @@ pub(crate) struct OpenChunk {
 }
 
 impl OpenChunk {
-    /// The buffer size to start the next chunk with: this chunk's bytes per sample for a full
-    /// chunk, plus 1/16 slack. A series' values vary alike from chunk to chunk, so the next
-    /// chunk mostly fits without regrowing and without the up to half unused tail of a
-    /// doubling buffer.
+    /// The buffer size to start the next chunk with: a quarter of what this chunk's bytes per
+    /// sample make a full chunk. The buffer then grows by quarters (the chunk's bit writer
+    /// does that), so the open chunk of every series stays within
+    /// about a quarter of its contents: reserving the whole chunk up front would hold a full
+    /// chunk's bytes per series from its first sample on (double the memory of a head whose
+    /// chunks were just cut), and a doubling buffer up to half of it unused.
     fn next_capacity(&self) -> usize {
         let bytes = self.appender.bytes().len();
         let samples = self.appender.num_samples().max(1);
-        let full = bytes * SAMPLES_PER_CHUNK / samples;
-        full + full / 16 + 2
+        bytes * SAMPLES_PER_CHUNK / samples / 4
     }
 
     /// A snapshot of the open chunk as an immutable chunk (copies its bytes).

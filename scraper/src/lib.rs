@@ -6,6 +6,7 @@
 //!
 //! Never owns: storage formats, query evaluation, HTTP serving, or alert state.
 
+pub mod cluster_state;
 pub mod discovery;
 pub mod exposition;
 pub mod host;

@@ -491,6 +491,18 @@ impl ScrapeManager {
         })
     }
 
+    /// The cluster's `kube_*` series in the text format
+    /// ([`cluster_state`](crate::cluster_state)), from the objects the `kubernetes:` section
+    /// follows; `None` without the section or with `cluster_metrics: false`.
+    pub fn cluster_metrics(&self) -> Option<String> {
+        let state = self.kubernetes_state();
+        let (section, discovery, _) = state.monitors.as_ref()?;
+        if !section.cluster_metrics.unwrap_or(true) {
+            return None;
+        }
+        Some(discovery.with_stores(crate::cluster_state::render))
+    }
+
     /// The PrometheusRule objects the `kubernetes:` section reads, as `(namespace, name,
     /// spec)` sorted by namespace and name; none without the section.
     pub fn prometheus_rules(&self) -> Vec<(String, String, serde_json::Value)> {

@@ -112,6 +112,23 @@ pub(crate) async fn expose_host(State(state): State<AppState>) -> Response {
     }
 }
 
+/// `GET /metrics/cluster`: kube-state-metrics' `kube_*` series of the cluster the
+/// `kubernetes:` section follows; 404 without the section or with `cluster_metrics: false`.
+pub(crate) async fn expose_cluster(State(state): State<AppState>) -> Response {
+    match state
+        .backends
+        .metrics()
+        .and_then(|metrics| metrics.scrapes.cluster_metrics())
+    {
+        Some(text) => text_format(text),
+        None => (
+            StatusCode::NOT_FOUND,
+            "cluster metrics need the kubernetes: section (and cluster_metrics not false)\n",
+        )
+            .into_response(),
+    }
+}
+
 /// `GET /metrics`: the process registry in the text format.
 pub(crate) async fn expose(State(state): State<AppState>) -> Response {
     match TextEncoder::new().encode_to_string(&state.registry.gather()) {

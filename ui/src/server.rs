@@ -144,6 +144,7 @@ impl HttpServer {
         let protected = Router::new()
             .route("/metrics", get(http_metrics::expose))
             .route("/metrics/node", get(http_metrics::expose_host))
+            .route("/metrics/cluster", get(http_metrics::expose_cluster))
             .route("/-/reload", post(lifecycle::reload).put(lifecycle::reload))
             .route(
                 "/api/v1/query",

@@ -37,6 +37,9 @@ pub struct KubernetesConfig {
     /// Read ConfigMaps labelled `grafana_dashboard: "1"` as dashboards (the default), as
     /// Grafana's dashboard sidecar does, or not (`false`).
     pub dashboards: Option<bool>,
+    /// Render kube-state-metrics' `kube_*` series of the cluster's objects on
+    /// `/metrics/cluster` (the default) or not (`false`).
+    pub cluster_metrics: Option<bool>,
 }
 
 impl KubernetesConfig {

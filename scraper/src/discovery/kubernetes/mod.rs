@@ -44,9 +44,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Node, Pod, Secret, Service};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
+    ResourceQuota, Secret, Service,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::runtime::watcher;
@@ -124,6 +131,28 @@ pub struct Stores {
     pub secrets: Store<Secret>,
     /// ConfigMaps labelled `grafana_dashboard: "1"`, when the `kubernetes:` section reads them.
     pub dashboards: Store<ConfigMap>,
+    /// The kinds below, and every pod, node and namespace, are kept when the `kubernetes:`
+    /// section renders the cluster's `kube_*` series
+    /// ([`cluster_state`](crate::cluster_state)). Deployments.
+    pub deployments: Store<Deployment>,
+    /// StatefulSets.
+    pub stateful_sets: Store<StatefulSet>,
+    /// DaemonSets.
+    pub daemon_sets: Store<DaemonSet>,
+    /// ReplicaSets.
+    pub replica_sets: Store<ReplicaSet>,
+    /// Jobs.
+    pub jobs: Store<Job>,
+    /// HorizontalPodAutoscalers (autoscaling/v2).
+    pub horizontal_pod_autoscalers: Store<HorizontalPodAutoscaler>,
+    /// PodDisruptionBudgets.
+    pub pod_disruption_budgets: Store<PodDisruptionBudget>,
+    /// PersistentVolumeClaims.
+    pub persistent_volume_claims: Store<PersistentVolumeClaim>,
+    /// PersistentVolumes, keyed `("", name)`.
+    pub persistent_volumes: Store<PersistentVolume>,
+    /// ResourceQuotas.
+    pub resource_quotas: Store<ResourceQuota>,
 }
 
 impl Stores {
@@ -256,12 +285,14 @@ enum Plan {
     Role(KubernetesRole),
     /// ServiceMonitors and PodMonitors with these labels, in these namespaces (all: empty),
     /// PrometheusRules with `rule_selector`'s labels and dashboard ConfigMaps with
-    /// `dashboard_selector`'s, each unless `None`.
+    /// `dashboard_selector`'s, each unless `None`; with `cluster_state`, also every object
+    /// the cluster's `kube_*` series are made of, in all namespaces.
     Monitors {
         label_selector: String,
         rule_selector: Option<String>,
         dashboard_selector: Option<String>,
         namespaces: Vec<String>,
+        cluster_state: bool,
     },
 }
 
@@ -305,6 +336,7 @@ impl KubernetesDiscovery {
             rule_selector: config.rule_label_selector(),
             dashboard_selector: config.dashboard_label_selector(),
             namespaces: config.namespaces.clone(),
+            cluster_state: config.cluster_metrics.unwrap_or(true),
         };
         Self::spawn_plan(&connection, plan, base_dir, notify)
     }
@@ -393,7 +425,11 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
             rule_selector,
             dashboard_selector,
             namespaces,
+            cluster_state,
         } => {
+            if cluster_state {
+                follow_cluster_state(&mut tasks, &client, &shared);
+            }
             let selectors = watcher::Config::default().labels(&label_selector);
             let namespaces: Vec<Option<String>> = if namespaces.is_empty() {
                 vec![None]
@@ -575,6 +611,56 @@ async fn fetch_secrets(client: kube::Client, shared: Arc<Shared>) {
         }
         let _ = tokio::time::timeout(SECRET_REFRESH, shared.secrets_wanted.notified()).await;
     }
+}
+
+/// Follows, in all namespaces, every kind the cluster's `kube_*` series are made of.
+fn follow_cluster_state(
+    tasks: &mut tokio::task::JoinSet<()>,
+    client: &kube::Client,
+    shared: &Arc<Shared>,
+) {
+    fn everywhere<K>(
+        tasks: &mut tokio::task::JoinSet<()>,
+        client: &kube::Client,
+        shared: &Arc<Shared>,
+        pick: fn(&mut Stores) -> &mut Store<K>,
+    ) where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        tasks.spawn(watch::follow(
+            Api::<K>::all(client.clone()),
+            watcher::Config::default(),
+            None,
+            shared.clone(),
+            pick,
+        ));
+    }
+    everywhere(tasks, client, shared, |stores| &mut stores.pods);
+    everywhere(tasks, client, shared, |stores| &mut stores.nodes);
+    everywhere(tasks, client, shared, |stores| &mut stores.namespaces);
+    everywhere(tasks, client, shared, |stores| &mut stores.deployments);
+    everywhere(tasks, client, shared, |stores| &mut stores.stateful_sets);
+    everywhere(tasks, client, shared, |stores| &mut stores.daemon_sets);
+    everywhere(tasks, client, shared, |stores| &mut stores.replica_sets);
+    everywhere(tasks, client, shared, |stores| &mut stores.jobs);
+    everywhere(tasks, client, shared, |stores| {
+        &mut stores.horizontal_pod_autoscalers
+    });
+    everywhere(tasks, client, shared, |stores| {
+        &mut stores.pod_disruption_budgets
+    });
+    everywhere(tasks, client, shared, |stores| {
+        &mut stores.persistent_volume_claims
+    });
+    everywhere(tasks, client, shared, |stores| {
+        &mut stores.persistent_volumes
+    });
+    everywhere(tasks, client, shared, |stores| &mut stores.resource_quotas);
 }
 
 fn api<K>(client: kube::Client, namespace: Option<&str>) -> Api<K>

@@ -19,6 +19,7 @@ fn host_at(root: &Path) -> Host {
         procfs: root.join("proc"),
         sysfs: root.join("sys"),
         rootfs: root.join("rootfs"),
+        udev_data: root.join("udev"),
     }
 }
 
@@ -129,6 +130,40 @@ fn collectors_read_the_captured_files_exactly() {
         .filter(|(k, v)| k.starts_with("node_scrape_collector_success") && **v != 1.0)
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
+}
+
+#[test]
+fn disks_carry_udevs_model_serial_path_and_wwn() {
+    let root = tempfile::tempdir().unwrap();
+    let copy = |from: &Path, to: &Path| {
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    for dir in ["proc", "sys", "rootfs"] {
+        copy(&fixture().join(dir), root.path());
+    }
+    std::fs::create_dir(root.path().join("udev")).unwrap();
+    // As udev writes it for a virtio disk (vda is 254:0 in the captured diskstats).
+    std::fs::write(
+        root.path().join("udev/b254:0"),
+        "S:disk/by-path/pci-0000:00:04.0\nI:2817645\nE:ID_PATH=pci-0000:00:04.0\n\
+         E:ID_MODEL=QEMU_HARDDISK\nE:ID_SERIAL_SHORT=QM00001\nE:ID_REVISION=2.5+\n\
+         E:ID_WWN=0x5000c500a1b2c3d4\nG:systemd\n",
+    )
+    .unwrap();
+    let samples = render(host_at(root.path()));
+    assert_eq!(
+        value(
+            &samples,
+            r#"node_disk_info{device="vda",major="254",minor="0",model="QEMU_HARDDISK",path="pci-0000:00:04.0",revision="2.5+",serial="QM00001",wwn="0x5000c500a1b2c3d4"}"#
+        ),
+        1.0
+    );
 }
 
 #[test]

@@ -101,6 +101,7 @@ pub(crate) async fn expose_host(State(state): State<AppState>) -> Response {
         procfs: config.procfs,
         sysfs: config.sysfs,
         rootfs: config.rootfs,
+        udev_data: config.udev_data,
     });
     match tokio::task::spawn_blocking(move || collector.render()).await {
         Ok(text) => text_format(text),

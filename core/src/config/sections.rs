@@ -270,6 +270,8 @@ pub struct HostMetricsConfig {
     pub sysfs: PathBuf,
     /// The host's root filesystem, under which mount points are statted (`--path.rootfs`).
     pub rootfs: PathBuf,
+    /// udev's device database (`--collector.disk.udev-data-path`).
+    pub udev_data: PathBuf,
 }
 
 impl Default for HostMetricsConfig {
@@ -279,6 +281,7 @@ impl Default for HostMetricsConfig {
             procfs: PathBuf::from("/proc"),
             sysfs: PathBuf::from("/sys"),
             rootfs: PathBuf::from("/"),
+            udev_data: PathBuf::from("/run/udev/data"),
         }
     }
 }

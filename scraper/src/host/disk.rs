@@ -1,6 +1,7 @@
 //! `node_disk_*` from `/proc/diskstats`, as node-exporter's diskstats collector with its
 //! default device exclude (partitions, ram, loop and floppy devices).
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -139,6 +140,20 @@ const FIELDS: [(&str, &str, Kind, usize, f64); 17] = [
     ),
 ];
 
+/// The `E:` properties udev recorded for block device `major:minor` (its database file
+/// `b<major>:<minor>`); none when udev is absent (containers, this build machine), as in
+/// node-exporter, whose labels are then empty.
+fn udev_properties(host: &Host, major: &str, minor: &str) -> HashMap<String, String> {
+    let path = host.udev_data.join(format!("b{major}:{minor}"));
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return HashMap::new();
+    };
+    text.lines()
+        .filter_map(|line| line.strip_prefix("E:")?.split_once('='))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
 pub(super) fn collect(host: &Host, out: &mut Exposition) -> std::io::Result<()> {
     let text = host.read_proc("diskstats")?;
     let disks: Vec<(&str, &str, &str, Vec<f64>)> = text
@@ -157,15 +172,17 @@ pub(super) fn collect(host: &Host, out: &mut Exposition) -> std::io::Result<()> 
         Kind::Gauge,
     );
     for (major, minor, device, _) in &disks {
+        let udev = udev_properties(host, major, minor);
+        let property = |key: &str| udev.get(key).map_or("", String::as_str);
         let labels = [
             ("device", *device),
             ("major", *major),
             ("minor", *minor),
-            ("model", ""),
-            ("path", ""),
-            ("revision", ""),
-            ("serial", ""),
-            ("wwn", ""),
+            ("model", property("ID_MODEL")),
+            ("path", property("ID_PATH")),
+            ("revision", property("ID_REVISION")),
+            ("serial", property("ID_SERIAL_SHORT")),
+            ("wwn", property("ID_WWN")),
         ];
         out.sample("node_disk_info", &labels, 1.0);
     }

@@ -8,8 +8,7 @@
 //! the node rules and dashboards work unchanged. Like node-exporter, a collector that fails
 //! contributes nothing but `node_scrape_collector_success{collector="…"} 0`.
 //!
-//! Not reported (yet): udev properties of `node_disk_info` (model, serial, …: empty), and
-//! node-exporter's non-default collectors.
+//! Not reported (yet): node-exporter's non-default collectors.
 
 mod cpu;
 mod disk;
@@ -36,6 +35,9 @@ pub struct Host {
     pub sysfs: PathBuf,
     /// The root filesystem (`/`), under which mount points are statted.
     pub rootfs: PathBuf,
+    /// udev's device database (`/run/udev/data`, node-exporter's
+    /// `--collector.disk.udev-data-path`), for the model, serial, … of `node_disk_info`.
+    pub udev_data: PathBuf,
 }
 
 impl Default for Host {
@@ -44,6 +46,7 @@ impl Default for Host {
             procfs: PathBuf::from("/proc"),
             sysfs: PathBuf::from("/sys"),
             rootfs: PathBuf::from("/"),
+            udev_data: PathBuf::from("/run/udev/data"),
         }
     }
 }

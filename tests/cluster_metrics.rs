@@ -23,6 +23,11 @@ const RULES: &str = concat!(
     "/../shared/fixtures/rules/crd/kubernetesControlPlane-prometheusRule.yaml"
 );
 
+const KUBE_STATE_RULES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/fixtures/rules/crd/kubeStateMetrics-prometheusRule.yaml"
+);
+
 fn meta(namespace: &str, name: &str) -> Value {
     json!({"name": name, "namespace": namespace, "uid": format!("uid-{name}"),
            "creationTimestamp": "2026-12-01T10:00:00Z"})
@@ -152,16 +157,26 @@ fn cluster_text(app: &Appliance) -> String {
     }
 }
 
-/// The `expr` of the fixture rule named `name` (an alert or a recording rule).
+/// The `expr` of the kubernetes fixture rule named `name` (an alert or a recording rule).
 fn fixture_expr(name: &str) -> String {
-    let rule_file: Value = yaml_serde::from_str(&std::fs::read_to_string(RULES).unwrap()).unwrap();
+    rule_expr(RULES, name)
+}
+
+/// The `expr` of the kube-state-metrics fixture alert named `name`.
+fn kube_state_rule(name: &str) -> String {
+    rule_expr(KUBE_STATE_RULES, name)
+}
+
+/// The `expr` of the rule named `name` in the PrometheusRule file `path`.
+fn rule_expr(path: &str, name: &str) -> String {
+    let rule_file: Value = yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     rule_file["spec"]["groups"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|group| group["rules"].as_array().unwrap())
         .find(|rule| rule["alert"] == name || rule["record"] == name)
-        .unwrap_or_else(|| panic!("no rule {name} in {RULES}"))["expr"]
+        .unwrap_or_else(|| panic!("no rule {name} in {path}"))["expr"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -246,11 +261,37 @@ fn kube_state_series_feed_the_kube_prometheus_rules() {
         r#"kube_poddisruptionbudget_status_desired_healthy{namespace="media",poddisruptionbudget="jellyfin"} 2"#,
         r#"kube_resourcequota{namespace="media",resourcequota="quota",resource="requests.cpu",type="used"} 1.5"#,
         r#"kube_namespace_status_phase{namespace="media",phase="Active"} 1"#,
+        r#"kube_state_metrics_total_shards 1"#,
+        r#"kube_state_metrics_shard_ordinal{shard_ordinal="0"} 0"#,
     ] {
         assert!(
             text.lines().any(|l| l == line),
             "missing {line}\nin:\n{text}"
         );
+    }
+
+    // Every kind was listed, and its watch started.
+    for kind in [
+        "pods",
+        "nodes",
+        "deployments",
+        "jobs",
+        "persistentvolumes",
+        "resourcequotas",
+    ] {
+        for family in [
+            "kube_state_metrics_list_total",
+            "kube_state_metrics_watch_total",
+        ] {
+            let prefix = format!(r#"{family}{{resource="{kind}",result="success"}} "#);
+            let count: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .unwrap_or_else(|| panic!("no {prefix}"))
+                .parse()
+                .unwrap();
+            assert!(count >= 1.0, "{prefix}{count}");
+        }
     }
 
     // Scraped as job kube-state-metrics, the fixture rules run unchanged and find what is wrong.
@@ -296,6 +337,32 @@ fn kube_state_series_feed_the_kube_prometheus_rules() {
     fires("KubePersistentVolumeErrors", "persistentvolume", &["pv-2"]);
     fires("KubeNodeNotReady", "node", &["node-b"]);
     fires("KubeNodeUnreachable", "node", &["node-b"]);
+    // The rules about kube-state-metrics itself stay quiet: no failed list or watch, one shard.
+    for alert in [
+        "KubeStateMetricsListErrors",
+        "KubeStateMetricsWatchErrors",
+        "KubeStateMetricsShardingMismatch",
+        "KubeStateMetricsShardsMissing",
+    ] {
+        assert!(
+            query_label(&app, &kube_state_rule(alert), "cluster").is_empty(),
+            "{alert}"
+        );
+    }
+    // RBAC stops allowing PodDisruptionBudgets: restarting the dropped watch fails, and keeps
+    // failing with backoff, which KubeStateMetricsWatchErrors reports.
+    api.forbid("/apis/policy/v1/poddisruptionbudgets");
+    api.drop_watches();
+    let watch_errors = kube_state_rule("KubeStateMetricsWatchErrors");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while query_label(&app, &watch_errors, "cluster").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "KubeStateMetricsWatchErrors never fired:\n{}",
+            cluster_text(&app)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     // Recording rules the resource dashboards read: requests of pods that are Pending or
     // Running, per namespace.
     let cpu = get_json(

@@ -18,9 +18,10 @@
 //!   `owner_is_controller` (so absent labels, which the kube-prometheus rules test for).
 //! - Resource quantities are numbers in base units (`cpu` in cores, memory in bytes) with the
 //!   resource name sanitized (`nvidia.com/gpu` → `nvidia_com_gpu`) and a `unit` label.
+//! - Of kube-state-metrics' own series, those the kube-prometheus rules read: list and watch
+//!   outcomes per resource, and one shard.
 //! - Not provided: CronJobs, Services, Endpoints, Ingresses, Secrets, ConfigMaps, Leases,
-//!   StorageClasses, certificates, webhooks, VerticalPodAutoscalers, and
-//!   kube-state-metrics' own `kube_state_metrics_*` series.
+//!   StorageClasses, certificates, webhooks and VerticalPodAutoscalers.
 
 pub mod namespaces;
 pub mod nodes;
@@ -33,7 +34,7 @@ use std::collections::HashMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 
-use crate::discovery::kubernetes::Stores;
+use crate::discovery::kubernetes::{Request, Stores};
 use crate::host::text::{Exposition, Kind};
 
 /// The `kube_*` series of every object in `stores`, in the text format.
@@ -44,7 +45,42 @@ pub fn render(stores: &Stores) -> String {
     workloads::render(&mut out, stores);
     storage::render(&mut out, stores);
     namespaces::render(&mut out, stores);
+    render_self(&mut out, stores);
     out.finish()
+}
+
+const LIST_TOTAL: Metric = counter(
+    "kube_state_metrics_list_total",
+    "Number of total resource list in kube-state-metrics",
+);
+const WATCH_TOTAL: Metric = counter(
+    "kube_state_metrics_watch_total",
+    "Number of total resource watches in kube-state-metrics",
+);
+const TOTAL_SHARDS: Metric = gauge("kube_state_metrics_total_shards", "The number of shards.");
+const SHARD_ORDINAL: Metric = gauge(
+    "kube_state_metrics_shard_ordinal",
+    "Current sharding ordinal of this instance.",
+);
+
+/// kube-state-metrics' own series that the kube-prometheus rules watch: list and watch
+/// outcomes per resource (`resource` is the plural name, e.g. `pods`; a watch counts as a
+/// success when it starts after a successful list), and one shard.
+fn render_self(out: &mut Families, stores: &Stores) {
+    for ((resource, request, ok), count) in &stores.requests {
+        let metric = match request {
+            Request::List => &LIST_TOTAL,
+            Request::Watch => &WATCH_TOTAL,
+        };
+        let result = if *ok { "success" } else { "error" };
+        out.add(
+            metric,
+            &[("resource", resource), ("result", result)],
+            *count as f64,
+        );
+    }
+    out.add(&TOTAL_SHARDS, &[], 1.0);
+    out.add(&SHARD_ORDINAL, &[("shard_ordinal", "0")], 0.0);
 }
 
 /// A metric family: name, help text and type.

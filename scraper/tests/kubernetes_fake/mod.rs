@@ -40,6 +40,8 @@ struct Inner {
     watch_requests: usize,
     list_requests: usize,
     authorizations: Vec<String>,
+    /// Collections answered with 403, as RBAC refuses a kind.
+    forbidden: std::collections::BTreeSet<String>,
 }
 
 /// A TCP listener whose connections are TLS, handshaken as they are accepted.
@@ -191,6 +193,13 @@ impl FakeApi {
     }
 
     /// Ends every open watch stream, as a dropped connection would.
+    /// Answers every request for `collection` (`/apis/policy/v1/poddisruptionbudgets`) with
+    /// 403 Forbidden from now on.
+    pub fn forbid(&self, collection: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.forbidden.insert(collection.to_owned());
+    }
+
     pub fn drop_watches(&self) {
         self.drops.send_modify(|generation| *generation += 1);
     }
@@ -267,6 +276,15 @@ async fn handle(
         inner.authorizations.push(authorization.to_owned());
     }
     let (collection, namespace, name) = parse_path(uri.path());
+    if api.inner.lock().unwrap().forbidden.contains(&collection) {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                "status": "Failure", "reason": "Forbidden", "code": 403,
+                "message": format!("{collection} is forbidden")})),
+        )
+            .into_response();
+    }
     if let Some(name) = name {
         let inner = api.inner.lock().unwrap();
         let key = (namespace.clone().unwrap_or_default(), name);

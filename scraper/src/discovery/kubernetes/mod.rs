@@ -153,9 +153,28 @@ pub struct Stores {
     pub persistent_volumes: Store<PersistentVolume>,
     /// ResourceQuotas.
     pub resource_quotas: Store<ResourceQuota>,
+    /// How the lists and watches of each resource (by plural name) went: `(resource,
+    /// request, succeeded)` → count, for kube-state-metrics' `kube_state_metrics_list_total`
+    /// and `kube_state_metrics_watch_total`.
+    pub requests: BTreeMap<(String, Request, bool), u64>,
+}
+
+/// A kind of API request a watch makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Request {
+    /// The (re)list of every object.
+    List,
+    /// A watch from a resource version.
+    Watch,
 }
 
 impl Stores {
+    /// Counts one list or watch of kind `K` and whether it succeeded.
+    fn count_request<K: kube::Resource<DynamicType = ()>>(&mut self, request: Request, ok: bool) {
+        let resource = K::plural(&()).into_owned();
+        *self.requests.entry((resource, request, ok)).or_default() += 1;
+    }
+
     /// Prometheus's `attach_metadata`: the node's name, labels and annotations on pod targets
     /// (by the pod's node) and endpoint targets (by the address's Node target or the
     /// endpoint's node name); the namespace's labels and annotations on every group of a

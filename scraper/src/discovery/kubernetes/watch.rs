@@ -9,7 +9,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use serde::de::DeserializeOwned;
 
-use super::{Shared, Store, Stores, key};
+use super::{Request, Shared, Store, Stores, key};
 
 /// Follows `api` until aborted, mirroring its objects into the store `pick` selects.
 /// `namespace` is the namespace watched (`None`: all), so that a relist replaces only the
@@ -39,6 +39,9 @@ pub(crate) async fn follow<K>(
                 let fresh = relisted.take().unwrap_or_default();
                 {
                     let mut stores = shared.lock();
+                    // A list succeeded, and the watch after it starts.
+                    stores.count_request::<K>(Request::List, true);
+                    stores.count_request::<K>(Request::Watch, true);
                     let store = pick(&mut stores);
                     store.retain(|(ns, _), _| matches!(&namespace, Some(own) if own != ns));
                     store.extend(fresh);
@@ -56,6 +59,11 @@ pub(crate) async fn follow<K>(
                 shared.mark_changed();
             }
             Err(error) => {
+                let request = match error {
+                    watcher::Error::InitialListFailed(_) => Request::List,
+                    _ => Request::Watch,
+                };
+                shared.lock().count_request::<K>(request, false);
                 tracing::warn!(
                     kind = %K::kind(&()),
                     "kubernetes list/watch failed, retrying with backoff: {error} \

@@ -3,11 +3,13 @@
 
 Runs a release `sightline` on the config of deploy/manifests/configmap.yaml (self-scrape,
 the built-in node-exporter collectors, ServiceMonitors/PodMonitors/PrometheusRules/dashboard
-ConfigMaps from the `kubernetes:` section, and `log_collection.pods_root`), with only the
+ConfigMaps and the built-in kube-state-metrics series from the `kubernetes:` section, and
+`log_collection.pods_root`), with only the
 paths changed to loopback and temp dirs: the Kubernetes API is a local fake that lists 50
 running pods on this node (and nothing else) and holds watches open; 50 writers append
 kubelet-style CRI lines to `<pods>/<ns>_<pod>_<uid>/<container>/0.log`. The resident set
-size is sampled from /proc every second; the stored line count is checked at the end.
+size is sampled from /proc every second; the stored line count and the pods in the stored
+`kube_pod_info` series are checked at the end.
 
     benches/appliance_rss.py --binary <release sightline> [--seconds 300] [--lines-per-second 200]
 
@@ -133,13 +135,23 @@ def config_text(api_port, port, work):
     return config.replace("pods_root:", f"node_name: {NODE}\n  pods_root:", 1)
 
 
-def stored_lines(port):
-    now = time.time_ns()
-    query = urllib.parse.urlencode({"query": 'sum(count_over_time({node="%s"}[1h]))' % NODE,
-                                    "time": str(now)})
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/loki/api/v1/query?{query}", timeout=30) as answer:
+def instant_value(port, api, query, time_param):
+    """The first value of an instant query on `api` (`/loki/api/v1/query` or `/api/v1/query`)."""
+    query = urllib.parse.urlencode({"query": query, "time": time_param})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{api}?{query}", timeout=30) as answer:
         result = json.loads(answer.read())["data"]["result"]
     return int(float(result[0]["value"][1])) if result else 0
+
+
+def stored_lines(port):
+    return instant_value(port, "/loki/api/v1/query", 'sum(count_over_time({node="%s"}[1h]))' % NODE,
+                         str(time.time_ns()))
+
+
+def scraped_pods(port):
+    """Pods in the built-in kube-state-metrics series (`kube_pod_info`), as stored."""
+    return instant_value(port, "/api/v1/query", 'count(kube_pod_info{job="kube-state-metrics"})',
+                         str(time.time()))
 
 
 def main():
@@ -180,6 +192,7 @@ def main():
         time.sleep(3)
         written = sum(writer.counts.values())
         stored = stored_lines(port)
+        pods = scraped_pods(port)
     finally:
         stop.set()
         server.terminate()
@@ -188,7 +201,8 @@ def main():
     steady = samples[len(samples) // 2:]
     print(f"{args.seconds} s, {PODS} pods, {args.lines_per_second:.0f} lines/s: RSS median "
           f"{statistics.median(samples):.1f} MiB, second-half median {statistics.median(steady):.1f} MiB, "
-          f"peak {max(samples):.1f} MiB (goal {GOAL_MIB:.0f}); lines written {written}, stored {stored}")
+          f"peak {max(samples):.1f} MiB (goal {GOAL_MIB:.0f}); lines written {written}, stored {stored}; "
+          f"pods in kube_pod_info {pods}")
 
 
 if __name__ == "__main__":

@@ -22,11 +22,13 @@ Samples are each store's own count of samples added. Sizes are allocated bytes (
 Everything binds to 127.0.0.1.
 
 With --backfill HOURS the peers scrape nothing: the same targets.py series (same seed, same
-values as a function of time) for HOURS whole hours ending at least 2 h before now, at 1 s,
-are generated here and sent to all three peers as identical Prometheus remote-write bodies
+values as a function of time) for the HOURS whole hours before an even hour, at 1 s, are
+generated here and sent to all three peers as identical Prometheus remote-write bodies
 (snappy framing without compression, which is valid snappy). This measures blocks at the
-default 2 h block range without waiting hours: Sightline cuts the backfilled ranges at its next
-block tick, as it cuts any head data older than 1.5 ranges.
+default 2 h block range without scraping for hours: the script waits for the next even hour,
+backfills the hours before it (this must take under an hour), and Sightline cuts them into a
+block an hour later, as it cuts any head data whose 2 h range ended an hour ago (earlier, it
+would cut a partly backfilled range and refuse the rest as out of bounds).
 
 usage: benches/block_bytes.py --sightline TARGET/debug/sightline \
          --compact-tool TARGET/debug/examples/compact_blocks [--workdir W] [--seconds 360] \
@@ -256,8 +258,13 @@ def main():
         for peer in peers:
             wait_ready(bases[peer] + ready.get(peer, "/-/ready"), peers[peer])
         if a.backfill:
-            # Whole 2 h ranges ending at least one range before now: cut at the next tick.
-            end_s = math.floor(time.time() / 7200) * 7200 - 7200
+            # The hours before the last even hour: Sightline cuts a 2 h range once it ended an
+            # hour ago, and must not cut it while it is still arriving, so the backfill starts
+            # at an even hour (waiting for the next one) and has an hour to finish.
+            wait = -time.time() % 7200
+            print("waiting %d s for the next even hour" % wait, flush=True)
+            time.sleep(wait)
+            end_s = math.floor(time.time() / 7200) * 7200
             start_s = end_s - a.backfill * 3600
             print("backfilling %d h: %d targets x %d series at 1 s" % (a.backfill, a.targets, a.series), flush=True)
             backfill([bases[peer] + "/api/v1/write" for peer in peers], a.targets, a.series, start_s, end_s)
@@ -281,8 +288,9 @@ def main():
         while True:
             if all(metric(bases[peer], "sightline_tsdb_head_series") == 0 for peer in ours):
                 break
-            if time.time() - stopped > 900:
-                sys.exit("Sightline did not cut its head into blocks within 15 minutes")
+            # The cut of backfilled data comes an hour after its range ended.
+            if time.time() - stopped > (4500 if a.backfill else 900):
+                sys.exit("Sightline did not cut its head into blocks in time")
             time.sleep(10)
         waited = time.time() - stopped
         sizes, whole, settled = {}, {}, {}

@@ -35,7 +35,9 @@ pub fn exposure_warning(listen: &[SocketAddr], auth: &AuthConfig) -> Option<Stri
         .collect();
     (!open.is_empty()).then(|| {
         format!(
-            "listening on {} without authentication: anyone who can reach it can read every              metric and log line, silence alerts and delete dashboards; set              web.auth.basic_auth_users, or listen on 127.0.0.1 behind a proxy that authenticates",
+            "listening on {} without authentication: anyone who can reach it can read every \
+             metric and log line, silence alerts and delete dashboards; set \
+             web.auth.basic_auth_users, or listen on 127.0.0.1 behind a proxy that authenticates",
             open.join(", ")
         )
     })
@@ -135,6 +137,25 @@ mod tests {
         );
         assert_eq!(parse_basic("Bearer abc"), None);
         assert_eq!(parse_basic("Basic !!!"), None);
+    }
+
+    #[test]
+    fn exposure_is_reported_only_beyond_loopback_without_users() {
+        let open: SocketAddr = "0.0.0.0:9090".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:9090".parse().unwrap();
+        let warning = exposure_warning(&[local, open], &AuthConfig::default()).unwrap();
+        assert_eq!(
+            warning,
+            "listening on 0.0.0.0:9090 without authentication: anyone who can reach it can \
+             read every metric and log line, silence alerts and delete dashboards; set \
+             web.auth.basic_auth_users, or listen on 127.0.0.1 behind a proxy that authenticates"
+        );
+        assert_eq!(exposure_warning(&[local], &AuthConfig::default()), None);
+        let mut users = AuthConfig::default();
+        users
+            .basic_auth_users
+            .insert("admin".into(), DUMMY_HASH.into());
+        assert_eq!(exposure_warning(&[open], &users), None);
     }
 
     #[test]

@@ -1,11 +1,19 @@
-//! HTTP basic authentication from `web.auth.basic_auth_users`, as Prometheus's web config
-//! file does it: bcrypt hashes, checked against the running configuration on every request
-//! so a reload adds or removes users at once.
+//! Authentication and authorization: HTTP basic auth from `web.auth.basic_auth_users`, as
+//! Prometheus's web config file does it (bcrypt hashes), and bearer tokens from
+//! `web.auth.bearer_tokens`, both checked against the running configuration on every
+//! request so a reload adds or removes them at once; each user or token has a role
+//! (admin, viewer, push), and cross-site requests that change anything are refused (CSRF).
 //!
 //! Decisions: `/-/healthy` and `/-/ready` stay open so that Kubernetes probes need no
 //! credentials (they reveal nothing). bcrypt costs milliseconds by design, so verified
 //! (hash, password) pairs are cached like exporter-toolkit does, and an unknown user is
-//! checked against a dummy hash so that timing does not reveal which users exist.
+//! checked against a dummy hash so that timing does not reveal which users exist. Users are
+//! admins unless listed in `viewers`. Reading is every GET and the query endpoints' POST
+//! forms; pushing is remote write, Loki push and alert posting; everything else changes
+//! state and needs an admin. The CSRF check uses `Sec-Fetch-Site` and `Origin`, which
+//! browsers set and cannot be made to forge, rather than a token in every form, and also
+//! applies without authentication: a page on any site could otherwise post to a Sightline
+//! on the visitor's loopback.
 //!
 //! Without users, listening beyond loopback is reported ([`exposure_warning`]) at start-up
 //! and on Home.
@@ -14,18 +22,20 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
+use std::path::Path;
+
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sightline_core::config::AuthConfig;
+use sightline_core::config::{AuthConfig, BearerToken, Role, WebConfig};
 
 use crate::server::AppState;
 
 /// Why listening on `listen` with `auth` is open to more than this machine: some address is
 /// not loopback and no user is configured. `None` when the exposure is fine.
 pub fn exposure_warning(listen: &[SocketAddr], auth: &AuthConfig) -> Option<String> {
-    if !auth.basic_auth_users.is_empty() {
+    if auth.required() {
         return None;
     }
     let open: Vec<String> = listen
@@ -79,37 +89,225 @@ impl VerifiedCredentials {
     }
 }
 
-/// Lets a request through when no users are configured or its credentials match.
-pub(crate) async fn require_basic_auth(
+/// What a request needs to be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Reading: any GET, and the query endpoints' POST form bodies.
+    Read,
+    /// Sending data: remote write, Loki push, alerts from another Prometheus.
+    Push,
+    /// Changing state: silences, reloads, imports, deletions, flushes.
+    Change,
+}
+
+/// Endpoints whose POST only reads (Prometheus and Loki accept queries as form bodies).
+const READING_POSTS: [&str; 14] = [
+    "/api/v1/query",
+    "/api/v1/query_range",
+    "/api/v1/series",
+    "/api/v1/labels",
+    "/api/v1/format_query",
+    "/loki/api/v1/query",
+    "/loki/api/v1/query_range",
+    "/loki/api/v1/labels",
+    "/loki/api/v1/series",
+    "/loki/api/v1/index/stats",
+    "/loki/api/v1/index/volume",
+    "/loki/api/v1/format_query",
+    "/api/v1/label/",
+    "/loki/api/v1/label/",
+];
+
+/// Endpoints that receive data.
+const PUSHES: [&str; 4] = [
+    "/api/v1/write",
+    "/loki/api/v1/push",
+    "/api/prom/push",
+    "/api/v2/alerts",
+];
+
+impl Access {
+    /// What `method` on `path` (relative to the route prefix) needs.
+    fn of(method: &Method, path: &str) -> Access {
+        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Access::Read;
+        }
+        if PUSHES.contains(&path) {
+            return Access::Push;
+        }
+        let reading = READING_POSTS.iter().any(|endpoint| {
+            path == *endpoint || (endpoint.ends_with('/') && path.starts_with(endpoint))
+        });
+        if reading {
+            Access::Read
+        } else {
+            Access::Change
+        }
+    }
+
+    /// Whether `role` may do this.
+    fn allowed_for(self, role: Role) -> bool {
+        match role {
+            Role::Admin => true,
+            Role::Viewer => self == Access::Read,
+            Role::Push => self == Access::Push,
+        }
+    }
+}
+
+/// Who sent a request, once its credentials checked out.
+enum Principal {
+    /// Nobody: authentication is off.
+    Anonymous,
+    /// A `basic_auth_users` user, with their role.
+    User(String, Role),
+    /// A bearer token, with its role.
+    Token(Role),
+}
+
+/// Lets a request through when its credentials (basic auth or a bearer token) carry a role
+/// that allows it, or when no users and tokens are configured; and refuses cross-site
+/// requests that push or change anything unless they carry a bearer token (CSRF: a browser
+/// sends basic credentials, or reaches a loopback-only Sightline, on any site's behalf).
+pub(crate) async fn authorize(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let config = state.config.current();
-    let users = &config.web.auth.basic_auth_users;
-    if users.is_empty() {
-        return next.run(request).await;
-    }
-    let credentials = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(parse_basic);
-    if let Some((user, password)) = credentials {
-        let (hash, known_user) = match users.get(&user) {
-            Some(hash) => (hash.as_str(), true),
-            None => (DUMMY_HASH, false),
-        };
-        if state.verified.verify(hash, &password).await && known_user {
-            return next.run(request).await;
+    let access = Access::of(request.method(), request.uri().path());
+    let principal = match identify(&state, &config.web.auth, request.headers()).await {
+        Some(principal) => principal,
+        None => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Basic realm=\"Sightline\"")],
+                "Unauthorized\n",
+            )
+                .into_response();
         }
+    };
+    let role = match &principal {
+        Principal::Anonymous => Role::Admin,
+        Principal::User(_, role) | Principal::Token(role) => *role,
+    };
+    if !access.allowed_for(role) {
+        let who = match &principal {
+            Principal::User(user, _) => format!("user {user:?}"),
+            _ => "this token".to_owned(),
+        };
+        let role = match role {
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+            Role::Push => "push",
+        };
+        return (
+            StatusCode::FORBIDDEN,
+            format!("Forbidden: {who} has the {role} role, which may not do this\n"),
+        )
+            .into_response();
     }
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Basic realm=\"Sightline\"")],
-        "Unauthorized\n",
-    )
-        .into_response()
+    let by_token = matches!(principal, Principal::Token(_));
+    if access != Access::Read && !by_token && cross_site(&request, &config.web) {
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: cross-site request (its Origin is not this server); \
+             send it from Sightline's own pages or without a browser\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// The principal behind `headers`' credentials; `None` when authentication is required and
+/// they are missing or wrong.
+async fn identify(state: &AppState, auth: &AuthConfig, headers: &HeaderMap) -> Option<Principal> {
+    if !auth.required() {
+        return Some(Principal::Anonymous);
+    }
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    {
+        let base_dir = state.config.source().base_dir();
+        return auth
+            .bearer_tokens
+            .iter()
+            .find(|known| token_matches(known, base_dir, token.trim()))
+            .map(|known| Principal::Token(known.role));
+    }
+    let (user, password) = parse_basic(value)?;
+    let (hash, known_user) = match auth.basic_auth_users.get(&user) {
+        Some(hash) => (hash.as_str(), true),
+        None => (DUMMY_HASH, false),
+    };
+    if !(state.verified.verify(hash, &password).await && known_user) {
+        return None;
+    }
+    let role = if auth.viewers.contains(&user) {
+        Role::Viewer
+    } else {
+        Role::Admin
+    };
+    Some(Principal::User(user, role))
+}
+
+/// Whether `offered` is `known`'s token (read from its file now, if it has one), compared
+/// in constant time.
+fn token_matches(known: &BearerToken, base_dir: &Path, offered: &str) -> bool {
+    let secret = match (&known.token, &known.token_file) {
+        (Some(token), _) => token.trim().to_owned(),
+        (None, Some(file)) => match std::fs::read_to_string(base_dir.join(file)) {
+            Ok(text) => text.trim().to_owned(),
+            Err(error) => {
+                tracing::warn!(file = %file.display(), "cannot read bearer token file: {error}");
+                return false;
+            }
+        },
+        (None, None) => return false,
+    };
+    !secret.is_empty()
+        && secret.len() == offered.len()
+        && secret
+            .bytes()
+            .zip(offered.bytes())
+            .fold(0u8, |differ, (a, b)| differ | (a ^ b))
+            == 0
+}
+
+/// Whether a browser sent `request` from another site: `Sec-Fetch-Site` says so, or its
+/// `Origin` names another host than the one addressed (the `Host` header, a proxy's
+/// `X-Forwarded-Host`, or `web.external_url`). Clients that are not browsers send neither
+/// header and are not affected.
+fn cross_site(request: &Request, web: &WebConfig) -> bool {
+    let headers = request.headers();
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = text("origin") else {
+        return false;
+    };
+    let Some(origin) = url::Url::parse(origin).ok().map(|url| authority(&url)) else {
+        return true;
+    };
+    let mut ours: Vec<String> = ["host", "x-forwarded-host"]
+        .into_iter()
+        .filter_map(text)
+        .map(str::to_owned)
+        .collect();
+    ours.extend(web.external_url.as_ref().map(authority));
+    !ours.iter().any(|host| host.eq_ignore_ascii_case(&origin))
+}
+
+/// `host[:port]` of `url`, the port only when it is not the scheme's default.
+fn authority(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
 }
 
 /// Splits an `Authorization: Basic base64(user:password)` header value.

@@ -27,7 +27,7 @@ use crate::api::prometheus as prometheus_api;
 use crate::api::rules as rules_api;
 use crate::api::{format_query, grafana, metadata, status};
 use crate::api::{loki_query, loki_tail};
-use crate::auth::{VerifiedCredentials, require_basic_auth};
+use crate::auth::{VerifiedCredentials, authorize};
 use crate::backends::Backends;
 use crate::body_limit::limit_request_body;
 use crate::dashboards::Dashboard;
@@ -241,7 +241,7 @@ impl HttpServer {
             )
             .merge(pages::routes())
             .layer(from_fn_with_state(state.clone(), limit_request_body))
-            .layer(from_fn_with_state(state.clone(), require_basic_auth));
+            .layer(from_fn_with_state(state.clone(), authorize));
         let routes = Router::new()
             .route("/-/healthy", get(lifecycle::healthy))
             .route("/-/ready", get(lifecycle::ready))

@@ -22,10 +22,10 @@ use crate::duration::Duration;
 use crate::yaml::{self, Check, SourceError, checked};
 pub use scrape::ScrapeConfig;
 pub use sections::{
-    AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, BuiltinRulesConfig,
-    DashboardsConfig, HostMetricsConfig, LimitsConfig, LineDropConfig, LogCollectionConfig,
-    LogLimitsConfig, MetricsStorageConfig, QueryConfig, RetentionConfig, RetentionOverride,
-    StorageConfig, TailedFiles, WebConfig,
+    AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, BearerToken,
+    BuiltinRulesConfig, DashboardsConfig, HostMetricsConfig, LimitsConfig, LineDropConfig,
+    LogCollectionConfig, LogLimitsConfig, MetricsStorageConfig, QueryConfig, RetentionConfig,
+    RetentionOverride, Role, StorageConfig, TailedFiles, WebConfig,
 };
 pub use store::{ConfigSource, ConfigStore};
 

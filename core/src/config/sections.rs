@@ -456,16 +456,81 @@ impl WebConfig {
     }
 }
 
-/// HTTP authentication, in the shape of Prometheus's web config file.
+/// HTTP authentication: users in the shape of Prometheus's web config file, each an admin
+/// unless listed as a viewer, and bearer tokens for clients (push agents, Grafana).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// User name → bcrypt hash of the password. When empty, no authentication is required.
+    /// User name → bcrypt hash of the password. With neither users nor tokens, no
+    /// authentication is required.
     pub basic_auth_users: BTreeMap<String, String>,
+    /// Users of `basic_auth_users` who may read but not change anything (no silences, reloads,
+    /// imports or deletions, no pushes).
+    pub viewers: Vec<String>,
+    /// Tokens accepted as `Authorization: Bearer <token>`, each with its role.
+    pub bearer_tokens: Vec<BearerToken>,
+}
+
+impl AuthConfig {
+    /// Whether any request needs credentials.
+    pub fn required(&self) -> bool {
+        !self.basic_auth_users.is_empty() || !self.bearer_tokens.is_empty()
+    }
+}
+
+/// What a user or token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read: queries, dashboards, targets, alerts, logs.
+    Viewer,
+    /// Everything: read, push, and change (silences, reloads, imports, deletions).
+    Admin,
+    /// Send data only: remote write, Loki push, alerts from another Prometheus.
+    Push,
+}
+
+/// One bearer token: the secret inline or in a file (relative to the config file), and its
+/// role.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BearerToken {
+    /// The token.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// A file holding the token (surrounding whitespace ignored), read on each use so that
+    /// rotating it needs no reload.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// What the token may do.
+    pub role: Role,
 }
 
 impl Check for AuthConfig {
     fn check(&self) -> Result<(), String> {
+        for viewer in &self.viewers {
+            if !self.basic_auth_users.contains_key(viewer) {
+                return Err(format!(
+                    "viewers: {viewer:?} is not one of basic_auth_users"
+                ));
+            }
+        }
+        for (index, token) in self.bearer_tokens.iter().enumerate() {
+            match (&token.token, &token.token_file) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(format!(
+                        "bearer_tokens[{index}]: set exactly one of token and token_file"
+                    ));
+                }
+                (Some(secret), None) if secret.trim().len() < 16 => {
+                    return Err(format!(
+                        "bearer_tokens[{index}]: a token needs at least 16 characters \
+                         (e.g. from `openssl rand -hex 32`)"
+                    ));
+                }
+                _ => {}
+            }
+        }
         for (user, hash) in &self.basic_auth_users {
             let bcrypt_prefix = ["$2a$", "$2b$", "$2x$", "$2y$"]
                 .iter()

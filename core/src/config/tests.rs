@@ -212,6 +212,18 @@ fn errors_name_file_line_and_column() {
             "sightline.yml:3:5: web.auth: basic_auth_users: the password of \"admin\" must be a bcrypt hash",
         ),
         (
+            "web:\n  auth:\n    viewers: [bob]\n",
+            "sightline.yml:3:5: web.auth: viewers: \"bob\" is not one of basic_auth_users",
+        ),
+        (
+            "web:\n  auth:\n    bearer_tokens: [{token: short, role: push}]\n",
+            "sightline.yml:3:5: web.auth: bearer_tokens[0]: a token needs at least 16 characters",
+        ),
+        (
+            "web:\n  auth:\n    bearer_tokens: [{token: 0123456789abcdef, role: root}]\n",
+            "sightline.yml:3:53: web.auth.bearer_tokens[0].role: unknown variant `root`, expected one of `viewer`, `admin`, `push`",
+        ),
+        (
             "web:\n  listen: ['localhost']\n",
             "sightline.yml:2:12: web.listen[0]: invalid socket address syntax",
         ),

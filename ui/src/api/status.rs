@@ -22,7 +22,7 @@ use super::{ApiError, success};
 use crate::server::AppState;
 
 /// Keys whose values are credentials, shown as `<secret>`.
-const SECRET_KEYS: [&str; 3] = ["password", "credentials", "bearer_token"];
+const SECRET_KEYS: [&str; 4] = ["password", "credentials", "bearer_token", "token"];
 
 /// Mappings whose every value is a credential (user → password hash).
 const SECRET_MAPS: [&str; 1] = ["basic_auth_users"];

@@ -1,0 +1,193 @@
+//! Roles and CSRF over real HTTP: an admin and a viewer user (bcrypt), a push token and a
+//! viewer token (one inline, one from a file); what each may read, push and change; a
+//! cross-site change refused even from an admin's browser, also without authentication;
+//! tokens hidden in `/api/v1/status/config`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
+
+mod common;
+
+use chrono::{Duration as Span, SecondsFormat, Utc};
+use common::{Appliance, http, write_file};
+use reqwest::StatusCode;
+use reqwest::blocking::RequestBuilder;
+use serde_json::json;
+
+const PUSH_TOKEN: &str = "push-0123456789abcdef";
+const VIEW_TOKEN: &str = "view-0123456789abcdef";
+
+fn silence() -> serde_json::Value {
+    let now = Utc::now();
+    json!({
+        "matchers": [{"name": "alertname", "value": "Noisy", "isRegex": false, "isEqual": true}],
+        "startsAt": now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "endsAt": (now + Span::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true),
+        "createdBy": "test",
+        "comment": "maintenance",
+    })
+}
+
+fn push_body() -> serde_json::Value {
+    let ns = Utc::now().timestamp_nanos_opt().unwrap().to_string();
+    json!({"streams": [{"stream": {"app": "door"}, "values": [[ns, "opened"]]}]})
+}
+
+/// The status of `request`.
+fn status(request: RequestBuilder) -> StatusCode {
+    request.send().unwrap().status()
+}
+
+#[test]
+fn users_and_tokens_may_do_what_their_role_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "viewer.token", &format!("{VIEW_TOKEN}\n"));
+    let admin = bcrypt::hash("admin-pw", 4).unwrap();
+    let guest = bcrypt::hash("guest-pw", 4).unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        &format!(
+            "web:\n  auth:\n    basic_auth_users:\n      admin: '{admin}'\n      guest: '{guest}'\n    viewers: [guest]\n    bearer_tokens:\n      - {{token: {PUSH_TOKEN}, role: push}}\n      - {{token_file: viewer.token, role: viewer}}\n"
+        ),
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let client = http();
+    let query = || client.get(app.url("/api/v1/query?query=up"));
+    let query_form = || {
+        client
+            .post(app.url("/api/v1/query"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("query=up")
+    };
+    let add_silence = || {
+        client
+            .post(app.url("/api/v2/silences"))
+            .header("Content-Type", "application/json")
+            .body(silence().to_string())
+    };
+    let push = || {
+        client
+            .post(app.url("/loki/api/v1/push"))
+            .header("Content-Type", "application/json")
+            .body(push_body().to_string())
+    };
+    let reload = || client.post(app.url("/-/reload"));
+
+    // Nobody: only the probes.
+    assert_eq!(status(query()), StatusCode::UNAUTHORIZED);
+    assert_eq!(status(push()), StatusCode::UNAUTHORIZED);
+    assert_eq!(status(client.get(app.url("/-/ready"))), StatusCode::OK);
+
+    // The admin may do everything.
+    let as_admin = |request: RequestBuilder| request.basic_auth("admin", Some("admin-pw"));
+    assert_eq!(status(as_admin(query())), StatusCode::OK);
+    assert_eq!(status(as_admin(add_silence())), StatusCode::OK);
+    assert_eq!(status(as_admin(push())), StatusCode::NO_CONTENT);
+    assert_eq!(status(as_admin(reload())), StatusCode::OK);
+
+    // The viewer reads, also with query forms, and may not change or push anything.
+    let as_guest = |request: RequestBuilder| request.basic_auth("guest", Some("guest-pw"));
+    assert_eq!(status(as_guest(query())), StatusCode::OK);
+    assert_eq!(status(as_guest(query_form())), StatusCode::OK);
+    assert_eq!(
+        status(as_guest(client.get(app.url("/api/v2/silences")))),
+        StatusCode::OK
+    );
+    let refused = as_guest(add_silence()).send().unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .text()
+            .unwrap()
+            .contains("user \"guest\" has the viewer role")
+    );
+    assert_eq!(status(as_guest(reload())), StatusCode::FORBIDDEN);
+    assert_eq!(status(as_guest(push())), StatusCode::FORBIDDEN);
+    assert_eq!(
+        status(as_guest(
+            client.delete(app.url("/api/dashboards/uid/anything"))
+        )),
+        StatusCode::FORBIDDEN
+    );
+
+    // The push token pushes (Loki and remote write reach their handlers) and reads nothing.
+    let as_pusher = |request: RequestBuilder| request.bearer_auth(PUSH_TOKEN);
+    assert_eq!(status(as_pusher(push())), StatusCode::NO_CONTENT);
+    assert_eq!(
+        status(as_pusher(client.post(app.url("/api/v1/write")).body("x"))),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(status(as_pusher(query())), StatusCode::FORBIDDEN);
+    assert_eq!(status(as_pusher(add_silence())), StatusCode::FORBIDDEN);
+
+    // The viewer token, read from its file, reads; a wrong token is nobody.
+    assert_eq!(status(query().bearer_auth(VIEW_TOKEN)), StatusCode::OK);
+    assert_eq!(
+        status(push().bearer_auth(VIEW_TOKEN)),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(query().bearer_auth("view-0123456789abcdeX")),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // CSRF: the admin's browser on another site may not change anything; on Sightline's own
+    // origin it may.
+    let origin = app.url("").trim_end_matches('/').to_owned();
+    assert_eq!(
+        status(as_admin(add_silence()).header("Origin", "http://evil.example")),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(as_admin(add_silence()).header("Sec-Fetch-Site", "cross-site")),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(as_admin(add_silence()).header("Origin", &origin)),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(as_admin(add_silence()).header("Sec-Fetch-Site", "same-origin")),
+        StatusCode::OK
+    );
+    // Reading cross-site stays allowed (a page cannot read the answer anyway).
+    assert_eq!(
+        status(as_admin(query_form()).header("Origin", "http://evil.example")),
+        StatusCode::OK
+    );
+
+    // Tokens never show in the config the API returns.
+    let config = as_admin(client.get(app.url("/api/v1/status/config")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!config.contains(PUSH_TOKEN), "{config}");
+    assert!(config.contains("token: <secret>"), "{config}");
+}
+
+#[test]
+fn without_authentication_cross_site_changes_are_still_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Appliance::start(&dir.path().join("data"), &[]);
+    let client = http();
+    let reload = || client.post(app.url("/-/reload"));
+    assert_eq!(
+        status(reload().header("Origin", "http://evil.example")),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(
+            client
+                .post(app.url("/api/v2/silences"))
+                .header("Content-Type", "application/json")
+                .body(silence().to_string())
+                .header("Sec-Fetch-Site", "cross-site")
+        ),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(status(reload()), StatusCode::OK);
+}

@@ -15,6 +15,43 @@ use sightline_scraper::tailer::{
 };
 use tokio_util::sync::CancellationToken;
 
+/// How often the same poll error is logged again while it lasts (a full disk refuses every
+/// poll; one line a minute says so without flooding the log).
+const REPEAT_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Decides whether a poll error is worth a log line: a new error always, the same one again
+/// only after [`REPEAT_WARNING_EVERY`], with how often it happened meanwhile.
+#[derive(Debug, Default)]
+struct ErrorLog {
+    last: Option<(String, std::time::Instant)>,
+    repeats: u64,
+}
+
+impl ErrorLog {
+    /// The line to log for `error` at `now`, if any.
+    fn line(&mut self, error: String, now: std::time::Instant) -> Option<String> {
+        if let Some((last, at)) = &self.last
+            && *last == error
+            && now.duration_since(*at) < REPEAT_WARNING_EVERY
+        {
+            self.repeats += 1;
+            return None;
+        }
+        let line = match std::mem::take(&mut self.repeats) {
+            0 => error.clone(),
+            repeats => format!("{error} ({repeats} more times since the last report)"),
+        };
+        self.last = Some((error, now));
+        Some(line)
+    }
+
+    /// A poll went through: the next error is news again.
+    fn clear(&mut self) {
+        self.last = None;
+        self.repeats = 0;
+    }
+}
+
 /// The tailer's counters, named as Promtail's where it has one.
 struct TailerMetrics {
     lines: IntCounter,
@@ -98,6 +135,7 @@ pub fn spawn(
     Ok(Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut errors = ErrorLog::default();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -115,8 +153,16 @@ pub fn spawn(
             match polled {
                 Ok((running, result)) => {
                     match result {
-                        Ok(stats) => metrics.add(stats),
-                        Err(error) => tracing::warn!("log collection: {error}"),
+                        Ok(stats) => {
+                            errors.clear();
+                            metrics.add(stats);
+                        }
+                        Err(error) => {
+                            let now = std::time::Instant::now();
+                            if let Some(line) = errors.line(error.to_string(), now) {
+                                tracing::warn!("log collection: {line}");
+                            }
+                        }
                     }
                     tailer = Some(running);
                 }
@@ -135,4 +181,34 @@ pub fn spawn(
             tracing::warn!("cannot save log collection positions: {error}");
         }
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lasting_error_is_logged_once_a_minute_with_its_repeats() {
+        let start = std::time::Instant::now();
+        let at = |seconds: u64| start + std::time::Duration::from_secs(seconds);
+        let mut log = ErrorLog::default();
+        let full = || "No space left on device".to_owned();
+        assert_eq!(log.line(full(), at(0)), Some(full()));
+        assert_eq!(log.line(full(), at(1)), None);
+        assert_eq!(log.line(full(), at(30)), None);
+        assert_eq!(
+            log.line(full(), at(61)),
+            Some("No space left on device (2 more times since the last report)".to_owned())
+        );
+        // Another error is news at once; so is the first one after a good poll.
+        assert_eq!(
+            log.line("other".to_owned(), at(62)),
+            Some("other".to_owned())
+        );
+        log.clear();
+        assert_eq!(
+            log.line("other".to_owned(), at(63)),
+            Some("other".to_owned())
+        );
+    }
 }

@@ -123,8 +123,9 @@ pub fn spawn(
             let pods = PodMetadata::from_api();
             let (kubernetes, base_dir, filled) =
                 (kubernetes.clone(), base_dir.to_owned(), pods.clone());
+            let wait = std::time::Duration::from(section.pod_labels_wait);
             let watch = tokio::spawn(async move {
-                follow_pod_labels(&kubernetes, &base_dir, &node, filled).await;
+                follow_pod_labels(&kubernetes, &base_dir, &node, filled, wait).await;
             });
             (pods, Some(watch))
         }

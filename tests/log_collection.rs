@@ -199,3 +199,43 @@ fn pod_logs_carry_the_pods_labels_from_the_api() {
     assert_eq!(dns_lines, ["serving DNS"], "{dns:?}");
     assert_eq!(dns[0].0["app"], "coredns");
 }
+
+#[test]
+fn pod_logs_are_read_without_app_labels_when_the_api_never_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods");
+    append(
+        &pods.join("media_jellyfin-0_uid-jellyfin-0/jellyfin/0.log"),
+        &[cri("F", "started")],
+    );
+    // Nothing listens on the API port: the first list never comes.
+    let closed = common::free_port();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        &format!(
+            "kubernetes:\n  api_server: http://127.0.0.1:{closed}\nlog_collection:\n  pods_root: {}\n  node_name: node-a\n  poll_interval: 200ms\n  pod_labels_wait: 1s\n",
+            pods.display()
+        ),
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let media = wait_for_lines(&app, "{namespace=\"media\"}", 1);
+    assert_eq!(
+        media,
+        [(
+            json!({"namespace": "media", "pod": "jellyfin-0", "container": "jellyfin",
+                   "node": "node-a", "stream": "stdout"}),
+            "started".to_owned()
+        )]
+    );
+    assert!(
+        app.log()
+            .iter()
+            .any(|line| line.contains("did not list this node's pods within 1s")),
+        "{:#?}",
+        app.log()
+    );
+}

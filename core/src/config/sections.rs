@@ -333,6 +333,9 @@ pub struct LogCollectionConfig {
     pub max_partial_line_size: ByteSize,
     /// How often files are listed and read.
     pub poll_interval: Duration,
+    /// With a `kubernetes:` section, how long pod files wait for the API's first list of
+    /// pods (so that streams start with their `app` label) before they are read without it.
+    pub pod_labels_wait: Duration,
 }
 
 impl Default for LogCollectionConfig {
@@ -345,6 +348,7 @@ impl Default for LogCollectionConfig {
             drop: Vec::new(),
             max_partial_line_size: ByteSize(256 * 1024),
             poll_interval: Duration::from_secs(1),
+            pod_labels_wait: Duration::from_secs(60),
         }
     }
 }

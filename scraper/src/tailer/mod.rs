@@ -125,6 +125,12 @@ impl PodMetadata {
         map.insert((namespace.to_owned(), pod.to_owned()), labels);
     }
 
+    /// Stops pod files waiting for the first list: they are read from now on, without the
+    /// labels of pods not yet known.
+    pub fn stop_waiting(&self) {
+        self.synced.store(true, Ordering::Release);
+    }
+
     /// Replaces every pod's labels at once, after a (re)list or a change.
     pub fn replace(&self, pods: impl IntoIterator<Item = ((String, String), Labels)>) {
         let mut map = self.pods.write().unwrap_or_else(|e| e.into_inner());

@@ -87,12 +87,15 @@ pub fn node_name(config: &LogCollectionConfig) -> String {
 
 /// Keeps `metadata` in step with the labels of the pods on `node` (all pods when `node` is
 /// empty), from a pod list/watch over the `kubernetes:` section's connection, until the
-/// task is aborted.
+/// task is aborted. When the first list has not come within `wait` (the API is
+/// unreachable, or RBAC refuses), pod files stop waiting for it and are read without the
+/// labels, which later lists add to new streams.
 pub async fn follow_pod_labels(
     section: &KubernetesConfig,
     base_dir: &Path,
     node: &str,
     metadata: PodMetadata,
+    wait: std::time::Duration,
 ) {
     let config = KubernetesSdConfig {
         role: KubernetesRole::Pod,
@@ -112,8 +115,18 @@ pub async fn follow_pod_labels(
     };
     let changed = Arc::new(Notify::new());
     let discovery = KubernetesDiscovery::spawn(&config, base_dir, changed.clone());
-    loop {
+    if tokio::time::timeout(wait, changed.notified())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the Kubernetes API did not list this node's pods within {wait:?} \
+             (log_collection.pod_labels_wait); reading pod logs without their app label until it does"
+        );
+        metadata.stop_waiting();
         changed.notified().await;
+    }
+    loop {
         let pods: BTreeMap<(String, String), Labels> = discovery.with_stores(|stores| {
             stores
                 .pods
@@ -125,5 +138,6 @@ pub async fn follow_pod_labels(
                 .collect()
         });
         metadata.replace(pods);
+        changed.notified().await;
     }
 }

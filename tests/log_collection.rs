@@ -133,6 +133,20 @@ fn cri(tag: &str, content: &str) -> String {
     )
 }
 
+/// The appliance tailing `<dir>/pods` as node `node-a` every 200 ms, with the pods' labels
+/// from the API at `api_server`; `extra` adds `log_collection` keys (indented by 2).
+fn pod_log_appliance(dir: &Path, api_server: &str, extra: &str) -> Appliance {
+    let config = write_file(
+        dir,
+        "sightline.yml",
+        &format!(
+            "kubernetes:\n  api_server: {api_server}\nlog_collection:\n  pods_root: {}\n  node_name: node-a\n  poll_interval: 200ms\n{extra}",
+            dir.join("pods").display()
+        ),
+    );
+    Appliance::start(&dir.join("data"), &["--config", config.to_str().unwrap()])
+}
+
 #[test]
 fn pod_logs_carry_the_pods_labels_from_the_api() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -165,18 +179,10 @@ fn pod_logs_carry_the_pods_labels_from_the_api() {
         &pods.join("kube-system_coredns-1_uid-coredns-1/coredns/0.log"),
         &[cri("F", "GET /healthz 200"), cri("F", "serving DNS")],
     );
-    let config = write_file(
+    let app = pod_log_appliance(
         dir.path(),
-        "sightline.yml",
-        &format!(
-            "kubernetes:\n  api_server: {}\nlog_collection:\n  pods_root: {}\n  node_name: node-a\n  poll_interval: 200ms\n  drop:\n    - labels: {{namespace: kube-system}}\n      expression: 'GET /healthz'\n",
-            api.url,
-            pods.display()
-        ),
-    );
-    let app = Appliance::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
+        &api.url,
+        "  drop:\n    - labels: {namespace: kube-system}\n      expression: 'GET /healthz'\n",
     );
     let media = wait_for_lines(&app, "{namespace=\"media\"}", 1);
     assert_eq!(
@@ -210,17 +216,10 @@ fn pod_logs_are_read_without_app_labels_when_the_api_never_answers() {
     );
     // Nothing listens on the API port: the first list never comes.
     let closed = common::free_port();
-    let config = write_file(
+    let app = pod_log_appliance(
         dir.path(),
-        "sightline.yml",
-        &format!(
-            "kubernetes:\n  api_server: http://127.0.0.1:{closed}\nlog_collection:\n  pods_root: {}\n  node_name: node-a\n  poll_interval: 200ms\n  pod_labels_wait: 1s\n",
-            pods.display()
-        ),
-    );
-    let app = Appliance::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
+        &format!("http://127.0.0.1:{closed}"),
+        "  pod_labels_wait: 1s\n",
     );
     let media = wait_for_lines(&app, "{namespace=\"media\"}", 1);
     assert_eq!(

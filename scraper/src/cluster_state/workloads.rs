@@ -26,13 +26,19 @@ impl Common {
             labels,
             seconds(meta.creation_timestamp.as_ref()),
         );
-        out.add_some(&self.generation, labels, meta.generation.map(|g| g as f64));
+        out.add_some(&self.generation, labels, generation(meta.generation));
     }
 }
 
 /// An optional count as a sample value.
 fn count(value: Option<i32>) -> Option<f64> {
     value.map(f64::from)
+}
+
+/// An optional generation (`metadata.generation`, `status.observedGeneration`) as a sample
+/// value.
+fn generation(value: Option<i64>) -> Option<f64> {
+    value.map(|g| g as f64)
 }
 
 /// Writes the series of every workload controller in `stores`.
@@ -137,7 +143,7 @@ fn deployment(out: &mut Families, deployment: &Deployment) {
     out.add_some(
         &DEPLOYMENT_OBSERVED,
         &labels,
-        status.and_then(|s| s.observed_generation).map(|g| g as f64),
+        status.and_then(|s| generation(s.observed_generation)),
     );
     for condition in status.and_then(|s| s.conditions.as_deref()).unwrap_or(&[]) {
         let mut all = labels.to_vec();
@@ -218,7 +224,7 @@ fn stateful_set(out: &mut Families, set: &StatefulSet) {
     out.add_some(
         &STATEFUL_SET_OBSERVED,
         &labels,
-        status.observed_generation.map(|g| g as f64),
+        generation(status.observed_generation),
     );
     for (metric, revision) in [
         (&STATEFUL_SET_CURRENT_REVISION, &status.current_revision),
@@ -299,7 +305,7 @@ fn daemon_set(out: &mut Families, set: &DaemonSet) {
     out.add_some(
         &DAEMON_SET_OBSERVED,
         &labels,
-        status.observed_generation.map(|g| g as f64),
+        generation(status.observed_generation),
     );
 }
 
@@ -364,7 +370,7 @@ fn replica_set(out: &mut Families, set: &ReplicaSet) {
     out.add_some(
         &REPLICA_SET_OBSERVED,
         &labels,
-        status.observed_generation.map(|g| g as f64),
+        generation(status.observed_generation),
     );
 }
 
@@ -488,7 +494,7 @@ fn horizontal_pod_autoscaler(out: &mut Families, hpa: &HorizontalPodAutoscaler) 
     out.add_some(
         &HPA_GENERATION,
         &labels,
-        hpa.metadata.generation.map(|g| g as f64),
+        generation(hpa.metadata.generation),
     );
     if let Some(spec) = hpa.spec.as_ref() {
         let target = &spec.scale_target_ref;
@@ -568,6 +574,6 @@ fn pod_disruption_budget(out: &mut Families, budget: &PodDisruptionBudget) {
     out.add_some(
         &PDB_OBSERVED,
         &labels,
-        status.observed_generation.map(|g| g as f64),
+        generation(status.observed_generation),
     );
 }

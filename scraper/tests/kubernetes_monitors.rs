@@ -364,3 +364,60 @@ async fn basic_auth_comes_from_the_secret_the_monitor_names() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Runs a manager on `text` (a config) until `stop` is cancelled.
+fn run_manager(text: &str, stop: &CancellationToken) -> Arc<ScrapeManager> {
+    let config = Config::parse(Path::new("sightline.yml"), text).unwrap();
+    let manager = Arc::new(ScrapeManager::new(Arc::new(NoStorage), ".".into()));
+    let (config_tx, config_rx) = tokio::sync::watch::channel(Arc::new(config));
+    tokio::spawn(manager.clone().run(config_rx, stop.clone()));
+    // The sender lives as long as the manager runs.
+    tokio::spawn(async move {
+        config_tx.closed().await;
+    });
+    manager
+}
+
+#[tokio::test]
+async fn every_kind_of_cluster_object_can_be_switched_off() {
+    let api = FakeApi::start().await;
+    for monitor in fixture_monitors() {
+        api.apply(monitor);
+    }
+    let stop = CancellationToken::new();
+    let on = run_manager(
+        &format!("kubernetes:\n  api_server: '{}'\n", api.url),
+        &stop,
+    );
+    // With the defaults, the monitors become pools and the cluster's series render.
+    let mut waited = 0;
+    while on
+        .cluster_metrics()
+        .is_none_or(|text| !text.contains("kube_state_metrics_list_total"))
+    {
+        assert!(waited < 200, "cluster metrics never rendered");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+
+    let off = FakeApi::start().await;
+    for monitor in fixture_monitors() {
+        off.apply(monitor);
+    }
+    let stop = CancellationToken::new();
+    let manager = run_manager(
+        &format!(
+            "kubernetes:\n  api_server: '{}'\n  monitors: false\n  prometheus_rules: false\n  dashboards: false\n  cluster_metrics: false\n",
+            off.url
+        ),
+        &stop,
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(targets(&manager).is_empty());
+    assert!(manager.cluster_metrics().is_none());
+    assert!(manager.dashboards().is_empty());
+    assert!(manager.prometheus_rules().is_empty());
+    assert_eq!(off.requests(), (0, 0), "nothing is listed or watched");
+    stop.cancel();
+}

@@ -26,6 +26,8 @@ pub struct KubernetesConfig {
     pub api_server: Option<url::Url>,
     /// Kubeconfig file, relative to the config file's directory.
     pub kubeconfig_file: Option<PathBuf>,
+    /// Read ServiceMonitors and PodMonitors as scrape jobs (the default) or not (`false`).
+    pub monitors: Option<bool>,
     /// Discover a ServiceMonitor's targets through EndpointSlices (the default, as
     /// prometheus-operator does on current Kubernetes) or through Endpoints (`false`).
     pub use_endpointslices: Option<bool>,
@@ -43,9 +45,12 @@ pub struct KubernetesConfig {
 }
 
 impl KubernetesConfig {
-    /// The `monitor_selector` as an API label selector (`a=b,c=d`).
-    pub fn label_selector(&self) -> String {
-        selector_text(&self.monitor_selector)
+    /// The `monitor_selector` as an API label selector (`a=b,c=d`), or `None` when
+    /// ServiceMonitors and PodMonitors are not read.
+    pub fn label_selector(&self) -> Option<String> {
+        self.monitors
+            .unwrap_or(true)
+            .then(|| selector_text(&self.monitor_selector))
     }
 
     /// The `rule_selector` as an API label selector, or `None` when PrometheusRules are not

@@ -346,8 +346,8 @@ fn kubernetes_section_reads_the_monitor_selector() {
     .unwrap();
     let kubernetes = config.kubernetes.unwrap();
     assert_eq!(
-        kubernetes.label_selector(),
-        "release=kube-prometheus-stack,team=ops"
+        kubernetes.label_selector().as_deref(),
+        Some("release=kube-prometheus-stack,team=ops")
     );
     assert_eq!(kubernetes.namespaces, ["monitoring"]);
     assert!(

@@ -307,7 +307,7 @@ enum Plan {
     /// `dashboard_selector`'s, each unless `None`; with `cluster_state`, also every object
     /// the cluster's `kube_*` series are made of, in all namespaces.
     Monitors {
-        label_selector: String,
+        label_selector: Option<String>,
         rule_selector: Option<String>,
         dashboard_selector: Option<String>,
         namespaces: Vec<String>,
@@ -449,27 +449,29 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
             if cluster_state {
                 follow_cluster_state(&mut tasks, &client, &shared);
             }
-            let selectors = watcher::Config::default().labels(&label_selector);
             let namespaces: Vec<Option<String>> = if namespaces.is_empty() {
                 vec![None]
             } else {
                 namespaces.into_iter().map(Some).collect()
             };
             for namespace in namespaces {
-                tasks.spawn(watch::follow(
-                    api::<ServiceMonitor>(client.clone(), namespace.as_deref()),
-                    selectors.clone(),
-                    namespace.clone(),
-                    shared.clone(),
-                    |stores| &mut stores.service_monitors,
-                ));
-                tasks.spawn(watch::follow(
-                    api::<PodMonitor>(client.clone(), namespace.as_deref()),
-                    selectors.clone(),
-                    namespace.clone(),
-                    shared.clone(),
-                    |stores| &mut stores.pod_monitors,
-                ));
+                if let Some(label_selector) = &label_selector {
+                    let selectors = watcher::Config::default().labels(label_selector);
+                    tasks.spawn(watch::follow(
+                        api::<ServiceMonitor>(client.clone(), namespace.as_deref()),
+                        selectors.clone(),
+                        namespace.clone(),
+                        shared.clone(),
+                        |stores| &mut stores.service_monitors,
+                    ));
+                    tasks.spawn(watch::follow(
+                        api::<PodMonitor>(client.clone(), namespace.as_deref()),
+                        selectors,
+                        namespace.clone(),
+                        shared.clone(),
+                        |stores| &mut stores.pod_monitors,
+                    ));
+                }
                 if let Some(dashboard_selector) = &dashboard_selector {
                     tasks.spawn(watch::follow(
                         api::<ConfigMap>(client.clone(), namespace.as_deref()),

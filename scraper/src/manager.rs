@@ -127,6 +127,9 @@ struct KubernetesState {
     /// The `kubernetes:` section being followed, its discovery and the generation the
     /// monitor jobs were last built from.
     monitors: Option<(KubernetesConfig, KubernetesDiscovery, u64)>,
+    /// The `kubernetes:` section and the discovery behind its `kube_*` series, when
+    /// `cluster_metrics` is on.
+    cluster: Option<(KubernetesConfig, KubernetesDiscovery)>,
     /// The last config applied, to rebuild monitor jobs from.
     config: Option<Config>,
 }
@@ -436,8 +439,15 @@ impl ScrapeManager {
         state.config = Some(config.clone());
         let Some(section) = &config.kubernetes else {
             state.monitors = None;
+            state.cluster = None;
             return Vec::new();
         };
+        if !section.cluster_metrics.unwrap_or(true) {
+            state.cluster = None;
+        } else if state.cluster.as_ref().is_none_or(|(old, _)| old != section) {
+            let discovery = KubernetesDiscovery::spawn_cluster_state(section, &self.base_dir);
+            state.cluster = Some((section.clone(), discovery));
+        }
         if state
             .monitors
             .as_ref()
@@ -496,10 +506,7 @@ impl ScrapeManager {
     /// follows; `None` without the section or with `cluster_metrics: false`.
     pub fn cluster_metrics(&self) -> Option<String> {
         let state = self.kubernetes_state();
-        let (section, discovery, _) = state.monitors.as_ref()?;
-        if !section.cluster_metrics.unwrap_or(true) {
-            return None;
-        }
+        let (_, discovery) = state.cluster.as_ref()?;
         Some(discovery.with_stores(crate::cluster_state::render))
     }
 

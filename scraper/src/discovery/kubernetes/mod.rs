@@ -131,9 +131,9 @@ pub struct Stores {
     pub secrets: Store<Secret>,
     /// ConfigMaps labelled `grafana_dashboard: "1"`, when the `kubernetes:` section reads them.
     pub dashboards: Store<ConfigMap>,
-    /// The kinds below, and every pod, node and namespace, are kept when the `kubernetes:`
-    /// section renders the cluster's `kube_*` series
-    /// ([`cluster_state`](crate::cluster_state)). Deployments.
+    /// Deployments. This kind and those below, with every pod, node and namespace, are kept
+    /// by the discovery behind the cluster's `kube_*` series
+    /// ([`KubernetesDiscovery::spawn_cluster_state`]).
     pub deployments: Store<Deployment>,
     /// StatefulSets.
     pub stateful_sets: Store<StatefulSet>,
@@ -304,15 +304,17 @@ enum Plan {
     Role(KubernetesRole),
     /// ServiceMonitors and PodMonitors with these labels, in these namespaces (all: empty),
     /// PrometheusRules with `rule_selector`'s labels and dashboard ConfigMaps with
-    /// `dashboard_selector`'s, each unless `None`; with `cluster_state`, also every object
-    /// the cluster's `kube_*` series are made of, in all namespaces.
+    /// `dashboard_selector`'s, each unless `None`.
     Monitors {
         label_selector: Option<String>,
         rule_selector: Option<String>,
         dashboard_selector: Option<String>,
         namespaces: Vec<String>,
-        cluster_state: bool,
     },
+    /// Every object the cluster's `kube_*` series are made of, in all namespaces. Apart from
+    /// the monitors: a pod's status changing must not make the scrape manager rebuild its
+    /// monitor jobs or fetch Secrets again.
+    ClusterState,
 }
 
 /// One `kubernetes_sd_configs` entry (or the `kubernetes:` section's monitors) being
@@ -338,26 +340,29 @@ impl KubernetesDiscovery {
         base_dir: &Path,
         notify: Arc<Notify>,
     ) -> Self {
-        let connection = KubernetesSdConfig {
-            role: KubernetesRole::Pod,
-            api_server: config.api_server.clone(),
-            kubeconfig_file: config.kubeconfig_file.clone(),
-            namespaces: Default::default(),
-            selectors: Vec::new(),
-            attach_metadata: Default::default(),
-            basic_auth: None,
-            authorization: None,
-            bearer_token_file: None,
-            tls_config: None,
-        };
         let plan = Plan::Monitors {
             label_selector: config.label_selector(),
             rule_selector: config.rule_label_selector(),
             dashboard_selector: config.dashboard_label_selector(),
             namespaces: config.namespaces.clone(),
-            cluster_state: config.cluster_metrics.unwrap_or(true),
         };
-        Self::spawn_plan(&connection, plan, base_dir, notify)
+        Self::spawn_plan(&section_connection(config), plan, base_dir, notify)
+    }
+
+    /// Starts following, over the `kubernetes:` section's connection, every object the
+    /// cluster's `kube_*` series are made of ([`cluster_state`](crate::cluster_state)); read
+    /// them with [`KubernetesDiscovery::with_stores`]. Nothing is woken on changes: the
+    /// series are rendered from the copies when scraped.
+    pub fn spawn_cluster_state(
+        config: &sightline_core::config::kubernetes::KubernetesConfig,
+        base_dir: &Path,
+    ) -> Self {
+        Self::spawn_plan(
+            &section_connection(config),
+            Plan::ClusterState,
+            base_dir,
+            Arc::new(Notify::new()),
+        )
     }
 
     fn spawn_plan(
@@ -396,7 +401,7 @@ impl KubernetesDiscovery {
                 stores.attach_metadata(role, &self.attach, &mut groups);
                 groups
             }
-            Plan::Monitors { .. } => Vec::new(),
+            Plan::Monitors { .. } | Plan::ClusterState => Vec::new(),
         }
     }
 
@@ -439,16 +444,17 @@ async fn run(config: KubernetesSdConfig, plan: Plan, base_dir: PathBuf, shared: 
     let mut tasks = tokio::task::JoinSet::new();
     let role = match plan {
         Plan::Role(role) => role,
+        Plan::ClusterState => {
+            follow_cluster_state(&mut tasks, &client, &shared);
+            while tasks.join_next().await.is_some() {}
+            return;
+        }
         Plan::Monitors {
             label_selector,
             rule_selector,
             dashboard_selector,
             namespaces,
-            cluster_state,
         } => {
-            if cluster_state {
-                follow_cluster_state(&mut tasks, &client, &shared);
-            }
             let namespaces: Vec<Option<String>> = if namespaces.is_empty() {
                 vec![None]
             } else {
@@ -631,6 +637,25 @@ async fn fetch_secrets(client: kube::Client, shared: Arc<Shared>) {
             shared.mark_changed();
         }
         let _ = tokio::time::timeout(SECRET_REFRESH, shared.secrets_wanted.notified()).await;
+    }
+}
+
+/// A role-less `kubernetes_sd_configs` entry with the `kubernetes:` section's connection
+/// (API server or kubeconfig), for the section's own watches.
+fn section_connection(
+    config: &sightline_core::config::kubernetes::KubernetesConfig,
+) -> KubernetesSdConfig {
+    KubernetesSdConfig {
+        role: KubernetesRole::Pod,
+        api_server: config.api_server.clone(),
+        kubeconfig_file: config.kubeconfig_file.clone(),
+        namespaces: Default::default(),
+        selectors: Vec::new(),
+        attach_metadata: Default::default(),
+        basic_auth: None,
+        authorization: None,
+        bearer_token_file: None,
+        tls_config: None,
     }
 }
 

@@ -196,11 +196,7 @@ pub(crate) async fn authorize(
             Principal::User(user, _) => format!("user {user:?}"),
             _ => "this token".to_owned(),
         };
-        let role = match role {
-            Role::Admin => "admin",
-            Role::Viewer => "viewer",
-            Role::Push => "push",
-        };
+        let role = role.name();
         return (
             StatusCode::FORBIDDEN,
             format!("Forbidden: {who} has the {role} role, which may not do this\n"),

@@ -494,6 +494,17 @@ pub enum Role {
     Push,
 }
 
+impl Role {
+    /// The role as the config spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+            Role::Push => "push",
+        }
+    }
+}
+
 /// One bearer token: the secret inline or in a file (relative to the config file), and its
 /// role.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -162,10 +162,21 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &registry,
         shutdown.clone(),
     )?;
+    registry
+        .register(Box::new(self_metrics::StorageMetrics::new(
+            data_dir.path().to_owned(),
+            db.clone(),
+            logs.clone(),
+            config.clone(),
+        )?))
+        .context("cannot register storage metrics")?;
     let scrape_manager = Arc::new(ScrapeManager::new(
         Arc::new(head.clone()),
         config.source().base_dir().to_owned(),
     ));
+    scrape_manager
+        .register_metrics(&registry)
+        .context("cannot register scrape metrics")?;
     backends.set_dashboards(DashboardLibrary::new(data_dir.path().join("dashboards")));
     backends.set_metrics(MetricBackend {
         querier: db.querier().clone(),
@@ -193,6 +204,10 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     rule_manager.set_log_store(logs.clone());
     backends.set_rules(rule_manager.clone());
     let notifier = start_notifier(&config, &data_dir, &listen)?;
+    notifier
+        .metrics()
+        .register(&registry)
+        .context("cannot register notifier metrics")?;
     let sink_target = notifier.clone();
     rule_manager.set_alert_sink(Arc::new(move |alerts| {
         sink_target.receive(alerts, now_ms())
@@ -443,6 +458,7 @@ async fn keep_rules_loaded(
             builtin: BuiltinRules {
                 enabled: current.builtin_rules.enabled,
                 disabled: current.builtin_rules.disabled.iter().cloned().collect(),
+                overrides: current.builtin_rules.overrides.clone(),
             },
         };
         let files = settings.files.len() + settings.log_files.len();

@@ -27,6 +27,7 @@ use sightline_core::config::kubernetes::KubernetesConfig;
 use sightline_core::config::scrape::KubernetesSdConfig;
 use sightline_core::config::{Config, ScrapeConfig};
 use sightline_core::labels::Labels;
+use prometheus::{IntCounter, Registry};
 use sightline_tsdb::storage::Appendable;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
@@ -37,7 +38,7 @@ use crate::discovery::monitors;
 use crate::discovery::{TargetGroup, static_groups};
 use crate::scrape::client::ScrapeClient;
 use crate::scrape::metadata::{MetadataMap, SharedMetadata};
-use crate::scrape::{ScrapeLoop, ScrapeStatus};
+use crate::scrape::{ScrapeError, ScrapeLoop, ScrapeStatus};
 use crate::target::Target;
 
 /// How often file discovery looks for changed files.
@@ -117,6 +118,9 @@ pub struct ScrapeManager {
     shutdown: CancellationToken,
     discovery_changed: Arc<Notify>,
     kubernetes: Mutex<KubernetesState>,
+    /// `prometheus_target_scrapes_exceeded_sample_limit_total`, Prometheus's name: scrapes
+    /// refused because a target exposed more samples than its `sample_limit`.
+    exceeded_sample_limit: IntCounter,
 }
 
 /// Kubernetes discoveries shared between pools, and the monitors' discovery.
@@ -144,7 +148,17 @@ impl ScrapeManager {
             shutdown: CancellationToken::new(),
             discovery_changed: Arc::new(Notify::new()),
             kubernetes: Mutex::new(KubernetesState::default()),
+            exceeded_sample_limit: IntCounter::new(
+                "prometheus_target_scrapes_exceeded_sample_limit_total",
+                "Total number of scrapes that hit the sample limit and were rejected.",
+            )
+            .unwrap_or_else(|error| unreachable!("a constant metric definition: {error}")),
         }
+    }
+
+    /// Registers the manager's counters with `registry`.
+    pub fn register_metrics(&self, registry: &Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.exceeded_sample_limit.clone()))
     }
 
     /// Follows `config` until `stop`: applies every new config, polls file discovery and
@@ -411,6 +425,7 @@ impl ScrapeManager {
                         scrape_loop,
                         self.storage.clone(),
                         status.clone(),
+                        self.exceeded_sample_limit.clone(),
                         stop.clone(),
                         self.shutdown.clone(),
                     ));
@@ -632,6 +647,7 @@ async fn run_loop(
     mut scrape_loop: ScrapeLoop,
     storage: Arc<dyn Appendable>,
     status: Arc<Mutex<ScrapeStatus>>,
+    exceeded_sample_limit: IntCounter,
     retire: CancellationToken,
     shutdown: CancellationToken,
 ) {
@@ -651,6 +667,9 @@ async fn run_loop(
                 let wall = SystemTime::now();
                 let timestamp = schedule.timestamp(tick, wall);
                 let result = scrape_loop.scrape(storage.as_ref(), timestamp).await;
+                if matches!(result, Err(ScrapeError::SampleLimit(_))) {
+                    exceeded_sample_limit.inc();
+                }
                 let mut status = status.lock().unwrap_or_else(PoisonError::into_inner);
                 status.last_scrape = Some(timestamp);
                 status.last_duration = wall.elapsed().unwrap_or_default();

@@ -49,6 +49,14 @@ pub enum IntegrationKind {
 }
 
 impl IntegrationKind {
+    /// Every kind, in the order of the config's lists.
+    pub const ALL: [IntegrationKind; 4] = [
+        IntegrationKind::Pushover,
+        IntegrationKind::Telegram,
+        IntegrationKind::Webhook,
+        IntegrationKind::Email,
+    ];
+
     /// Alertmanager's name of the integration.
     pub fn as_str(self) -> &'static str {
         match self {

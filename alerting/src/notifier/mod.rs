@@ -15,6 +15,7 @@
 //! - [`dispatch`]: aggregation groups, their timings, muting and deduplication;
 //! - [`nflog`] and [`silence`]: the state kept in the data directory;
 //! - [`message`]: notification templates;
+//! - [`metrics`]: attempts and failures, under Alertmanager's metric names;
 //! - [`service`]: the running notifier with its clock, lock and retries.
 //!
 //! Errors are one enum, [`ConfigError`], whose messages start with `file:line:col`.
@@ -26,6 +27,7 @@ mod error;
 pub mod inhibit;
 pub mod matchers;
 pub mod message;
+pub mod metrics;
 pub mod nflog;
 pub mod receivers;
 pub mod route;

@@ -26,6 +26,7 @@ use super::alert::PostedAlert;
 use super::config::AlertmanagerConfig;
 use super::dispatch::{Dispatcher, IntegrationKind, Notification};
 use super::message::Renderer;
+use super::metrics::NotifierMetrics;
 use super::nflog::NotificationLog;
 use super::receivers::SendError;
 use super::silence::Silences;
@@ -107,6 +108,7 @@ pub struct Notifier {
     external_url: RwLock<String>,
     templates: RwLock<Arc<Vec<String>>>,
     history: Mutex<VecDeque<DeliveryRecord>>,
+    metrics: NotifierMetrics,
 }
 
 impl Notifier {
@@ -141,7 +143,13 @@ impl Notifier {
             external_url: RwLock::new(String::new()),
             templates: RwLock::new(Arc::new(templates)),
             history: Mutex::default(),
+            metrics: NotifierMetrics::new().map_err(std::io::Error::other)?,
         })
+    }
+
+    /// Attempts and failures, for the caller to register.
+    pub fn metrics(&self) -> &NotifierMetrics {
+        &self.metrics
     }
 
     /// The dispatcher, locked (for the API and tests).
@@ -214,6 +222,8 @@ impl Notifier {
         loop {
             attempts += 1;
             let result = self.send_once(&notification).await;
+            self.metrics
+                .attempted(notification.integration.kind, result.is_err());
             match &result {
                 Ok(()) => {
                     self.dispatcher().record(&notification);

@@ -1,12 +1,16 @@
 //! Sightline's built-in rule set: the homelab alert rules of `alerting/builtin/` (PromQL and
 //! LogQL), compiled into the binary and on by default (the `builtin_rules:` config section). A rule is left
 //! out when it is switched off by name, or when a user rule file has a rule of the same
-//! name: the user's rule replaces it.
+//! name: the user's rule replaces it. An override (`builtin_rules.overrides`) changes the
+//! `for` and labels of every built-in alert of its name; one naming no built-in alert is
+//! reported in the log.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::rulefmt::{NameValidation, QueryLanguage, RuleFile, RuleFileError};
+use sightline_core::config::BuiltinRuleOverride;
+
+use crate::rulefmt::{NameValidation, QueryLanguage, Rule, RuleFile, RuleFileError};
 
 /// The name the built-in rules go by: the `file` of their groups in the APIs.
 pub const BUILTIN_RULES_FILE: &str = "builtin:homelab.rules.yaml";
@@ -27,6 +31,8 @@ pub struct BuiltinRules {
     pub enabled: bool,
     /// Rule names switched off.
     pub disabled: BTreeSet<String>,
+    /// Changes by alert name.
+    pub overrides: BTreeMap<String, BuiltinRuleOverride>,
 }
 
 impl Default for BuiltinRules {
@@ -34,6 +40,7 @@ impl Default for BuiltinRules {
         BuiltinRules {
             enabled: true,
             disabled: BTreeSet::new(),
+            overrides: BTreeMap::new(),
         }
     }
 }
@@ -64,6 +71,7 @@ impl BuiltinRules {
             ),
         ];
         let mut files = Vec::new();
+        let mut unused: BTreeSet<&str> = self.overrides.keys().map(String::as_str).collect();
         for (name, text, language) in shipped {
             let mut file =
                 RuleFile::parse_as(Path::new(name), text, NameValidation::default(), language)?;
@@ -71,11 +79,25 @@ impl BuiltinRules {
                 group.rules.retain(|rule| {
                     !self.disabled.contains(rule.name()) && !overridden.contains(rule.name())
                 });
+                for rule in &mut group.rules {
+                    if let Rule::Alerting(alert) = rule
+                        && let Some(change) = self.overrides.get(&alert.alert)
+                    {
+                        unused.remove(alert.alert.as_str());
+                        if let Some(for_duration) = change.for_duration {
+                            alert.for_duration = for_duration;
+                        }
+                        alert.labels.extend(change.labels.clone());
+                    }
+                }
             }
             file.groups.retain(|group| !group.rules.is_empty());
             if !file.groups.is_empty() {
                 files.push(file);
             }
+        }
+        for name in unused {
+            tracing::warn!("builtin_rules.overrides names {name:?}, which is no running built-in alert");
         }
         Ok(files)
     }
@@ -134,6 +156,7 @@ mod tests {
         let settings = BuiltinRules {
             enabled: true,
             disabled: BTreeSet::from(["Watchdog".to_owned()]),
+            ..BuiltinRules::default()
         };
         let files = settings.rule_files(&[user]).unwrap();
         let names = names(&files);
@@ -141,8 +164,44 @@ mod tests {
         assert!(names.contains(&"KubeNodeNotReady"));
         let off = BuiltinRules {
             enabled: false,
-            disabled: BTreeSet::new(),
+            ..BuiltinRules::default()
         };
         assert!(off.rule_files(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn overrides_change_for_and_labels_of_every_rule_of_the_name() {
+        let settings = BuiltinRules {
+            overrides: BTreeMap::from([(
+                "NodeFilesystemSpaceFillingUp".to_owned(),
+                BuiltinRuleOverride {
+                    for_duration: Some(sightline_core::duration::Duration::from_secs(2)),
+                    labels: BTreeMap::from([("team".to_owned(), "home".to_owned())]),
+                },
+            )]),
+            ..BuiltinRules::default()
+        };
+        let files = settings.rule_files(&[]).unwrap();
+        let alerts: Vec<_> = files
+            .iter()
+            .flat_map(|file| &file.groups)
+            .flat_map(|group| &group.rules)
+            .filter_map(|rule| match rule {
+                Rule::Alerting(alert) => Some(alert),
+                Rule::Recording(_) => None,
+            })
+            .collect();
+        let changed: Vec<_> = alerts
+            .iter()
+            .filter(|alert| alert.alert == "NodeFilesystemSpaceFillingUp")
+            .collect();
+        assert_eq!(changed.len(), 3);
+        for alert in changed {
+            assert_eq!(alert.for_duration.as_millis(), 2000);
+            assert_eq!(alert.labels["team"], "home");
+            assert!(alert.labels.contains_key("severity"), "kept its own labels");
+        }
+        let untouched = alerts.iter().find(|a| a.alert == "TargetDown").unwrap();
+        assert_eq!(untouched.for_duration.as_millis(), 600_000);
     }
 }

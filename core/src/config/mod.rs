@@ -23,7 +23,7 @@ use crate::yaml::{self, Check, SourceError, checked};
 pub use scrape::ScrapeConfig;
 pub use sections::{
     AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, BearerToken,
-    BuiltinRulesConfig, DashboardsConfig, HostMetricsConfig, LimitsConfig, LineDropConfig,
+    BuiltinRuleOverride, BuiltinRulesConfig, DashboardsConfig, HostMetricsConfig, LimitsConfig, LineDropConfig,
     LogCollectionConfig, LogLimitsConfig, MetricsStorageConfig, QueryConfig, RetentionConfig,
     RetentionOverride, Role, StorageConfig, TailedFiles, WebConfig,
 };

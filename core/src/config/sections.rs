@@ -287,7 +287,8 @@ impl Default for HostMetricsConfig {
 }
 
 /// The `builtin_rules:` section: Sightline's own homelab alert rules, on unless switched off.
-/// A rule of the same name in a user rule file replaces the built-in one.
+/// A rule of the same name in a user rule file replaces the built-in one; `overrides` changes
+/// a built-in alert's `for` and labels without copying its expression.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BuiltinRulesConfig {
@@ -295,6 +296,8 @@ pub struct BuiltinRulesConfig {
     pub enabled: bool,
     /// Names of built-in rules (alert or record names) that do not run.
     pub disabled: Vec<String>,
+    /// By alert name: what to change in every built-in alerting rule of that name.
+    pub overrides: BTreeMap<String, BuiltinRuleOverride>,
 }
 
 impl Default for BuiltinRulesConfig {
@@ -302,8 +305,22 @@ impl Default for BuiltinRulesConfig {
         BuiltinRulesConfig {
             enabled: true,
             disabled: Vec::new(),
+            overrides: BTreeMap::new(),
         }
     }
+}
+
+/// Changes to a built-in alert: a shorter or longer `for`, labels added or replaced (such as
+/// `severity`, which decides the route).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BuiltinRuleOverride {
+    /// Replaces the rule's `for`.
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_duration: Option<Duration>,
+    /// Added to the rule's labels, replacing those of the same name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The `log_collection:` section: Promtail's (and Alloy's) job inside Sightline. Pod logs

@@ -524,6 +524,12 @@ impl LogStore {
         Ok(tables + self.lines.size())
     }
 
+    /// The oldest UTC day that holds chunks (days since the Unix epoch), `None` when none
+    /// does: what retention drops next.
+    pub fn oldest_day(&self) -> Option<i32> {
+        self.lock().days.first().copied()
+    }
+
     /// Bytes of the line index (all days).
     pub fn line_index_usage(&self) -> u64 {
         self.lines.size()

@@ -13,46 +13,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Appliance, Recorder, get_json, http, scraping_appliance_with, write_file};
+use common::{Appliance, FakePushover, get_json, http, scraping_appliance_with, write_file};
 use serde_json::{Value, json};
-
-/// A fake Pushover: records each form POST, answers `{"status":1}`.
-struct FakePushover(Recorder);
-
-impl FakePushover {
-    fn start() -> FakePushover {
-        FakePushover(Recorder::start(r#"{"status":1,"request":"fake"}"#))
-    }
-
-    fn url(&self) -> String {
-        self.0.url("/1/messages.json")
-    }
-
-    /// The forms received so far, as maps.
-    fn forms(&self) -> Vec<std::collections::BTreeMap<String, String>> {
-        self.0
-            .bodies()
-            .iter()
-            .map(|body| url::form_urlencoded::parse(body).into_owned().collect())
-            .collect()
-    }
-
-    /// Waits (at most 20 s) for a notification whose title is `title`.
-    fn wait_for(&self, title: &str) -> std::collections::BTreeMap<String, String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(form) = self.forms().into_iter().find(|f| f["title"] == title) {
-                return form;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no notification titled {title:?}; got {:#?}",
-                self.forms()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
 
 const RULES: &str = r#"
 groups:

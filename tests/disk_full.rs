@@ -1,7 +1,9 @@
 //! A full disk: the data directory on a small tmpfs filled by the test. Log pushes are
 //! refused with 507 and a log line saying so, scrapes report the error on their target,
 //! reads keep working, ingestion (pushes, remote write and scrapes) resumes by itself once
-//! space returns, and nothing acknowledged is lost (checked after a `kill -9`).
+//! space returns, and nothing acknowledged is lost (checked after a `kill -9`). And a data
+//! disk filled past 90 % pages a phone: the built-in NodeFilesystemSpaceFillingUp reaches a
+//! local fake Pushover with priority 1.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
 
@@ -11,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Appliance, free_port, get_json, http, remote_write, remote_write_body, write_file};
+use common::{
+    Appliance, FakePushover, free_port, get_json, http, remote_write, remote_write_body, write_file,
+};
 
 /// A tmpfs mounted for the test and unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -246,4 +250,86 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
         acknowledged.len() - 2,
         acknowledged.len()
     );
+}
+
+/// The built-in rule on a real, filling data disk: critical (over 90 %) is sent with priority
+/// 1 and warning (over 80 %) with priority 0, as the route's template decides from the rule's
+/// `severity`. Only the rule's `for` is shortened here (`builtin_rules.overrides`); its 5
+/// minutes are shown by the rule's unit tests (alerting/builtin/homelab.rules.test.yaml).
+#[test]
+fn a_data_disk_filled_past_90_percent_pages_with_priority_1() {
+    let pushover = FakePushover::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("mnt");
+    let _tmpfs = Tmpfs::mount(&mount, "48m");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        &format!(
+            r#"global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+scrape_configs:
+  - job_name: node-exporter
+    metrics_path: /metrics/node
+    static_configs: [{{targets: ['{listen}']}}]
+builtin_rules:
+  overrides:
+    NodeFilesystemSpaceFillingUp: {{for: 2s}}
+alertmanager:
+  route:
+    receiver: phone
+    group_by: [alertname, mountpoint, severity]
+    group_wait: 1s
+    group_interval: 1s
+    repeat_interval: 1h
+    routes:
+      - matchers: [alertname="Watchdog"]
+        receiver: "null"
+  receivers:
+    - name: "null"
+    - name: phone
+      pushover_configs:
+        - user_key: user-1
+          token: token-1
+          api_url: {}
+          priority: '{{{{ if eq .CommonLabels.severity "critical" }}}}1{{{{ else }}}}0{{{{ end }}}}'
+          title: '{{{{ .CommonLabels.alertname }}}} {{{{ .CommonLabels.severity }}}}'
+          message: '{{{{ .CommonLabels.mountpoint }}}}: {{{{ (index .Alerts 0).Annotations.description }}}}'
+"#,
+            pushover.url()
+        ),
+    );
+    let args = ["--config", config.to_str().unwrap(), "--listen", &listen];
+    let _app = Appliance::start(&mount.join("data"), &args);
+
+    // Fill the disk, then give 3 MiB of its 48 back: about 94 % used, room to keep writing.
+    let filler = mount.join("filler");
+    fill(&filler);
+    let full = std::fs::metadata(&filler).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(full - (3 << 20))
+        .unwrap();
+
+    let ours = format!("{}: ", mount.display());
+    let paged = |severity: &'static str| {
+        let title = format!("NodeFilesystemSpaceFillingUp {severity}");
+        pushover.wait_until(
+            &format!("{title:?} for {}", mount.display()),
+            Duration::from_secs(40),
+            |form| form["title"] == title && form["message"].starts_with(&ours),
+        )
+    };
+    let critical = paged("critical");
+    assert_eq!(critical["priority"], "1", "{critical:#?}");
+    assert_eq!(critical["user"], "user-1");
+    assert!(
+        critical["message"].contains("% full") && critical["message"].contains("tmpfs"),
+        "the description names the device and the humanized fill: {critical:#?}"
+    );
+    let warning = paged("warning");
+    assert_eq!(warning["priority"], "0", "{warning:#?}");
 }

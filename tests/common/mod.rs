@@ -338,3 +338,59 @@ impl Recorder {
         self.bodies.lock().unwrap().clone()
     }
 }
+
+/// A Pushover form: its fields by name.
+pub type PushoverForm = std::collections::BTreeMap<String, String>;
+
+/// A fake Pushover: records each form POST, answers `{"status":1}`.
+pub struct FakePushover(Recorder);
+
+impl FakePushover {
+    /// Listens on a free loopback port.
+    pub fn start() -> FakePushover {
+        FakePushover(Recorder::start(r#"{"status":1,"request":"fake"}"#))
+    }
+
+    /// The `api_url` to configure.
+    pub fn url(&self) -> String {
+        self.0.url("/1/messages.json")
+    }
+
+    /// The forms received so far, as maps.
+    pub fn forms(&self) -> Vec<PushoverForm> {
+        self.0
+            .bodies()
+            .iter()
+            .map(|body| url::form_urlencoded::parse(body).into_owned().collect())
+            .collect()
+    }
+
+    /// Waits (at most `limit`) for a notification that `wanted` accepts; `what` names it in
+    /// the failure message.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        limit: Duration,
+        wanted: impl Fn(&PushoverForm) -> bool,
+    ) -> PushoverForm {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(form) = self.forms().into_iter().find(&wanted) {
+                return form;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no notification {what}; got {:#?}",
+                self.forms()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits (at most 20 s) for a notification whose title is `title`.
+    pub fn wait_for(&self, title: &str) -> PushoverForm {
+        self.wait_until(&format!("titled {title:?}"), Duration::from_secs(20), |f| {
+            f["title"] == title
+        })
+    }
+}

@@ -167,8 +167,20 @@ impl StorageMetrics {
         }
         let config = self.config.current();
         for (store, settings) in [
-            ("metrics", (config.storage.metrics.retention, config.storage.metrics.retention_size)),
-            ("logs", (config.storage.logs.retention, config.storage.logs.retention_size)),
+            (
+                "metrics",
+                (
+                    config.storage.metrics.retention,
+                    config.storage.metrics.retention_size,
+                ),
+            ),
+            (
+                "logs",
+                (
+                    config.storage.logs.retention,
+                    config.storage.logs.retention_size,
+                ),
+            ),
         ] {
             self.retention
                 .with_label_values(&[store])

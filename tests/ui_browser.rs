@@ -5,7 +5,9 @@
 //! a pod's series leads to its logs beside a metric graph, the keyboard alone is enough, a
 //! silence made and edited in the UI reaches `/api/v2/silences` (and is expired from the
 //! UI), a webhook delivery shows in the notification history, every fixture dashboard
-//! renders without a panel error, template variables filter panels, live tail and line
+//! renders without a panel error, the built-in dashboards draw data in every panel (with
+//! Kubernetes series and pod logs; and on the embedded default, all but those that need
+//! them) and drill down from a namespace to a pod's logs, template variables filter panels, live tail and line
 //! context work, Home and Alerts fit a phone, and hostile label values and log lines render
 //! as text. Screenshots of every page go to `<target>/tmp/ui-screenshots/`.
 
@@ -329,6 +331,95 @@ fn the_ui_works_in_a_real_browser() {
     });
 }
 
+/// The built-in dashboards on the embedded default (`sightline config default`: host metrics
+/// and Sightline's own, no Kubernetes, no logs), with its scrape and evaluation intervals
+/// shortened to 1 s and its address moved to a free port: no panel errors, and every panel
+/// but those of Kubernetes series and log lines draws data.
+#[test]
+fn built_in_dashboards_render_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let default = Command::new(common::binary())
+        .args(["config", "default"])
+        .output()
+        .unwrap();
+    assert!(default.status.success());
+    let port = free_port();
+    let text = String::from_utf8(default.stdout)
+        .unwrap()
+        .replace("127.0.0.1:9090", &format!("127.0.0.1:{port}"))
+        .replace("scrape_interval: 15s", "scrape_interval: 1s")
+        .replace("evaluation_interval: 15s", "evaluation_interval: 1s");
+    let config = common::write_file(dir.path(), "default.yml", &text);
+    let listen = format!("127.0.0.1:{port}");
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap(), "--listen", &listen],
+    );
+    // Rates need a few scrapes of both jobs.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get_json(
+        &app,
+        "/api/v1/query?query=count(count_over_time(up[1m])>=5)",
+    )["data"]["result"][0]["value"][1]
+        != "2"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "both default jobs scraped 5 times"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcomes = runtime.block_on(async {
+        let browser = driver.session(&dir.path().join("chromium")).await;
+        let outcomes = render_built_in_dashboards(&browser, &app).await;
+        screenshot(&browser, "dashboard-sightline-embedded-default").await;
+        let _ = browser.close().await;
+        outcomes
+    });
+    let kubernetes_or_logs = [
+        (
+            "Homelab overview",
+            &[
+                "Pods running",
+                "Restarts (1 h)",
+                "Pods by phase",
+                "Restarts by namespace (1 h)",
+                "Error lines by namespace",
+            ][..],
+        ),
+        ("Node", &[]),
+        (
+            "Logs overview",
+            &[
+                "Lines by namespace",
+                "Volume by app",
+                "Top error sources",
+                "Recent errors",
+            ],
+        ),
+        ("Sightline", &[]),
+    ];
+    for (title, empty) in &outcomes {
+        if title == "Kubernetes workloads" {
+            assert!(
+                !empty.is_empty(),
+                "no Kubernetes data on the embedded default"
+            );
+            continue;
+        }
+        let (_, expected) = kubernetes_or_logs
+            .iter()
+            .find(|(name, _)| name == title)
+            .unwrap();
+        assert_eq!(empty, expected, "{title}: the panels without data");
+    }
+}
+
 async fn walk_through(browser: &Client, app: &Appliance, hook: &Recorder) {
     // The firing alert is on Alerts once a rule evaluation has run.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -350,6 +441,7 @@ async fn walk_through(browser: &Client, app: &Appliance, hook: &Recorder) {
     the_keyboard_is_enough(browser, app).await;
     silences_are_made_edited_and_expired_in_the_ui(browser, app).await;
     every_fixture_dashboard_renders(browser, app).await;
+    built_in_dashboards_render_with_kubernetes_series(browser, app).await;
     hostile_values_render_as_text(browser, app).await;
     dashboards_are_imported_in_the_ui(browser, app).await;
     template_variables_filter_the_panels(browser, app).await;
@@ -772,7 +864,12 @@ async fn silences_are_made_edited_and_expired_in_the_ui(browser: &Client, app: &
 /// rendered and the ones that show an error.
 async fn every_fixture_dashboard_renders(browser: &Client, app: &Appliance) {
     let listed = get_json(app, "/api/search");
-    let dashboards = listed.as_array().unwrap();
+    let dashboards: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|hit| hit["folderTitle"] != BUILT_IN_FOLDER)
+        .collect();
     let files = std::fs::read_dir(fixture_dashboards())
         .unwrap()
         .filter(|entry| {
@@ -792,32 +889,7 @@ async fn every_fixture_dashboard_renders(browser: &Client, app: &Appliance) {
     let (mut panels, mut errors) = (0, Vec::new());
     for dashboard in dashboards {
         let url = dashboard["url"].as_str().unwrap();
-        browser.goto(&app.url(url)).await.unwrap();
-        let finished = "window.sightlineDashboard && window.sightlineDashboard.finished";
-        wait_until(browser, finished, url).await;
-        let collapsed = browser
-            .find_all(Locator::Css(".row-toggle[aria-expanded=false]"))
-            .await
-            .unwrap();
-        for row in collapsed {
-            row.click().await.unwrap();
-        }
-        wait_until(browser, finished, url).await;
-        let progress = browser
-            .execute("return window.sightlineDashboard;", Vec::new())
-            .await
-            .unwrap();
-        let shown = browser
-            .execute(
-                "return document.querySelectorAll('.dash-panel').length;",
-                Vec::new(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            progress["panels"], shown,
-            "{url}: every panel element was run"
-        );
+        let progress = render_dashboard(browser, app, url).await;
         if dashboard["uid"] == "7d57716318ee0dddbac5a7f451fb7753" {
             // Node Exporter / Nodes has the built-in host metrics to draw.
             let drawn = browser
@@ -837,18 +909,244 @@ async fn every_fixture_dashboard_renders(browser: &Client, app: &Appliance) {
                 dashboard["title"], error["panel"], error["error"]
             ));
         }
-        assert!(
-            console_errors(browser).await.is_empty(),
-            "{url}: console errors"
-        );
     }
     screenshot(browser, "dashboard-last-fixture").await;
     eprintln!(
         "{} dashboards: {panels} panels rendered, {} errors",
-        dashboards.len(),
+        files,
         errors.len()
     );
     assert!(errors.is_empty(), "panel errors:\n{}", errors.join("\n"));
+}
+
+/// Opens the dashboard at `url`, expands its collapsed rows and waits until every panel has
+/// run; checks that each panel element ran and the console stayed clean. Returns
+/// `window.sightlineDashboard` (`panels`, `errors`).
+async fn render_dashboard(browser: &Client, app: &Appliance, url: &str) -> Value {
+    browser.goto(&app.url(url)).await.unwrap();
+    let finished = "window.sightlineDashboard && window.sightlineDashboard.finished";
+    wait_until(browser, finished, url).await;
+    let collapsed = browser
+        .find_all(Locator::Css(".row-toggle[aria-expanded=false]"))
+        .await
+        .unwrap();
+    for row in collapsed {
+        row.click().await.unwrap();
+    }
+    wait_until(browser, finished, url).await;
+    let progress = browser
+        .execute("return window.sightlineDashboard;", Vec::new())
+        .await
+        .unwrap();
+    let shown = browser
+        .execute(
+            "return document.querySelectorAll('.dash-panel').length;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        progress["panels"], shown,
+        "{url}: every panel element was run"
+    );
+    let errors = console_errors(browser).await;
+    assert!(errors.is_empty(), "{url}: console errors: {errors:#?}");
+    progress
+}
+
+/// The folder of Sightline's built-in dashboards.
+const BUILT_IN_FOLDER: &str = "Sightline";
+
+/// The built-in dashboards, in the order they are listed.
+const BUILT_IN_DASHBOARDS: [&str; 5] = [
+    "Homelab overview",
+    "Node",
+    "Kubernetes workloads",
+    "Logs overview",
+    "Sightline",
+];
+
+/// Titles of the open dashboard's panels that show nothing: "No data", an empty graph, or
+/// an error.
+async fn panels_without_data(browser: &Client) -> Vec<String> {
+    let script = r#"return Array.from(document.querySelectorAll('.dash-panel')).filter((panel) => {
+        const body = panel.querySelector('.panel-body');
+        const values = Array.from(body.querySelectorAll('.stat-big, .gauge-value')).map((e) => e.textContent);
+        return panel.dataset.state !== 'done' || body.querySelector('.empty, .panel-error') !== null
+          || values.includes('No data') || body.textContent.trim() === '';
+      }).map((panel) => panel.dataset.title);"#;
+    let titles = browser.execute(script, Vec::new()).await.unwrap();
+    serde_json::from_value(titles).unwrap()
+}
+
+/// Renders each built-in dashboard (listed first, in their folder) and returns, by title,
+/// the panels that show no data; fails on any panel error.
+async fn render_built_in_dashboards(
+    browser: &Client,
+    app: &Appliance,
+) -> Vec<(String, Vec<String>)> {
+    let listed = get_json(app, "/api/search");
+    let first: Vec<(&str, &str)> = listed.as_array().unwrap()[..BUILT_IN_DASHBOARDS.len()]
+        .iter()
+        .map(|hit| {
+            (
+                hit["folderTitle"].as_str().unwrap(),
+                hit["title"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(&str, &str)> = BUILT_IN_DASHBOARDS
+        .iter()
+        .map(|title| (BUILT_IN_FOLDER, *title))
+        .collect();
+    assert_eq!(first, expected, "the built-in dashboards are listed first");
+    let mut outcomes = Vec::new();
+    for hit in &listed.as_array().unwrap()[..BUILT_IN_DASHBOARDS.len()] {
+        let title = hit["title"].as_str().unwrap();
+        if title == "Sightline" {
+            // Its query-latency panel reads the queries the other dashboards made: give the
+            // 1 s self-scrape two samples of them.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        let progress = render_dashboard(browser, app, hit["url"].as_str().unwrap()).await;
+        assert_eq!(progress["errors"], json!([]), "{title}: {progress}");
+        outcomes.push((title.to_owned(), panels_without_data(browser).await));
+    }
+    outcomes
+}
+
+/// Loads a small cluster: kube-state-metrics and cAdvisor series of two pods in `media`
+/// (remote-written, 15 s apart over the last minute), and their pods' log lines, errors among
+/// them, as the pod-log tailer labels them.
+fn load_kubernetes_series(app: &Appliance) {
+    let now_ms = i64::try_from(now_ns() / 1_000_000).unwrap();
+    let times: Vec<i64> = (0..5).map(|i| now_ms - 60_000 + i * 15_000).collect();
+    let steady = |value: f64| times.iter().map(|t| (*t, value)).collect::<Vec<_>>();
+    let growing = |step: f64| {
+        times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (*t, step * i as f64))
+            .collect::<Vec<_>>()
+    };
+    let mut series: Vec<(Vec<(&str, &str)>, Vec<(i64, f64)>)> = Vec::new();
+    for (pod, container, restarts) in [("jellyfin-0", "jellyfin", 1.0), ("sonarr-0", "sonarr", 0.0)]
+    {
+        let pod_labels =
+            |name: &'static str| vec![("__name__", name), ("namespace", "media"), ("pod", pod)];
+        let container_labels = |name: &'static str| {
+            vec![
+                ("__name__", name),
+                ("namespace", "media"),
+                ("pod", pod),
+                ("container", container),
+            ]
+        };
+        series.push((
+            [pod_labels("kube_pod_info"), vec![("node", "homelab-1")]].concat(),
+            steady(1.0),
+        ));
+        for phase in ["Running", "Pending"] {
+            let value = if phase == "Running" { 1.0 } else { 0.0 };
+            series.push((
+                [pod_labels("kube_pod_status_phase"), vec![("phase", phase)]].concat(),
+                steady(value),
+            ));
+        }
+        series.push((
+            container_labels("kube_pod_container_status_restarts_total"),
+            growing(restarts),
+        ));
+        series.push((
+            container_labels("container_cpu_usage_seconds_total"),
+            growing(3.0),
+        ));
+        series.push((
+            container_labels("container_memory_working_set_bytes"),
+            steady(300e6),
+        ));
+    }
+    let body = remote_write_body(
+        &series
+            .iter()
+            .map(|(labels, samples)| (labels.as_slice(), samples.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    let (status, text) = remote_write(app, body, "snappy");
+    assert_eq!(status, 204, "{text}");
+    let now = now_ns();
+    let line = |ago_s: u128, text: &str| json!([(now - ago_s * 1_000_000_000).to_string(), text]);
+    let stream = |pod: &str, container: &str, app_name: &str| json!({"namespace": "media", "pod": pod, "container": container, "app": app_name, "node": "homelab-1"});
+    let push = json!({"streams": [
+        {"stream": stream("jellyfin-0", "jellyfin", "jellyfin"), "values": [
+            line(40, "level=info msg=\"library scan started\""),
+            line(30, "level=error msg=\"transcode failed\" file=movie.mkv"),
+            line(20, "level=info msg=\"library scan done\""),
+        ]},
+        {"stream": stream("sonarr-0", "sonarr", "sonarr"), "values": [
+            line(35, "level=warn msg=\"indexer slow\""),
+            line(25, "level=info msg=\"sonarr import finished\""),
+        ]},
+    ]});
+    let response = http()
+        .post(app.url("/loki/api/v1/push"))
+        .header("content-type", "application/json")
+        .body(push.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+}
+
+/// With Kubernetes series and pod logs loaded, every panel of every built-in dashboard
+/// draws data; the workloads dashboard drills down from a namespace to a pod, whose logs
+/// show beside its metrics.
+async fn built_in_dashboards_render_with_kubernetes_series(browser: &Client, app: &Appliance) {
+    tokio::task::block_in_place(|| load_kubernetes_series(app));
+    let outcomes = render_built_in_dashboards(browser, app).await;
+    for (title, empty) in &outcomes {
+        assert!(empty.is_empty(), "{title}: panels without data: {empty:?}");
+    }
+    let panels: usize = outcomes.len();
+    eprintln!("{panels} built-in dashboards rendered with data in every panel");
+
+    // Drill down: the first namespace and pod are chosen; a pod's link chooses it.
+    browser
+        .goto(&app.url("/d/sightline-kubernetes-workloads"))
+        .await
+        .unwrap();
+    let finished = "window.sightlineDashboard && window.sightlineDashboard.finished";
+    wait_until(browser, finished, "the workloads dashboard").await;
+    click(
+        browser,
+        ".dash-panel[data-title='Pods in media'] a[href*='var-pod=sonarr-0']",
+    )
+    .await;
+    wait_until(
+        browser,
+        "location.search.includes('var-pod=sonarr-0') && window.sightlineDashboard && window.sightlineDashboard.finished",
+        "the chosen pod",
+    )
+    .await;
+    let logs = wait_until(
+        browser,
+        "(document.querySelector(\".dash-panel[data-title='Logs of sonarr-0'] .loglines\") || {}).innerText",
+        "the pod's logs",
+    )
+    .await;
+    let logs = logs.as_str().unwrap();
+    assert!(
+        logs.contains("sonarr import finished") && !logs.contains("transcode"),
+        "{logs}"
+    );
+    let graphs = browser
+        .execute(
+            "return document.querySelectorAll(\".dash-panel[data-title='CPU of sonarr-0'] canvas, .dash-panel[data-title='Memory of sonarr-0'] canvas\").length;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(graphs, 2, "the pod's CPU and memory graphs beside its logs");
+    screenshot(browser, "dashboard-kubernetes-workloads-pod").await;
 }
 
 /// A dashboard pasted into the import form, or chosen as a file, opens and renders; it is

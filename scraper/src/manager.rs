@@ -23,11 +23,11 @@ use std::sync::Weak;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use prometheus::{IntCounter, Registry};
 use sightline_core::config::kubernetes::KubernetesConfig;
 use sightline_core::config::scrape::KubernetesSdConfig;
 use sightline_core::config::{Config, ScrapeConfig};
 use sightline_core::labels::Labels;
-use prometheus::{IntCounter, Registry};
 use sightline_tsdb::storage::Appendable;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;

@@ -163,6 +163,55 @@ window.Sightline = (function () {
     (push ? history.pushState : history.replaceState).call(history, null, "", url);
   };
 
+  // ---- log lines -----------------------------------------------------------------------
+
+  /** Fields of a JSON object line (nested keys joined with `_`), or of a logfmt line. */
+  S.logFields = function (line) {
+    const trimmed = line.trim();
+    if (trimmed.startsWith("{")) {
+      try {
+        const object = JSON.parse(trimmed);
+        const fields = {};
+        const flatten = (value, prefix) => {
+          for (const [key, inner] of Object.entries(value)) {
+            const name = prefix ? prefix + "_" + key : key;
+            if (inner && typeof inner === "object" && !Array.isArray(inner)) flatten(inner, name);
+            else fields[name] = typeof inner === "string" ? inner : JSON.stringify(inner);
+          }
+        };
+        flatten(object, "");
+        return fields;
+      } catch (_) { /* not JSON: try logfmt */ }
+    }
+    const fields = {};
+    const re = /([a-zA-Z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|\S*)/g;
+    let match;
+    while ((match = re.exec(line)) !== null) {
+      let value = match[2];
+      if (value.startsWith("\"")) { try { value = JSON.parse(value); } catch (_) { value = value.slice(1, -1); } }
+      fields[match[1]] = value;
+    }
+    return fields;
+  };
+
+  /** The level of a line (`error`, `warn`, `info`, `debug` or ""): from its labels, else
+   * from its `fields` (`level=`, `"level":`), else from a level word in it. */
+  S.logLevel = function (labels, line, fields) {
+    const value = labels.level || labels.detected_level || labels.severity || fields.level || fields.lvl || fields.severity || "";
+    const text = String(value || (/\b(ERROR|ERR|FATAL|PANIC|CRIT(?:ICAL)?|WARN(?:ING)?|INFO|DEBUG|TRACE)\b/i.exec(line) || [])[1] || "").toLowerCase();
+    if (/^(err|error|fatal|panic|crit|critical|alert|emerg)/.test(text)) return "error";
+    if (/^warn/.test(text)) return "warn";
+    if (/^info|^notice/.test(text)) return "info";
+    if (/^(debug|trace)/.test(text)) return "debug";
+    return "";
+  };
+
+  /** A Loki timestamp (ns, as a string) as `2026-12-05 23:41:25.123`, in UTC. */
+  S.logTime = function (ns) {
+    const ms = Number(BigInt(ns) / 1000000n);
+    return new Date(ms).toISOString().replace("T", " ").replace("Z", "");
+  };
+
   // ---- series and values ---------------------------------------------------------------
 
   /** `name{a="b", …}` of a metric's labels. */

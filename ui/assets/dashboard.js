@@ -1,5 +1,6 @@
-// Renders a Grafana dashboard: rows (collapsible), timeseries, stat, gauge, bargauge, table
-// and text panels with units, thresholds, legends and overrides; template variables (query
+// Renders a Grafana dashboard: rows (collapsible), timeseries, stat, gauge, bargauge, table,
+// logs and text panels with units, thresholds, legends, overrides and table data links
+// (`${__value.raw}`, `${__data.fields.<name>}`); template variables (query
 // `label_values`/`label_names`/`metrics`/`query_result`, custom, interval, constant,
 // datasource, textbox; multi-value and All); `$__interval`, `$__rate_interval`, `$__range`;
 // panel repeats; auto-refresh. Queries go to the Prometheus (or, for Loki datasources, the
@@ -129,6 +130,7 @@
       case "csv": return values.join(",");
       case "pipe": return values.join("|");
       case "json": return JSON.stringify(values);
+      case "percentencode": return encodeURIComponent(values.join(","));
       case "queryparam": return values.map((v) => "var-" + variable.name + "=" + encodeURIComponent(v)).join("&");
       case "regex": return values.length === 1 ? regexEscape(values[0]) : "(" + values.map(regexEscape).join("|") + ")";
       default:
@@ -566,6 +568,16 @@
     return { names, data, renames };
   }
 
+  /** A data link's URL for one table cell: `${__value.raw}` is the cell, `${__data.fields.x}`
+   * (or `${__data.fields["x"]}`) another column of its row, and dashboard variables as
+   * elsewhere; every substituted value is URL-encoded. */
+  function dataLink(url, row, value) {
+    const filled = String(url || "")
+      .replace(/\$\{__value\.(?:raw|text)\}/g, () => encodeURIComponent(String(value)))
+      .replace(/\$\{__data\.fields(?:\.([\w]+)|\["([^"\]]+)"\])\}/g, (m, a, b) => encodeURIComponent(String(row[a || b] ?? "")));
+    return interpolate(filled, {}, "percentencode");
+  }
+
   function renderTable(body, panel, frames) {
     const table = tableOf(panel, frames);
     if (!table.data.length) { body.replaceChildren(S.el("p", { class: "empty", text: "No data" })); return; }
@@ -575,15 +587,54 @@
       const value = row[name];
       if (value === undefined) return S.el("td", {});
       if (name === "Time") return S.el("td", { text: new Date(value).toISOString() });
+      const link = (configs[i].links || [])[0];
+      const content = (text) => link ? S.el("a", { href: dataLink(link.url, row, value), title: link.title || undefined, text }) : text;
       if (typeof value === "number") {
         const c = thresholdColor(configs[i], value);
-        return S.el("td", { class: "num", style: c && configs[i].custom && configs[i].custom.cellOptions && configs[i].custom.cellOptions.type === "color-text" ? "color:" + c : undefined, text: formatUnit(value, configs[i].unit, configs[i].decimals) });
+        const style = c && configs[i].custom && configs[i].custom.cellOptions && configs[i].custom.cellOptions.type === "color-text" ? "color:" + c : undefined;
+        return S.el("td", { class: "num", style }, content(formatUnit(value, configs[i].unit, configs[i].decimals)));
       }
-      return S.el("td", { text: String(value) });
+      return S.el("td", {}, content(String(value)));
     };
     body.replaceChildren(S.el("div", { class: "scroll" }, S.el("table", {},
       S.el("thead", {}, S.el("tr", {}, table.names.map((n, i) => S.el("th", { class: typeof table.data[0][n] === "number" && n !== "Time" ? "num" : undefined, text: configs[i].displayName || title(n) })))),
       S.el("tbody", {}, table.data.map((row) => S.el("tr", {}, table.names.map((n, i) => cell(row, n, i))))))));
+  }
+
+  /** A logs panel's lines: each Loki target's newest `maxLines` (100 by default) in the
+   * range, merged newest first. */
+  async function runLogs(panel, scoped, width) {
+    const vars = Object.assign(builtins(width, panel), scoped);
+    const range = S.timeRange(params);
+    const ns = (s) => String(Math.round(s * 1e9));
+    const targets = (panel.targets || []).filter((t) => !t.hide && (t.expr || t.query));
+    const limit = Math.max(...targets.map((t) => Number(t.maxLines) || 100), 1);
+    const answers = await Promise.all(targets.map((target) => S.api("/loki/api/v1/query_range", {
+      query: interpolate(target.expr || target.query, vars, null),
+      start: ns(range.start), end: ns(range.end), limit: String(Number(target.maxLines) || 100), direction: "backward",
+    })));
+    const entries = [];
+    for (const data of answers) {
+      if (data.resultType !== "streams") throw new Error("a logs panel needs a log query, not a metric query");
+      for (const stream of data.result) for (const [ts, line] of stream.values) entries.push({ ts, line, labels: stream.stream });
+    }
+    const newerFirst = (a, b) => b.ts.length - a.ts.length || (b.ts > a.ts ? 1 : b.ts < a.ts ? -1 : 0);
+    return entries.sort(newerFirst).slice(0, limit);
+  }
+
+  /** Log lines as Grafana's logs panel shows them: time, the stream's labels when
+   * `showLabels`, the line; coloured by level; wrapped when `wrapLogMessage`. */
+  function renderLogs(body, panel, entries) {
+    if (!entries.length) { body.replaceChildren(S.el("p", { class: "empty", text: "No data" })); return; }
+    const options = panel.options || {};
+    body.replaceChildren(S.el("ol", { class: "loglines panel-logs" + (options.wrapLogMessage ? " wrap" : "") }, entries.map((entry) => {
+      const level = S.logLevel(entry.labels, entry.line, S.logFields(entry.line));
+      return S.el("li", { class: "logline" + (level ? " level-" + level : "") },
+        S.el("div", { class: "row" },
+          options.showTime === false ? null : S.el("time", { datetime: entry.ts, text: S.logTime(entry.ts) }),
+          options.showLabels ? S.el("span", { class: "stream", text: S.seriesName(entry.labels) }) : null,
+          S.el("span", { class: "text", text: entry.line })));
+    })));
   }
 
   function renderText(body, panel) {
@@ -619,7 +670,11 @@
     element.dataset.state = "loading";
     try {
       if (panel.type === "text") renderText(body, panel);
-      else if (RENDERERS[panel.type]) {
+      else if (panel.type === "logs") {
+        const entries = await runLogs(panel, scoped, size.width);
+        if (mine !== generation) return;
+        renderLogs(body, panel, entries);
+      } else if (RENDERERS[panel.type]) {
         const frames = await runTargets(panel, scoped, size.width, wantsInstant(panel));
         await S.chartsReady();
         if (mine !== generation) return;

@@ -50,59 +50,14 @@
   /** Whether a query is a log query (a selector and a pipeline) rather than a metric one. */
   const isLogQuery = (query) => query.trim().startsWith("{");
 
-  /** The level of a line: from its labels, else from `level=`/`"level":` or a leading word. */
-  function levelOf(labels, line, fields) {
-    const value = labels.level || labels.detected_level || labels.severity || fields.level || fields.lvl || fields.severity || "";
-    const text = String(value || (/\b(ERROR|ERR|FATAL|PANIC|CRIT(?:ICAL)?|WARN(?:ING)?|INFO|DEBUG|TRACE)\b/i.exec(line) || [])[1] || "").toLowerCase();
-    if (/^(err|error|fatal|panic|crit|critical|alert|emerg)/.test(text)) return "error";
-    if (/^warn/.test(text)) return "warn";
-    if (/^info|^notice/.test(text)) return "info";
-    if (/^(debug|trace)/.test(text)) return "debug";
-    return "";
-  }
-
-  /** Fields of a JSON object line, or of a logfmt line. */
-  function parseFields(line) {
-    const trimmed = line.trim();
-    if (trimmed.startsWith("{")) {
-      try {
-        const object = JSON.parse(trimmed);
-        const fields = {};
-        const flatten = (value, prefix) => {
-          for (const [key, inner] of Object.entries(value)) {
-            const name = prefix ? prefix + "_" + key : key;
-            if (inner && typeof inner === "object" && !Array.isArray(inner)) flatten(inner, name);
-            else fields[name] = typeof inner === "string" ? inner : JSON.stringify(inner);
-          }
-        };
-        flatten(object, "");
-        return fields;
-      } catch (_) { /* not JSON: try logfmt */ }
-    }
-    const fields = {};
-    const re = /([a-zA-Z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|\S*)/g;
-    let match;
-    while ((match = re.exec(line)) !== null) {
-      let value = match[2];
-      if (value.startsWith("\"")) { try { value = JSON.parse(value); } catch (_) { value = value.slice(1, -1); } }
-      fields[match[1]] = value;
-    }
-    return fields;
-  }
-
   const selectorOf = (labels) => "{" + Object.keys(labels).sort().map((k) => k + "=" + JSON.stringify(labels[k])).join(", ") + "}";
 
-  const timeText = (ns) => {
-    const ms = Number(BigInt(ns) / 1000000n);
-    return new Date(ms).toISOString().replace("T", " ").replace("Z", "");
-  };
-
   function lineItem(entry, extraClass) {
-    const fields = parseFields(entry.line);
-    const level = levelOf(entry.labels, entry.line, fields);
+    const fields = S.logFields(entry.line);
+    const level = S.logLevel(entry.labels, entry.line, fields);
     const item = S.el("li", { class: "logline" + (level ? " level-" + level : "") + (extraClass ? " " + extraClass : "") });
     const row = S.el("div", { class: "row", tabindex: "0", role: "button", "aria-expanded": "false" },
-      S.el("time", { datetime: entry.ts, text: timeText(entry.ts) }),
+      S.el("time", { datetime: entry.ts, text: S.logTime(entry.ts) }),
       S.el("span", { class: "text", text: entry.line }));
     const toggle = () => {
       const open = item.querySelector(".details");

@@ -1,17 +1,21 @@
 //! The dashboard library: Grafana dashboard JSON from the config's `dashboards.paths`, from
-//! Kubernetes ConfigMaps labelled `grafana_dashboard: "1"`, and imported through the UI or
-//! Grafana's `POST /api/dashboards/db` (kept as `<uid>.json` in `<data>/dashboards`).
+//! Kubernetes ConfigMaps labelled `grafana_dashboard: "1"`, imported through the UI or
+//! Grafana's `POST /api/dashboards/db` (kept as `<uid>.json` in `<data>/dashboards`), and
+//! Sightline's own, built into the binary (`ui/dashboards/`, switched off with
+//! `dashboards.builtin: false`).
 //!
 //! Decisions: the library is read on each request, so edits to files show without a
 //! reload (a homelab has tens of dashboards, a few MB). A dashboard's id is its `uid`, else
 //! its file name without `.json`; when two sources have the same uid the first wins, in the
-//! order files, ConfigMaps, imports. A file's folder is its subdirectory under a configured
+//! order files, ConfigMaps, imports, built-ins: a file can replace a built-in dashboard by
+//! using its uid. Built-ins are listed first, in the folder "Sightline". A file's folder is its subdirectory under a configured
 //! directory ("General" at the top), a ConfigMap's is its `grafana_folder` annotation (as
 //! Grafana's sidecar reads it) or its namespace, an import's is the folder it was saved with.
 //! A file that is not a dashboard is skipped with a warning in the log.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use serde_json::Value;
 pub use sightline_scraper::manager::ConfigMapDashboard;
@@ -25,7 +29,49 @@ pub enum DashboardSource {
     ConfigMap,
     /// Imported through the UI or the API; the only kind that can be deleted.
     Imported,
+    /// Built into Sightline.
+    BuiltIn,
 }
+
+/// The folder of the built-in dashboards.
+pub const BUILT_IN_FOLDER: &str = "Sightline";
+
+/// Sightline's own dashboards, in the order they are listed (file stem, JSON).
+const BUILT_IN: [(&str, &str); 5] = [
+    (
+        "homelab-overview",
+        include_str!("../dashboards/homelab-overview.json"),
+    ),
+    ("node", include_str!("../dashboards/node.json")),
+    (
+        "kubernetes-workloads",
+        include_str!("../dashboards/kubernetes-workloads.json"),
+    ),
+    (
+        "logs-overview",
+        include_str!("../dashboards/logs-overview.json"),
+    ),
+    ("self", include_str!("../dashboards/self.json")),
+];
+
+/// The built-in dashboards, parsed once; one that does not parse is left out with a warning
+/// (the unit tests parse them all).
+static BUILT_IN_DASHBOARDS: LazyLock<Vec<Dashboard>> = LazyLock::new(|| {
+    let mut found = Vec::new();
+    for (stem, text) in BUILT_IN {
+        match serde_json::from_str::<Value>(text) {
+            Ok(json) => push_dashboard(
+                json,
+                stem,
+                BUILT_IN_FOLDER,
+                DashboardSource::BuiltIn,
+                &mut found,
+            ),
+            Err(error) => tracing::warn!(dashboard = stem, "built-in dashboard: {error}"),
+        }
+    }
+    found
+});
 
 /// A dashboard in the library.
 #[derive(Debug, Clone)]
@@ -78,9 +124,14 @@ impl DashboardLibrary {
         }
     }
 
-    /// Every dashboard: from the `paths` (files and directories), then `config_maps`, then
-    /// imports; sorted by folder and title.
-    pub fn list(&self, paths: &[PathBuf], config_maps: &[ConfigMapDashboard]) -> Vec<Dashboard> {
+    /// Every dashboard: the built-in ones first when `builtin`, then those from the `paths`
+    /// (files and directories), `config_maps` and imports, sorted by folder and title.
+    pub fn list(
+        &self,
+        builtin: bool,
+        paths: &[PathBuf],
+        config_maps: &[ConfigMapDashboard],
+    ) -> Vec<Dashboard> {
         let mut found = Vec::new();
         for path in paths {
             if path.is_dir() {
@@ -119,6 +170,15 @@ impl DashboardLibrary {
             (a.folder.to_lowercase(), a.title.to_lowercase())
                 .cmp(&(b.folder.to_lowercase(), b.title.to_lowercase()))
         });
+        if builtin {
+            let mut listed: Vec<Dashboard> = BUILT_IN_DASHBOARDS
+                .iter()
+                .filter(|dashboard| seen.insert(dashboard.uid.clone()))
+                .cloned()
+                .collect();
+            listed.append(&mut found);
+            found = listed;
+        }
         found
     }
 
@@ -346,7 +406,7 @@ mod tests {
             origin: "monitoring/dash:nodes.json".into(),
             text: r#"{"uid":"nodes","title":"Nodes again","panels":[]}"#.into(),
         }];
-        let listed = library.list(std::slice::from_ref(&files), &maps);
+        let listed = library.list(false, std::slice::from_ref(&files), &maps);
         let summary: Vec<(&str, &str, &str)> = listed
             .iter()
             .map(|d| (d.folder.as_str(), d.uid.as_str(), d.title.as_str()))
@@ -361,7 +421,7 @@ mod tests {
             .import(serde_json::json!({"dashboard": {"title": "My Lab", "panels": []}, "folderTitle": "Mine"}), &listed)
             .unwrap();
         assert_eq!(imported, "my-lab");
-        let listed = library.list(std::slice::from_ref(&files), &[]);
+        let listed = library.list(false, std::slice::from_ref(&files), &[]);
         let mine = listed.iter().find(|d| d.uid == "my-lab").unwrap();
         assert_eq!(
             (mine.folder.as_str(), mine.source),
@@ -388,6 +448,63 @@ mod tests {
         assert!(library.delete("my-lab").unwrap());
         assert!(!library.delete("my-lab").unwrap());
         assert!(!library.delete("../files/nodes").unwrap());
+    }
+
+    #[test]
+    fn built_in_dashboards_come_first_and_yield_to_a_file_with_their_uid() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            &dir.path().join("node.json"),
+            r#"{"uid":"sightline-node","title":"My node","panels":[]}"#,
+        );
+        write(
+            &dir.path().join("plex.json"),
+            r#"{"uid":"plex","title":"Plex","panels":[]}"#,
+        );
+        let library = DashboardLibrary::default();
+        let listed = library.list(true, &[dir.path().to_owned()], &[]);
+        let summary: Vec<(&str, &str, DashboardSource)> = listed
+            .iter()
+            .map(|d| (d.folder.as_str(), d.uid.as_str(), d.source))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "Sightline",
+                    "sightline-homelab-overview",
+                    DashboardSource::BuiltIn
+                ),
+                (
+                    "Sightline",
+                    "sightline-kubernetes-workloads",
+                    DashboardSource::BuiltIn
+                ),
+                (
+                    "Sightline",
+                    "sightline-logs-overview",
+                    DashboardSource::BuiltIn
+                ),
+                ("Sightline", "sightline-self", DashboardSource::BuiltIn),
+                ("General", "sightline-node", DashboardSource::File),
+                ("General", "plex", DashboardSource::File),
+            ]
+        );
+        assert_eq!(listed[4].title, "My node", "the file replaces the built-in");
+        assert_eq!(
+            BUILT_IN_DASHBOARDS.len(),
+            BUILT_IN.len(),
+            "every one parses"
+        );
+        for dashboard in BUILT_IN_DASHBOARDS.iter() {
+            assert!(
+                dashboard.tags.iter().any(|t| t == "sightline"),
+                "{}",
+                dashboard.uid
+            );
+        }
+        let off = library.list(false, &[dir.path().to_owned()], &[]);
+        assert!(off.iter().all(|d| d.source == DashboardSource::File));
     }
 
     #[test]

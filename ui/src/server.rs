@@ -80,7 +80,9 @@ impl AppState {
             .metrics()
             .map(|metrics| metrics.scrapes.dashboards())
             .unwrap_or_default();
-        self.backends.dashboards().list(&paths, &config_maps)
+        self.backends
+            .dashboards()
+            .list(config.dashboards.builtin, &paths, &config_maps)
     }
 }
 

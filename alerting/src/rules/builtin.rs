@@ -97,7 +97,9 @@ impl BuiltinRules {
             }
         }
         for name in unused {
-            tracing::warn!("builtin_rules.overrides names {name:?}, which is no running built-in alert");
+            tracing::warn!(
+                "builtin_rules.overrides names {name:?}, which is no running built-in alert"
+            );
         }
         Ok(files)
     }

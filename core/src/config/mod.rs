@@ -23,9 +23,9 @@ use crate::yaml::{self, Check, SourceError, checked};
 pub use scrape::ScrapeConfig;
 pub use sections::{
     AlertingConfig, AlertmanagerApiVersion, AlertmanagerConfig, AuthConfig, BearerToken,
-    BuiltinRuleOverride, BuiltinRulesConfig, DashboardsConfig, HostMetricsConfig, LimitsConfig, LineDropConfig,
-    LogCollectionConfig, LogLimitsConfig, MetricsStorageConfig, QueryConfig, RetentionConfig,
-    RetentionOverride, Role, StorageConfig, TailedFiles, WebConfig,
+    BuiltinRuleOverride, BuiltinRulesConfig, DashboardsConfig, HostMetricsConfig, LimitsConfig,
+    LineDropConfig, LogCollectionConfig, LogLimitsConfig, MetricsStorageConfig, QueryConfig,
+    RetentionConfig, RetentionOverride, Role, StorageConfig, TailedFiles, WebConfig,
 };
 pub use store::{ConfigSource, ConfigStore};
 

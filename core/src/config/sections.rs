@@ -433,15 +433,26 @@ impl Check for LineDropConfig {
     }
 }
 
-/// The `dashboards:` section: Grafana dashboard JSON files the UI serves, besides the ones
-/// imported through the UI (kept in the data directory) and, on Kubernetes, ConfigMaps
-/// labelled `grafana_dashboard: "1"`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+/// The `dashboards:` section: Grafana dashboard JSON files the UI serves, besides Sightline's
+/// built-in ones, the ones imported through the UI (kept in the data directory) and, on
+/// Kubernetes, ConfigMaps labelled `grafana_dashboard: "1"`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DashboardsConfig {
     /// Directories (every `*.json` below them; a subdirectory becomes a folder) or single
     /// files, relative to the config file's directory.
     pub paths: Vec<PathBuf>,
+    /// Whether Sightline's built-in dashboards are listed (first, in the folder "Sightline").
+    pub builtin: bool,
+}
+
+impl Default for DashboardsConfig {
+    fn default() -> Self {
+        DashboardsConfig {
+            paths: Vec::new(),
+            builtin: true,
+        }
+    }
 }
 
 /// The HTTP listener and what it shows to the outside.

@@ -312,3 +312,28 @@ fn builtin_rules_pass_their_unit_tests_and_a_changed_threshold_fails_them() {
         stdout(&output)
     );
 }
+
+#[test]
+fn builtin_log_rules_pass_their_unit_tests_and_a_changed_threshold_fails_them() {
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerting/builtin");
+    let output = test_rules(&builtin.join("homelab.log-rules.test.yaml"));
+    assert!(output.status.success(), "{}", stdout(&output));
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = std::fs::read_to_string(builtin.join("homelab.log-rules.yaml")).unwrap();
+    let changed = rules.replace(") > 100\n", ") > 200\n");
+    assert_ne!(changed, rules);
+    write_file(dir.path(), "homelab.log-rules.yaml", &changed);
+    std::fs::copy(
+        builtin.join("homelab.log-rules.test.yaml"),
+        dir.path().join("homelab.log-rules.test.yaml"),
+    )
+    .unwrap();
+    let output = test_rules(&dir.path().join("homelab.log-rules.test.yaml"));
+    assert_eq!(output.status.code(), Some(1));
+    let out = stdout(&output);
+    assert!(
+        out.contains("alertname: LogErrorBurst, time: 15m") && out.contains("got:[]"),
+        "{out}"
+    );
+}

@@ -10,6 +10,11 @@
 //! with what is expected. As promtool does, alerts are compared at the evaluation step whose
 //! interval holds `eval_time`, and pending alerts do not count.
 //!
+//! Beyond promtool, for LogQL rules: `log_rule_files` names LogQL rule files, and a test's
+//! `input_streams` writes log lines into a throw-away log store: each entry has a `stream`
+//! selector, a `line`, and `counts` in the expanding notation, the number of copies of the
+//! line written in each `interval` (spread evenly across it, from time 0).
+//!
 //! Decisions: every sample is loaded before evaluation starts (no query looks ahead of its
 //! evaluation time, so this equals promtool's loading as time advances); values compare
 //! equal within a relative 1e-9, as promtool's float comparison allows; a failing test
@@ -29,7 +34,10 @@ use sightline_tsdb::promql::test_series::{Slot, parse_float, parse_labels, parse
 use sightline_tsdb::promql::{Engine, EngineOptions, Value};
 use sightline_tsdb::storage::{Appendable, Querier};
 
-use crate::rulefmt::{NameValidation, RuleFile, RuleFileError};
+use sightline_logstore::push::{Entry, PushStream};
+use sightline_logstore::store::{LogStore, StoreOptions};
+
+use crate::rulefmt::{NameValidation, QueryLanguage, RuleFile, RuleFileError};
 use crate::rules::alert::AlertState;
 use crate::rules::group::{EvalContext, Group, RuleState};
 
@@ -61,6 +69,8 @@ pub enum UnitTestError {
 struct TestFile {
     #[serde(default)]
     rule_files: Vec<String>,
+    #[serde(default)]
+    log_rule_files: Vec<String>,
     #[serde(default = "one_minute")]
     evaluation_interval: Duration,
     #[serde(default)]
@@ -79,6 +89,8 @@ struct TestGroup {
     #[serde(default)]
     input_series: Vec<InputSeries>,
     #[serde(default)]
+    input_streams: Vec<InputStream>,
+    #[serde(default)]
     alert_rule_test: Vec<AlertTest>,
     #[serde(default)]
     promql_expr_test: Vec<ExprTest>,
@@ -94,6 +106,19 @@ struct InputSeries {
     series: String,
     values: String,
 }
+
+/// Copies of one log line in one stream: `counts` in the expanding notation says how many
+/// in each interval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputStream {
+    stream: String,
+    line: String,
+    counts: String,
+}
+
+/// More lines than a rule test needs: a typo in `counts` fails instead of filling the disk.
+const MAX_INPUT_LINES: usize = 1_000_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,8 +192,27 @@ pub fn run_file(path: &Path) -> Result<Vec<String>, UnitTestError> {
     })?;
     let file: TestFile = yaml::from_str(path, &text)?;
     let base = path.parent().unwrap_or(Path::new("."));
+    let mut rule_files = load_rule_files(base, &file.rule_files, QueryLanguage::PromQl)?;
+    rule_files.extend(load_rule_files(
+        base,
+        &file.log_rule_files,
+        QueryLanguage::LogQl,
+    )?);
+    let mut failures = Vec::new();
+    for test in &file.tests {
+        failures.extend(run_test(&file, test, &rule_files)?);
+    }
+    Ok(failures)
+}
+
+/// The rule files `patterns` (globs relative to `base`) match, in `language`.
+fn load_rule_files(
+    base: &Path,
+    patterns: &[String],
+    language: QueryLanguage,
+) -> Result<Vec<RuleFile>, UnitTestError> {
     let mut rule_files = Vec::new();
-    for pattern in &file.rule_files {
+    for pattern in patterns {
         let full = base.join(pattern);
         let mut matched: Vec<PathBuf> = glob::glob(&full.to_string_lossy())
             .into_iter()
@@ -180,21 +224,15 @@ pub fn run_file(path: &Path) -> Result<Vec<String>, UnitTestError> {
         }
         matched.sort();
         for rule_path in matched {
-            let loaded =
-                RuleFile::load(&rule_path, NameValidation::default()).map_err(|source| {
-                    UnitTestError::RuleFile {
-                        path: rule_path.clone(),
-                        source,
-                    }
+            let loaded = RuleFile::load_as(&rule_path, NameValidation::default(), language)
+                .map_err(|source| UnitTestError::RuleFile {
+                    path: rule_path.clone(),
+                    source,
                 })?;
             rule_files.push(loaded);
         }
     }
-    let mut failures = Vec::new();
-    for test in &file.tests {
-        failures.extend(run_test(&file, test, &rule_files)?);
-    }
-    Ok(failures)
+    Ok(rule_files)
 }
 
 /// The groups to evaluate, in `group_eval_order` first, then in file order.
@@ -229,6 +267,9 @@ fn run_test(
             .map_err(|e| UnitTestError::Storage(e.to_string()))?,
     );
     load_series(&head, test)?;
+    let logs = LogStore::open(storage.path().join("logs"), StoreOptions::default())
+        .map_err(|e| UnitTestError::Storage(e.to_string()))?;
+    load_streams(&logs, test)?;
     let querier: Arc<dyn Querier> = head.clone();
     let engine = Engine::new(EngineOptions::default());
     let eval_ms = file.evaluation_interval.as_millis().max(1) as i64;
@@ -236,7 +277,7 @@ fn run_test(
     let ctx = EvalContext {
         engine: &engine,
         querier: querier.clone(),
-        logs: None,
+        logs: Some(&logs),
         appendable: &head,
         external_labels: &test.external_labels,
         external_url: &test.external_url,
@@ -304,6 +345,58 @@ fn load_series(head: &Arc<Head>, test: &TestGroup) -> Result<(), UnitTestError> 
         .commit()
         .map_err(|e| UnitTestError::Storage(e.to_string()))?;
     Ok(())
+}
+
+/// Writes the test's input streams: each line `counts` times per interval, spread evenly.
+fn load_streams(store: &LogStore, test: &TestGroup) -> Result<(), UnitTestError> {
+    let step_ns = test.interval.as_millis() as i64 * 1_000_000;
+    let mut streams: Vec<PushStream> = Vec::new();
+    let mut total = 0;
+    for input in &test.input_streams {
+        let labels = parse_labels(&input.stream)
+            .map_err(|e| UnitTestError::Input(format!("input stream {}: {e}", input.stream)))?;
+        let slots = parse_values(&input.counts)
+            .map_err(|e| UnitTestError::Input(format!("counts of {}: {e}", input.stream)))?;
+        let index = match streams.iter().position(|s| s.labels == labels) {
+            Some(index) => index,
+            None => {
+                streams.push(PushStream {
+                    labels,
+                    malformed_labels: None,
+                    entries: Vec::new(),
+                });
+                streams.len() - 1
+            }
+        };
+        for (slot_index, slot) in slots.iter().enumerate() {
+            let Slot::Value(count) = slot else { continue };
+            if !(count.fract() == 0.0 && *count >= 0.0) {
+                return Err(UnitTestError::Input(format!(
+                    "counts of {}: {count} is not a number of lines",
+                    input.stream
+                )));
+            }
+            let count = *count as usize;
+            total += count;
+            if total > MAX_INPUT_LINES {
+                return Err(UnitTestError::Input(format!(
+                    "input streams: more than {MAX_INPUT_LINES} lines"
+                )));
+            }
+            let start = slot_index as i64 * step_ns;
+            streams[index].entries.extend((0..count).map(|k| Entry {
+                timestamp_ns: start + step_ns * k as i64 / count as i64,
+                line: input.line.clone(),
+                metadata: Vec::new(),
+            }));
+        }
+    }
+    for stream in &mut streams {
+        stream.entries.sort_by_key(|entry| entry.timestamp_ns);
+    }
+    store
+        .push(&streams)
+        .map_err(|e| UnitTestError::Storage(e.to_string()))
 }
 
 /// Compares the firing alerts named `alertname` with the expected ones.

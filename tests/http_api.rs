@@ -997,3 +997,97 @@ fn builtin_rules_run_by_default_and_yield_to_user_rules_and_switches() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The value of the `/metrics` line that starts with `prefix` (a name and its labels).
+fn metric_value(app: &Appliance, prefix: &str) -> f64 {
+    let line = app.wait_for_metric(prefix);
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// The metrics the built-in Sightline rules and dashboard read: a scrape over its
+/// `sample_limit` is counted under Prometheus's name, stored log lines and bytes are
+/// counted, and the storage gauges describe the data directory and the retention settings.
+#[test]
+fn self_metrics_count_sample_limits_log_intake_and_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "  - job_name: limited\n    scrape_interval: 1s\n    sample_limit: 5\n    metrics_path: /metrics/node\n    static_configs: [{targets: ['127.0.0.1:{port}']}]\nstorage:\n  logs: {retention: 3d, retention_size: 1GiB}\n";
+    let app = scraping_appliance_with(dir.path(), extra);
+    let push = json!({"streams": [{"stream": {"job": "self"}, "values": [
+        [(now_ms() * 1_000_000).to_string(), "one line"],
+        [(now_ms() * 1_000_000 + 1).to_string(), "another"],
+    ]}]});
+    let response = http()
+        .post(app.url("/loki/api/v1/push"))
+        .header("content-type", "application/json")
+        .body(push.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric_value(
+        &app,
+        "prometheus_target_scrapes_exceeded_sample_limit_total ",
+    ) < 2.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "sample_limit scrapes were not counted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let targets = get_json(&app, "/api/v1/targets?state=active");
+    let limited = targets["data"]["activeTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["labels"]["job"] == "limited")
+        .unwrap();
+    assert!(
+        limited["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("sample limit exceeded"),
+        "{limited}"
+    );
+    assert_eq!(
+        metric_value(&app, "sightline_logs_ingested_lines_total "),
+        2.0
+    );
+    assert_eq!(
+        metric_value(&app, "sightline_logs_ingested_bytes_total "),
+        "one line".len() as f64 + "another".len() as f64
+    );
+    assert_eq!(
+        metric_value(&app, "sightline_storage_retention_seconds{store=\"logs\"} "),
+        3.0 * 86_400.0
+    );
+    assert_eq!(
+        metric_value(
+            &app,
+            "sightline_storage_retention_size_bytes{store=\"logs\"} "
+        ),
+        f64::from(1u32 << 30)
+    );
+    assert_eq!(
+        metric_value(
+            &app,
+            "sightline_storage_retention_seconds{store=\"metrics\"} "
+        ),
+        7.0 * 86_400.0
+    );
+    let size = metric_value(&app, "sightline_storage_filesystem_size_bytes ");
+    let avail = metric_value(&app, "sightline_storage_filesystem_avail_bytes ");
+    assert!(
+        size > 0.0 && (0.0..=size).contains(&avail),
+        "{avail} of {size}"
+    );
+    assert!(metric_value(&app, "sightline_storage_disk_usage_bytes{store=\"logs\"} ") > 0.0);
+    assert_eq!(
+        metric_value(
+            &app,
+            "alertmanager_notifications_total{integration=\"pushover\"} "
+        ),
+        0.0
+    );
+}

@@ -162,6 +162,31 @@ receivers:
     );
 }
 
+/// `(alertmanager_notifications_total, alertmanager_notifications_failed_total)` of
+/// `integration`, as `/metrics` would show them.
+fn counted(notifier: &Notifier, integration: &str) -> (u64, u64) {
+    let registry = prometheus::Registry::new();
+    notifier.metrics().register(&registry).unwrap();
+    let value = |name: &str| {
+        registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric())
+            .find(|metric| {
+                metric
+                    .get_label()
+                    .iter()
+                    .any(|label| label.name() == "integration" && label.value() == integration)
+            })
+            .map_or(u64::MAX, |metric| metric.get_counter().get_value() as u64)
+    };
+    (
+        value("alertmanager_notifications_total"),
+        value("alertmanager_notifications_failed_total"),
+    )
+}
+
 #[tokio::test]
 async fn bad_answers_are_retried_until_one_is_right() {
     let server = FakeServer::start(
@@ -181,6 +206,12 @@ async fn bad_answers_are_retried_until_one_is_right() {
     assert_eq!(deliveries[0].result, Ok(()));
     assert_eq!(deliveries[0].attempts, 6);
     assert_eq!(server.requests().len(), 6);
+    assert_eq!(
+        counted(&notifier, "pushover"),
+        (6, 5),
+        "attempts and failures"
+    );
+    assert_eq!(counted(&notifier, "webhook"), (0, 0));
     // Delivered once: the log keeps it from being sent again (the alert, re-sent as
     // Prometheus does, still fires).
     notifier.receive(vec![disk_alert(None)], T0 + 60_000);

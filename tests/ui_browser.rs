@@ -1015,6 +1015,9 @@ async fn render_built_in_dashboards(
     outcomes
 }
 
+/// A series to remote-write: its labels and samples.
+type OwnedSeries<'a> = (Vec<(&'a str, &'a str)>, Vec<(i64, f64)>);
+
 /// Loads a small cluster: kube-state-metrics and cAdvisor series of two pods in `media`
 /// (remote-written, 15 s apart over the last minute), and their pods' log lines, errors among
 /// them, as the pod-log tailer labels them.
@@ -1029,7 +1032,7 @@ fn load_kubernetes_series(app: &Appliance) {
             .map(|(i, t)| (*t, step * i as f64))
             .collect::<Vec<_>>()
     };
-    let mut series: Vec<(Vec<(&str, &str)>, Vec<(i64, f64)>)> = Vec::new();
+    let mut series: Vec<OwnedSeries> = Vec::new();
     for (pod, container, restarts) in [("jellyfin-0", "jellyfin", 1.0), ("sonarr-0", "sonarr", 0.0)]
     {
         let pod_labels =

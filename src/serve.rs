@@ -23,6 +23,7 @@ use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
 use sightline_logstore::store::{LogStore, StoreOptions};
 use sightline_scraper::manager::ScrapeManager;
+use sightline_scraper::remote_write::RemoteWriter;
 use sightline_tsdb::block::RetentionPolicy;
 use sightline_tsdb::db::{Db, DbOptions};
 use sightline_tsdb::head::{Head, HeadOptions};
@@ -177,6 +178,23 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     scrape_manager
         .register_metrics(&registry)
         .context("cannot register scrape metrics")?;
+    let remote_writer = Arc::new(
+        RemoteWriter::new(
+            data_dir.path().join("metrics").join("wal"),
+            data_dir.path().join("remote_write"),
+            config.source().base_dir().to_owned(),
+            scrape_manager.clone(),
+        )
+        .context("cannot create the remote-write metrics")?,
+    );
+    remote_writer
+        .register_metrics(&registry)
+        .context("cannot register remote-write metrics")?;
+    let remote_writing = tokio::spawn(
+        remote_writer
+            .clone()
+            .run(config.subscribe(), shutdown.clone()),
+    );
     backends.set_dashboards(DashboardLibrary::new(data_dir.path().join("dashboards")));
     backends.set_metrics(MetricBackend {
         querier: db.querier().clone(),
@@ -184,6 +202,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         blocks: db.blocks().clone(),
         engine: Engine::new(engine_options(&startup)),
         scrapes: scrape_manager.clone(),
+        remote_writes: remote_writer,
     });
     let scraping = tokio::spawn(
         scrape_manager
@@ -227,6 +246,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     shutdown.cancel();
     let _ = scraping.await;
+    let _ = remote_writing.await;
     let _ = rule_evaluation.await;
     if let Some(log_collection) = log_collection {
         let _ = log_collection.await;

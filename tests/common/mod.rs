@@ -259,6 +259,7 @@ pub fn remote_write_body(series: &[WriteSeries]) -> Vec<u8> {
                 histograms: Vec::new(),
             })
             .collect(),
+        metadata: Vec::new(),
     };
     snap::raw::Encoder::new()
         .compress_vec(&prost::Message::encode_to_vec(&request))

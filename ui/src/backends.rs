@@ -9,6 +9,7 @@ use sightline_alerting::rules::manager::RuleManager;
 use sightline_logstore::push::{RateLimiter, RateLimits};
 use sightline_logstore::store::LogStore;
 use sightline_scraper::manager::ScrapeManager;
+use sightline_scraper::remote_write::RemoteWriter;
 use sightline_tsdb::block::BlockStore;
 use sightline_tsdb::head::Head;
 use sightline_tsdb::promql::Engine;
@@ -28,6 +29,8 @@ pub struct MetricBackend {
     pub engine: Engine,
     /// Scrape targets, for `/api/v1/targets`.
     pub scrapes: Arc<ScrapeManager>,
+    /// The `remote_write` queues, for Status.
+    pub remote_writes: Arc<RemoteWriter>,
 }
 
 /// Log storage as the Loki API sees it.

@@ -7,6 +7,7 @@
 
 pub mod kubernetes;
 pub mod relabel;
+pub mod remote_write;
 pub mod scrape;
 mod sections;
 mod store;
@@ -75,6 +76,9 @@ pub struct Config {
     pub log_collection: LogCollectionConfig,
     /// Alert relabeling and external Alertmanagers.
     pub alerting: AlertingConfig,
+    /// Receivers every stored sample is also sent to (remote write 1.0).
+    #[serde(deserialize_with = "remote_write::unique_queues")]
+    pub remote_write: Vec<remote_write::RemoteWriteConfig>,
     /// Data directory, WAL sync and retention.
     pub storage: StorageConfig,
     /// Input limits.

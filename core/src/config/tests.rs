@@ -448,3 +448,41 @@ fn alertmanager_inline_and_file_keys_are_accepted_and_exclusive() {
         "{both}"
     );
 }
+
+#[test]
+fn remote_write_entries_are_read_with_prometheus_defaults_and_checked() {
+    let config = parse(
+        "remote_write:\n  - url: http://mimir:8080/api/v1/push\n    headers: {X-Scope-OrgID: lab}\n    queue_config: {max_shards: 4}\n",
+    )
+    .unwrap();
+    let entry = &config.remote_write[0];
+    assert_eq!(entry.queue_name(), "mimir:8080/api/v1/push");
+    assert_eq!(entry.queue_config.max_shards, 4);
+    assert_eq!(entry.queue_config.min_shards, 1);
+    assert_eq!(entry.queue_config.max_samples_per_send, 2000);
+    assert_eq!(entry.queue_config.batch_send_deadline.as_millis(), 5000);
+    assert!(entry.metadata_config.send);
+    assert_eq!(entry.remote_timeout.as_millis(), 30_000);
+
+    let cases: &[(&str, &str)] = &[
+        (
+            "remote_write:\n  - url: ftp://x/\n",
+            "sightline.yml:2:5: remote_write[0]: url ftp://x/ must be http or https",
+        ),
+        (
+            "remote_write:\n  - url: http://x/\n    headers: {Content-Type: text/plain}\n",
+            "sightline.yml:2:5: remote_write[0]: header \"Content-Type\" is set by remote write and cannot be configured",
+        ),
+        (
+            "remote_write:\n  - url: http://x/\n    queue_config: {min_shards: 5, max_shards: 2}\n",
+            "sightline.yml:3:19: remote_write[0].queue_config: min_shards (5) must be at least 1 and at most max_shards (2)",
+        ),
+        (
+            "remote_write:\n  - url: http://x/a\n  - url: http://x/a\n",
+            "sightline.yml:2:3: remote_write: found multiple remote_write entries named \"x/a\"; give each a unique name",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(&error_of(text), expected, "{text}");
+    }
+}

@@ -46,9 +46,9 @@ pub struct Fetched {
     pub content_type: Option<String>,
 }
 
-/// How a job authenticates to its targets.
+/// How a job authenticates to its targets (or remote write to its receiver).
 #[derive(Debug, Clone)]
-enum Credentials {
+pub(crate) enum Credentials {
     None,
     Basic(BasicAuth),
     Authorization(Authorization),
@@ -115,17 +115,12 @@ impl ScrapeClient {
             tls: job.tls_config.clone(),
             base_dir: base_dir.to_owned(),
         });
-        let credentials = if let Some(basic) = &job.basic_auth {
-            Credentials::Basic(basic.clone())
-        } else if let Some(authorization) = &job.authorization {
-            Credentials::Authorization(authorization.clone())
-        } else if let Some(token) = &job.bearer_token {
-            Credentials::BearerToken(token.clone())
-        } else if let Some(file) = &job.bearer_token_file {
-            Credentials::BearerTokenFile(file.clone())
-        } else {
-            Credentials::None
-        };
+        let credentials = Credentials::new(
+            job.basic_auth.as_ref(),
+            job.authorization.as_ref(),
+            job.bearer_token.as_ref(),
+            job.bearer_token_file.as_ref(),
+        );
         Ok(ScrapeClient {
             http: settings.build(None)?,
             settings,
@@ -185,33 +180,7 @@ impl ScrapeClient {
             None => self.http.get(url.clone()),
         };
         request = request.headers(headers).timeout(timeout);
-        request = match &self.credentials {
-            Credentials::None => request,
-            Credentials::Basic(basic) => {
-                let username = match &basic.username_file {
-                    Some(file) => self.read_secret(file)?,
-                    None => basic.username.clone(),
-                };
-                let password = match (&basic.password, &basic.password_file) {
-                    (_, Some(file)) => Some(self.read_secret(file)?),
-                    (password, None) => password.clone(),
-                };
-                request.basic_auth(username, password)
-            }
-            Credentials::Authorization(authorization) => {
-                let credentials =
-                    match (&authorization.credentials, &authorization.credentials_file) {
-                        (_, Some(file)) => self.read_secret(file)?,
-                        (credentials, None) => credentials.clone().unwrap_or_default(),
-                    };
-                request.header(
-                    AUTHORIZATION,
-                    format!("{} {credentials}", authorization.kind),
-                )
-            }
-            Credentials::BearerToken(token) => request.bearer_auth(token),
-            Credentials::BearerTokenFile(file) => request.bearer_auth(self.read_secret(file)?),
-        };
+        request = self.credentials.apply(request, &self.base_dir)?;
         let mut response = request.send().await.map_err(ScrapeError::from_request)?;
         let status = response.status();
         if !status.is_success() {
@@ -239,14 +208,88 @@ impl ScrapeClient {
         }
         Ok(Fetched { body, content_type })
     }
+}
 
-    /// Reads a credentials file, trimmed of surrounding whitespace as Prometheus does.
-    fn read_secret(&self, file: &Path) -> Result<String, ScrapeError> {
-        let path = self.base_dir.join(file);
-        std::fs::read_to_string(&path)
-            .map(|text| text.trim().to_owned())
-            .map_err(|error| ScrapeError::Credentials(format!("{}: {error}", path.display())))
+impl Credentials {
+    /// The first of the ways to authenticate that is set, as Prometheus's HTTP client takes
+    /// them (the config allows at most one).
+    pub(crate) fn new(
+        basic_auth: Option<&BasicAuth>,
+        authorization: Option<&Authorization>,
+        bearer_token: Option<&String>,
+        bearer_token_file: Option<&PathBuf>,
+    ) -> Credentials {
+        if let Some(basic) = basic_auth {
+            Credentials::Basic(basic.clone())
+        } else if let Some(authorization) = authorization {
+            Credentials::Authorization(authorization.clone())
+        } else if let Some(token) = bearer_token {
+            Credentials::BearerToken(token.clone())
+        } else if let Some(file) = bearer_token_file {
+            Credentials::BearerTokenFile(file.clone())
+        } else {
+            Credentials::None
+        }
     }
+
+    /// Adds the credentials to `request`; files (relative to `base_dir`) are read each time,
+    /// so that rotated secrets are picked up.
+    pub(crate) fn apply(
+        &self,
+        request: reqwest::RequestBuilder,
+        base_dir: &Path,
+    ) -> Result<reqwest::RequestBuilder, ScrapeError> {
+        Ok(match self {
+            Credentials::None => request,
+            Credentials::Basic(basic) => {
+                let username = match &basic.username_file {
+                    Some(file) => read_secret(base_dir, file)?,
+                    None => basic.username.clone(),
+                };
+                let password = match (&basic.password, &basic.password_file) {
+                    (_, Some(file)) => Some(read_secret(base_dir, file)?),
+                    (password, None) => password.clone(),
+                };
+                request.basic_auth(username, password)
+            }
+            Credentials::Authorization(authorization) => {
+                let credentials =
+                    match (&authorization.credentials, &authorization.credentials_file) {
+                        (_, Some(file)) => read_secret(base_dir, file)?,
+                        (credentials, None) => credentials.clone().unwrap_or_default(),
+                    };
+                request.header(
+                    AUTHORIZATION,
+                    format!("{} {credentials}", authorization.kind),
+                )
+            }
+            Credentials::BearerToken(token) => request.bearer_auth(token),
+            Credentials::BearerTokenFile(file) => request.bearer_auth(read_secret(base_dir, file)?),
+        })
+    }
+}
+
+/// Reads a credentials file, trimmed of surrounding whitespace as Prometheus does.
+fn read_secret(base_dir: &Path, file: &Path) -> Result<String, ScrapeError> {
+    let path = base_dir.join(file);
+    std::fs::read_to_string(&path)
+        .map(|text| text.trim().to_owned())
+        .map_err(|error| ScrapeError::Credentials(format!("{}: {error}", path.display())))
+}
+
+/// A client with `tls` (files relative to `base_dir`), for requests other than scrapes
+/// (remote write).
+pub(crate) fn build_http_client(
+    tls: Option<&TlsConfig>,
+    base_dir: &Path,
+    follow_redirects: bool,
+) -> Result<reqwest::Client, ScrapeError> {
+    ClientSettings {
+        follow_redirects,
+        tls: tls.cloned(),
+        base_dir: base_dir.to_owned(),
+    }
+    .build(None)
 }
 
 /// Resolves a job's `server_name` to the addresses of one target's host, so that requests

@@ -43,12 +43,49 @@ fn checkpoint_name(segment: u64) -> String {
 
 /// Finds the newest checkpoint, removing unfinished (`.tmp`) ones and older ones.
 pub(crate) fn find(wal_dir: &Path) -> Result<Option<Checkpoint>> {
+    let (mut found, unfinished) = list(wal_dir)?;
+    for dir in unfinished {
+        remove_dir(&dir);
+    }
+    let Some(newest) = found.pop() else {
+        return Ok(None);
+    };
+    for older in found {
+        remove_dir(&wal_dir.join(checkpoint_name(older)));
+    }
+    Ok(Some(Checkpoint {
+        segment: newest,
+        dir: wal_dir.join(checkpoint_name(newest)),
+    }))
+}
+
+/// The series of the newest complete checkpoint, read without changing anything (the head
+/// may be writing the next one meanwhile); empty when there is none.
+pub(crate) fn newest_series(wal_dir: &Path) -> Result<Vec<RefSeries>> {
+    let (found, _) = list(wal_dir)?;
+    let Some(newest) = found.last() else {
+        return Ok(Vec::new());
+    };
+    let mut series = Vec::new();
+    for record in
+        wal::WalTail::open(wal_dir.join(checkpoint_name(*newest)), None)?.read(usize::MAX)?
+    {
+        if let Record::Series(batch) = record {
+            series.extend(batch);
+        }
+    }
+    Ok(series)
+}
+
+/// The complete checkpoints' segment numbers, ascending, and the unfinished checkpoints'
+/// directories.
+fn list(wal_dir: &Path) -> Result<(Vec<u64>, Vec<PathBuf>)> {
     let entries = match fs::read_dir(wal_dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(Error::io("listing WAL directory", wal_dir, e)),
     };
-    let mut found: Vec<u64> = Vec::new();
+    let (mut found, mut unfinished) = (Vec::new(), Vec::new());
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("listing WAL directory", wal_dir, e))?;
         let name = entry.file_name();
@@ -57,7 +94,7 @@ pub(crate) fn find(wal_dir: &Path) -> Result<Option<Checkpoint>> {
             continue;
         };
         if rest.ends_with(TMP_SUFFIX) {
-            remove_dir(&entry.path());
+            unfinished.push(entry.path());
         } else if let Ok(segment) = rest.parse::<u64>()
             && checkpoint_name(segment) == name
         {
@@ -65,16 +102,7 @@ pub(crate) fn find(wal_dir: &Path) -> Result<Option<Checkpoint>> {
         }
     }
     found.sort_unstable();
-    let Some(&newest) = found.last() else {
-        return Ok(None);
-    };
-    for &older in &found[..found.len() - 1] {
-        remove_dir(&wal_dir.join(checkpoint_name(older)));
-    }
-    Ok(Some(Checkpoint {
-        segment: newest,
-        dir: wal_dir.join(checkpoint_name(newest)),
-    }))
+    Ok((found, unfinished))
 }
 
 fn remove_dir(dir: &Path) {

@@ -58,6 +58,12 @@ use crate::wal::{WalReader, WalWriter};
 use crate::{Error, Result};
 
 pub use appender::{Appender, CommitStats};
+
+/// The series of the newest WAL checkpoint in `wal_dir` (a head directory's `wal`), for
+/// readers that follow the WAL (remote write): the series the deleted segments announced.
+pub fn checkpoint_series(wal_dir: &std::path::Path) -> crate::Result<Vec<crate::wal::RefSeries>> {
+    checkpoint::newest_series(wal_dir)
+}
 pub use metrics::HeadMetrics;
 pub use series::SAMPLES_PER_CHUNK;
 pub use stats::{HeadStats, StatEntry};

@@ -36,6 +36,8 @@
 //!   or skipping what a newer version wrote would destroy data the user can still read with
 //!   that version.
 //!
+//! [`WalTail`] follows the WAL while it is written, for the remote-write queues.
+//!
 //! A writer never appends to a segment it did not create: [`WalWriter::open`] starts a new
 //! segment after the highest existing one, so whatever tail an older segment has, it can never
 //! end up in front of new records.
@@ -43,6 +45,7 @@
 mod reader;
 mod record;
 mod segment;
+mod tail;
 mod writer;
 
 #[cfg(test)]
@@ -53,6 +56,7 @@ use std::time::Duration;
 
 pub use reader::{Corruption, CorruptionKind, ReplayReport, WalReader};
 pub use record::{Record, RefSample, RefSeries};
+pub use tail::{WalPosition, WalTail};
 pub use writer::WalWriter;
 
 /// Sequence numbers of the segments in `dir`, ascending; empty if `dir` does not exist. For

@@ -463,3 +463,82 @@ proptest! {
         prop_assert!(items.iter().rev().skip(1).all(Result::is_ok));
     }
 }
+
+// ---- following the WAL while it is written (WalTail) ----------------------------------
+
+#[test]
+fn a_tail_reads_what_is_appended_as_it_is_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = write(dir.path(), options(1 << 20), &records(0, 4));
+    let mut tail = WalTail::open(dir.path(), None).unwrap();
+    assert_eq!(tail.read(100).unwrap(), records(0, 4));
+    assert!(tail.read(100).unwrap().is_empty(), "nothing new yet");
+    for record in records(4, 3) {
+        writer.append(&record).unwrap();
+    }
+    assert_eq!(tail.read(2).unwrap(), records(4, 2), "at most `max`");
+    assert_eq!(tail.read(100).unwrap(), records(6, 1));
+
+    // Reopened at its position, it goes on from there.
+    let position = tail.position();
+    writer.append(&records(7, 1)[0]).unwrap();
+    let mut reopened = WalTail::open(dir.path(), Some(position)).unwrap();
+    assert_eq!(reopened.read(100).unwrap(), records(7, 1));
+}
+
+#[test]
+fn a_tail_follows_new_segments_and_skips_deleted_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = write(dir.path(), options(300), &records(0, 40));
+    let segments = list_segments(dir.path()).unwrap();
+    assert!(segments.len() > 4, "{segments:?}");
+    let mut tail = WalTail::open(dir.path(), None).unwrap();
+    assert_eq!(
+        tail.read(1000).unwrap(),
+        records(0, 40),
+        "in order, across segments"
+    );
+    assert_eq!(tail.skipped_segments(), 0);
+
+    // A checkpoint deleted the first two segments before this tail read them.
+    let mut late = WalTail::open(dir.path(), None).unwrap();
+    for seq in &segments[..2] {
+        fs::remove_file(segment_path(dir.path(), *seq)).unwrap();
+    }
+    let rest = late.read(1000).unwrap();
+    assert_eq!(late.skipped_segments(), 2);
+    assert_eq!(rest.last(), records(0, 40).last(), "the rest is read");
+    assert!(rest.len() < 40);
+}
+
+#[test]
+fn a_tail_waits_at_a_frame_still_being_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = write(dir.path(), options(1 << 20), &records(0, 2));
+    drop(writer);
+    let last = *list_segments(dir.path()).unwrap().last().unwrap();
+    let path = segment_path(dir.path(), last);
+    // A frame header announcing 100 bytes, and 10 of them: the writer is mid-write.
+    let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+    let mut partial = 100_u32.to_le_bytes().to_vec();
+    partial.extend([0; 5]);
+    partial.extend([7; 10]);
+    file.write_all(&partial).unwrap();
+    let length = fs::metadata(&path).unwrap().len();
+
+    let mut tail = WalTail::open(dir.path(), None).unwrap();
+    assert_eq!(tail.read(100).unwrap(), records(0, 2));
+    let at = tail.position();
+    assert!(tail.read(100).unwrap().is_empty());
+    assert_eq!(tail.position(), at, "it waits before the partial frame");
+    assert_eq!(
+        fs::metadata(&path).unwrap().len(),
+        length,
+        "and writes nothing"
+    );
+
+    // The writer never finishes it but starts a new segment (a restart): the tail moves on.
+    let _writer = write(dir.path(), options(1 << 20), &records(2, 1));
+    assert_eq!(tail.read(100).unwrap(), records(2, 1));
+    assert_eq!(tail.skipped_segments(), 1);
+}

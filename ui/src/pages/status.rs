@@ -5,6 +5,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
+use sightline_scraper::remote_write::QueueStatus;
 use sightline_tsdb::head::StatEntry;
 
 use super::{Frame, format};
@@ -34,6 +35,8 @@ pub(crate) struct StatusPage {
     build: Vec<Fact>,
     metrics: Vec<Fact>,
     logs: Vec<Fact>,
+    /// Each queue, and its newest sent timestamp as text.
+    remote_writes: Vec<(QueueStatus, String)>,
     cardinality: Vec<TopTable>,
     config: String,
 }
@@ -68,10 +71,24 @@ pub(crate) async fn page(State(state): State<AppState>) -> StatusPage {
         ],
         metrics: Vec::new(),
         logs: Vec::new(),
+        remote_writes: Vec::new(),
         cardinality: Vec::new(),
         config: config_yaml(&config).unwrap_or_else(|error| error.message().to_owned()),
     };
     if let Some(metrics) = state.backends.metrics() {
+        page.remote_writes = metrics
+            .remote_writes
+            .statuses()
+            .into_iter()
+            .map(|queue| {
+                let newest = if queue.highest_sent > 0.0 {
+                    format::time((queue.highest_sent * 1000.0) as i64)
+                } else {
+                    String::new()
+                };
+                (queue, newest)
+            })
+            .collect();
         let stats = metrics.head.stats(TOP);
         let blocks = metrics.blocks.blocks();
         page.metrics = vec![

@@ -25,7 +25,7 @@
 //! Counted in `sightline_remote_write_samples_total{outcome}`: `stored`, `rejected` (out of
 //! order, duplicate, too new) and `invalid_labels` (samples of skipped series).
 
-pub mod prompb;
+pub use sightline_scraper::remote_write::prompb;
 
 use std::collections::HashSet;
 

@@ -179,7 +179,15 @@ impl Queue {
         let mut pending = 0;
         let mut behind = false;
         loop {
-            let records = self.read().await?;
+            // A read that fails mid-round still sends what was read before it.
+            let records = match self.read().await {
+                Ok(records) => records,
+                Err(error) if pending == 0 => return Err(error),
+                Err(error) => {
+                    tracing::warn!(queue = %self.config.queue_name(), "remote write: {error}");
+                    break;
+                }
+            };
             if records.is_empty() {
                 if pending == 0 || Instant::now() >= deadline || stop.is_cancelled() {
                     break;
@@ -228,8 +236,13 @@ impl Queue {
             .into_iter()
             .filter(|batch| !batch.is_empty())
             .map(|batch| self.send_shard(batch, stop));
-        futures_util::future::join_all(sends).await;
+        let finished = futures_util::future::join_all(sends).await;
         self.metrics.pending.set(0);
+        if finished.contains(&false) {
+            // Stopped while retrying: the position stays before the unsent samples, so that
+            // the next start sends them.
+            return Ok(true);
+        }
         self.save_position();
         let shards = if behind {
             (self.shards * 2).min(queue.max_shards)
@@ -271,12 +284,12 @@ impl Queue {
     }
 
     /// Sends one shard's samples, `max_samples_per_send` per request, each until it is taken
-    /// or refused for good.
+    /// or refused for good; `false` when the queue stopped before that.
     async fn send_shard(
         &self,
         batch: Vec<(Arc<Vec<prompb::Label>>, RefSample)>,
         stop: &CancellationToken,
-    ) {
+    ) -> bool {
         for chunk in batch.chunks(self.config.queue_config.max_samples_per_send) {
             let (request, highest) = write_request(chunk);
             let count = chunk.len() as u64;
@@ -285,8 +298,11 @@ impl Queue {
                 self.metrics
                     .highest_sent
                     .set(self.metrics.highest_sent.get().max(highest as f64 / 1000.0));
+            } else if stop.is_cancelled() {
+                return false;
             }
         }
+        true
     }
 
     /// Posts `request` until it is taken (`true`), refused for good or the queue stops.

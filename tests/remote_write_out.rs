@@ -144,16 +144,7 @@ impl Receiver {
                 .unwrap()
                 .text()
                 .unwrap();
-            let answer: Value = serde_json::from_str(&text).unwrap();
-            for series in answer["data"]["result"].as_array().unwrap() {
-                let times = series["values"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|pair| (pair[0].as_f64().unwrap() * 1000.0).round() as i64)
-                    .collect();
-                samples.insert(series_key(series["metric"].as_object().unwrap()), times);
-            }
+            samples = matrix_samples(&serde_json::from_str(&text).unwrap());
         } else {
             http()
                 .get(self.url("/internal/force_flush"))
@@ -195,6 +186,11 @@ fn stored(app: &Appliance) -> Samples {
         app,
         "/api/v1/query?query=%7Bjob%3D%22sightline%22%7D%5B1h%5D",
     );
+    matrix_samples(&answer)
+}
+
+/// The sample timestamps of a Prometheus API range-vector answer, by series.
+fn matrix_samples(answer: &Value) -> Samples {
     let mut samples = Samples::new();
     for series in answer["data"]["result"].as_array().unwrap() {
         let times = series["values"]

@@ -199,16 +199,12 @@ impl Queue {
                 match record {
                     Record::Series(series) => self.announce(series),
                     Record::Samples(samples) => {
+                        let mut newest = i64::MIN;
                         for sample in samples {
                             if sample.timestamp < self.send_from_ms {
                                 continue;
                             }
-                            self.metrics.highest_read.set(
-                                self.metrics
-                                    .highest_read
-                                    .get()
-                                    .max(sample.timestamp as f64 / 1000.0),
-                            );
+                            newest = newest.max(sample.timestamp);
                             match self.series.get(&sample.series_ref) {
                                 Some(Some(labels)) => {
                                     let shard = shard_of(sample.series_ref, self.shards);
@@ -218,6 +214,11 @@ impl Queue {
                                 Some(None) => self.metrics.dropped.inc(),
                                 None => self.metrics.unknown_series.inc(),
                             }
+                        }
+                        if newest > i64::MIN {
+                            let seconds = newest as f64 / 1000.0;
+                            let highest = &self.metrics.highest_read;
+                            highest.set(highest.get().max(seconds));
                         }
                     }
                 }

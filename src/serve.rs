@@ -22,6 +22,7 @@ use sightline_alerting::rules::builtin::BuiltinRules;
 use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
 use sightline_logstore::store::{LogStore, StoreOptions};
+use sightline_scraper::log_forward::LogForwarder;
 use sightline_scraper::manager::ScrapeManager;
 use sightline_scraper::remote_write::RemoteWriter;
 use sightline_tsdb::block::RetentionPolicy;
@@ -153,7 +154,26 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let block_maintenance = spawn_block_maintenance(db.clone());
     tokio::spawn(follow_retention_changes(config.clone(), db.clone()));
     let logs = open_logs(&data_dir, &registry).await?;
-    backends.set_logs(LogBackend::new(logs.clone(), &startup.limits.logs));
+    // The forwarders hold the log WAL they have not sent before maintenance first truncates.
+    let log_forwarder = Arc::new(
+        LogForwarder::new(
+            logs.clone(),
+            data_dir.path().join("log_forward"),
+            config.source().base_dir().to_owned(),
+        )
+        .context("cannot create the log-forwarding metrics")?,
+    );
+    log_forwarder
+        .register_metrics(&registry)
+        .context("cannot register log-forwarding metrics")?;
+    let log_forwarding = log_forwarder
+        .clone()
+        .spawn(config.subscribe(), shutdown.clone());
+    backends.set_logs(LogBackend::new(
+        logs.clone(),
+        &startup.limits.logs,
+        log_forwarder,
+    ));
     let log_maintenance = spawn_log_maintenance(logs.clone(), config.clone());
     let log_collection = crate::log_collection::spawn(
         &startup,
@@ -247,6 +267,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = scraping.await;
     let _ = remote_writing.await;
+    let _ = log_forwarding.await;
     let _ = rule_evaluation.await;
     if let Some(log_collection) = log_collection {
         let _ = log_collection.await;

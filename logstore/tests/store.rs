@@ -148,6 +148,92 @@ fn size_cut_chunks_are_not_replayed_twice_and_wal_is_truncated() {
     assert!(page.chunks_skipped >= 4, "{page:?}");
 }
 
+fn wal_segments(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("wal")).unwrap().count()
+}
+
+/// The lines of every record, in order.
+fn record_lines(records: &[sightline_logstore::store::WalRecord]) -> Vec<String> {
+    records
+        .iter()
+        .flat_map(|record| &record.streams)
+        .flat_map(|stream| &stream.entries)
+        .map(|entry| entry.line.clone())
+        .collect()
+}
+
+#[test]
+fn a_wal_follower_reads_every_push_and_holds_what_it_has_not_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = MIDNIGHT;
+    let store = LogStore::open(dir.path(), small_chunks()).unwrap();
+    let mut follower = store.follow_wal(None, 1 << 20);
+    assert!(follower.read(100).unwrap().is_empty());
+    let pushed: Vec<String> = (0..30)
+        .map(|i| format!("line {i:02} {}", "x".repeat(30)))
+        .collect();
+    for (i, line) in pushed.iter().enumerate() {
+        store
+            .push(&[stream(&[("app", "api")], &[(t + i as i64, line)])])
+            .unwrap();
+    }
+    // Everything is cut and persisted, yet the segments the follower has not released stay.
+    store.flush().unwrap();
+    assert!(wal_segments(dir.path()) > 10, "256-byte segments, all held");
+    let first = follower.read(10).unwrap();
+    assert_eq!(first.len(), 10);
+    let rest = follower.read(100).unwrap();
+    assert_eq!(rest.len(), 20);
+    let mut all = first.clone();
+    all.extend(rest);
+    assert_eq!(record_lines(&all), pushed);
+    assert!(all.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    assert_eq!(
+        all[0].streams[0].labels,
+        Labels::from_pairs([("app", "api")])
+    );
+    assert_eq!(follower.skipped_records(), 0);
+    // Released: the next truncation deletes them.
+    follower.release_before(follower.position());
+    store.flush().unwrap();
+    assert!(
+        wal_segments(dir.path()) <= 2,
+        "{}",
+        wal_segments(dir.path())
+    );
+
+    // A follower resumed from a saved position after a restart reads on from there.
+    let saved = follower.position();
+    drop(follower);
+    store
+        .push(&[stream(&[("app", "api")], &[(t + 100, "after")])])
+        .unwrap();
+    drop(store);
+    let store = LogStore::open(dir.path(), small_chunks()).unwrap();
+    let mut follower = store.follow_wal(Some(saved), 1 << 20);
+    store.flush().unwrap();
+    assert_eq!(record_lines(&follower.read(100).unwrap()), ["after"]);
+
+    // A byte budget bounds what is held: past it the oldest segments go, and the follower
+    // counts what it could not read.
+    let mut bounded = store.follow_wal(None, 600);
+    for i in 0..30 {
+        store
+            .push(&[stream(&[("app", "api")], &[(t + 200 + i, &pushed[0])])])
+            .unwrap();
+    }
+    drop(follower);
+    store.flush().unwrap();
+    let read = bounded.read(100).unwrap();
+    assert!(bounded.skipped_records() > 0, "{}", read.len());
+    assert_eq!(read.len() as u64 + bounded.skipped_records(), 30);
+    assert!(
+        wal_segments(dir.path()) <= 6,
+        "{}",
+        wal_segments(dir.path())
+    );
+}
+
 #[test]
 fn streams_by_matchers_over_days() {
     let dir = tempfile::tempdir().unwrap();

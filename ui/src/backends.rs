@@ -8,6 +8,7 @@ use sightline_alerting::notifier::service::Notifier;
 use sightline_alerting::rules::manager::RuleManager;
 use sightline_logstore::push::{RateLimiter, RateLimits};
 use sightline_logstore::store::LogStore;
+use sightline_scraper::log_forward::LogForwarder;
 use sightline_scraper::manager::ScrapeManager;
 use sightline_scraper::remote_write::RemoteWriter;
 use sightline_tsdb::block::BlockStore;
@@ -39,18 +40,23 @@ pub struct LogBackend {
     pub store: Arc<LogStore>,
     /// The ingestion rate limiter; rebuilt when a reload changes the limits.
     pub(crate) rate_limiter: Mutex<RateLimiter>,
+    /// The `logs.forward` forwarders, for Status.
+    pub(crate) forwards: Arc<LogForwarder>,
 }
 
 impl LogBackend {
-    /// A backend over `store` with the rate limits in force at start-up.
+    /// A backend over `store` with the rate limits in force at start-up, whose lines
+    /// `forwards` sends on.
     pub fn new(
         store: Arc<LogStore>,
         limits: &sightline_core::config::LogLimitsConfig,
+        forwards: Arc<LogForwarder>,
     ) -> LogBackend {
         let limits: RateLimits = crate::api::loki::rate_limits(limits);
         LogBackend {
             store,
             rate_limiter: Mutex::new(RateLimiter::new(limits, Instant::now())),
+            forwards,
         }
     }
 }

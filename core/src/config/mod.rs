@@ -6,6 +6,7 @@
 //! Prometheus; [`Config::parse`] fills them in, so the loaded value holds effective settings.
 
 pub mod kubernetes;
+pub mod log_forward;
 pub mod relabel;
 pub mod remote_write;
 pub mod scrape;
@@ -79,6 +80,8 @@ pub struct Config {
     /// Receivers every stored sample is also sent to (remote write 1.0).
     #[serde(deserialize_with = "remote_write::unique_queues")]
     pub remote_write: Vec<remote_write::RemoteWriteConfig>,
+    /// Where stored log lines are also sent (`logs.forward`).
+    pub logs: log_forward::LogsConfig,
     /// Data directory, WAL sync and retention.
     pub storage: StorageConfig,
     /// Input limits.

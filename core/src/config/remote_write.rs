@@ -66,18 +66,12 @@ const RESERVED_HEADERS: [&str; 6] = [
 
 impl Check for RemoteWriteConfig {
     fn check(&self) -> Result<(), String> {
-        if !matches!(self.url.scheme(), "http" | "https") {
-            return Err(format!("url {} must be http or https", self.url.as_str()));
-        }
-        if let Some(name) = self
-            .headers
-            .keys()
-            .find(|name| RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
-        {
-            return Err(format!(
-                "header {name:?} is set by remote write and cannot be configured"
-            ));
-        }
+        check_sender(
+            &self.url,
+            &self.headers,
+            &RESERVED_HEADERS,
+            "by remote write",
+        )?;
         check_client_auth(
             self.basic_auth.is_some(),
             self.authorization.is_some(),
@@ -87,19 +81,45 @@ impl Check for RemoteWriteConfig {
     }
 }
 
+/// Checks a sender's `url` (http or https) and that its `headers` replace none of those
+/// in `reserved` (lower case), which are set `set_by` the protocol.
+pub(super) fn check_sender(
+    url: &url::Url,
+    headers: &BTreeMap<String, String>,
+    reserved: &[&str],
+    set_by: &str,
+) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("url {} must be http or https", url.as_str()));
+    }
+    match headers
+        .keys()
+        .find(|name| reserved.contains(&name.to_ascii_lowercase().as_str()))
+    {
+        Some(name) => Err(format!(
+            "header {name:?} is set {set_by} and cannot be configured"
+        )),
+        None => Ok(()),
+    }
+}
+
 impl RemoteWriteConfig {
     /// The queue's name: `name`, else the URL's host, port and path.
     pub fn queue_name(&self) -> String {
-        if self.name.is_empty() {
-            let url = &self.url;
-            format!(
-                "{}{}",
-                url.host_str().unwrap_or_default(),
-                url.port().map(|p| format!(":{p}")).unwrap_or_default()
-            ) + url.path()
-        } else {
-            self.name.clone()
-        }
+        queue_name(&self.name, &self.url)
+    }
+}
+
+/// The name of a queue sending to `url`: `name`, else the URL's host, port and path.
+pub(super) fn queue_name(name: &str, url: &url::Url) -> String {
+    if name.is_empty() {
+        format!(
+            "{}{}",
+            url.host_str().unwrap_or_default(),
+            url.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ) + url.path()
+    } else {
+        name.to_owned()
     }
 }
 
@@ -187,22 +207,41 @@ fn thirty_seconds() -> Duration {
     Duration::from_secs(30)
 }
 
-/// The `remote_write` list, each entry checked, with unique queue names.
-pub(super) fn unique_queues<'de, D>(deserializer: D) -> Result<Vec<RemoteWriteConfig>, D::Error>
+/// An entry of a list of queues, each named uniquely.
+pub(super) trait NamedQueue {
+    /// The list's key, for error messages.
+    const SECTION: &'static str;
+    /// The entry's queue name.
+    fn queue_name(&self) -> String;
+}
+
+impl NamedQueue for RemoteWriteConfig {
+    const SECTION: &'static str = "remote_write";
+    fn queue_name(&self) -> String {
+        RemoteWriteConfig::queue_name(self)
+    }
+}
+
+/// A list of queues, each entry checked, with unique queue names.
+pub(super) fn unique_queues<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
+    T: Deserialize<'de> + Check + NamedQueue,
 {
-    checked_list(deserializer, |configs: &[RemoteWriteConfig]| {
-        let mut seen = std::collections::BTreeSet::new();
-        match configs
-            .iter()
-            .map(RemoteWriteConfig::queue_name)
-            .find(|name| !seen.insert(name.clone()))
-        {
-            Some(duplicate) => Err(format!(
-                "found multiple remote_write entries named {duplicate:?}; give each a unique name"
-            )),
-            None => Ok(()),
-        }
-    })
+    checked_list(deserializer, names_are_unique::<T>)
+}
+
+fn names_are_unique<T: NamedQueue>(configs: &[T]) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    match configs
+        .iter()
+        .map(T::queue_name)
+        .find(|name| !seen.insert(name.clone()))
+    {
+        Some(duplicate) => Err(format!(
+            "found multiple {} entries named {duplicate:?}; give each a unique name",
+            T::SECTION
+        )),
+        None => Ok(()),
+    }
 }

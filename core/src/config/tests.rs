@@ -486,3 +486,48 @@ fn remote_write_entries_are_read_with_prometheus_defaults_and_checked() {
         assert_eq!(&error_of(text), expected, "{text}");
     }
 }
+
+#[test]
+fn log_forward_entries_are_read_with_alloy_defaults_and_checked() {
+    let config = parse(
+        "logs:\n  forward:\n    - url: http://loki:3100/loki/api/v1/push\n      tenant_id: lab\n      external_labels: {cluster: home}\n      batch_size: 256KiB\n",
+    )
+    .unwrap();
+    let entry = &config.logs.forward[0];
+    assert_eq!(entry.queue_name(), "loki:3100/loki/api/v1/push");
+    assert_eq!(entry.tenant_id, "lab");
+    assert_eq!(entry.batch_size.bytes(), 256 << 10);
+    assert_eq!(entry.batch_wait.as_millis(), 1000);
+    assert_eq!(entry.min_backoff_period.as_millis(), 500);
+    assert_eq!(entry.max_backoff_period.as_millis(), 300_000);
+    assert_eq!(entry.remote_timeout.as_millis(), 10_000);
+    assert!(entry.retry_on_http_429);
+    assert_eq!(entry.max_backlog.bytes(), 1 << 30);
+    assert_eq!(entry.external_labels["cluster"], "home");
+
+    let cases: &[(&str, &str)] = &[
+        (
+            "logs:\n  forward:\n    - url: ftp://x/\n",
+            "sightline.yml:3:7: logs.forward[0]: url ftp://x/ must be http or https",
+        ),
+        (
+            "logs:\n  forward:\n    - url: http://x/\n      headers: {X-Scope-OrgID: a}\n",
+            "sightline.yml:3:7: logs.forward[0]: header \"X-Scope-OrgID\" is set by the push itself (X-Scope-OrgID by tenant_id) and cannot be configured",
+        ),
+        (
+            "logs:\n  forward:\n    - url: http://x/\n      min_backoff_period: 1m\n      max_backoff_period: 1s\n",
+            "sightline.yml:3:7: logs.forward[0]: min_backoff_period must not exceed max_backoff_period",
+        ),
+        (
+            "logs:\n  forward:\n    - url: http://x/a\n      name: b\n    - url: http://y/\n      name: b\n",
+            "sightline.yml:3:5: logs.forward: found multiple logs.forward entries named \"b\"; give each a unique name",
+        ),
+        (
+            "logs:\n  forwards: []\n",
+            "sightline.yml:2:3: logs: unknown field `forwards`, expected `forward`",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(&error_of(text), expected, "{text}");
+    }
+}

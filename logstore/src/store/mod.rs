@@ -30,6 +30,7 @@
 //!   dropped day does not come back.
 
 mod codec;
+mod follow;
 mod keys;
 mod line_index;
 mod read;
@@ -50,6 +51,7 @@ use sightline_core::labels::Labels;
 use crate::error::Error;
 use crate::push::PushStream;
 
+pub use follow::{WalFollower, WalRecord};
 pub use read::{Direction, EntryPage, StreamRef};
 pub use wal::WalReplay;
 
@@ -175,6 +177,7 @@ pub struct LogStore {
     path: PathBuf,
     options: StoreOptions,
     wal: wal::Wal,
+    wal_holds: follow::WalHolds,
     state: Mutex<State>,
     entries: AtomicU64,
     bytes: AtomicU64,
@@ -264,6 +267,7 @@ impl LogStore {
             path,
             options,
             wal,
+            wal_holds: follow::WalHolds::default(),
             state: Mutex::new(state),
             entries: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -351,9 +355,25 @@ impl LogStore {
         Ok(())
     }
 
-    /// Flushes RocksDB and deletes the WAL segments older than every open head.
+    /// Follows the WAL from record `from` (`None`: from the next push on), keeping what is
+    /// not yet [released](WalFollower::release_before) from deletion as long as it takes at
+    /// most `max_backlog_bytes` of segments. Take it before the first [`maintain`](Self::maintain)
+    /// so that nothing it still needs is deleted first.
+    pub fn follow_wal(&self, from: Option<u64>, max_backlog_bytes: u64) -> WalFollower {
+        let from = from.unwrap_or_else(|| self.wal.next_seq());
+        let hold = self.wal_holds.add(from, max_backlog_bytes);
+        WalFollower::new(wal::WalReader::new(&self.path.join("wal"), from), hold)
+    }
+
+    /// The sequence number the next push's WAL record gets.
+    pub fn wal_next_seq(&self) -> u64 {
+        self.wal.next_seq()
+    }
+
+    /// Flushes RocksDB and deletes the WAL segments older than every open head and every
+    /// follower's hold.
     fn truncate_wal(&self) -> Result<(), Error> {
-        let keep_from = {
+        let heads_from = {
             let state = self.lock();
             state
                 .heads
@@ -362,6 +382,10 @@ impl LogStore {
                 .min()
                 .unwrap_or_else(|| self.wal.next_seq())
         };
+        let keep_from = self
+            .wal_holds
+            .floor(&self.wal)
+            .map_or(heads_from, |held| held.min(heads_from));
         if !self.wal.has_segments_before(keep_from) {
             return Ok(());
         }

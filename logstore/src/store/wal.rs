@@ -87,18 +87,7 @@ impl Wal {
         mut apply: impl FnMut(u64, &[u8]) -> Result<(), Error>,
     ) -> Result<(Wal, WalReplay), Error> {
         std::fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
-        let mut segments = Vec::new();
-        for item in std::fs::read_dir(dir).map_err(|e| io_error("listing", dir, e))? {
-            let item = item.map_err(|e| io_error("listing", dir, e))?;
-            if let Some(first) = item
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                segments.push(first);
-            }
-        }
-        segments.sort_unstable();
+        let mut segments = list_segments(dir)?;
         let mut replay = WalReplay::default();
         let mut next_seq = segments.last().map_or(1, |last| (*last).max(1));
         for &first in &segments {
@@ -249,6 +238,27 @@ impl Wal {
         Ok(doomed.len())
     }
 
+    /// The lowest sequence number a reader at `from` may keep from deletion when the
+    /// segments it holds may take at most `max_bytes`: `from`, or the first record of the
+    /// oldest segment that still fits when the newer ones take the rest of the budget.
+    pub(crate) fn floor_within(&self, from: u64, max_bytes: u64) -> u64 {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut total = writer.size;
+        let mut floor = writer.segments.last().copied().unwrap_or(from);
+        for &first in writer.segments.iter().rev().skip(1) {
+            if first < from && floor <= from {
+                break;
+            }
+            let size = std::fs::metadata(segment_path(&self.dir, first)).map_or(0, |m| m.len());
+            total += size;
+            if total > max_bytes {
+                break;
+            }
+            floor = first;
+        }
+        from.max(floor)
+    }
+
     /// Segments on disk.
     #[cfg(test)]
     fn segment_count(&self) -> usize {
@@ -258,6 +268,23 @@ impl Wal {
             .segments
             .len()
     }
+}
+
+/// The first sequence numbers of the segments in `dir`, ascending.
+fn list_segments(dir: &Path) -> Result<Vec<u64>, Error> {
+    let mut segments = Vec::new();
+    for item in std::fs::read_dir(dir).map_err(|e| io_error("listing", dir, e))? {
+        let item = item.map_err(|e| io_error("listing", dir, e))?;
+        if let Some(first) = item
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            segments.push(first);
+        }
+    }
+    segments.sort_unstable();
+    Ok(segments)
 }
 
 fn create_segment(dir: &Path, first_seq: u64) -> Result<File, Error> {
@@ -270,6 +297,39 @@ fn create_segment(dir: &Path, first_seq: u64) -> Result<File, Error> {
         .map_err(|e| io_error("creating WAL segment", &path, e))?;
     sync_dir(dir)?;
     Ok(file)
+}
+
+/// What the bytes at a frame's start hold.
+enum Frame<'a> {
+    /// A whole record whose checksum matches.
+    Complete { seq: u64, payload: &'a [u8] },
+    /// Fewer bytes than the frame needs: a write in progress, or torn by a crash.
+    Short(&'static str),
+    /// A checksum mismatch or an impossible length.
+    Damaged(&'static str),
+}
+
+/// Reads the frame at the start of `bytes`.
+fn parse_frame(bytes: &[u8]) -> Frame<'_> {
+    let Some((header, rest)) = bytes.split_first_chunk::<HEADER_BYTES>() else {
+        return Frame::Short("a frame header cut short");
+    };
+    let [l0, l1, l2, l3, c0, c1, c2, c3, seq_bytes @ ..] = *header;
+    let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+    if len > MAX_RECORD_BYTES {
+        return Frame::Damaged("an impossible record length");
+    }
+    let Some(payload) = rest.get(..len) else {
+        return Frame::Short("a record cut short");
+    };
+    let crc = u32::from_le_bytes([c0, c1, c2, c3]);
+    if crc32c::crc32c_append(crc32c::crc32c(&seq_bytes), payload) != crc {
+        return Frame::Damaged("a checksum mismatch");
+    }
+    Frame::Complete {
+        seq: u64::from_le_bytes(seq_bytes),
+        payload,
+    }
 }
 
 /// Replays one segment; returns the last sequence number read.
@@ -286,30 +346,18 @@ fn replay_segment(
     let mut last = None;
     let mut problem = None;
     while offset < bytes.len() {
-        let rest = &bytes[offset..];
-        if rest.len() < HEADER_BYTES {
-            problem = Some("a frame header cut short");
-            break;
+        match parse_frame(&bytes[offset..]) {
+            Frame::Complete { seq, payload } => {
+                apply(seq, payload)?;
+                replay.records += 1;
+                last = Some(seq);
+                offset += HEADER_BYTES + payload.len();
+            }
+            Frame::Short(what) | Frame::Damaged(what) => {
+                problem = Some(what);
+                break;
+            }
         }
-        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-        if len > MAX_RECORD_BYTES || rest.len() < HEADER_BYTES + len {
-            problem = Some("a record cut short");
-            break;
-        }
-        let seq_bytes = &rest[8..16];
-        let payload = &rest[HEADER_BYTES..HEADER_BYTES + len];
-        if crc32c::crc32c_append(crc32c::crc32c(seq_bytes), payload) != crc {
-            problem = Some("a checksum mismatch");
-            break;
-        }
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(seq_bytes);
-        let seq = u64::from_le_bytes(seq);
-        apply(seq, payload)?;
-        replay.records += 1;
-        last = Some(seq);
-        offset += HEADER_BYTES + len;
     }
     if let Some(problem) = problem {
         let cut = (bytes.len() - offset) as u64;
@@ -331,6 +379,156 @@ fn replay_segment(
         replay.torn_bytes += cut;
     }
     Ok(last)
+}
+
+/// Reads the records of a WAL directory from a sequence number on, while they are
+/// appended: the log forwarder's view of the WAL.
+///
+/// Edge cases decided: a frame cut short or failing its checksum in the newest segment is a
+/// write in progress, read again on the next call; in an older segment (the writer has
+/// moved on, so it cannot change any more) it is damage, and the reader goes on with the
+/// next segment. Records missing between where the reader was and what the directory still
+/// holds — deleted, or lost to damage — are counted in [`WalReader::skipped_records`].
+pub(crate) struct WalReader {
+    dir: PathBuf,
+    next_seq: u64,
+    segment: Option<OpenSegment>,
+    skipped_records: u64,
+}
+
+/// The segment a [`WalReader`] is in.
+struct OpenSegment {
+    first_seq: u64,
+    file: File,
+    offset: u64,
+}
+
+impl WalReader {
+    /// A reader of the WAL in `dir` whose first record is `next_seq`.
+    pub(crate) fn new(dir: &Path, next_seq: u64) -> WalReader {
+        WalReader {
+            dir: dir.to_owned(),
+            next_seq,
+            segment: None,
+            skipped_records: 0,
+        }
+    }
+
+    /// The sequence number of the next record to read.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Records that were gone before they could be read.
+    pub(crate) fn skipped_records(&self) -> u64 {
+        self.skipped_records
+    }
+
+    /// Up to `max` records (sequence number, payload) from the next one on; empty when
+    /// nothing new is written.
+    pub(crate) fn read(&mut self, max: usize) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        let mut records = Vec::new();
+        let mut rechecked = false;
+        while records.len() < max {
+            if self.segment.is_none() && !self.open_segment()? {
+                break;
+            }
+            let Some(segment) = &mut self.segment else {
+                break;
+            };
+            let path = segment_path(&self.dir, segment.first_seq);
+            let mut bytes = Vec::new();
+            (&segment.file)
+                .seek(SeekFrom::Start(segment.offset))
+                .and_then(|_| {
+                    (&segment.file)
+                        .take(HEADER_BYTES as u64)
+                        .read_to_end(&mut bytes)
+                })
+                .map_err(|e| io_error("reading WAL segment", &path, e))?;
+            if let Some(len) = bytes.get(..4) {
+                let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as u64;
+                if len <= MAX_RECORD_BYTES as u64 {
+                    (&segment.file)
+                        .take(len)
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| io_error("reading WAL segment", &path, e))?;
+                }
+            }
+            match parse_frame(&bytes) {
+                Frame::Complete { seq, payload } => {
+                    segment.offset += (HEADER_BYTES + payload.len()) as u64;
+                    rechecked = false;
+                    if seq >= self.next_seq {
+                        self.skipped_records += seq - self.next_seq;
+                        self.next_seq = seq + 1;
+                        records.push((seq, payload.to_vec()));
+                    }
+                }
+                Frame::Short(_) | Frame::Damaged(_) => {
+                    let first_seq = segment.first_seq;
+                    if !list_segments(&self.dir)?.iter().any(|s| *s > first_seq) {
+                        break;
+                    }
+                    // The writer had finished this segment before the listing: read the
+                    // frame once more, since it may have been completed just before.
+                    if !rechecked {
+                        rechecked = true;
+                        continue;
+                    }
+                    rechecked = false;
+                    tracing::warn!(segment = %path.display(), offset = segment.offset, "log WAL segment is damaged: reading on from the next one");
+                    self.segment = None;
+                    if !self.open_segment_after(first_seq)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Opens the segment holding the next record (or, when it is gone, the oldest one
+    /// after it); `false` when there is none.
+    fn open_segment(&mut self) -> Result<bool, Error> {
+        let segments = list_segments(&self.dir)?;
+        let holding = segments.iter().rev().find(|first| **first <= self.next_seq);
+        match holding.or_else(|| segments.first()) {
+            Some(&first) => self.open_at(first),
+            None => Ok(false),
+        }
+    }
+
+    /// Opens the oldest segment newer than `first_seq`; `false` when there is none.
+    fn open_segment_after(&mut self, first_seq: u64) -> Result<bool, Error> {
+        match list_segments(&self.dir)?
+            .into_iter()
+            .find(|s| *s > first_seq)
+        {
+            Some(first) => self.open_at(first),
+            None => Ok(false),
+        }
+    }
+
+    fn open_at(&mut self, first_seq: u64) -> Result<bool, Error> {
+        let path = segment_path(&self.dir, first_seq);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            // Deleted since the listing: the next call lists again.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_error("opening WAL segment", &path, e)),
+        };
+        if first_seq > self.next_seq {
+            self.skipped_records += first_seq - self.next_seq;
+            self.next_seq = first_seq;
+        }
+        self.segment = Some(OpenSegment {
+            first_seq,
+            file,
+            offset: 0,
+        });
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -392,6 +590,35 @@ mod tests {
         let (_, _, seen) = replay_all(dir.path());
         assert!(seen.first().is_some_and(|(s, _)| *s <= 5));
         assert_eq!(seen.last().map(|(s, _)| *s), Some(11));
+    }
+
+    #[test]
+    fn a_reader_waits_at_a_write_in_progress_and_passes_damage_in_older_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _, _) = replay_all(dir.path());
+        let mut reader = WalReader::new(dir.path(), 1);
+        for i in 0..3u8 {
+            wal.append(&[i; 10]).unwrap();
+        }
+        assert_eq!(reader.read(10).unwrap().len(), 3);
+        // Half a frame at the end of the newest segment: the writer is still at it.
+        let newest = *wal.writer.lock().unwrap().segments.last().unwrap();
+        let path = segment_path(dir.path(), newest);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&[10, 0, 0, 0, 1, 2]).unwrap();
+        assert!(reader.read(10).unwrap().is_empty());
+        assert!(reader.read(10).unwrap().is_empty());
+        assert_eq!(reader.next_seq(), 4);
+        // Once a newer segment exists the rest of the old one is damage; reading goes on.
+        drop(file);
+        let mut writer = wal.writer.lock().unwrap();
+        writer.next_seq = 6;
+        wal.start_segment(&mut writer).unwrap();
+        drop(writer);
+        wal.append(b"next").unwrap();
+        let records = reader.read(10).unwrap();
+        assert_eq!(records, vec![(6, b"next".to_vec())]);
+        assert_eq!(reader.skipped_records(), 2);
     }
 
     #[test]

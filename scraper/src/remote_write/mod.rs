@@ -16,7 +16,7 @@ mod queue;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use prometheus::Registry;
 use sightline_core::config::Config;
@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::manager::ScrapeManager;
+use crate::outbound::queues::{QueueSet, position_file};
 use metrics::RemoteWriteMetrics;
 
 /// Where a queue gets the metadata it sends: every scraped metric family's.
@@ -54,12 +55,11 @@ pub struct QueueStatus {
     pub last_error: String,
 }
 
-/// A running queue.
-struct Running {
-    config: RemoteWriteConfig,
+/// What a queue is started from: its entry and the config's external labels.
+#[derive(Clone, PartialEq)]
+struct QueueSpec {
+    entry: RemoteWriteConfig,
     external_labels: BTreeMap<String, String>,
-    stop: CancellationToken,
-    status: Arc<Mutex<QueueStatus>>,
 }
 
 /// The queues of the config's `remote_write` list.
@@ -69,7 +69,7 @@ pub struct RemoteWriter {
     base_dir: PathBuf,
     metrics: RemoteWriteMetrics,
     metadata: MetadataSource,
-    running: Mutex<BTreeMap<String, Running>>,
+    queues: QueueSet<QueueSpec, QueueStatus>,
 }
 
 impl RemoteWriter {
@@ -98,7 +98,7 @@ impl RemoteWriter {
             base_dir,
             metrics: RemoteWriteMetrics::new()?,
             metadata,
-            running: Mutex::new(BTreeMap::new()),
+            queues: QueueSet::new("remote write"),
         })
     }
 
@@ -115,123 +115,66 @@ impl RemoteWriter {
     ) {
         let current = config.borrow_and_update().clone();
         self.apply(&current);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                changed = config.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    let current = config.borrow_and_update().clone();
-                    self.apply(&current);
-                }
-            }
-        }
-        for (_, running) in self.lock().iter() {
-            running.stop.cancel();
-        }
+        self.queues
+            .follow(config, stop, |config| self.apply(config))
+            .await;
     }
 
     /// Starts the queues `config` adds or changes, stops those it removes or changes.
     fn apply(&self, config: &Config) {
-        let mut running = self.lock();
-        let wanted: BTreeMap<String, &RemoteWriteConfig> = config
+        let wanted: BTreeMap<String, QueueSpec> = config
             .remote_write
             .iter()
-            .map(|entry| (entry.queue_name(), entry))
+            .map(|entry| {
+                let spec = QueueSpec {
+                    entry: entry.clone(),
+                    external_labels: config.global.external_labels.clone(),
+                };
+                (entry.queue_name(), spec)
+            })
             .collect();
-        running.retain(|name, queue| {
-            let keep = wanted
-                .get(name)
-                .is_some_and(|entry| **entry == queue.config)
-                && queue.external_labels == config.global.external_labels;
-            if !keep {
-                queue.stop.cancel();
-                tracing::info!(queue = %name, "remote write stopped");
-            }
-            keep
-        });
         if !wanted.is_empty()
             && let Err(error) = std::fs::create_dir_all(&self.state_dir)
         {
             tracing::error!(dir = %self.state_dir.display(), "remote write cannot keep its positions: {error}");
             return;
         }
-        for (name, entry) in wanted {
-            if running.contains_key(&name) {
-                continue;
-            }
-            let stop = CancellationToken::new();
+        self.queues.apply(wanted, |name, spec, stop| {
             let status = Arc::new(Mutex::new(QueueStatus {
-                name: name.clone(),
-                url: entry.url.to_string(),
-                shards: entry.queue_config.min_shards,
+                name: name.to_owned(),
+                url: spec.entry.url.to_string(),
+                shards: spec.entry.queue_config.min_shards,
                 ..QueueStatus::default()
             }));
             let setup = queue::QueueSetup {
-                config: entry.clone(),
+                config: spec.entry.clone(),
                 external_labels: Labels::from_pairs(
-                    config
-                        .global
-                        .external_labels
+                    spec.external_labels
                         .iter()
                         .map(|(n, v)| (n.as_str(), v.as_str())),
                 ),
                 wal_dir: self.wal_dir.clone(),
-                position_file: self
-                    .state_dir
-                    .join(format!("{}.position", file_name(&name))),
+                position_file: position_file(&self.state_dir, name),
                 base_dir: self.base_dir.clone(),
-                metrics: self.metrics.queue(&name, entry.url.as_str()),
+                metrics: self.metrics.queue(name, spec.entry.url.as_str()),
                 status: status.clone(),
                 metadata: self.metadata.clone(),
             };
-            tokio::spawn(queue::run(setup, stop.clone()));
-            tracing::info!(queue = %name, url = %entry.url, "remote write started");
-            running.insert(
-                name,
-                Running {
-                    config: entry.clone(),
-                    external_labels: config.global.external_labels.clone(),
-                    stop,
-                    status,
-                },
-            );
-        }
+            tokio::spawn(queue::run(setup, stop));
+            status
+        });
     }
 
     /// How each queue is doing, by name.
     pub fn statuses(&self) -> Vec<QueueStatus> {
-        self.lock()
-            .iter()
-            .map(|(name, running)| {
-                let mut status = running
-                    .status
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
+        self.queues
+            .statuses()
+            .into_iter()
+            .map(|(name, spec, mut status)| {
                 self.metrics
-                    .fill(name, running.config.url.as_str(), &mut status);
+                    .fill(&name, spec.entry.url.as_str(), &mut status);
                 status
             })
             .collect()
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running>> {
-        self.running.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// A queue name as a file name: characters other than letters, digits, `-` and `_` become
-/// `_`.
-fn file_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

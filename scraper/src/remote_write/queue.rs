@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
+use prost::bytes::Bytes;
 use sightline_core::config::remote_write::RemoteWriteConfig;
 use sightline_core::labels::Labels;
 use sightline_tsdb::head::checkpoint_series;
@@ -37,8 +37,10 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::QueueMetrics;
 use super::prompb;
 use super::{MetadataSource, QueueStatus};
+use crate::outbound::endpoint::{Delivery, Endpoint, RetryPolicy};
+use crate::outbound::queues::{read_off_runtime, save_position};
 use crate::relabel::relabel;
-use crate::scrape::client::{Credentials, build_http_client};
+use crate::scrape::client::Credentials;
 
 /// Records read from the WAL per poll.
 const RECORDS_PER_READ: usize = 256;
@@ -114,9 +116,7 @@ struct Queue {
     tail: Option<WalTail>,
     position_file: PathBuf,
     series: HashMap<u64, SentSeries>,
-    http: reqwest::Client,
-    credentials: Credentials,
-    base_dir: PathBuf,
+    endpoint: Endpoint,
     metrics: QueueMetrics,
     status: Arc<Mutex<QueueStatus>>,
     metadata: MetadataSource,
@@ -130,14 +130,36 @@ impl Queue {
     /// start, to send the samples from now on.
     async fn start(setup: &QueueSetup) -> Result<Queue, String> {
         let config = setup.config.clone();
-        let http = build_http_client(config.tls_config.as_ref(), &setup.base_dir, true)
-            .map_err(|error| error.to_string())?;
-        let credentials = Credentials::new(
-            config.basic_auth.as_ref(),
-            config.authorization.as_ref(),
-            config.bearer_token.as_ref(),
-            config.bearer_token_file.as_ref(),
-        );
+        let mut headers = vec![
+            ("Content-Encoding".to_owned(), "snappy".to_owned()),
+            (
+                "Content-Type".to_owned(),
+                "application/x-protobuf".to_owned(),
+            ),
+            (
+                "X-Prometheus-Remote-Write-Version".to_owned(),
+                "0.1.0".to_owned(),
+            ),
+        ];
+        headers.extend(config.headers.clone());
+        let endpoint = Endpoint::new(
+            config.url.clone(),
+            config.remote_timeout.as_std(),
+            headers,
+            config.tls_config.as_ref(),
+            Credentials::new(
+                config.basic_auth.as_ref(),
+                config.authorization.as_ref(),
+                config.bearer_token.as_ref(),
+                config.bearer_token_file.as_ref(),
+            ),
+            setup.base_dir.clone(),
+            RetryPolicy {
+                min_backoff: config.queue_config.min_backoff.as_std(),
+                max_backoff: config.queue_config.max_backoff.as_std(),
+                retry_on_http_429: config.queue_config.retry_on_http_429,
+            },
+        )?;
         let saved = read_position(&setup.position_file);
         let send_from_ms = if saved.is_some() { i64::MIN } else { now_ms() };
         let wal_dir = setup.wal_dir.clone();
@@ -158,9 +180,7 @@ impl Queue {
             tail: Some(tail),
             position_file: setup.position_file.clone(),
             series,
-            http,
-            credentials,
-            base_dir: setup.base_dir.clone(),
+            endpoint,
             metrics: setup.metrics.clone(),
             status: setup.status.clone(),
             metadata: setup.metadata.clone(),
@@ -258,21 +278,13 @@ impl Queue {
         Ok(true)
     }
 
-    /// The next records of the WAL, read off the runtime's threads.
+    /// The next records of the WAL.
     async fn read(&mut self) -> Result<Vec<Record>, String> {
-        let Some(mut tail) = self.tail.take() else {
-            return Err("the WAL tail was lost".into());
-        };
-        let (tail, records) = tokio::task::spawn_blocking(move || {
-            let records = tail.read(RECORDS_PER_READ);
-            (tail, records)
+        let (records, skipped) = read_off_runtime(&mut self.tail, |tail| {
+            (tail.read(RECORDS_PER_READ), tail.skipped_segments())
         })
-        .await
-        .map_err(|error| error.to_string())?;
-        self.metrics
-            .skipped_segments
-            .set(tail.skipped_segments() as i64);
-        self.tail = Some(tail);
+        .await?;
+        self.metrics.skipped_segments.set(skipped as i64);
         records.map_err(|error| error.to_string())
     }
 
@@ -314,72 +326,34 @@ impl Queue {
         stop: &CancellationToken,
     ) -> bool {
         let body = match snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()) {
-            Ok(body) => body,
+            Ok(body) => Bytes::from(body),
             Err(error) => {
                 self.metrics.failed.inc_by(samples);
                 self.set_error(format!("cannot compress a batch: {error}"));
                 return false;
             }
         };
-        let queue = &self.config.queue_config;
-        let mut backoff = queue.min_backoff.as_std();
-        loop {
-            match self.attempt(body.clone()).await {
-                Ok(()) => {
-                    self.set_error(String::new());
-                    return true;
-                }
-                Err((error, retryable)) => {
-                    self.set_error(error.clone());
-                    if !retryable {
-                        tracing::warn!(queue = %self.config.queue_name(), samples, "remote write refused a batch, dropping it: {error}");
-                        self.metrics.failed.inc_by(samples);
-                        return false;
-                    }
+        let delivery = self
+            .endpoint
+            .deliver(body, stop, |error, retrying| {
+                self.set_error(error.to_owned());
+                if retrying {
                     self.metrics.retried.inc_by(samples);
-                    tokio::select! {
-                        () = stop.cancelled() => return false,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(queue.max_backoff.as_std());
                 }
+            })
+            .await;
+        match delivery {
+            Delivery::Taken => {
+                self.set_error(String::new());
+                true
             }
+            Delivery::Refused(error) => {
+                tracing::warn!(queue = %self.config.queue_name(), samples, "remote write refused a batch, dropping it: {error}");
+                self.metrics.failed.inc_by(samples);
+                false
+            }
+            Delivery::Stopped => false,
         }
-    }
-
-    /// One request: `Err((why, retryable))` unless it was answered with 2xx.
-    async fn attempt(&self, body: Vec<u8>) -> Result<(), (String, bool)> {
-        let mut request = self
-            .http
-            .post(self.config.url.clone())
-            .timeout(self.config.remote_timeout.as_std())
-            .header(CONTENT_ENCODING, "snappy")
-            .header(CONTENT_TYPE, "application/x-protobuf")
-            .header(USER_AGENT, concat!("Sightline/", env!("CARGO_PKG_VERSION")))
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
-        for (name, value) in &self.config.headers {
-            request = request.header(name, value);
-        }
-        let request = self
-            .credentials
-            .apply(request, &self.base_dir)
-            .map_err(|error| (error.to_string(), true))?;
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| (format!("{}: {error}", self.config.url), true))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = response.text().await.unwrap_or_default();
-        let retryable = status.is_server_error()
-            || (status.as_u16() == 429 && self.config.queue_config.retry_on_http_429);
-        Err((
-            format!("{} answered {status}: {}", self.config.url, text.trim()),
-            retryable,
-        ))
     }
 
     /// Sends the metadata of every scraped metric family, `max_samples_per_send` per request.
@@ -406,13 +380,10 @@ impl Queue {
     fn save_position(&self) {
         let Some(tail) = &self.tail else { return };
         let position = tail.position();
-        let text = format!("{} {}\n", position.segment, position.offset);
-        let temporary = self.position_file.with_extension("tmp");
-        let saved = std::fs::write(&temporary, text)
-            .and_then(|()| std::fs::rename(&temporary, &self.position_file));
-        if let Err(error) = saved {
-            tracing::warn!(file = %self.position_file.display(), "cannot save the remote-write position: {error}");
-        }
+        save_position(
+            &self.position_file,
+            &format!("{} {}\n", position.segment, position.offset),
+        );
     }
 }
 

@@ -1,10 +1,11 @@
 //! Status: build information, storage (blocks, retention, cardinality: the metrics and
-//! labels with the most series), log streams and ingest counters, and the running config
-//! with its secrets hidden.
+//! labels with the most series), log streams and ingest counters, the remote-write queues
+//! and log forwarders, and the running config with its secrets hidden.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
+use sightline_scraper::log_forward::ForwardStatus;
 use sightline_scraper::remote_write::QueueStatus;
 use sightline_tsdb::head::StatEntry;
 
@@ -37,6 +38,7 @@ pub(crate) struct StatusPage {
     logs: Vec<Fact>,
     /// Each queue, and its newest sent timestamp as text.
     remote_writes: Vec<(QueueStatus, String)>,
+    log_forwards: Vec<ForwardStatus>,
     cardinality: Vec<TopTable>,
     config: String,
 }
@@ -72,6 +74,7 @@ pub(crate) async fn page(State(state): State<AppState>) -> StatusPage {
         metrics: Vec::new(),
         logs: Vec::new(),
         remote_writes: Vec::new(),
+        log_forwards: Vec::new(),
         cardinality: Vec::new(),
         config: config_yaml(&config).unwrap_or_else(|error| error.message().to_owned()),
     };
@@ -156,6 +159,7 @@ pub(crate) async fn page(State(state): State<AppState>) -> StatusPage {
         ];
     }
     if let Some(logs) = state.backends.logs() {
+        page.log_forwards = logs.forwards.statuses();
         let stats = logs.store.stats();
         page.logs = vec![
             Fact {

@@ -9,6 +9,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
+use sightline_core::config::Config;
 
 /// A data directory this process holds the lock of, until dropped.
 #[derive(Debug)]
@@ -18,6 +19,14 @@ pub struct DataDir {
 }
 
 impl DataDir {
+    /// The data directory to use: the `--data-dir` flag, else the config's `storage.path`,
+    /// else `./data`.
+    pub fn path_for(flag: Option<&Path>, config: &Config) -> PathBuf {
+        flag.map(Path::to_owned)
+            .or_else(|| config.storage.path.clone())
+            .unwrap_or_else(|| PathBuf::from("./data"))
+    }
+
     /// Creates `path` if needed and takes its lock; fails at once if another process has it.
     pub fn lock(path: &Path) -> anyhow::Result<DataDir> {
         std::fs::create_dir_all(path)

@@ -1,11 +1,13 @@
 //! `sightline`: the command line, and the wiring of every crate into one process.
 //!
 //! `sightline` (or `sightline serve`) runs the appliance; `check config|rules` validates files
-//! like promtool; `config default` prints the embedded default; `version` says what was built.
+//! like promtool; `import` brings in the replaced stack's history, silences and dashboards;
+//! `config default` prints the embedded default; `version` says what was built.
 
 mod check;
 mod cli;
 mod data_dir;
+mod import;
 mod log_collection;
 mod self_metrics;
 mod serve;
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve::main(args),
         Some(Command::Check(CheckCommand::Config { file })) => check::config(&file),
         Some(Command::Test(TestCommand::Rules { files })) => check::rule_tests(&files),
+        Some(Command::Import(command)) => import::run(command),
         Some(Command::Check(CheckCommand::Rules { logql, files })) => {
             let language = if logql {
                 QueryLanguage::LogQl

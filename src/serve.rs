@@ -102,11 +102,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map_or(ConfigSource::Embedded, ConfigSource::File);
     let config = Arc::new(ConfigStore::open(source)?);
     let startup = config.current();
-    let data_path = args
-        .data_dir
-        .clone()
-        .or_else(|| startup.storage.path.clone())
-        .unwrap_or_else(|| PathBuf::from("./data"));
+    let data_path = DataDir::path_for(args.data_dir.as_deref(), &startup);
     let data_dir = DataDir::lock(&data_path)?;
     let listen = if args.listen.is_empty() {
         startup.web.listen.clone()

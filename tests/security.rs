@@ -191,3 +191,104 @@ fn without_authentication_cross_site_changes_are_still_refused() {
     );
     assert_eq!(status(reload()), StatusCode::OK);
 }
+
+/// A client whose requests leave from `address` (any of 127.0.0.0/8 reaches the loopback
+/// listener), standing in for a proxy or for someone who bypasses it.
+fn client_from(address: &str) -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .local_address(address.parse::<std::net::IpAddr>().unwrap())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn proxy_users_are_believed_only_from_the_trusted_proxy_and_guests_only_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "sightline.yml",
+        "web:\n  auth:\n    proxy:\n      trusted_proxies: [127.0.0.1]\n      admins: [alice@example.org]\n    anonymous: viewer\n",
+    );
+    let app = Appliance::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let proxy = client_from("127.0.0.1");
+    let elsewhere = client_from("127.0.0.2");
+    let add_silence = |client: &reqwest::blocking::Client, user: Option<(&str, &str)>| {
+        let mut request = client
+            .post(app.url("/api/v2/silences"))
+            .header("Content-Type", "application/json")
+            .body(silence().to_string());
+        if let Some((header, value)) = user {
+            request = request.header(header, value);
+        }
+        status(request)
+    };
+    // oauth2-proxy's headers from the proxy: the admin may change things, others only read.
+    let alice = Some(("X-Auth-Request-Email", "alice@example.org"));
+    assert_eq!(add_silence(&proxy, alice), StatusCode::OK);
+    let bob = Some(("X-Auth-Request-User", "bob"));
+    let refused = proxy
+        .post(app.url("/api/v2/silences"))
+        .header("X-Auth-Request-User", "bob")
+        .header("Content-Type", "application/json")
+        .body(silence().to_string())
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused
+            .text()
+            .unwrap()
+            .contains("user \"bob\" has the viewer role")
+    );
+    assert_eq!(add_silence(&proxy, bob), StatusCode::FORBIDDEN);
+    assert_eq!(
+        status(
+            proxy
+                .get(app.url("/api/v1/query?query=up"))
+                .header("X-Forwarded-User", "bob")
+        ),
+        StatusCode::OK
+    );
+    // The same headers from anywhere else are ignored: an anonymous guest, who reads only.
+    assert_eq!(add_silence(&elsewhere, alice), StatusCode::FORBIDDEN);
+    assert_eq!(add_silence(&elsewhere, None), StatusCode::FORBIDDEN);
+    assert_eq!(
+        status(elsewhere.get(app.url("/api/v1/query?query=up"))),
+        StatusCode::OK
+    );
+    assert_eq!(status(elsewhere.get(app.url("/alerts"))), StatusCode::OK);
+
+    // Without anonymous access, nobody unnamed gets in, whatever headers they send.
+    std::fs::write(
+        &config,
+        "web:\n  auth:\n    proxy:\n      trusted_proxies: [127.0.0.1/32]\n",
+    )
+    .unwrap();
+    app.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while status(elsewhere.get(app.url("/api/v1/query?query=up"))) != StatusCode::UNAUTHORIZED {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reload did not apply"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let from_elsewhere = elsewhere
+        .get(app.url("/api/v1/query?query=up"))
+        .header("X-Auth-Request-User", "alice@example.org");
+    assert_eq!(status(from_elsewhere), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(proxy.get(app.url("/api/v1/query?query=up"))),
+        StatusCode::UNAUTHORIZED
+    );
+    let named = proxy
+        .get(app.url("/api/v1/query?query=up"))
+        .header("X-Auth-Request-User", "carol");
+    assert_eq!(status(named), StatusCode::OK);
+}

@@ -1,6 +1,8 @@
 //! Authentication and authorization: HTTP basic auth from `web.auth.basic_auth_users`, as
-//! Prometheus's web config file does it (bcrypt hashes), and bearer tokens from
-//! `web.auth.bearer_tokens`, both checked against the running configuration on every
+//! Prometheus's web config file does it (bcrypt hashes), bearer tokens from
+//! `web.auth.bearer_tokens`, users named by a trusted reverse proxy's headers
+//! (`web.auth.proxy`, as Grafana's `auth.proxy`) and read-only anonymous access
+//! (`web.auth.anonymous: viewer`), all checked against the running configuration on every
 //! request so a reload adds or removes them at once; each user or token has a role
 //! (admin, viewer, push), and cross-site requests that change anything are refused (CSRF).
 //!
@@ -19,15 +21,16 @@
 //! and on Home.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
 use std::path::Path;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use sightline_core::config::proxy_auth::{AnonymousAccess, ProxyAuthConfig};
 use sightline_core::config::{AuthConfig, BearerToken, Role, WebConfig};
 
 use crate::server::AppState;
@@ -159,7 +162,9 @@ impl Access {
 enum Principal {
     /// Nobody: authentication is off.
     Anonymous,
-    /// A `basic_auth_users` user, with their role.
+    /// Nobody, with authentication on and `anonymous: viewer`: may read.
+    Guest,
+    /// A `basic_auth_users` user or one a trusted proxy named, with their role.
     User(String, Role),
     /// A bearer token, with its role.
     Token(Role),
@@ -176,7 +181,11 @@ pub(crate) async fn authorize(
 ) -> Response {
     let config = state.config.current();
     let access = Access::of(request.method(), request.uri().path());
-    let principal = match identify(&state, &config.web.auth, request.headers()).await {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let principal = match identify(&state, &config.web.auth, request.headers(), peer).await {
         Some(principal) => principal,
         None => {
             return (
@@ -189,11 +198,13 @@ pub(crate) async fn authorize(
     };
     let role = match &principal {
         Principal::Anonymous => Role::Admin,
+        Principal::Guest => Role::Viewer,
         Principal::User(_, role) | Principal::Token(role) => *role,
     };
     if !access.allowed_for(role) {
         let who = match &principal {
             Principal::User(user, _) => format!("user {user:?}"),
+            Principal::Guest => "anonymous access".to_owned(),
             _ => "this token".to_owned(),
         };
         let role = role.name();
@@ -215,13 +226,25 @@ pub(crate) async fn authorize(
     next.run(request).await
 }
 
-/// The principal behind `headers`' credentials; `None` when authentication is required and
-/// they are missing or wrong.
-async fn identify(state: &AppState, auth: &AuthConfig, headers: &HeaderMap) -> Option<Principal> {
+/// The principal behind `headers`' credentials, or the user a trusted proxy at `peer`
+/// names; without either, a guest when `anonymous: viewer`. `None` when authentication is
+/// required and the credentials are missing or wrong.
+async fn identify(
+    state: &AppState,
+    auth: &AuthConfig,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Option<Principal> {
     if !auth.required() {
         return Some(Principal::Anonymous);
     }
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        if let Some(user) = proxied_user(auth.proxy.as_ref(), headers, peer) {
+            return Some(user);
+        }
+        return (auth.anonymous == AnonymousAccess::Viewer).then_some(Principal::Guest);
+    };
+    let value = value.to_str().ok()?;
     if let Some(token) = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
@@ -247,6 +270,27 @@ async fn identify(state: &AppState, auth: &AuthConfig, headers: &HeaderMap) -> O
         Role::Admin
     };
     Some(Principal::User(user, role))
+}
+
+/// The user named by the first of `proxy`'s user headers present, when `peer` is one of its
+/// trusted proxies; from any other address the headers are ignored.
+fn proxied_user(
+    proxy: Option<&ProxyAuthConfig>,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Option<Principal> {
+    let proxy = proxy?;
+    if !peer.is_some_and(|peer| proxy.trusts(peer)) {
+        return None;
+    }
+    let user = proxy.user_headers.iter().find_map(|name| {
+        headers
+            .get(name.as_str())
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|user| !user.is_empty())
+    })?;
+    Some(Principal::User(user.to_owned(), proxy.role_of(user)))
 }
 
 /// Whether `offered` is `known`'s token (read from its file now, if it has one), compared

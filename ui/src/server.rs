@@ -288,8 +288,14 @@ impl HttpServer {
                 source,
             })?;
             tracing::info!(%address, "listening");
-            let server = axum::serve(listener, self.router.clone())
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            // The peer address is what `web.auth.proxy.trusted_proxies` is checked against.
+            let server = axum::serve(
+                listener,
+                self.router
+                    .clone()
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
             servers.spawn(async move {
                 server
                     .await

@@ -266,6 +266,27 @@ impl Silences {
         Ok(id)
     }
 
+    /// Adds a silence copied from another Alertmanager, keeping its id and times, unless
+    /// one with its id is there already (`Ok(false)`). It must be valid, as a new one is.
+    pub fn import(&mut self, silence: Silence, now: i64) -> Result<bool, SilenceError> {
+        if self.silences.contains_key(&silence.id) {
+            return Ok(false);
+        }
+        let spec = SilenceSpec {
+            id: None,
+            matchers: silence.matchers.clone(),
+            starts_at: silence.starts_at,
+            ends_at: silence.ends_at,
+            created_by: silence.created_by.clone(),
+            comment: silence.comment.clone(),
+        };
+        let matchers = check(&spec, now)?;
+        self.silences
+            .insert(silence.id.clone(), Compiled { silence, matchers });
+        self.persist(now)?;
+        Ok(true)
+    }
+
     /// Expires the silence `id` at `now`.
     pub fn expire(&mut self, id: &str, now: i64) -> Result<(), SilenceError> {
         let state = self

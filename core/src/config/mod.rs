@@ -7,6 +7,7 @@
 
 pub mod kubernetes;
 pub mod log_forward;
+pub mod proxy_auth;
 pub mod relabel;
 pub mod remote_write;
 pub mod scrape;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::proxy_auth::{AnonymousAccess, ProxyAuthConfig};
 use super::relabel::RelabelConfig;
 use super::scrape::{
     Authorization, BasicAuth, FileSdConfig, KubernetesSdConfig, Scheme, StaticConfig, TlsConfig,
@@ -501,12 +502,20 @@ pub struct AuthConfig {
     pub viewers: Vec<String>,
     /// Tokens accepted as `Authorization: Bearer <token>`, each with its role.
     pub bearer_tokens: Vec<BearerToken>,
+    /// Users named by a trusted reverse proxy's headers (Grafana's `auth.proxy`).
+    #[serde(
+        deserialize_with = "super::scrape::optional_checked",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub proxy: Option<ProxyAuthConfig>,
+    /// What requests without credentials may do once any of the above is set.
+    pub anonymous: AnonymousAccess,
 }
 
 impl AuthConfig {
-    /// Whether any request needs credentials.
+    /// Whether any request needs credentials (or is limited to `anonymous` access without).
     pub fn required(&self) -> bool {
-        !self.basic_auth_users.is_empty() || !self.bearer_tokens.is_empty()
+        !self.basic_auth_users.is_empty() || !self.bearer_tokens.is_empty() || self.proxy.is_some()
     }
 }
 

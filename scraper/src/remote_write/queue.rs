@@ -59,8 +59,11 @@ pub(super) struct QueueSetup {
     pub(super) metadata: MetadataSource,
 }
 
-/// A series as it is sent: its labels after relabelling, or `None` when dropped.
-type SentSeries = Option<Arc<Vec<prompb::Label>>>;
+/// A series as it is sent: its labels after relabelling, encoded, or `None` when dropped.
+type SentSeries = Option<Arc<prompb::EncodedLabels>>;
+
+/// Samples waiting in one shard, each with its series' labels.
+type ShardBatch = Vec<(Arc<prompb::EncodedLabels>, RefSample)>;
 
 /// How long a queue that cannot start waits before it tries again.
 const RESTART_DELAY: Duration = Duration::from_secs(5);
@@ -194,8 +197,7 @@ impl Queue {
         let queue = self.config.queue_config.clone();
         let round_size = self.shards * queue.max_samples_per_send.min(queue.capacity);
         let deadline = Instant::now() + queue.batch_send_deadline.as_std();
-        let mut batches: Vec<Vec<(Arc<Vec<prompb::Label>>, RefSample)>> =
-            vec![Vec::new(); self.shards];
+        let mut batches: Vec<ShardBatch> = vec![Vec::new(); self.shards];
         let mut pending = 0;
         let mut behind = false;
         loop {
@@ -298,11 +300,7 @@ impl Queue {
 
     /// Sends one shard's samples, `max_samples_per_send` per request, each until it is taken
     /// or refused for good; `false` when the queue stopped before that.
-    async fn send_shard(
-        &self,
-        batch: Vec<(Arc<Vec<prompb::Label>>, RefSample)>,
-        stop: &CancellationToken,
-    ) -> bool {
+    async fn send_shard(&self, batch: ShardBatch, stop: &CancellationToken) -> bool {
         for chunk in batch.chunks(self.config.queue_config.max_samples_per_send) {
             let (request, highest) = write_request(chunk);
             let count = chunk.len() as u64;
@@ -318,14 +316,10 @@ impl Queue {
         true
     }
 
-    /// Posts `request` until it is taken (`true`), refused for good or the queue stops.
-    async fn post(
-        &self,
-        request: &prompb::WriteRequest,
-        samples: u64,
-        stop: &CancellationToken,
-    ) -> bool {
-        let body = match snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()) {
+    /// Posts the encoded `WriteRequest` until it is taken (`true`), refused for good or the
+    /// queue stops.
+    async fn post(&self, request: &[u8], samples: u64, stop: &CancellationToken) -> bool {
+        let body = match snap::raw::Encoder::new().compress_vec(request) {
             Ok(body) => Bytes::from(body),
             Err(error) => {
                 self.metrics.failed.inc_by(samples);
@@ -365,7 +359,7 @@ impl Queue {
                 timeseries: Vec::new(),
                 metadata: chunk.to_vec(),
             };
-            if self.post(&request, 0, stop).await {
+            if self.post(&request.encode_to_vec(), 0, stop).await {
                 self.metrics.metadata_sent.inc_by(chunk.len() as u64);
             }
         }
@@ -387,29 +381,24 @@ impl Queue {
     }
 }
 
-/// One request for `samples`, grouped by series (in order), and their newest timestamp.
-fn write_request(samples: &[(Arc<Vec<prompb::Label>>, RefSample)]) -> (prompb::WriteRequest, i64) {
-    let mut timeseries: Vec<prompb::TimeSeries> = Vec::new();
-    let mut index: HashMap<*const Vec<prompb::Label>, usize> = HashMap::new();
+/// One encoded `WriteRequest` of `samples`, grouped by series (in order), and their newest
+/// timestamp.
+fn write_request(samples: &[(Arc<prompb::EncodedLabels>, RefSample)]) -> (Vec<u8>, i64) {
+    let mut series: Vec<(&prompb::EncodedLabels, Vec<(f64, i64)>)> = Vec::new();
+    let mut index: HashMap<*const prompb::EncodedLabels, usize> = HashMap::new();
     let mut highest = i64::MIN;
     for (labels, sample) in samples {
         highest = highest.max(sample.timestamp);
         let slot = *index.entry(Arc::as_ptr(labels)).or_insert_with(|| {
-            timeseries.push(prompb::TimeSeries {
-                labels: labels.as_ref().clone(),
-                ..prompb::TimeSeries::default()
-            });
-            timeseries.len() - 1
+            series.push((labels, Vec::new()));
+            series.len() - 1
         });
-        timeseries[slot].samples.push(prompb::Sample {
-            value: sample.value,
-            timestamp: sample.timestamp,
-        });
+        series[slot].1.push((sample.value, sample.timestamp));
     }
-    let request = prompb::WriteRequest {
-        timeseries,
-        metadata: Vec::new(),
-    };
+    let mut request = Vec::with_capacity(samples.len() * 32);
+    for (labels, samples) in &series {
+        prompb::encode_series(&mut request, labels, samples);
+    }
     (request, highest)
 }
 
@@ -426,15 +415,9 @@ fn sent_labels(
             labels.set(&label.name, &label.value);
         }
     }
-    Some(Arc::new(
-        labels
-            .iter()
-            .map(|label| prompb::Label {
-                name: label.name.to_string(),
-                value: label.value.to_string(),
-            })
-            .collect(),
-    ))
+    Some(Arc::new(prompb::EncodedLabels::new(
+        labels.iter().map(|label| (&*label.name, &*label.value)),
+    )))
 }
 
 fn shard_of(series_ref: u64, shards: usize) -> usize {

@@ -7,6 +7,7 @@
 //! - Timestamps: RFC 3339, float seconds (`1700000000.5`), or an integer — nanoseconds as
 //!   Loki reads them, except that an integer of at most 12 digits is read as seconds (a
 //!   nanosecond time of this century has 19 digits, so nothing Grafana sends is ambiguous).
+//! - `since` (a duration) sets the default `start` of every ranged endpoint, as in Loki.
 //! - Errors are plain text with Loki's status codes: 400 for a bad query or parameter and for
 //!   a limit, 504 for a timeout, 500 for storage, 503 while storage starts.
 //! - A log query sent to the instant `query` endpoint is refused, as Loki refuses it.
@@ -89,6 +90,19 @@ pub(crate) fn time_param(params: &Params, name: &str, default: i64) -> Result<i6
                 "invalid {name}: cannot parse {value:?}: use RFC 3339, Unix seconds or Unix nanoseconds"
             ))
         })
+}
+
+/// The `start` and `end` of a request in nanoseconds: `end` defaults to now; `start` to
+/// `since` (a duration) before `end` — before now when `end` is in the future, as Loki has
+/// it — else to `default_span` before `end`.
+fn range_params(params: &Params, default_span: i64) -> Result<(i64, i64), LokiError> {
+    let now = now_ns();
+    let end = time_param(params, "end", now)?;
+    let start = match duration_param(params, "since")? {
+        Some(since) => end.min(now).saturating_sub(since),
+        None => end.saturating_sub(default_span),
+    };
+    Ok((time_param(params, "start", start)?, end))
 }
 
 /// A duration parameter (`step`, `interval`) in nanoseconds: `15s`, `1m`, or float seconds.
@@ -302,8 +316,7 @@ pub(crate) async fn query_range(
 ) -> Result<Response, LokiError> {
     let store = store(&state)?;
     let text = query_text(&params)?;
-    let end = time_param(&params, "end", now_ns())?;
-    let start = time_param(&params, "start", end - 3_600_000_000_000)?;
+    let (start, end) = range_params(&params, 3_600_000_000_000)?;
     if end < start {
         return Err(bad(
             "end timestamp must not be before or equal to start time",
@@ -390,8 +403,7 @@ fn matching_streams(
     params: &Params,
     selector: Option<&str>,
 ) -> Result<Vec<LabelSet>, LokiError> {
-    let end = time_param(params, "end", now_ns())?;
-    let start = time_param(params, "start", end - 6 * 3_600_000_000_000)?;
+    let (start, end) = range_params(params, 6 * 3_600_000_000_000)?;
     let matchers = match selector.filter(|s| !s.trim().is_empty()) {
         Some(selector) => logql::parse_selector(selector)?,
         None => Vec::new(),
@@ -467,8 +479,7 @@ fn stream_volumes(
     store: &LogStore,
     params: &Params,
 ) -> Result<Vec<(LabelSet, u64, u64, u64)>, LokiError> {
-    let end = time_param(params, "end", now_ns())?;
-    let start = time_param(params, "start", end - 3_600_000_000_000)?;
+    let (start, end) = range_params(params, 3_600_000_000_000)?;
     let matchers = logql::parse_selector(&query_text(params)?)?;
     let streams = store
         .streams(&matchers, start, end.saturating_add(1))

@@ -1,6 +1,10 @@
 //! `sightline import prometheus --url URL [--since 7d] [--match SELECTOR]`: copies a
 //! Prometheus's history into `<data>/metrics/blocks` through its remote-read API
-//! (`POST /api/v1/read`, snappy `prometheus.ReadRequest`, sample responses).
+//! (`POST /api/v1/read`, snappy `prometheus.ReadRequest`). Streamed XOR chunks are asked for
+//! first (Prometheus ≥ 2.13 answers with them: frames of a uvarint length, a big-endian
+//! CRC-32C and a `prometheus.ChunkedReadResponse`, whose chunks are Prometheus XOR chunks
+//! that Sightline's own chunk decoder reads); a source that only has sample responses
+//! answers with a snappy `prometheus.ReadResponse`, read as well.
 //!
 //! Decisions:
 //! - The window `[now - since, now)` is cut at 2 h boundaries (the block range), and each
@@ -27,6 +31,7 @@ use sightline_core::matcher::MatchOp;
 use sightline_core::selector::SeriesSelector;
 use sightline_scraper::remote_write::prompb;
 use sightline_tsdb::block::BlockStore;
+use sightline_tsdb::chunk::XorChunk;
 use sightline_tsdb::storage::{ChunkData, ChunkMeta};
 
 /// The block range ranges are cut at.
@@ -142,7 +147,7 @@ pub async fn import(
     );
     if tally.histograms > 0 {
         summary.push_str(&format!(
-            "; {} native histogram samples left out (Sightline stores floats)",
+            "; {} native histogram samples or chunks left out (Sightline stores floats)",
             tally.histograms
         ));
     }
@@ -169,11 +174,8 @@ async fn read_range(
                             .iter()
                             .map(|l| (l.name.as_str(), l.value.as_str())),
                     );
-                    tally.histograms += one.histograms.len() as u64;
-                    series
-                        .entry(labels)
-                        .or_default()
-                        .extend(one.samples.iter().map(|s| (s.timestamp, s.value)));
+                    tally.histograms += one.histograms;
+                    series.entry(labels).or_default().extend(one.samples);
                 }
             }
             Read::TooBig(reason) if until - from > MIN_REQUEST_MS => {
@@ -193,7 +195,7 @@ async fn read_range(
 
 /// What one remote-read request gave.
 enum Read {
-    Series(Vec<prompb::TimeSeries>),
+    Series(Vec<Series>),
     /// The source refused the range as too big; its reason.
     TooBig(String),
 }
@@ -226,7 +228,8 @@ async fn read(
                 })
                 .collect(),
         }],
-        accepted_response_types: vec![0],
+        // Streamed XOR chunks, else samples.
+        accepted_response_types: vec![1, 0],
     };
     let body = snap::raw::Encoder::new()
         .compress_vec(&query.encode_to_vec())
@@ -241,6 +244,11 @@ async fn read(
         .await
         .with_context(|| format!("{endpoint}: request failed"))?;
     let status = response.status();
+    let streamed = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-streamed-protobuf"));
     let bytes = response
         .bytes()
         .await
@@ -252,18 +260,78 @@ async fn read(
         }
         anyhow::bail!("{endpoint} answered {status}: {text}");
     }
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(&bytes)
-        .with_context(|| format!("{endpoint} did not answer a snappy body"))?;
-    let answer = prompb::ReadResponse::decode(raw.as_slice())
-        .with_context(|| format!("{endpoint} did not answer a prometheus.ReadResponse"))?;
-    Ok(Read::Series(
+    let series = if streamed {
+        streamed_series(&bytes).with_context(|| format!("{endpoint}: a streamed answer"))?
+    } else {
+        let raw = snap::raw::Decoder::new()
+            .decompress_vec(&bytes)
+            .with_context(|| format!("{endpoint} did not answer a snappy body"))?;
+        let answer = prompb::ReadResponse::decode(raw.as_slice())
+            .with_context(|| format!("{endpoint} did not answer a prometheus.ReadResponse"))?;
         answer
             .results
             .into_iter()
             .flat_map(|result| result.timeseries)
-            .collect(),
-    ))
+            .map(|series| Series {
+                samples: series
+                    .samples
+                    .iter()
+                    .map(|s| (s.timestamp, s.value))
+                    .collect(),
+                histograms: series.histograms.len() as u64,
+                labels: series.labels,
+            })
+            .collect()
+    };
+    Ok(Read::Series(series))
+}
+
+/// A series of an answer: its labels and samples, and the histogram samples left out.
+struct Series {
+    labels: Vec<prompb::Label>,
+    samples: Vec<(i64, f64)>,
+    histograms: u64,
+}
+
+/// The series of a streamed answer: frames of `uvarint length | CRC-32C (big-endian) |
+/// ChunkedReadResponse`, whose XOR chunks are decoded; chunks of other encodings
+/// (histograms) are counted.
+fn streamed_series(mut body: &[u8]) -> anyhow::Result<Vec<Series>> {
+    let mut series = Vec::new();
+    while !body.is_empty() {
+        let length = prost::encoding::decode_varint(&mut body).context("a frame length")?;
+        let length = usize::try_from(length).context("a frame length")?;
+        let Some((crc, rest)) = body.split_first_chunk::<4>() else {
+            anyhow::bail!("a frame cut short");
+        };
+        let Some((frame, rest)) = rest.split_at_checked(length) else {
+            anyhow::bail!("a frame cut short");
+        };
+        if crc32c::crc32c(frame) != u32::from_be_bytes(*crc) {
+            anyhow::bail!("a frame's checksum does not match");
+        }
+        body = rest;
+        let response = prompb::ChunkedReadResponse::decode(frame)
+            .context("a frame is not a prometheus.ChunkedReadResponse")?;
+        for chunked in response.chunked_series {
+            let mut one = Series {
+                labels: chunked.labels,
+                samples: Vec::new(),
+                histograms: 0,
+            };
+            for chunk in chunked.chunks {
+                if chunk.r#type != 1 {
+                    one.histograms += 1;
+                    continue;
+                }
+                let decoded = XorChunk::decode_counted(&chunk.data)
+                    .map_err(|error| anyhow::anyhow!("an XOR chunk does not decode: {error}"))?;
+                one.samples.extend(decoded);
+            }
+            series.push(one);
+        }
+    }
+    Ok(series)
 }
 
 /// Writes `series` as the block `[from, until)`; returns the samples written.

@@ -4,7 +4,7 @@
 //! exemplars=3, histograms=4`; `Label.name=1, value=2`; `Sample.value=1, timestamp=2`), so no
 //! protoc and no build script are needed. The receiver (`/api/v1/write`) and the sender
 //! (`remote_write`) share them; `sightline import prometheus` reads with the remote-read
-//! messages ([`ReadRequest`], [`ReadResponse`]). Exemplars are skipped by the decoder as unknown fields;
+//! messages ([`ReadRequest`], and [`ReadResponse`] or streamed [`ChunkedReadResponse`]). Exemplars are skipped by the decoder as unknown fields;
 //! histograms are kept as raw bytes only to be counted and reported; `metadata` (3:
 //! `MetricMetadata.type=1, metric_family_name=2, help=4, unit=5`) is sent, and ignored when
 //! received.
@@ -160,6 +160,46 @@ pub struct QueryResult {
     /// The series found, with their samples.
     #[prost(message, repeated, tag = "1")]
     pub timeseries: Vec<TimeSeries>,
+}
+
+/// `prometheus.ChunkedReadResponse`: one frame of a streamed remote-read answer
+/// (`chunked_series=1`, `query_index=2`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChunkedReadResponse {
+    /// Series with some of their chunks.
+    #[prost(message, repeated, tag = "1")]
+    pub chunked_series: Vec<ChunkedSeries>,
+    /// Which query of the request this answers.
+    #[prost(int64, tag = "2")]
+    pub query_index: i64,
+}
+
+/// `prometheus.ChunkedSeries` (`labels=1`, `chunks=2`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChunkedSeries {
+    /// The labels.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    /// Chunks, oldest first.
+    #[prost(message, repeated, tag = "2")]
+    pub chunks: Vec<Chunk>,
+}
+
+/// `prometheus.Chunk` (`min_time_ms=1`, `max_time_ms=2`, `type=3`, `data=4`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Chunk {
+    /// The first sample's time.
+    #[prost(int64, tag = "1")]
+    pub min_time_ms: i64,
+    /// The last sample's time.
+    #[prost(int64, tag = "2")]
+    pub max_time_ms: i64,
+    /// `Chunk.Encoding`: 1 XOR, 2 histogram, 3 float histogram.
+    #[prost(int32, tag = "3")]
+    pub r#type: i32,
+    /// The encoded chunk.
+    #[prost(bytes = "vec", tag = "4")]
+    pub data: Vec<u8>,
 }
 
 /// A series' labels, encoded once as the `labels` fields of a `TimeSeries`.

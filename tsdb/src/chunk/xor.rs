@@ -248,6 +248,33 @@ impl XorChunk {
         &self.bytes
     }
 
+    /// The samples of chunk bytes that may go on after the header's count: a Prometheus head
+    /// chunk read while it grows (remote read's streamed answers) has its count written
+    /// before its newest bits. Reads the counted samples and ignores what follows; fails
+    /// (never panics) when the bytes do not hold them.
+    pub fn decode_counted(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
+        if bytes.len() < HEADER_LEN {
+            return Err(Error::CorruptChunk {
+                sample: 0,
+                reason: "shorter than the 2-byte header",
+            });
+        }
+        let mut d = Decoder::new(bytes);
+        let mut samples = Vec::with_capacity(usize::from(d.total));
+        loop {
+            match d.next_sample() {
+                Ok(Some((t, v))) => samples.push((t, f64::from_bits(v))),
+                Ok(None) => return Ok(samples),
+                Err(reason) => {
+                    return Err(Error::CorruptChunk {
+                        sample: usize::from(d.read),
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
     /// Number of samples in the chunk.
     pub fn num_samples(&self) -> usize {
         sample_count(&self.bytes).map_or(0, usize::from)
@@ -434,6 +461,24 @@ mod tests {
 
     /// Prometheus's staleness marker.
     const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+    #[test]
+    fn counted_samples_decode_with_a_growing_tail_after_them() {
+        let mut app = XorAppender::new();
+        for t in 0..30 {
+            app.append(1_000 * t, t as f64 * 1.5).unwrap();
+        }
+        let mut bytes = app.bytes().to_vec();
+        // The header says 25: the rest is what a writer appended after the count was read.
+        bytes[..2].copy_from_slice(&25u16.to_be_bytes());
+        assert!(XorChunk::from_bytes(bytes.clone()).is_err());
+        let samples = XorChunk::decode_counted(&bytes).unwrap();
+        assert_eq!(samples.len(), 25);
+        assert_eq!(samples[24], (24_000, 36.0));
+        bytes[..2].copy_from_slice(&40u16.to_be_bytes());
+        assert!(XorChunk::decode_counted(&bytes).is_err());
+        assert!(XorChunk::decode_counted(&[1]).is_err());
+    }
 
     fn encode(samples: &[(i64, u64)]) -> XorAppender {
         let mut app = XorAppender::new();

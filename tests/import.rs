@@ -28,8 +28,52 @@ fn import(args: &[&str]) -> Output {
         .expect("sightline runs")
 }
 
+/// Runs `sightline import ARGS` and kills it (SIGKILL) once it has reported progress, as
+/// an interruption would.
+fn import_interrupted(args: &[&str]) {
+    let mut running = Command::new(binary())
+        .arg("import")
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sightline runs");
+    let progress = BufReader::new(running.stderr.take().expect("stderr is piped"))
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.contains('%'));
+    let _ = running.kill();
+    let _ = running.wait();
+    assert!(
+        progress.is_some(),
+        "no progress line before the interruption"
+    );
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Starts `program` with `args` and waits until `/-/ready` on `port` answers 200.
+fn start_ready(program: &Path, args: &[String], port: u16) -> Child {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{} does not start: {error}", program.display()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http()
+        .get(format!("http://127.0.0.1:{port}/-/ready"))
+        .send()
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{} did not get ready", program.display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
 }
 
 /// The real Alertmanager on a loopback port, clustering off.
@@ -52,25 +96,17 @@ impl Alertmanager {
             "route: {receiver: blackhole}\nreceivers: [{name: blackhole}]\n",
         );
         let port = free_port();
-        let child = Command::new(program)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.join("am").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("alertmanager starts");
+        let child = start_ready(
+            program,
+            &[
+                format!("--config.file={}", config.display()),
+                format!("--storage.path={}", dir.join("am").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                "--cluster.listen-address=".to_owned(),
+            ],
+            port,
+        );
         let url = format!("http://127.0.0.1:{port}/");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !http()
-            .get(format!("{url}-/ready"))
-            .send()
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "alertmanager did not get ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
         Alertmanager { child, url }
     }
 
@@ -335,23 +371,7 @@ fn loki_history_resumes_after_an_interruption_without_duplicates() {
         "--data-dir",
         data.to_str().unwrap(),
     ];
-    // Interrupted (SIGKILL) after its first slice.
-    let mut first = Command::new(binary())
-        .arg("import")
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let progress = BufReader::new(first.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .find(|line| line.contains('%'));
-    let _ = first.kill();
-    let _ = first.wait();
-    assert!(
-        progress.is_some(),
-        "no progress line before the interruption"
-    );
+    import_interrupted(&args);
 
     let resumed = import(&args);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
@@ -392,27 +412,16 @@ impl Prometheus {
                 "scrape_configs:\n  - job_name: prometheus\n    scrape_interval: 1s\n    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
             ),
         );
-        let child = Command::new(program)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("prometheus").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus starts");
+        let child = start_ready(
+            program,
+            &[
+                format!("--config.file={}", config.display()),
+                format!("--storage.tsdb.path={}", dir.join("prometheus").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+            ],
+            port,
+        );
         let url = format!("http://127.0.0.1:{port}/");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !http()
-            .get(format!("{url}-/ready"))
-            .send()
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "prometheus did not get ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
         Prometheus { child, url }
     }
 }
@@ -466,23 +475,7 @@ fn prometheus_history_arrives_whole_and_once_through_remote_read() {
         "--data-dir",
         data.to_str().unwrap(),
     ];
-    // Interrupted (SIGKILL) after its first range.
-    let mut first = Command::new(binary())
-        .arg("import")
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let progress = BufReader::new(first.stderr.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .find(|line| line.contains('%'));
-    let _ = first.kill();
-    let _ = first.wait();
-    assert!(
-        progress.is_some(),
-        "no progress line before the interruption"
-    );
+    import_interrupted(&args);
     let resumed = import(&args);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     let text = stderr(&resumed);

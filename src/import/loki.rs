@@ -4,8 +4,8 @@
 //!
 //! Decisions:
 //! - The window `[now - since, now)` is fixed by the first run and kept, with how far the
-//!   import got, in `<data>/import/loki-<hash>.json` (the hash of URL and query), so an
-//!   interrupted import resumes there with the same window.
+//!   import got, in `<data>/import/loki-<hash>.json` ([`Progress`]), so an interrupted
+//!   import resumes there with the same window.
 //! - The window is read in slices of `--slice` (1 h); a slice is read in pages of
 //!   `--limit` lines (Loki's `max_entries_limit_per_query` is 5,000 by default): when a page
 //!   is full, the next page starts at its last timestamp, and the lines of that timestamp it
@@ -19,14 +19,15 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sightline_core::labels::Labels;
 use sightline_core::matcher::{MatchOp, Matcher};
 use sightline_logstore::push::{Entry, PushStream};
 use sightline_logstore::store::{Direction, LogStore, StoreOptions};
+
+use super::progress::Progress;
 
 /// What the command line asks for.
 pub struct Request {
@@ -40,18 +41,6 @@ pub struct Request {
     pub slice: std::time::Duration,
     /// Lines per request.
     pub limit: usize,
-}
-
-/// Where an import is, kept across runs.
-#[derive(Debug, Serialize, Deserialize)]
-struct Progress {
-    url: String,
-    query: String,
-    start_ns: i64,
-    end_ns: i64,
-    /// Everything before this is stored.
-    done_before_ns: i64,
-    lines: u64,
 }
 
 /// `query_range`'s answer, the parts read.
@@ -79,27 +68,15 @@ pub async fn import(
     request: &Request,
     data_dir: &Path,
 ) -> anyhow::Result<String> {
-    let progress_file = super::progress_file(
+    let since = i64::try_from(request.since.as_nanos()).unwrap_or(i64::MAX);
+    let mut progress = Progress::resume(
         data_dir,
         "loki",
-        &(request.url.as_str(), request.query.as_str()),
-    );
-    let mut progress = match super::load_progress::<Progress>(&progress_file)? {
-        Some(progress) => progress,
-        None => {
-            let end_ns = super::unix_ns();
-            let since = i64::try_from(request.since.as_nanos()).unwrap_or(i64::MAX);
-            Progress {
-                url: request.url.to_string(),
-                query: request.query.clone(),
-                start_ns: end_ns.saturating_sub(since),
-                end_ns,
-                done_before_ns: end_ns.saturating_sub(since),
-                lines: 0,
-            }
-        }
-    };
-    let resumed = progress.done_before_ns > progress.start_ns;
+        request.url.as_str(),
+        &request.query,
+        super::unix_ns(),
+        since,
+    )?;
     let store_dir = data_dir.join("logs");
     let store =
         tokio::task::spawn_blocking(move || LogStore::open(&store_dir, StoreOptions::default()))
@@ -109,40 +86,24 @@ pub async fn import(
     let slice = i64::try_from(request.slice.as_nanos())
         .unwrap_or(i64::MAX)
         .max(1);
-    let started = Instant::now();
-    let first = progress.done_before_ns;
-    let (mut this_run, mut skipped) = (0u64, 0u64);
-    while progress.done_before_ns < progress.end_ns {
-        let slice_end = progress
-            .done_before_ns
-            .saturating_add(slice)
-            .min(progress.end_ns);
-        let (stored, already) = import_slice(
-            client,
-            &endpoint,
-            request,
-            &store,
-            progress.done_before_ns,
-            slice_end,
-        )
-        .await?;
-        progress.lines += stored;
-        this_run += stored;
+    let mut skipped = 0u64;
+    while progress.done_before < progress.end {
+        let from = progress.done_before;
+        let until = from.saturating_add(slice).min(progress.end);
+        let (stored, already) =
+            import_slice(client, &endpoint, request, &store, from, until).await?;
         skipped += already;
-        progress.done_before_ns = slice_end;
-        super::save_progress(&progress_file, &progress)?;
-        let done =
-            (progress.done_before_ns - first) as f64 / (progress.end_ns - first).max(1) as f64;
-        super::report(done, &format!("{} lines", progress.lines), started);
+        let detail = format!("{} lines", progress.copied + stored);
+        progress.advance(until, stored, &detail)?;
     }
     store.flush().context("cannot flush the log store")?;
     Ok(format!(
         "imported {} log lines of {} from {} ({} of them in this run{}; {skipped} were already stored)",
-        progress.lines,
+        progress.copied,
         request.query,
         request.url,
-        this_run,
-        if resumed { ", resumed" } else { "" },
+        progress.copied_now(),
+        if progress.resumed() { ", resumed" } else { "" },
     ))
 }
 

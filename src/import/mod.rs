@@ -10,15 +10,12 @@
 mod alertmanager;
 mod grafana;
 mod loki;
+mod progress;
 mod prometheus;
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sightline_core::config::ConfigSource;
 use sightline_core::selector::SeriesSelector;
 
@@ -141,51 +138,6 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         anyhow::bail!("{url} answered {status}: {}", body.trim());
     }
     serde_json::from_str(&body).with_context(|| format!("{url} did not answer the expected JSON"))
-}
-
-/// Where an import of `kind` from the source `key` names (URL and selection) keeps its
-/// progress under `data_dir`.
-fn progress_file(data_dir: &Path, kind: &str, key: &impl Hash) -> PathBuf {
-    let mut hasher = DefaultHasher::new();
-    key.hash(&mut hasher);
-    data_dir
-        .join("import")
-        .join(format!("{kind}-{:016x}.json", hasher.finish()))
-}
-
-/// The progress an earlier run saved in `file`, if any.
-fn load_progress<T: DeserializeOwned>(file: &Path) -> anyhow::Result<Option<T>> {
-    match std::fs::read_to_string(file) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .with_context(|| format!("{} is not an import's progress", file.display())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error).with_context(|| format!("cannot read {}", file.display())),
-    }
-}
-
-/// Saves `progress` in `file` (through a temporary file, so that an interruption leaves
-/// the old or the new progress).
-fn save_progress(file: &Path, progress: &impl Serialize) -> anyhow::Result<()> {
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let temporary = file.with_extension("tmp");
-    std::fs::write(&temporary, serde_json::to_vec(progress)?)
-        .and_then(|()| std::fs::rename(&temporary, file))
-        .with_context(|| format!("cannot save the progress in {}", file.display()))
-}
-
-/// One progress line on stderr: the share of the window done, what was copied, and the
-/// time left at this run's pace.
-fn report(done: f64, copied: &str, started: Instant) {
-    let elapsed = started.elapsed().as_secs_f64();
-    let left = if done > 0.0 {
-        elapsed / done - elapsed
-    } else {
-        0.0
-    };
-    eprintln!("  {:5.1} %  {copied}  about {left:.0} s left", done * 100.0);
 }
 
 /// Now, in Unix milliseconds.

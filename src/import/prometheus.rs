@@ -9,8 +9,8 @@
 //! Decisions:
 //! - The window `[now - since, now)` is cut at 2 h boundaries (the block range), and each
 //!   range is written as one block. The window and how far the import got are kept in
-//!   `<data>/import/prometheus-<hash>.json` (the hash of URL and selector), so an
-//!   interrupted import resumes at the first range not written.
+//!   `<data>/import/prometheus-<hash>.json` ([`Progress`]), so an interrupted import
+//!   resumes at the first range not written.
 //! - A range that the source refuses as too big (its `--storage.remote.read-sample-limit`,
 //!   50 M samples by default) is asked for in halves, down to a minute.
 //! - Nothing is counted twice: a range written just before an interruption is written again
@@ -21,11 +21,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Context;
 use prost::Message as _;
-use serde::{Deserialize, Serialize};
 use sightline_core::labels::Labels;
 use sightline_core::matcher::MatchOp;
 use sightline_core::selector::SeriesSelector;
@@ -33,6 +31,8 @@ use sightline_scraper::remote_write::prompb;
 use sightline_tsdb::block::BlockStore;
 use sightline_tsdb::chunk::XorChunk;
 use sightline_tsdb::storage::{ChunkData, ChunkMeta};
+
+use super::progress::Progress;
 
 /// The block range ranges are cut at.
 const RANGE_MS: i64 = 2 * 3_600_000;
@@ -51,22 +51,9 @@ pub struct Request {
     pub since: std::time::Duration,
 }
 
-/// Where an import is, kept across runs.
-#[derive(Debug, Serialize, Deserialize)]
-struct Progress {
-    url: String,
-    selector: String,
-    start_ms: i64,
-    end_ms: i64,
-    /// Everything before this is written.
-    done_before_ms: i64,
-    samples: u64,
-}
-
 /// What one run found.
 #[derive(Default)]
 struct Tally {
-    samples: u64,
     series: HashSet<u64>,
     histograms: u64,
 }
@@ -77,42 +64,27 @@ pub async fn import(
     request: &Request,
     data_dir: &Path,
 ) -> anyhow::Result<String> {
-    let progress_file = super::progress_file(
+    let since = i64::try_from(request.since.as_millis()).unwrap_or(i64::MAX);
+    let mut progress = Progress::resume(
         data_dir,
         "prometheus",
-        &(request.url.as_str(), request.selector.to_string()),
-    );
-    let mut progress = match super::load_progress::<Progress>(&progress_file)? {
-        Some(progress) => progress,
-        None => {
-            let end_ms = super::unix_ms();
-            let since = i64::try_from(request.since.as_millis()).unwrap_or(i64::MAX);
-            let start_ms = end_ms.saturating_sub(since);
-            Progress {
-                url: request.url.to_string(),
-                selector: request.selector.to_string(),
-                start_ms,
-                end_ms,
-                done_before_ms: start_ms,
-                samples: 0,
-            }
-        }
-    };
-    let resumed = progress.done_before_ms > progress.start_ms;
+        request.url.as_str(),
+        &request.selector.to_string(),
+        super::unix_ms(),
+        since,
+    )?;
     let blocks_dir = data_dir.join("metrics").join("blocks");
     let blocks = tokio::task::spawn_blocking(move || BlockStore::open(&blocks_dir))
         .await?
         .context("cannot open the metric block store")?;
     let blocks = Arc::new(blocks);
     let endpoint = request.url.join("api/v1/read")?;
-    let started = Instant::now();
-    let first = progress.done_before_ms;
     let mut tally = Tally::default();
-    while progress.done_before_ms < progress.end_ms {
-        let from = progress.done_before_ms;
+    while progress.done_before < progress.end {
+        let from = progress.done_before;
         let until = (from.div_euclid(RANGE_MS) + 1)
             .saturating_mul(RANGE_MS)
-            .min(progress.end_ms);
+            .min(progress.end);
         let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
         read_range(
             client,
@@ -125,25 +97,20 @@ pub async fn import(
         )
         .await?;
         let samples = write_block(&blocks, from, until, series, &mut tally).await?;
-        progress.samples += samples;
-        progress.done_before_ms = until;
-        super::save_progress(&progress_file, &progress)?;
-        let done =
-            (progress.done_before_ms - first) as f64 / (progress.end_ms - first).max(1) as f64;
-        let copied = format!(
+        let detail = format!(
             "{} series  {} samples",
             tally.series.len(),
-            progress.samples
+            progress.copied + samples
         );
-        super::report(done, &copied, started);
+        progress.advance(until, samples, &detail)?;
     }
     let mut summary = format!(
         "imported {} samples from {} ({} samples of {} series in this run{})",
-        progress.samples,
+        progress.copied,
         request.url,
-        tally.samples,
+        progress.copied_now(),
         tally.series.len(),
-        if resumed { ", resumed" } else { "" }
+        if progress.resumed() { ", resumed" } else { "" }
     );
     if tally.histograms > 0 {
         summary.push_str(&format!(
@@ -365,7 +332,6 @@ async fn write_block(
             .collect();
         chunked.push((labels, chunks));
     }
-    tally.samples += samples;
     if chunked.is_empty() {
         return Ok(0);
     }

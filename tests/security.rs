@@ -231,6 +231,12 @@ fn proxy_users_are_believed_only_from_the_trusted_proxy_and_guests_only_read() {
     // oauth2-proxy's headers from the proxy: the admin may change things, others only read.
     let alice = Some(("X-Auth-Request-Email", "alice@example.org"));
     assert_eq!(add_silence(&proxy, alice), StatusCode::OK);
+    // oauth2-proxy may pass its own Authorization header along: the proxy's user header wins.
+    let with_token = proxy
+        .get(app.url("/api/v1/query?query=up"))
+        .header("X-Auth-Request-User", "bob")
+        .header("Authorization", "Bearer an-oauth2-proxy-id-token");
+    assert_eq!(status(with_token), StatusCode::OK);
     let bob = Some(("X-Auth-Request-User", "bob"));
     let refused = proxy
         .post(app.url("/api/v2/silences"))

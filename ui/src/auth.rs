@@ -238,10 +238,11 @@ async fn identify(
     if !auth.required() {
         return Some(Principal::Anonymous);
     }
+    // The proxy's word comes first: oauth2-proxy may also pass its own Authorization header.
+    if let Some(user) = proxied_user(auth.proxy.as_ref(), headers, peer) {
+        return Some(user);
+    }
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        if let Some(user) = proxied_user(auth.proxy.as_ref(), headers, peer) {
-            return Some(user);
-        }
         return (auth.anonymous == AnonymousAccess::Viewer).then_some(Principal::Guest);
     };
     let value = value.to_str().ok()?;

@@ -1,7 +1,8 @@
 //! Roles and CSRF over real HTTP: an admin and a viewer user (bcrypt), a push token and a
 //! viewer token (one inline, one from a file); what each may read, push and change; a
 //! cross-site change refused even from an admin's browser, also without authentication;
-//! tokens hidden in `/api/v1/status/config`.
+//! tokens hidden in `/api/v1/status/config`; users named by a trusted proxy and anonymous
+//! viewers; and no request that makes Sightline fetch a URL it carries.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failure is a failed test.
 
@@ -297,4 +298,132 @@ fn proxy_users_are_believed_only_from_the_trusted_proxy_and_guests_only_read() {
         .get(app.url("/api/v1/query?query=up"))
         .header("X-Auth-Request-User", "carol");
     assert_eq!(status(named), StatusCode::OK);
+}
+
+/// A loopback listener that counts the connections made to it.
+struct Canary {
+    port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Canary {
+    fn start() -> Canary {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stream.is_ok() {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+        Canary { port, connections }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/steal", self.port)
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Every input that can carry a URL — query parameters, pushed lines, alerts'
+/// `generatorURL`, silences, dashboards with data source URLs and links, Prometheus's
+/// `/graph` and the explore pages — is taken as data: Sightline connects to none of them.
+#[test]
+fn no_request_makes_sightline_fetch_a_url() {
+    let canary = Canary::start();
+    // The canary counts: one connection of the test's own.
+    drop(std::net::TcpStream::connect(("127.0.0.1", canary.port)).unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while canary.connections() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the canary counts nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let target = canary.url();
+    let dir = tempfile::tempdir().unwrap();
+    let app = Appliance::start(&dir.path().join("data"), &[]);
+    let client = http();
+    let encoded: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
+    let gets = [
+        format!("/api/v1/query?query=up&url={encoded}"),
+        format!("/api/v1/query_range?query=up&start=0&end=60&step=15&url={encoded}"),
+        format!("/federate?match[]=up&url={encoded}"),
+        format!("/graph?g0.expr=up&url={encoded}"),
+        format!("/explore/metrics?q={encoded}"),
+        format!("/explore/logs?q={encoded}"),
+        format!("/loki/api/v1/query_range?query=%7Bapp%3D%22x%22%7D&url={encoded}"),
+        format!("/api/v1/targets?url={encoded}"),
+        format!("/api/search?query={encoded}"),
+        format!("/?url={encoded}"),
+    ];
+    for path in &gets {
+        let response = client.get(app.url(path)).send().unwrap();
+        assert!(
+            response.status().as_u16() < 500,
+            "{path}: {}",
+            response.status()
+        );
+    }
+    let now = Utc::now();
+    let posts: [(&str, serde_json::Value); 4] = [
+        (
+            "/api/v2/alerts",
+            json!([{"labels": {"alertname": "Fetch"}, "generatorURL": target,
+                    "annotations": {"runbook_url": target}}]),
+        ),
+        (
+            "/api/v2/silences",
+            json!({
+                "matchers": [{"name": "alertname", "value": "Fetch", "isRegex": false}],
+                "startsAt": now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                "endsAt": (now + Span::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true),
+                "createdBy": target, "comment": target,
+            }),
+        ),
+        (
+            "/loki/api/v1/push",
+            json!({"streams": [{"stream": {"app": "fetch"}, "values": [[
+                now.timestamp_nanos_opt().unwrap().to_string(), format!("GET {target}")]]}]}),
+        ),
+        (
+            "/api/dashboards/db",
+            json!({"dashboard": {
+                "uid": "fetch", "title": "Fetch",
+                "links": [{"url": target, "type": "link"}],
+                "panels": [{"type": "timeseries", "title": "x",
+                            "datasource": {"type": "prometheus", "url": target},
+                            "targets": [{"expr": "up", "datasource": {"url": target}}]}],
+            }}),
+        ),
+    ];
+    for (path, body) in &posts {
+        let response = client
+            .post(app.url(path))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    let dashboard = client.get(app.url("/d/fetch")).send().unwrap();
+    assert!(dashboard.status().is_success());
+    // Give anything started in the background (notifications, rule evaluation) time to act.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        canary.connections(),
+        1,
+        "Sightline connected to a URL from a request"
+    );
 }

@@ -19,6 +19,7 @@ samples with remote write on is given too. Everything binds to 127.0.0.1.
 
 usage: benches/remote_write_cpu.py --sightline TARGET/release/sightline [--workdir W]
          [--seconds 120] [--warmup 30] [--targets 20] [--series 5000]
+         [--senders sightline,prometheus]
 needs: apt-get install prometheus victoria-metrics
 """
 
@@ -160,6 +161,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--targets", type=int, default=20)
     ap.add_argument("--series", type=int, default=5000)
+    ap.add_argument("--senders", default="sightline,prometheus",
+                    help="which senders to measure, comma-separated")
     a = ap.parse_args()
     for tool in ("prometheus", "victoria-metrics"):
         if shutil.which(tool) is None:
@@ -175,7 +178,7 @@ def main():
     results = []
     try:
         wait_ready("http://%s/stats" % targets[-1], generator)
-        for sender in ("sightline", "prometheus"):
+        for sender in a.senders.split(","):
             for remote_write in (False, True):
                 result = phase(a, sender, remote_write, targets)
                 print(json.dumps(result), flush=True)
@@ -185,7 +188,7 @@ def main():
     print()
     print("| sender | samples/s sent | CPU-s per s, plain / with remote write | remote-write CPU-s per s | samples sent per remote-write CPU-second | CPU-s per 1M samples stored and sent | VictoriaMetrics CPU-s per 1M received |")
     print("|---|---|---|---|---|---|---|")
-    for sender in ("sightline", "prometheus"):
+    for sender in a.senders.split(","):
         plain, rw = [r for r in results if r["sender"] == sender]
         per_s = lambda r: r["cpu_s"] / r["seconds"]
         extra = per_s(rw) - per_s(plain)

@@ -42,8 +42,9 @@ use crate::outbound::queues::{read_off_runtime, save_position};
 use crate::relabel::relabel;
 use crate::scrape::client::Credentials;
 
-/// Records read from the WAL per poll.
-const RECORDS_PER_READ: usize = 256;
+/// Records read from the WAL per poll: few, since one scrape's record holds thousands of
+/// samples and a round should not read far past its size (a round's samples are in memory).
+const RECORDS_PER_READ: usize = 8;
 /// How often an idle queue looks for new records.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 

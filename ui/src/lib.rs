@@ -16,6 +16,7 @@ mod federate;
 mod http_metrics;
 mod lifecycle;
 mod pages;
+mod query_thread;
 pub mod remote_write;
 mod server;
 

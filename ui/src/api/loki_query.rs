@@ -172,18 +172,16 @@ pub(crate) fn limits(state: &AppState) -> QueryLimits {
     }
 }
 
-/// Runs `work` on the blocking pool.
+/// Runs `work` on a query thread ([`crate::query_thread`]).
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, LokiError> + Send + 'static,
 ) -> Result<T, LokiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|panicked| {
-            LokiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("query task failed: {panicked}"),
-            )
-        })?
+    crate::query_thread::run(work).await.map_err(|panicked| {
+        LokiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("query task failed: {panicked}"),
+        )
+    })?
 }
 
 fn success(data: Value) -> Response {

@@ -80,7 +80,7 @@ where
         .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
     backend(state)?;
     let backends = state.backends.clone();
-    let result = tokio::task::spawn_blocking(move || match backends.metrics() {
+    let result = crate::query_thread::run(move || match backends.metrics() {
         Some(backend) => match timeout {
             Some(timeout) => evaluate(
                 &backend.engine.with_shorter_timeout(timeout),

@@ -84,6 +84,7 @@ fn heavy_queries_do_not_starve_scrapes_or_pushes() {
             let (app, stop, queries) = (app.clone(), stop.clone(), queries.clone());
             std::thread::spawn(move || {
                 let client = reqwest::blocking::Client::builder()
+                    .no_proxy()
                     .timeout(Duration::from_secs(120))
                     .build()
                     .unwrap();

@@ -213,6 +213,14 @@ fn a_wal_follower_reads_every_push_and_holds_what_it_has_not_released() {
     let mut follower = store.follow_wal(Some(saved), 1 << 20);
     store.flush().unwrap();
     assert_eq!(record_lines(&follower.read(100).unwrap()), ["after"]);
+    // A position past the WAL's end (an older copy of the data directory) starts at the end.
+    let mut ahead = store.follow_wal(Some(u64::MAX), 1 << 20);
+    store
+        .push(&[stream(&[("app", "api")], &[(t + 150, "next")])])
+        .unwrap();
+    assert_eq!(record_lines(&ahead.read(100).unwrap()), ["next"]);
+    drop(ahead);
+    follower.read(100).unwrap();
 
     // A byte budget bounds what is held: past it the oldest segments go, and the follower
     // counts what it could not read.

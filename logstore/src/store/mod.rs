@@ -360,7 +360,10 @@ impl LogStore {
     /// most `max_backlog_bytes` of segments. Take it before the first [`maintain`](Self::maintain)
     /// so that nothing it still needs is deleted first.
     pub fn follow_wal(&self, from: Option<u64>, max_backlog_bytes: u64) -> WalFollower {
-        let from = from.unwrap_or_else(|| self.wal.next_seq());
+        // A saved position past the WAL's end (a data directory restored from an older
+        // copy) would wait for records that never come: start at the end instead.
+        let next = self.wal.next_seq();
+        let from = from.map_or(next, |from| from.min(next));
         let hold = self.wal_holds.add(from, max_backlog_bytes);
         WalFollower::new(wal::WalReader::new(&self.path.join("wal"), from), hold)
     }

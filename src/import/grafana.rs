@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sightline_ui::dashboards::{DashboardLibrary, ImportError};
+use sightline_ui::dashboards::{Dashboard, DashboardLibrary, DashboardSource, ImportError};
 
 /// Where the dashboards come from.
 pub enum Source {
@@ -56,7 +56,11 @@ pub async fn import(
     data_dir: &Path,
 ) -> anyhow::Result<String> {
     let library = DashboardLibrary::new(data_dir.join("dashboards"));
-    let mut tally = Tally::default();
+    let mut taker = Taker {
+        existing: library.list(true, &[], &[]),
+        library,
+        tally: Tally::default(),
+    };
     let from = match source {
         Source::Dir(dir) => {
             for (file, folder) in dashboard_files(&dir)? {
@@ -66,14 +70,11 @@ pub async fn import(
                         serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())
                     });
                 match read {
-                    Ok(json) => take(
-                        &library,
-                        json,
-                        &folder,
-                        &file.display().to_string(),
-                        &mut tally,
-                    ),
-                    Err(error) => tally.failed.push(format!("{}: {error}", file.display())),
+                    Ok(json) => taker.take(json, &folder, &file.display().to_string()),
+                    Err(error) => taker
+                        .tally
+                        .failed
+                        .push(format!("{}: {error}", file.display())),
                 }
             }
             dir.display().to_string()
@@ -91,17 +92,12 @@ pub async fn import(
             {
                 let one = url.join(&format!("api/dashboards/uid/{}", hit.uid))?;
                 let answer: Value = super::get_json(authorized(client.get(one))).await?;
-                take(
-                    &library,
-                    answer,
-                    "General",
-                    &format!("uid {}", hit.uid),
-                    &mut tally,
-                );
+                taker.take(answer, "General", &format!("uid {}", hit.uid));
             }
             url.to_string()
         }
     };
+    let tally = taker.tally;
     let summary = format!(
         "imported {} dashboards from {from} ({} were already there, {} are Sightline's own)",
         tally.added, tally.present, tally.provided
@@ -117,28 +113,48 @@ pub async fn import(
     }
 }
 
-/// Imports one dashboard (bare, or in the API's `{dashboard, meta}` form whose folder wins
-/// over `folder`), counting the outcome in `tally`.
-fn take(library: &DashboardLibrary, json: Value, folder: &str, origin: &str, tally: &mut Tally) {
-    let (dashboard, folder) = match json.get("dashboard") {
-        Some(dashboard) => {
-            let folder = json
-                .pointer("/meta/folderTitle")
-                .and_then(Value::as_str)
-                .filter(|title| !title.is_empty())
-                .unwrap_or(folder)
-                .to_owned();
-            (dashboard.clone(), folder)
+/// Imports dashboards into the library, knowing what it holds: listed once, then each
+/// import added, rather than the import directory read again for every dashboard.
+struct Taker {
+    library: DashboardLibrary,
+    existing: Vec<Dashboard>,
+    tally: Tally,
+}
+
+impl Taker {
+    /// Imports one dashboard (bare, or in the API's `{dashboard, meta}` form whose folder
+    /// wins over `folder`), counting the outcome.
+    fn take(&mut self, json: Value, folder: &str, origin: &str) {
+        let (dashboard, folder) = match json.get("dashboard") {
+            Some(dashboard) => {
+                let folder = json
+                    .pointer("/meta/folderTitle")
+                    .and_then(Value::as_str)
+                    .filter(|title| !title.is_empty())
+                    .unwrap_or(folder)
+                    .to_owned();
+                (dashboard.clone(), folder)
+            }
+            None => (json, folder.to_owned()),
+        };
+        let body = json!({"dashboard": dashboard, "folderTitle": folder, "overwrite": false});
+        match self.library.import(body, &self.existing) {
+            Ok(uid) => {
+                self.tally.added += 1;
+                // Only the uid and the source matter to later imports' checks.
+                self.existing.push(Dashboard {
+                    uid,
+                    title: String::new(),
+                    folder,
+                    tags: Vec::new(),
+                    source: DashboardSource::Imported,
+                    json: Value::Null,
+                });
+            }
+            Err(ImportError::Exists(_)) => self.tally.present += 1,
+            Err(ImportError::Provisioned(_)) => self.tally.provided += 1,
+            Err(error) => self.tally.failed.push(format!("{origin}: {error}")),
         }
-        None => (json, folder.to_owned()),
-    };
-    let existing = library.list(true, &[], &[]);
-    let body = json!({"dashboard": dashboard, "folderTitle": folder, "overwrite": false});
-    match library.import(body, &existing) {
-        Ok(_) => tally.added += 1,
-        Err(ImportError::Exists(_)) => tally.present += 1,
-        Err(ImportError::Provisioned(_)) => tally.provided += 1,
-        Err(error) => tally.failed.push(format!("{origin}: {error}")),
     }
 }
 

@@ -78,7 +78,7 @@ pub(super) async fn run(setup: ForwarderSetup, stop: CancellationToken) {
         follower: Some(setup.follower),
         read_ahead: VecDeque::new(),
         endpoint,
-        setup_config: setup.config,
+        config: setup.config,
         store: setup.store,
         position_file: setup.position_file,
         metrics: setup.metrics,
@@ -118,7 +118,7 @@ fn endpoint(config: &LogForwardConfig, base_dir: &Path) -> Result<Endpoint, Stri
 }
 
 struct Forwarder {
-    setup_config: LogForwardConfig,
+    config: LogForwardConfig,
     external_labels: Labels,
     store: Arc<LogStore>,
     /// `None` only while a read runs off the runtime's threads.
@@ -189,14 +189,14 @@ impl Batch {
 
 impl Forwarder {
     async fn run(&mut self, stop: &CancellationToken) {
-        let batch_size = self.setup_config.batch_size.bytes();
-        let batch_wait = self.setup_config.batch_wait.as_std();
+        let batch_size = self.config.batch_size.bytes();
+        let batch_wait = self.config.batch_wait.as_std();
         let mut batch = Batch::new();
         while !stop.is_cancelled() {
             if self.read_ahead.is_empty()
                 && let Err(error) = self.read().await
             {
-                tracing::warn!(forwarder = %self.setup_config.queue_name(), "log forwarding: {error}");
+                tracing::warn!(forwarder = %self.config.queue_name(), "log forwarding: {error}");
                 self.set_error(error);
             }
             let read_nothing = self.read_ahead.is_empty();
@@ -267,7 +267,7 @@ impl Forwarder {
                 });
             }
             Delivery::Refused(error) => {
-                tracing::warn!(forwarder = %self.setup_config.queue_name(), entries = batch.entries, "log push refused, dropping it: {error}");
+                tracing::warn!(forwarder = %self.config.queue_name(), entries = batch.entries, "log push refused, dropping it: {error}");
                 self.metrics.dropped_entries.inc_by(batch.entries);
                 self.with_status(|status| status.dropped_entries += batch.entries);
             }

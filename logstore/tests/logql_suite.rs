@@ -151,7 +151,17 @@ fn run(store: &LogStore, header: &str) -> Vec<String> {
     }
 }
 
-fn run_file(path: &Path, report: &mut String) -> (usize, usize) {
+/// Where the pushed entries are when the queries run.
+#[derive(Debug, Clone, Copy)]
+enum Placement {
+    /// In the heads, as right after a push.
+    Heads,
+    /// In stored chunks: the store is flushed after every push block, so a stream pushed in
+    /// several blocks has several (possibly overlapping) chunks.
+    Chunks,
+}
+
+fn run_file(path: &Path, placement: Placement, report: &mut String) -> (usize, usize) {
     let text = std::fs::read_to_string(path).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
@@ -181,6 +191,9 @@ fn run_file(path: &Path, report: &mut String) -> (usize, usize) {
                     ..PushStream::default()
                 }])
                 .unwrap();
+            if let Placement::Chunks = placement {
+                store.flush().unwrap();
+            }
             continue;
         }
         let got = run(&store, header);
@@ -199,7 +212,7 @@ fn run_file(path: &Path, report: &mut String) -> (usize, usize) {
             failed += 1;
             writeln!(
                 report,
-                "FAIL {}: {header}\n  expected:\n    {}\n  got:\n    {}",
+                "FAIL {} ({placement:?}): {header}\n  expected:\n    {}\n  got:\n    {}",
                 path.display(),
                 rows.join("\n    "),
                 got.join("\n    ")
@@ -222,12 +235,16 @@ fn logql_suite() {
     assert!(!files.is_empty(), "no suite files in {}", dir.display());
     let mut report = String::new();
     let (mut passed, mut failed) = (0, 0);
-    for file in &files {
-        let (p, f) = run_file(file, &mut report);
-        passed += p;
-        failed += f;
+    for placement in [Placement::Heads, Placement::Chunks] {
+        for file in &files {
+            let (p, f) = run_file(file, placement, &mut report);
+            passed += p;
+            failed += f;
+        }
     }
     println!("{report}");
-    println!("LogQL suite: {passed} passed, {failed} failed");
+    println!(
+        "LogQL suite: {passed} passed, {failed} failed (each query over heads, then over chunks)"
+    );
     assert_eq!(failed, 0, "{report}");
 }

@@ -411,7 +411,9 @@ fn expired_days_give_their_disk_space_back() {
         .entries(id, now - 20 * DAY, now + DAY, Direction::Forward, 0)
         .unwrap();
     assert_eq!(page.entries.len(), 4);
-    assert!(disk_blocks(dir.path()) <= after + (64 << 10));
+    // Reopening writes RocksDB's LOG, OPTIONS and MANIFEST files anew (~70 KB); a day that
+    // came back would add ~600 KB.
+    assert!(disk_blocks(dir.path()) <= after + (192 << 10));
 }
 
 #[test]
@@ -518,6 +520,64 @@ fn logql_needle_queries_read_only_the_chunks_the_line_index_allows() {
         (stats.chunks_read, stats.chunks_skipped),
         (1, 9),
         "{stats:?}"
+    );
+}
+
+#[test]
+fn or_chains_and_parsed_values_skip_chunks_by_the_line_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let t = MIDNIGHT + DAY / 4;
+    let metadata = |entries: PushStream| PushStream {
+        entries: entries
+            .entries
+            .into_iter()
+            .map(|e| Entry {
+                metadata: vec![("level".into(), "error".into())],
+                ..e
+            })
+            .collect(),
+        ..entries
+    };
+    // One chunk each: plain infos, a plain error, an escaped error, an error in metadata.
+    let chunks = [
+        stream(&[("app", "api")], &[(t, r#"{"level":"info","n":"alpha"}"#)]),
+        stream(
+            &[("app", "api")],
+            &[(t + 1, r#"{"level":"error","n":"bravo"}"#)],
+        ),
+        stream(&[("app", "api")], &[(t + 2, r#"{"level":"\u0065rror"}"#)]),
+        metadata(stream(&[("app", "api")], &[(t + 3, r#"{"n":"delta"}"#)])),
+    ];
+    for chunk in chunks {
+        store.push(&[chunk]).unwrap();
+        store.flush().unwrap();
+    }
+    let count = |query: &str| {
+        let Ok(Expr::Metric(metric)) = logql::parse(query) else {
+            panic!("{query} is not a metric query")
+        };
+        let mut evaluator = Evaluator::new(&store, QueryLimits::default());
+        let MetricResult::Series(series) = evaluator.metric(&metric, t + DAY, t + DAY, 0).unwrap()
+        else {
+            panic!("not series")
+        };
+        let stats = evaluator.stats();
+        (
+            series.first().map_or(0.0, |s| s.points[0].1),
+            (stats.chunks_read, stats.chunks_skipped),
+        )
+    };
+    // Either text of an `or` chain: the chunks with neither are not read.
+    assert_eq!(
+        count(r#"sum(count_over_time({app="api"} |= "alpha" or "bravo" [2d]))"#),
+        (2.0, (2, 2))
+    );
+    // A parsed value: the plain chunk without it is not read; the escaped one and the one
+    // with metadata are, and count.
+    assert_eq!(
+        count(r#"sum(count_over_time({app="api"} | json | level="error" [2d]))"#),
+        (3.0, (3, 1))
     );
 }
 

@@ -1,5 +1,6 @@
 //! The LogQL evaluator: log queries (streams of entries) and metric queries (instant and
-//! range), read through a [`StreamReader`] in time slices so that no query loads whole days.
+//! range), read through a [`StreamReader`] one piece (chunk or head) at a time, so that no
+//! query holds more than a piece per thread and what it keeps.
 //!
 //! Semantics, from Loki's documentation:
 //! - Log queries read `[start, end)`, newest first unless `direction=forward`, and return at
@@ -14,7 +15,10 @@
 //! - Limits: entries per log query, series per metric query, samples held, bytes of lines
 //!   read, and a deadline, each with an error naming it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sightline_core::matcher::MatchOp;
@@ -24,8 +28,8 @@ use super::error::Error;
 use super::pipeline::{
     ERROR_DETAILS_LABEL, ERROR_LABEL, LabelSet, Pipeline, group_labels, unwrap_value,
 };
-use super::source::{LineHints, StreamReader};
-use crate::store::Direction;
+use super::source::StreamReader;
+use crate::store::{ChunkEntries, ChunkRef, Direction, StreamRef};
 
 /// Limits every query runs under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +73,17 @@ pub struct QueryStats {
     pub streams: u64,
 }
 
+impl QueryStats {
+    /// Adds what another part of the query read.
+    fn add(&mut self, other: &QueryStats) {
+        self.entries_read += other.entries_read;
+        self.bytes_read += other.bytes_read;
+        self.chunks_read += other.chunks_read;
+        self.chunks_skipped += other.chunks_skipped;
+        self.streams += other.streams;
+    }
+}
+
 /// One stream of a log query's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamResult {
@@ -103,13 +118,6 @@ pub struct Evaluator<'a, R: StreamReader + ?Sized> {
     deadline: Instant,
     stats: QueryStats,
 }
-
-/// How long a slice of time the reader is asked for at once, per stream. Each slice decodes
-/// every chunk overlapping it, and out-of-order pushes (concurrent agents) make chunks span
-/// many hours, so short slices multiply decompression (hour slices made a 24 h count over
-/// 13 M lines decode each chunk ~24 times). A week — the default retention — makes it one
-/// read per stream: memory is one stream's entries in the range at a time.
-const SLICE_NS: i64 = 7 * 86_400 * 1_000_000_000;
 
 /// Values of series at each step (`None`: no value at that step).
 type Matrix = BTreeMap<LabelSet, Vec<Option<f64>>>;
@@ -147,29 +155,43 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
     }
 
     fn check_deadline(&self) -> Result<(), Error> {
-        if Instant::now() > self.deadline {
-            return Err(Error::Timeout {
-                seconds: self.limits.timeout.as_secs(),
-            });
-        }
-        Ok(())
+        check_deadline(&self.limits, self.deadline)
     }
 
-    fn account(&mut self, page: &crate::store::EntryPage) -> Result<(), Error> {
-        self.stats.entries_read += page.entries.len() as u64;
-        self.stats.chunks_read += page.chunks_read as u64;
-        self.stats.chunks_skipped += page.chunks_skipped as u64;
-        self.stats.bytes_read += page
-            .entries
-            .iter()
-            .map(|e| e.line.len() as u64)
-            .sum::<u64>();
-        if self.limits.max_bytes_read > 0 && self.stats.bytes_read > self.limits.max_bytes_read {
-            return Err(Error::BytesLimit {
-                max: self.limits.max_bytes_read,
-            });
-        }
+    /// Counts a piece read on this thread against the limits.
+    fn account(&mut self, entries: &ChunkEntries<'_>, stored: bool) -> Result<(), Error> {
+        tally(&mut self.stats, entries, stored);
+        check_bytes(&self.limits, self.stats.bytes_read)?;
         self.check_deadline()
+    }
+
+    /// Every selected stream's pieces in `[start_ns, end_ns)`, with the stream's index and
+    /// the piece's place in its stream's listing (chunks oldest first, then the head).
+    fn pieces(
+        &mut self,
+        streams: &[StreamRef],
+        stream_labels: &[&LabelSet],
+        pipeline: &Pipeline,
+        (start_ns, end_ns): (i64, i64),
+    ) -> Result<Vec<Piece>, Error> {
+        let mut pieces = Vec::new();
+        for (stream, (found, labels)) in streams.iter().zip(stream_labels).enumerate() {
+            let hints = pipeline.line_hints(labels);
+            let list = self.reader.chunks(found.id, start_ns, end_ns, &hints)?;
+            self.stats.chunks_skipped += list.skipped as u64;
+            pieces.extend(
+                list.chunks
+                    .into_iter()
+                    .enumerate()
+                    .map(|(seq, chunk)| Piece {
+                        stream,
+                        seq: seq as u64,
+                        chunk,
+                    }),
+            );
+            self.check_deadline()?;
+        }
+        Ok(pieces)
     }
 
     /// A log query over `[start_ns, end_ns)`: at most `limit` entries (0 = the maximum).
@@ -193,66 +215,68 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
             limit
         };
         let pipeline = Pipeline::new(&expr.stages);
-        let hints = LineHints {
-            required: pipeline.required_texts(),
-        };
         let streams = self.reader.select(&expr.matchers, start_ns, end_ns)?;
         self.stats.streams += streams.len() as u64;
-        let stream_labels: Vec<LabelSet> = streams
-            .iter()
-            .map(|s| {
-                s.labels
-                    .iter()
-                    .map(|l| (l.name.clone(), l.value.clone()))
-                    .collect()
-            })
-            .collect();
-        let mut found: Vec<(i64, usize, String)> = Vec::new();
+        let stream_labels: Vec<LabelSet> = streams.iter().map(|s| label_set(&s.labels)).collect();
+        // Pieces in the direction's order of their nearest entry: once `limit` entries are
+        // kept, a piece whose nearest entry comes after the last kept one cannot contribute,
+        // nor can any after it.
+        let labels: Vec<&LabelSet> = stream_labels.iter().collect();
+        let mut pieces = self.pieces(&streams, &labels, &pipeline, (start_ns, end_ns))?;
+        match direction {
+            Direction::Forward => pieces.sort_by_key(|p| p.chunk.min_ts),
+            Direction::Backward => pieces.sort_by_key(|p| std::cmp::Reverse(p.chunk.max_ts)),
+        }
+        let beyond = |kept: &BinaryHeap<Found>, ts: i64| {
+            kept.len() >= limit
+                && kept.peek().is_some_and(|last| match direction {
+                    Direction::Forward => ts > last.timestamp_ns,
+                    Direction::Backward => ts < last.timestamp_ns,
+                })
+        };
+        let mut kept: BinaryHeap<Found> = BinaryHeap::new();
         let mut result_labels: BTreeMap<LabelSet, usize> = BTreeMap::new();
-        let mut slices = Vec::new();
-        let mut from = start_ns;
-        while from < end_ns {
-            let to = from.saturating_add(SLICE_NS).min(end_ns);
-            slices.push((from, to));
-            from = to;
-        }
-        if direction == Direction::Backward {
-            slices.reverse();
-        }
-        for (from, to) in slices {
-            for (stream, labels) in streams.iter().zip(&stream_labels) {
-                let page = self
-                    .reader
-                    .read(stream.id, from, to, direction, 0, &hints)?;
-                self.account(&page)?;
-                let mut kept = 0;
-                for entry in &page.entries {
-                    let Some(processed) =
-                        pipeline.process(labels, &entry.metadata, entry.timestamp_ns, &entry.line)
-                    else {
-                        continue;
-                    };
-                    let key = processed.labels.unwrap_or_else(|| labels.clone());
-                    let next = result_labels.len();
-                    let index = *result_labels.entry(key).or_insert(next);
-                    found.push((entry.timestamp_ns, index, processed.line.into_owned()));
-                    kept += 1;
-                    if kept >= limit {
-                        // This stream alone fills the limit in this slice: later entries of
-                        // it in the slice cannot make the cut.
-                        break;
-                    }
-                }
-            }
-            if found.len() >= limit {
+        for piece in pieces {
+            let nearest = match direction {
+                Direction::Forward => piece.chunk.min_ts,
+                Direction::Backward => piece.chunk.max_ts,
+            };
+            if beyond(&kept, nearest) {
                 break;
             }
+            let stored = piece.chunk.is_stored();
+            let entries = self.reader.read_chunk(piece.chunk, true)?;
+            self.account(&entries, stored)?;
+            let labels = &stream_labels[piece.stream];
+            for (position, entry) in entries.iter()?.enumerate() {
+                if beyond(&kept, entry.timestamp_ns) {
+                    continue;
+                }
+                let Some(processed) =
+                    pipeline.process(labels, entry.metadata, entry.timestamp_ns, entry.line)
+                else {
+                    continue;
+                };
+                let key = processed.labels.unwrap_or_else(|| labels.clone());
+                let next = result_labels.len();
+                let index = *result_labels.entry(key).or_insert(next);
+                let order = (piece.seq << 32) | position as u64;
+                let rank = match direction {
+                    Direction::Forward => (sortable(entry.timestamp_ns), piece.stream, order),
+                    Direction::Backward => (!sortable(entry.timestamp_ns), piece.stream, !order),
+                };
+                kept.push(Found {
+                    rank,
+                    timestamp_ns: entry.timestamp_ns,
+                    index,
+                    line: processed.line.into_owned(),
+                });
+                if kept.len() > limit {
+                    kept.pop();
+                }
+            }
         }
-        match direction {
-            Direction::Forward => found.sort_by_key(|(ts, _, _)| *ts),
-            Direction::Backward => found.sort_by_key(|(ts, _, _)| std::cmp::Reverse(*ts)),
-        }
-        found.truncate(limit);
+        let found = kept.into_sorted_vec();
         let mut by_index: Vec<Option<StreamResult>> = vec![None; result_labels.len()];
         for (labels, index) in result_labels {
             by_index[index] = Some(StreamResult {
@@ -260,9 +284,9 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
                 entries: Vec::new(),
             });
         }
-        for (ts, index, line) in found {
-            if let Some(Some(stream)) = by_index.get_mut(index) {
-                stream.entries.push((ts, line));
+        for found in found {
+            if let Some(Some(stream)) = by_index.get_mut(found.index) {
+                stream.entries.push((found.timestamp_ns, found.line));
             }
         }
         let mut results: Vec<StreamResult> = by_index
@@ -495,116 +519,42 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
         edges.sort_unstable();
         edges.dedup();
         let pipeline = Pipeline::new(&log.stages);
-        let hints = LineHints {
-            required: pipeline.required_texts(),
-        };
         let group_names: Option<(bool, BTreeSet<&str>)> =
             grouping.map(|g| (g.without, g.labels.iter().map(String::as_str).collect()));
         let streams = self.reader.select(&log.matchers, read_start, read_end)?;
         self.stats.streams += streams.len() as u64;
-        let mut accumulators: BTreeMap<LabelSet, Accumulator> = BTreeMap::new();
-        let mut samples_held = 0usize;
-        for stream in &streams {
-            let stream_labels: LabelSet = stream
-                .labels
-                .iter()
-                .map(|l| (l.name.clone(), l.value.clone()))
-                .collect();
-            let stream_key = match &group_names {
-                Some((without, names)) => group_labels(&stream_labels, *without, names),
-                None => stream_labels.clone(),
-            };
-            let mut from = read_start;
-            while from < read_end {
-                let to = from.saturating_add(SLICE_NS).min(read_end);
-                let page = self
-                    .reader
-                    .read(stream.id, from, to, Direction::Forward, 0, &hints)?;
-                self.account(&page)?;
-                from = to;
-                for entry in &page.entries {
-                    let Some(processed) = pipeline.process(
-                        &stream_labels,
-                        &entry.metadata,
-                        entry.timestamp_ns,
-                        &entry.line,
-                    ) else {
-                        continue;
-                    };
-                    let mut labels = processed.labels;
-                    let value = match (unwrap, op) {
-                        (Some(unwrap), _) => {
-                            let labels = labels.get_or_insert_with(|| stream_labels.clone());
-                            match unwrap_value(unwrap, labels) {
-                                Some(value) => value,
-                                None => continue,
-                            }
-                        }
-                        (None, RangeOp::Bytes | RangeOp::BytesRate) => processed.line.len() as f64,
-                        (None, _) => 1.0,
-                    };
-                    if let Some(labels) = &mut labels {
-                        labels.remove(ERROR_DETAILS_LABEL);
-                        if let Some(error) = labels.get(ERROR_LABEL) {
-                            return Err(Error::Pipeline {
-                                error: error.clone(),
-                                series: labels_text(labels),
-                            });
-                        }
-                    }
-                    // The stream's own series (labels untouched by the pipeline) is keyed
-                    // once per stream, not cloned per entry.
-                    let owned_key;
-                    let key: &LabelSet = match (&group_names, labels) {
-                        (_, None) => &stream_key,
-                        (Some((without, names)), Some(labels)) => {
-                            owned_key = group_labels(&labels, *without, names);
-                            &owned_key
-                        }
-                        (None, Some(labels)) => {
-                            owned_key = labels;
-                            &owned_key
-                        }
-                    };
-                    if !accumulators.contains_key(key) {
-                        if accumulators.len() >= self.limits.max_series && op != RangeOp::Absent {
-                            return Err(Error::SeriesLimit {
-                                max: self.limits.max_series,
-                            });
-                        }
-                        let fresh = if additive {
-                            Accumulator::Sums {
-                                sums: vec![0.0; edges.len() + 1],
-                                counts: vec![0; edges.len() + 1],
-                            }
-                        } else {
-                            Accumulator::Samples(Vec::new())
-                        };
-                        accumulators.insert(key.clone(), fresh);
-                    }
-                    let Some(accumulator) = accumulators.get_mut(key) else {
-                        continue;
-                    };
-                    match accumulator {
-                        Accumulator::Sums { sums, counts } => {
-                            // Bucket j holds (edges[j-1], edges[j]].
-                            let j = edges.partition_point(|e| *e < entry.timestamp_ns);
-                            sums[j] += value;
-                            counts[j] += 1;
-                        }
-                        Accumulator::Samples(samples) => {
-                            samples.push((entry.timestamp_ns, value));
-                            samples_held += 1;
-                            if samples_held > self.limits.max_samples {
-                                return Err(Error::SamplesLimit {
-                                    max: self.limits.max_samples,
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let series_of_streams: Vec<(LabelSet, LabelSet)> = streams
+            .iter()
+            .map(|s| {
+                let labels = label_set(&s.labels);
+                let key = match &group_names {
+                    Some((without, names)) => group_labels(&labels, *without, names),
+                    None => labels.clone(),
+                };
+                (labels, key)
+            })
+            .collect();
+        let labels: Vec<&LabelSet> = series_of_streams.iter().map(|(l, _)| l).collect();
+        let pieces = self.pieces(&streams, &labels, &pipeline, (read_start, read_end))?;
+        let fold = RangeFold {
+            op,
+            unwrap,
+            // Without stages a line's text is never looked at: its length is in the entry
+            // column, so the lines are not read at all.
+            with_lines: !log.stages.is_empty(),
+            pipeline,
+            additive,
+            edges: &edges,
+            streams: series_of_streams,
+            group_names: group_names.as_ref(),
+            limits: &self.limits,
+            deadline: self.deadline,
+            bytes_read: AtomicU64::new(self.stats.bytes_read),
+            samples_held: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        };
+        let (accumulators, stats) = fold.run(self.reader, pieces)?;
+        self.stats.add(&stats);
         let range_seconds = range_ns as f64 / 1e9;
         if op == RangeOp::Absent {
             let labels: LabelSet = log
@@ -653,7 +603,9 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
                         .collect()
                 }
                 Accumulator::Samples(mut samples) => {
-                    samples.sort_by_key(|s| s.0);
+                    samples.sort_by_key(|(ts, order, _)| (*ts, *order));
+                    let samples: Vec<(i64, f64)> =
+                        samples.into_iter().map(|(ts, _, v)| (ts, v)).collect();
                     steps
                         .iter()
                         .map(|t| {
@@ -682,8 +634,351 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
 enum Accumulator {
     /// Sums and counts between consecutive window edges.
     Sums { sums: Vec<f64>, counts: Vec<u32> },
-    /// Every sample.
-    Samples(Vec<(i64, f64)>),
+    /// Every sample: timestamp, read order (for ties), value.
+    Samples(Vec<(i64, u64, f64)>),
+}
+
+impl Accumulator {
+    /// Adds what another reader thread accumulated for the same series.
+    fn merge(&mut self, other: Accumulator) {
+        match (self, other) {
+            (
+                Accumulator::Sums { sums, counts },
+                Accumulator::Sums {
+                    sums: more_sums,
+                    counts: more_counts,
+                },
+            ) => {
+                sums.iter_mut().zip(more_sums).for_each(|(a, b)| *a += b);
+                counts
+                    .iter_mut()
+                    .zip(more_counts)
+                    .for_each(|(a, b)| *a += b);
+            }
+            (Accumulator::Samples(samples), Accumulator::Samples(more)) => samples.extend(more),
+            // One query uses one kind for every series.
+            _ => {}
+        }
+    }
+}
+
+/// A piece to read, with its stream (an index into the selected streams) and its place in
+/// that stream's listing.
+struct Piece {
+    stream: usize,
+    seq: u64,
+    chunk: ChunkRef,
+}
+
+/// An entry kept by a log query. Ordered by `rank`: smaller is nearer the query's start
+/// in its direction, so a max-heap of them holds the farthest on top.
+struct Found {
+    rank: (u64, usize, u64),
+    timestamp_ns: i64,
+    index: usize,
+    line: String,
+}
+
+impl PartialEq for Found {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank == other.rank
+    }
+}
+
+impl Eq for Found {}
+
+impl PartialOrd for Found {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Found {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rank.cmp(&other.rank)
+    }
+}
+
+/// An i64 as a u64 that sorts like it.
+fn sortable(value: i64) -> u64 {
+    (value as u64) ^ (1 << 63)
+}
+
+fn label_set(labels: &sightline_core::labels::Labels) -> LabelSet {
+    labels
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect()
+}
+
+/// Counts a piece read into `stats`.
+fn tally(stats: &mut QueryStats, entries: &ChunkEntries<'_>, stored: bool) {
+    stats.entries_read += entries.len() as u64;
+    stats.bytes_read += entries.line_bytes() as u64;
+    stats.chunks_read += u64::from(stored);
+}
+
+fn check_bytes(limits: &QueryLimits, bytes_read: u64) -> Result<(), Error> {
+    if limits.max_bytes_read > 0 && bytes_read > limits.max_bytes_read {
+        return Err(Error::BytesLimit {
+            max: limits.max_bytes_read,
+        });
+    }
+    Ok(())
+}
+
+fn check_deadline(limits: &QueryLimits, deadline: Instant) -> Result<(), Error> {
+    if Instant::now() > deadline {
+        return Err(Error::Timeout {
+            seconds: limits.timeout.as_secs(),
+        });
+    }
+    Ok(())
+}
+
+/// Most threads one range aggregation reads pieces with.
+const MAX_READER_THREADS: usize = 4;
+
+/// A range aggregation's entries folded into series, piece by piece, on as many threads as
+/// the machine has cores (up to [`MAX_READER_THREADS`]): pieces are independent, and
+/// decompressing lines is most of a query's time.
+struct RangeFold<'q> {
+    op: RangeOp,
+    unwrap: Option<&'q Unwrap>,
+    with_lines: bool,
+    pipeline: Pipeline,
+    additive: bool,
+    /// Step window edges: bucket `j` of a series holds `(edges[j-1], edges[j]]`.
+    edges: &'q [i64],
+    /// Per selected stream: its labels, and its series key when no stage changes labels.
+    streams: Vec<(LabelSet, LabelSet)>,
+    group_names: Option<&'q (bool, BTreeSet<&'q str>)>,
+    limits: &'q QueryLimits,
+    deadline: Instant,
+    /// Shared by the threads, for the limits.
+    bytes_read: AtomicU64,
+    samples_held: AtomicUsize,
+    /// Set when a thread fails, so that the others stop.
+    failed: AtomicBool,
+}
+
+/// One reader thread's series and what it read.
+#[derive(Default)]
+struct Folded {
+    accumulators: BTreeMap<LabelSet, Accumulator>,
+    stats: QueryStats,
+}
+
+impl RangeFold<'_> {
+    /// Reads and folds every piece; the series with their accumulators, and what was read.
+    fn run<R: StreamReader + ?Sized>(
+        &self,
+        reader: &R,
+        pieces: Vec<Piece>,
+    ) -> Result<(BTreeMap<LabelSet, Accumulator>, QueryStats), Error> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(MAX_READER_THREADS)
+            .min(pieces.len())
+            .max(1);
+        let queue = Mutex::new(pieces.into_iter().enumerate());
+        let work = || {
+            let result = self.work(reader, &queue);
+            if result.is_err() {
+                self.failed.store(true, Ordering::Relaxed);
+            }
+            result
+        };
+        let results: Vec<Result<Folded, Error>> = if threads == 1 {
+            vec![work()]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+                handles
+                    .into_iter()
+                    .map(|handle| {
+                        handle
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
+        let mut merged: BTreeMap<LabelSet, Accumulator> = BTreeMap::new();
+        let mut stats = QueryStats::default();
+        for folded in results {
+            let folded = folded?;
+            stats.add(&folded.stats);
+            for (labels, accumulator) in folded.accumulators {
+                match merged.entry(labels) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(accumulator);
+                    }
+                    Entry::Occupied(mut slot) => slot.get_mut().merge(accumulator),
+                }
+            }
+        }
+        if merged.len() > self.limits.max_series && self.op != RangeOp::Absent {
+            return Err(Error::SeriesLimit {
+                max: self.limits.max_series,
+            });
+        }
+        Ok((merged, stats))
+    }
+
+    /// One thread: takes pieces from `queue` until it is empty or another thread failed.
+    fn work<R: StreamReader + ?Sized>(
+        &self,
+        reader: &R,
+        queue: &Mutex<std::iter::Enumerate<std::vec::IntoIter<Piece>>>,
+    ) -> Result<Folded, Error> {
+        let mut folded = Folded::default();
+        while !self.failed.load(Ordering::Relaxed) {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((index, piece)) = next else {
+                break;
+            };
+            let stored = piece.chunk.is_stored();
+            let entries = reader.read_chunk(piece.chunk, self.with_lines)?;
+            tally(&mut folded.stats, &entries, stored);
+            let total = self
+                .bytes_read
+                .fetch_add(entries.line_bytes() as u64, Ordering::Relaxed)
+                + entries.line_bytes() as u64;
+            check_bytes(self.limits, total)?;
+            check_deadline(self.limits, self.deadline)?;
+            self.fold(&mut folded.accumulators, piece.stream, index, &entries)?;
+        }
+        Ok(folded)
+    }
+
+    /// Folds one piece's entries (oldest first) into `accumulators`.
+    fn fold(
+        &self,
+        accumulators: &mut BTreeMap<LabelSet, Accumulator>,
+        stream: usize,
+        piece: usize,
+        entries: &ChunkEntries<'_>,
+    ) -> Result<(), Error> {
+        let (stream_labels, stream_key) = &self.streams[stream];
+        // Entries come oldest first: the bucket of each is found by walking the edges once.
+        let mut bucket = 0;
+        let order = |position: usize| ((piece as u64) << 32) | position as u64;
+        if !self.pipeline.changes_labels() && self.unwrap.is_none() {
+            // Every entry goes to the stream's series: find it once, not per entry.
+            let accumulator = self.series(accumulators, stream_key)?;
+            for (position, entry) in entries.iter()?.enumerate() {
+                if let Some(processed) = self.pipeline.process(
+                    stream_labels,
+                    entry.metadata,
+                    entry.timestamp_ns,
+                    entry.line,
+                ) {
+                    let value = match self.op {
+                        RangeOp::Bytes | RangeOp::BytesRate if self.with_lines => {
+                            processed.line.len() as f64
+                        }
+                        RangeOp::Bytes | RangeOp::BytesRate => entry.line_len as f64,
+                        _ => 1.0,
+                    };
+                    let at = (entry.timestamp_ns, order(position));
+                    self.add(accumulator, &mut bucket, at, value)?;
+                }
+            }
+            return Ok(());
+        }
+        for (position, entry) in entries.iter()?.enumerate() {
+            let Some(processed) = self.pipeline.process(
+                stream_labels,
+                entry.metadata,
+                entry.timestamp_ns,
+                entry.line,
+            ) else {
+                continue;
+            };
+            let mut labels = processed.labels.unwrap_or_else(|| stream_labels.clone());
+            let value = match (self.unwrap, self.op) {
+                (Some(unwrap), _) => match unwrap_value(unwrap, &mut labels) {
+                    Some(value) => value,
+                    None => continue,
+                },
+                (None, RangeOp::Bytes | RangeOp::BytesRate) => processed.line.len() as f64,
+                (None, _) => 1.0,
+            };
+            labels.remove(ERROR_DETAILS_LABEL);
+            if let Some(error) = labels.get(ERROR_LABEL) {
+                return Err(Error::Pipeline {
+                    error: error.clone(),
+                    series: labels_text(&labels),
+                });
+            }
+            let key = match self.group_names {
+                Some((without, names)) => group_labels(&labels, *without, names),
+                None => labels,
+            };
+            let accumulator = self.series(accumulators, &key)?;
+            let at = (entry.timestamp_ns, order(position));
+            self.add(accumulator, &mut bucket, at, value)?;
+        }
+        Ok(())
+    }
+
+    /// The accumulator of a series, new if it is the first sample (within the series limit).
+    fn series<'m>(
+        &self,
+        accumulators: &'m mut BTreeMap<LabelSet, Accumulator>,
+        key: &LabelSet,
+    ) -> Result<&'m mut Accumulator, Error> {
+        if !accumulators.contains_key(key) {
+            if accumulators.len() >= self.limits.max_series && self.op != RangeOp::Absent {
+                return Err(Error::SeriesLimit {
+                    max: self.limits.max_series,
+                });
+            }
+            let fresh = if self.additive {
+                Accumulator::Sums {
+                    sums: vec![0.0; self.edges.len() + 1],
+                    counts: vec![0; self.edges.len() + 1],
+                }
+            } else {
+                Accumulator::Samples(Vec::new())
+            };
+            accumulators.insert(key.clone(), fresh);
+        }
+        accumulators
+            .get_mut(key)
+            .ok_or_else(|| Error::Invalid("a series vanished while it was counted".into()))
+    }
+
+    /// Adds a sample `(timestamp, read order)` to a series. `bucket` is the window bucket of
+    /// the piece's previous sample: timestamps within a piece never go back.
+    fn add(
+        &self,
+        accumulator: &mut Accumulator,
+        bucket: &mut usize,
+        (timestamp_ns, order): (i64, u64),
+        value: f64,
+    ) -> Result<(), Error> {
+        match accumulator {
+            Accumulator::Sums { sums, counts } => {
+                while *bucket < self.edges.len() && self.edges[*bucket] < timestamp_ns {
+                    *bucket += 1;
+                }
+                sums[*bucket] += value;
+                counts[*bucket] += 1;
+            }
+            Accumulator::Samples(samples) => {
+                samples.push((timestamp_ns, order, value));
+                let held = self.samples_held.fetch_add(1, Ordering::Relaxed) + 1;
+                if held > self.limits.max_samples {
+                    return Err(Error::SamplesLimit {
+                        max: self.limits.max_samples,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Bucket indexes `(a, b)` such that the window of step `t` is buckets `a+1..=b`.

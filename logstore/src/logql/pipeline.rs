@@ -15,15 +15,19 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
+use memchr::memmem;
 use regex::Regex;
 use serde_json::Value as Json;
+use sightline_core::matcher::MatchOp;
 
 use super::ast::{
     Extraction, LabelFilter, LabelFormat, LineFilter, LineFilterOp, PatternPart, Stage, Unwrap,
     ValueKind,
 };
 use super::parser::{PathStep, json_path};
+use super::source::LineHints;
 use super::units;
+use crate::store::Required;
 
 /// Labels while a pipeline runs: sorted, empty values allowed (as `--keep-empty` needs).
 pub type LabelSet = BTreeMap<String, String>;
@@ -40,6 +44,91 @@ pub struct Pipeline {
     /// Compiled json extraction paths, per stage index.
     paths: BTreeMap<usize, Vec<(String, Vec<PathStep>)>>,
     changes_labels: bool,
+    parsed_value: Option<ParsedValue>,
+}
+
+/// A label a `json` or `logfmt` stage extracts and a later filter requires to equal a text:
+/// `| json | level="error"`. The parsers copy values out of the line unchanged unless they
+/// are escaped, so a line lacking both the text and an escape that could spell it cannot
+/// pass, and is dropped before it is parsed — most lines, for the filters people write.
+/// This does not hold when the stream or the entry's metadata already has the label (the
+/// parsed one is renamed or the metadata one may stand), so those entries are parsed as
+/// usual.
+///
+/// The escapes: logfmt turns `\x` into `x` for any `x`, so any backslash may hide the text.
+/// In JSON only `\uXXXX` can stand for a character other than `"`, `\`, `/` and the
+/// control characters that have short escapes; for a text without those, a line needs the
+/// text or a `\u`.
+#[derive(Debug, Clone)]
+struct ParsedValue {
+    label: String,
+    value: String,
+    finder: memmem::Finder<'static>,
+    escape: memmem::Finder<'static>,
+}
+
+impl ParsedValue {
+    /// The first fitting equality of `stages`: after a `json` or `logfmt` stage without
+    /// extractions that only line filters precede, with only filters between them; a value
+    /// that is not a number (json prints numbers its own way).
+    fn of(stages: &[Stage]) -> Option<ParsedValue> {
+        let mut stages = stages.iter();
+        let json = loop {
+            match stages.next()? {
+                Stage::LineFilter(_) => {}
+                Stage::Json(extractions) if extractions.is_empty() => break true,
+                Stage::Logfmt { extractions, .. } if extractions.is_empty() => break false,
+                _ => return None,
+            }
+        };
+        fn equality(filter: &LabelFilter) -> Option<(&str, &str)> {
+            match filter {
+                LabelFilter::Matcher(m)
+                    if m.op() == MatchOp::Equal
+                        && !m.value().is_empty()
+                        && m.value().parse::<f64>().is_err() =>
+                {
+                    Some((m.name(), m.value()))
+                }
+                LabelFilter::And(a, b) => equality(a).or_else(|| equality(b)),
+                _ => None,
+            }
+        }
+        for stage in stages {
+            match stage {
+                Stage::LineFilter(_) => {}
+                Stage::LabelFilter(filter) => {
+                    if let Some((label, value)) = equality(filter) {
+                        let short_escapes = value
+                            .chars()
+                            .any(|c| matches!(c, '"' | '\\' | '/') || c.is_control());
+                        let escape = if json && !short_escapes { "\\u" } else { "\\" };
+                        return Some(ParsedValue {
+                            label: label.to_owned(),
+                            value: value.to_owned(),
+                            finder: memmem::Finder::new(value.as_bytes()).into_owned(),
+                            escape: memmem::Finder::new(escape.as_bytes()).into_owned(),
+                        });
+                    }
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Whether the entry cannot pass the filter whatever its parse gives.
+    fn rules_out(
+        &self,
+        stream_labels: &LabelSet,
+        metadata: &[(String, String)],
+        line: &str,
+    ) -> bool {
+        !stream_labels.contains_key(&self.label)
+            && !metadata.iter().any(|(name, _)| *name == self.label)
+            && self.finder.find(line.as_bytes()).is_none()
+            && self.escape.find(line.as_bytes()).is_none()
+    }
 }
 
 /// An entry that passed the pipeline.
@@ -101,6 +190,7 @@ impl Pipeline {
             stages: stages.to_vec(),
             paths,
             changes_labels: stages.iter().any(|s| !matches!(s, Stage::LineFilter(_))),
+            parsed_value: ParsedValue::of(stages),
         }
     }
 
@@ -109,10 +199,11 @@ impl Pipeline {
         self.changes_labels
     }
 
-    /// Texts every passing line must contain, from the line filters before the first stage
-    /// that changes the line: one list per filter, any of whose texts suffices. This is what a
-    /// line index can use to skip chunks.
-    pub fn required_texts(&self) -> Vec<Vec<String>> {
+    /// What every line this pipeline keeps from a stream with `stream_labels` contains, for
+    /// a line index to skip chunks: the texts of the line filters before the first stage that
+    /// changes the line (one requirement per filter, any of its texts suffices), and the
+    /// value a label filter requires of a parsed label (see [`ParsedValue`]).
+    pub fn line_hints(&self, stream_labels: &LabelSet) -> LineHints {
         let mut required = Vec::new();
         for stage in &self.stages {
             match stage {
@@ -120,12 +211,23 @@ impl Pipeline {
                     op: LineFilterOp::Contains,
                     patterns,
                     ..
-                }) if patterns.iter().all(|p| !p.is_empty()) => required.push(patterns.clone()),
+                }) if patterns.iter().all(|p| !p.is_empty()) => required.push(Required {
+                    texts: patterns.clone(),
+                    parsed: false,
+                }),
                 Stage::LineFormat(_) | Stage::Decolorize => break,
                 _ => {}
             }
         }
-        required
+        if let Some(parsed) = &self.parsed_value
+            && !stream_labels.contains_key(&parsed.label)
+        {
+            required.push(Required {
+                texts: vec![parsed.value.clone()],
+                parsed: true,
+            });
+        }
+        LineHints { required }
     }
 
     /// Runs the pipeline over one entry of a stream with `stream_labels`; `None` when a stage
@@ -147,6 +249,13 @@ impl Pipeline {
                 }
             }
             return Some(Processed { line, labels: None });
+        }
+        if self
+            .parsed_value
+            .as_ref()
+            .is_some_and(|value| value.rules_out(stream_labels, metadata, &line))
+        {
+            return None;
         }
         let mut labels = stream_labels.clone();
         for (name, value) in metadata {
@@ -612,6 +721,55 @@ mod tests {
         result.as_ref().and_then(|(_, l)| l.get(name).cloned())
     }
 
+    fn pipeline(query: &str) -> Pipeline {
+        let Ok(Expr::Log(LogExpr { stages, .. })) = parse(query) else {
+            panic!("not a log query: {query}");
+        };
+        Pipeline::new(&stages)
+    }
+
+    #[test]
+    fn parsed_value_hints_come_only_from_equalities_right_after_a_parser() {
+        let hint = |query: &str| pipeline(query).parsed_value.map(|v| v.label);
+        let level = Some("level".to_owned());
+        assert_eq!(hint(r#"{a="b"} | json | level="error""#), level);
+        assert_eq!(
+            hint(r#"{a="b"} |= "x" | logfmt | n > 1 | level="error""#),
+            level
+        );
+        assert_eq!(hint(r#"{a="b"} | logfmt | n > 1 and level="error""#), level);
+        // Not a fitting equality, or something between that may change the label.
+        assert_eq!(hint(r#"{a="b"} | json | level=~"error""#), None);
+        assert_eq!(hint(r#"{a="b"} | json | level="error" or n="1""#), None);
+        assert_eq!(hint(r#"{a="b"} | json | level="5""#), None);
+        assert_eq!(hint(r#"{a="b"} | json | level="""#), None);
+        assert_eq!(hint(r#"{a="b"} | json lvl="level" | lvl="error""#), None);
+        assert_eq!(
+            hint(r#"{a="b"} | label_format level="x" | json | level="error""#),
+            None
+        );
+        assert_eq!(hint(r#"{a="b"} | json | drop n | level="error""#), None);
+        assert_eq!(
+            hint(r#"{a="b"} | regexp "(?P<level>\\w+)" | level="error""#),
+            None
+        );
+    }
+
+    #[test]
+    fn metadata_of_the_parsed_name_keeps_an_entry_the_line_alone_would_rule_out() {
+        let pipeline = pipeline(r#"{app="api"} | json | level="error""#);
+        let stream: LabelSet = [("app".to_owned(), "api".to_owned())].into();
+        let metadata = [("level".to_owned(), "error".to_owned())];
+        assert!(pipeline.process(&stream, &[], 0, r#"{"n":1}"#).is_none());
+        let kept = pipeline.process(&stream, &metadata, 0, r#"{"n":1}"#);
+        assert_eq!(
+            kept.and_then(|p| p.labels)
+                .and_then(|l| l.get("level").cloned())
+                .as_deref(),
+            Some("error")
+        );
+    }
+
     #[test]
     fn parsers_extract_labels() {
         let r = run(
@@ -659,16 +817,36 @@ mod tests {
     }
 
     #[test]
-    fn required_texts_stop_at_the_first_line_change() {
-        let Ok(Expr::Log(LogExpr { stages, .. })) =
-            parse(r#"{app="api"} |= "a" or "b" != "c" | logfmt |= "d" | line_format "x" |= "e""#)
-        else {
-            panic!("not a log query");
+    fn line_hints_stop_at_the_first_line_change() {
+        let pipeline = pipeline(
+            r#"{app="api"} |= "a" or "b" != "c" | logfmt |= "d" | line_format "x" |= "e""#,
+        );
+        let text = |texts: &[&str]| Required {
+            texts: texts.iter().map(|t| (*t).to_owned()).collect(),
+            parsed: false,
         };
         assert_eq!(
-            Pipeline::new(&stages).required_texts(),
-            vec![vec!["a".to_owned(), "b".to_owned()], vec!["d".to_owned()]]
+            pipeline.line_hints(&LabelSet::new()).required,
+            vec![text(&["a", "b"]), text(&["d"])]
         );
+    }
+
+    #[test]
+    fn line_hints_hold_a_parsed_value_unless_the_stream_has_the_label() {
+        let pipeline = pipeline(r#"{app="api"} |= "GET" | json | level="error""#);
+        let stream: LabelSet = [("app".to_owned(), "api".to_owned())].into();
+        let get = Required::text("GET");
+        let error = Required {
+            texts: vec!["error".to_owned()],
+            parsed: true,
+        };
+        assert_eq!(
+            pipeline.line_hints(&stream).required,
+            vec![get.clone(), error]
+        );
+        let mut labelled = stream.clone();
+        labelled.insert("level".to_owned(), "error".to_owned());
+        assert_eq!(pipeline.line_hints(&labelled).required, vec![get]);
     }
 
     #[test]

@@ -1,21 +1,23 @@
 //! What the LogQL engine reads through: a stream reader, so that the engine never names a
-//! chunk and tests or benchmarks can feed it from memory. [`LogStore`] implements it.
+//! key or a file. [`LogStore`] implements it.
 
 use sightline_core::matcher::Matcher;
 
 use crate::Error;
-use crate::store::{Direction, EntryPage, LogStore, StreamRef};
+use crate::store::{ChunkEntries, ChunkList, ChunkRef, LogStore, Required, StreamRef};
 
-/// Texts a line must contain to pass a query's leading line filters: every inner list must
-/// have one member in the line. A reader with a line index may use them to skip chunks whose
-/// lines cannot match; the engine filters every line itself regardless.
+/// What a line must contain to pass a query's pipeline, for one stream: every requirement
+/// met. A reader with a line index may use them to skip chunks whose lines cannot match; the
+/// engine filters every line itself regardless.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LineHints {
-    /// Conjunction of disjunctions of substrings.
-    pub required: Vec<Vec<String>>,
+    /// Every requirement must be met.
+    pub required: Vec<Required>,
 }
 
-/// Streams and their entries, as the engine needs them.
+/// Streams and their entries, as the engine needs them: a stream is read piece by piece
+/// (chunks, and the head), each piece listed with its time range before any is read, so
+/// the engine can read pieces in parallel, in time order, or stop early.
 pub trait StreamReader: Sync {
     /// Streams matching every matcher with data in `[start_ns, end_ns)`, sorted by labels.
     fn select(
@@ -25,18 +27,20 @@ pub trait StreamReader: Sync {
         end_ns: i64,
     ) -> Result<Vec<StreamRef>, Error>;
 
-    /// A stream's entries in `[start_ns, end_ns)` in `direction`, at most `limit` (0 = all).
-    /// `hints` may be used to skip chunks that cannot hold a matching line (see
-    /// [`LineHints`]); entries that are returned anyway are filtered by the engine.
-    fn read(
+    /// A stream's pieces with entries in `[start_ns, end_ns)`. `hints` may be used to leave
+    /// out pieces that cannot hold a matching line (see [`LineHints`]); entries that are
+    /// read anyway are filtered by the engine.
+    fn chunks(
         &self,
         stream: u64,
         start_ns: i64,
         end_ns: i64,
-        direction: Direction,
-        limit: usize,
         hints: &LineHints,
-    ) -> Result<EntryPage, Error>;
+    ) -> Result<ChunkList, Error>;
+
+    /// A listed piece's entries in the listing's range, oldest first; lines only
+    /// `with_lines`.
+    fn read_chunk(&self, chunk: ChunkRef, with_lines: bool) -> Result<ChunkEntries<'_>, Error>;
 }
 
 impl StreamReader for LogStore {
@@ -49,25 +53,17 @@ impl StreamReader for LogStore {
         self.streams(matchers, start_ns, end_ns)
     }
 
-    fn read(
+    fn chunks(
         &self,
         stream: u64,
         start_ns: i64,
         end_ns: i64,
-        direction: Direction,
-        limit: usize,
         hints: &LineHints,
-    ) -> Result<EntryPage, Error> {
-        // The line index answers conjunctions: a hint with alternatives (an `or` chain) is
-        // left to the engine's own filtering.
-        let literals: Vec<&str> = hints
-            .required
-            .iter()
-            .filter_map(|any_of| match any_of.as_slice() {
-                [only] => Some(only.as_str()),
-                _ => None,
-            })
-            .collect();
-        self.entries_containing(stream, start_ns, end_ns, direction, limit, &literals)
+    ) -> Result<ChunkList, Error> {
+        LogStore::chunks(self, stream, start_ns, end_ns, &hints.required)
+    }
+
+    fn read_chunk(&self, chunk: ChunkRef, with_lines: bool) -> Result<ChunkEntries<'_>, Error> {
+        LogStore::read_chunk(self, chunk, with_lines)
     }
 }

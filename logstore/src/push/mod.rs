@@ -87,6 +87,14 @@ pub struct Entry {
     pub metadata: Vec<(String, String)>,
 }
 
+/// The bytes of structured metadata: every name and value.
+pub fn metadata_size(metadata: &[(String, String)]) -> usize {
+    metadata
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum()
+}
+
 impl Entry {
     /// The bytes this entry counts for in size and rate limits: the line plus every
     /// structured-metadata name and value.
@@ -96,10 +104,7 @@ impl Entry {
 
     /// The bytes of structured metadata: every name and value.
     pub fn metadata_size(&self) -> usize {
-        self.metadata
-            .iter()
-            .map(|(name, value)| name.len() + value.len())
-            .sum()
+        metadata_size(&self.metadata)
     }
 }
 

@@ -67,14 +67,7 @@ pub(crate) fn put_entry_body(out: &mut Vec<u8>, entry: &Entry) {
 /// Reads what [`put_entry_body`] wrote.
 fn get_entry_body(buf: &mut &[u8], timestamp_ns: i64) -> Result<Entry, Corrupt> {
     let line = get_string(buf, "entry line")?;
-    let pairs = get_varint(buf, "metadata count")?;
-    let mut metadata = Vec::new();
-    for _ in 0..pairs {
-        metadata.push((
-            get_string(buf, "metadata name")?,
-            get_string(buf, "metadata value")?,
-        ));
-    }
+    let metadata = get_metadata(buf)?;
     Ok(Entry {
         timestamp_ns,
         line,
@@ -82,24 +75,19 @@ fn get_entry_body(buf: &mut &[u8], timestamp_ns: i64) -> Result<Entry, Corrupt> 
     })
 }
 
-/// Decodes one whole entry body.
-pub(crate) fn decode_entry(mut body: &[u8], timestamp_ns: i64) -> Result<Entry, Corrupt> {
-    let entry = get_entry_body(&mut body, timestamp_ns)?;
-    if !body.is_empty() {
-        return Err(corrupt("entry trailer"));
-    }
-    Ok(entry)
-}
-
 /// The line of an entry body.
 pub(crate) fn entry_line(mut body: &[u8]) -> Result<&[u8], Corrupt> {
     get_bytes(&mut body, "entry line")
 }
 
-/// Length in bytes of the entry body at the start of `buf`.
-pub(crate) fn entry_body_len(buf: &[u8]) -> Result<usize, Corrupt> {
+/// Whether an entry body has structured metadata.
+pub(crate) fn has_metadata(mut body: &[u8]) -> bool {
+    get_bytes(&mut body, "entry line").is_ok() && body.first().is_some_and(|count| *count != 0)
+}
+
+/// Length in bytes of the structured metadata at the start of `buf`.
+fn metadata_len(buf: &[u8]) -> Result<usize, Corrupt> {
     let mut rest = buf;
-    get_bytes(&mut rest, "entry line")?;
     let pairs = get_varint(&mut rest, "metadata count")?;
     for _ in 0..pairs {
         get_bytes(&mut rest, "metadata name")?;
@@ -108,39 +96,142 @@ pub(crate) fn entry_body_len(buf: &[u8]) -> Result<usize, Corrupt> {
     Ok(buf.len() - rest.len())
 }
 
-/// Encodes a chunk from entry bodies already sorted by timestamp: a count, then per entry
-/// the timestamp's zig-zag delta from the previous one and the body.
-pub(crate) fn encode_chunk<'a>(
-    sorted: impl ExactSizeIterator<Item = (i64, &'a [u8])>,
-    out: &mut Vec<u8>,
-) {
-    encode_varint(sorted.len() as u64, out);
-    let mut previous = 0i64;
-    for (timestamp_ns, body) in sorted {
-        encode_varint(zigzag(timestamp_ns.wrapping_sub(previous)), out);
-        previous = timestamp_ns;
-        out.extend_from_slice(body);
+/// Reads structured metadata written by [`put_entry_body`].
+fn get_metadata(buf: &mut &[u8]) -> Result<Vec<(String, String)>, Corrupt> {
+    let pairs = get_varint(buf, "metadata count")?;
+    let mut metadata = Vec::new();
+    for _ in 0..pairs {
+        metadata.push((
+            get_string(buf, "metadata name")?,
+            get_string(buf, "metadata value")?,
+        ));
     }
+    Ok(metadata)
 }
 
-/// Decodes a chunk, keeping the entries within `[start_ns, end_ns)`.
-pub(crate) fn decode_chunk(
+/// Length in bytes of the entry body at the start of `buf`.
+pub(crate) fn entry_body_len(buf: &[u8]) -> Result<usize, Corrupt> {
+    let mut rest = buf;
+    get_bytes(&mut rest, "entry line")?;
+    let metadata = metadata_len(rest)?;
+    Ok(buf.len() - rest.len() + metadata)
+}
+
+/// One entry of a chunk as read: its timestamp, where its line lies in the chunk's line
+/// column, and its structured metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ColumnEntry {
+    /// Nanoseconds since the epoch.
+    pub timestamp_ns: i64,
+    /// Byte range of the line in the line column.
+    pub line: std::ops::Range<usize>,
+    /// Structured metadata, usually none.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Splits entry bodies sorted by timestamp into a chunk's two columns, so that reading
+/// timestamps (or line lengths, or metadata) never decompresses the lines:
+///
+/// * the entry column: a count, then per entry the timestamp's zig-zag delta from the
+///   previous one, the line's length and the structured metadata;
+/// * the line column: the lines back to back.
+pub(crate) fn encode_columns<'a>(
+    sorted: impl ExactSizeIterator<Item = (i64, &'a [u8])>,
+    entries: &mut Vec<u8>,
+    lines: &mut Vec<u8>,
+) -> Result<(), Corrupt> {
+    encode_varint(sorted.len() as u64, entries);
+    let mut previous = 0i64;
+    for (timestamp_ns, mut body) in sorted {
+        let line = get_bytes(&mut body, "entry line")?;
+        encode_varint(zigzag(timestamp_ns.wrapping_sub(previous)), entries);
+        previous = timestamp_ns;
+        encode_varint(line.len() as u64, entries);
+        entries.extend_from_slice(body);
+        lines.extend_from_slice(line);
+    }
+    Ok(())
+}
+
+/// Decodes an entry column (see [`encode_columns`]), keeping the entries within
+/// `[start_ns, end_ns)`; returns the length the line column must have.
+pub(crate) fn decode_entry_column(
     mut buf: &[u8],
     start_ns: i64,
     end_ns: i64,
-    out: &mut Vec<Entry>,
+    out: &mut Vec<ColumnEntry>,
+) -> Result<usize, Corrupt> {
+    let count = get_varint(&mut buf, "chunk entry count")?;
+    // At least one byte per entry follows: a damaged count cannot reserve more than that.
+    out.reserve(usize::try_from(count).unwrap_or(0).min(buf.len()));
+    let mut timestamp_ns = 0i64;
+    let mut line_at = 0usize;
+    for _ in 0..count {
+        timestamp_ns =
+            timestamp_ns.wrapping_add(unzigzag(get_varint(&mut buf, "chunk timestamp")?));
+        let line_len = usize::try_from(get_varint(&mut buf, "chunk line length")?)
+            .map_err(|_| corrupt("chunk line length"))?;
+        let line = line_at..line_at.saturating_add(line_len);
+        line_at = line.end;
+        if timestamp_ns >= start_ns && timestamp_ns < end_ns {
+            out.push(ColumnEntry {
+                timestamp_ns,
+                line,
+                metadata: get_metadata(&mut buf)?,
+            });
+        } else {
+            let len = metadata_len(buf)?;
+            buf.advance(len);
+        }
+    }
+    if !buf.is_empty() {
+        return Err(corrupt("chunk trailer"));
+    }
+    Ok(line_at)
+}
+
+/// Adds an entry body at `timestamp_ns` to decoded entries, its line to `lines`.
+pub(crate) fn push_body(
+    mut body: &[u8],
+    timestamp_ns: i64,
+    out: &mut Vec<ColumnEntry>,
+    lines: &mut Vec<u8>,
+) -> Result<(), Corrupt> {
+    let line = get_bytes(&mut body, "entry line")?;
+    let metadata = get_metadata(&mut body)?;
+    if !body.is_empty() {
+        return Err(corrupt("entry trailer"));
+    }
+    let start = lines.len();
+    lines.extend_from_slice(line);
+    out.push(ColumnEntry {
+        timestamp_ns,
+        line: start..lines.len(),
+        metadata,
+    });
+    Ok(())
+}
+
+/// Decodes a chunk of the first layout (one value: a count, then per entry the timestamp's
+/// zig-zag delta and the entry body), keeping the entries within `[start_ns, end_ns)`.
+/// Stores written before the two-column layout hold these until retention drops them.
+pub(crate) fn decode_legacy_chunk(
+    mut buf: &[u8],
+    start_ns: i64,
+    end_ns: i64,
+    out: &mut Vec<ColumnEntry>,
+    lines: &mut Vec<u8>,
 ) -> Result<(), Corrupt> {
     let count = get_varint(&mut buf, "chunk entry count")?;
     let mut timestamp_ns = 0i64;
     for _ in 0..count {
         timestamp_ns =
             timestamp_ns.wrapping_add(unzigzag(get_varint(&mut buf, "chunk timestamp")?));
+        let len = entry_body_len(buf)?;
         if timestamp_ns >= start_ns && timestamp_ns < end_ns {
-            out.push(get_entry_body(&mut buf, timestamp_ns)?);
-        } else {
-            let len = entry_body_len(buf)?;
-            buf.advance(len);
+            push_body(&buf[..len], timestamp_ns, out, lines)?;
         }
+        buf.advance(len);
     }
     if !buf.is_empty() {
         return Err(corrupt("chunk trailer"));
@@ -234,15 +325,8 @@ mod tests {
         assert!(decode_push(&buf[..buf.len() - 1]).is_err());
     }
 
-    #[test]
-    fn chunks_round_trip_and_filter_by_time() {
-        let entries = [
-            entry(10, "a"),
-            entry(20, "b"),
-            entry(20, "c"),
-            entry(35, "d"),
-        ];
-        let bodies: Vec<(i64, Vec<u8>)> = entries
+    fn bodies(entries: &[Entry]) -> Vec<(i64, Vec<u8>)> {
+        entries
             .iter()
             .map(|e| {
                 let mut body = Vec::new();
@@ -250,15 +334,65 @@ mod tests {
                 assert_eq!(entry_body_len(&body), Ok(body.len()));
                 (e.timestamp_ns, body)
             })
-            .collect();
-        let mut chunk = Vec::new();
-        encode_chunk(bodies.iter().map(|(t, b)| (*t, b.as_slice())), &mut chunk);
+            .collect()
+    }
+
+    fn entries_of(decoded: &[ColumnEntry], lines: &[u8]) -> Vec<Entry> {
+        decoded
+            .iter()
+            .map(|e| Entry {
+                timestamp_ns: e.timestamp_ns,
+                line: String::from_utf8(lines[e.line.clone()].to_vec()).unwrap(),
+                metadata: e.metadata.clone(),
+            })
+            .collect()
+    }
+
+    const ENTRIES: [(i64, &str); 4] = [(10, "a"), (20, "bb"), (20, "c"), (35, "dddd")];
+
+    #[test]
+    fn chunk_columns_round_trip_and_filter_by_time() {
+        let entries: Vec<Entry> = ENTRIES.iter().map(|(t, l)| entry(*t, l)).collect();
+        let bodies = bodies(&entries);
+        let (mut column, mut lines) = (Vec::new(), Vec::new());
+        encode_columns(
+            bodies.iter().map(|(t, b)| (*t, b.as_slice())),
+            &mut column,
+            &mut lines,
+        )
+        .unwrap();
+        assert_eq!(lines, b"abbcdddd");
         let mut all = Vec::new();
-        assert_eq!(decode_chunk(&chunk, i64::MIN, i64::MAX, &mut all), Ok(()));
-        assert_eq!(all, entries);
+        assert_eq!(
+            decode_entry_column(&column, i64::MIN, i64::MAX, &mut all),
+            Ok(lines.len())
+        );
+        assert_eq!(entries_of(&all, &lines), entries);
         let mut some = Vec::new();
-        assert_eq!(decode_chunk(&chunk, 20, 35, &mut some), Ok(()));
-        assert_eq!(some, entries[1..3]);
-        assert!(decode_chunk(&chunk[..chunk.len() - 2], 0, 100, &mut some).is_err());
+        assert_eq!(decode_entry_column(&column, 20, 35, &mut some), Ok(8));
+        assert_eq!(entries_of(&some, &lines), entries[1..3]);
+        assert!(decode_entry_column(&column[..column.len() - 2], 0, 100, &mut some).is_err());
+    }
+
+    #[test]
+    fn legacy_chunks_still_decode() {
+        let entries: Vec<Entry> = ENTRIES.iter().map(|(t, l)| entry(*t, l)).collect();
+        let mut chunk = Vec::new();
+        encode_varint(entries.len() as u64, &mut chunk);
+        let mut previous = 0;
+        for (timestamp_ns, body) in bodies(&entries) {
+            encode_varint(zigzag(timestamp_ns - previous), &mut chunk);
+            previous = timestamp_ns;
+            chunk.extend_from_slice(&body);
+        }
+        let (mut some, mut lines) = (Vec::new(), Vec::new());
+        assert_eq!(
+            decode_legacy_chunk(&chunk, 20, 35, &mut some, &mut lines),
+            Ok(())
+        );
+        assert_eq!(entries_of(&some, &lines), entries[1..3]);
+        assert!(
+            decode_legacy_chunk(&chunk[..chunk.len() - 2], 0, 100, &mut some, &mut lines).is_err()
+        );
     }
 }

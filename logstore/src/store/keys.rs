@@ -10,10 +10,14 @@
 //! Each UTC day is one column family, `day-NNNNNN` (days since the Unix epoch), so retention
 //! drops a day whole:
 //!
-//! * `c` id min_ts max_ts last_seq → chunk: a stream's chunks sorted by first timestamp, with
-//!   their time range in the key so a read skips chunks without reading them.
-//! * `s` id → (empty): the streams that have entries that day.
-//! * `p` name 0x00 value 0x00 id → (empty): the day's postings.
+//! * `e` id min_ts max_ts last_seq → a chunk's entry column (timestamps, line lengths,
+//!   metadata): a stream's chunks sorted by first timestamp, with their time range in the
+//!   key: the [chunk directory](super::directory) is loaded from these keys.
+//! * `t` id min_ts max_ts last_seq → the chunk's line column (the lines back to back).
+//! * `c` id min_ts max_ts last_seq → a chunk in the first, one-value layout (stores written
+//!   before the two columns; read until retention drops them).
+//! * `s` id and `p` name 0x00 value 0x00 id → (empty): the streams and postings of the day,
+//!   written by the first layout only (the directory answers which streams a day has).
 
 use sightline_core::labels::Labels;
 
@@ -93,59 +97,42 @@ pub(crate) fn marker_range(day: i32) -> (Vec<u8>, Vec<u8>) {
     (marker_key(day, 0), marker_key(day.saturating_add(1), 0))
 }
 
-/// `c` id: the prefix of a stream's chunks.
-pub(crate) fn chunk_prefix(id: u64) -> Vec<u8> {
-    let mut key = vec![b'c'];
-    key.extend_from_slice(&id.to_be_bytes());
-    key
-}
+/// Prefix byte of entry-column keys.
+pub(crate) const ENTRIES: u8 = b'e';
+/// Prefix byte of line-column keys.
+const LINES: u8 = b't';
+/// Prefix byte of chunks in the first layout.
+pub(crate) const LEGACY_CHUNK: u8 = b'c';
 
-/// `c` id min max seq.
-pub(crate) fn chunk_key(id: u64, min_ts: i64, max_ts: i64, last_seq: u64) -> Vec<u8> {
-    let mut key = chunk_prefix(id);
+/// `e` id min max seq: a chunk's entry column.
+pub(crate) fn entries_key(id: u64, min_ts: i64, max_ts: i64, last_seq: u64) -> Vec<u8> {
+    let mut key = vec![ENTRIES];
+    key.extend_from_slice(&id.to_be_bytes());
     key.extend_from_slice(&sortable(min_ts));
     key.extend_from_slice(&sortable(max_ts));
     key.extend_from_slice(&last_seq.to_be_bytes());
     key
 }
 
-/// `(min_ts, max_ts)` of a chunk key.
-pub(crate) fn chunk_range(key: &[u8]) -> Option<(i64, i64)> {
+/// The line-column key of the chunk whose entry-column key is `entries_key`.
+pub(crate) fn lines_key(entries_key: &[u8]) -> Vec<u8> {
+    let mut key = entries_key.to_vec();
+    if let Some(kind) = key.first_mut() {
+        *kind = LINES;
+    }
+    key
+}
+
+/// `(stream, min_ts, max_ts)` of a chunk key (of any layout or column).
+pub(crate) fn parse_chunk_key(key: &[u8]) -> Option<(u64, i64, i64)> {
     if key.len() != 33 {
         return None;
     }
-    Some((unsortable(&key[9..17])?, unsortable(&key[17..25])?))
-}
-
-/// `s` id.
-pub(crate) fn day_stream_key(id: u64) -> Vec<u8> {
-    let mut key = vec![b's'];
-    key.extend_from_slice(&id.to_be_bytes());
-    key
-}
-
-/// `p` name 0 value 0: the prefix of a posting list.
-pub(crate) fn posting_prefix(name: &str, value: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(name.len() + value.len() + 11);
-    key.push(b'p');
-    key.extend_from_slice(name.as_bytes());
-    key.push(0);
-    key.extend_from_slice(value.as_bytes());
-    key.push(0);
-    key
-}
-
-/// `p` name 0 value 0 id.
-pub(crate) fn posting_key(name: &str, value: &str, id: u64) -> Vec<u8> {
-    let mut key = posting_prefix(name, value);
-    key.extend_from_slice(&id.to_be_bytes());
-    key
-}
-
-/// The stream id at the end of a `s` or `p` key.
-pub(crate) fn trailing_id(key: &[u8]) -> Option<u64> {
-    let start = key.len().checked_sub(8)?;
-    Some(u64::from_be_bytes(key[start..].try_into().ok()?))
+    Some((
+        u64::from_be_bytes(key[1..9].try_into().ok()?),
+        unsortable(&key[9..17])?,
+        unsortable(&key[17..25])?,
+    ))
 }
 
 #[cfg(test)]
@@ -159,10 +146,11 @@ mod tests {
         assert_eq!(parse_day_cf(&day_cf(20_413)), Some(20_413));
         assert_eq!(parse_marker_key(&marker_key(-3, 7)), Some((-3, 7)));
         assert!(marker_key(-1, 9) < marker_key(0, 0));
-        let key = chunk_key(5, -10, 20, 3);
-        assert_eq!(chunk_range(&key), Some((-10, 20)));
-        assert!(chunk_key(5, -10, 0, 0) < chunk_key(5, 3, 0, 0));
-        assert_eq!(trailing_id(&posting_key("app", "x", 42)), Some(42));
+        let key = entries_key(5, -10, 20, 3);
+        assert_eq!(parse_chunk_key(&key), Some((5, -10, 20)));
+        assert_eq!(parse_chunk_key(&lines_key(&key)), Some((5, -10, 20)));
+        assert_eq!(key[0], ENTRIES);
+        assert!(entries_key(5, -10, 0, 0) < entries_key(5, 3, 0, 0));
         assert_eq!(parse_stream_key(&stream_key(42)), Some(42));
     }
 }

@@ -5,7 +5,10 @@
 //!
 //! Trigrams are three bytes of one line with ASCII letters lowercased, packed into a `u64`
 //! term, so the index also serves case-insensitive filters and never needs a tokenizer.
-//! Literals shorter than three bytes cannot skip anything.
+//! Literals shorter than three bytes cannot skip anything. A chunk none of whose lines has a
+//! backslash and none of whose entries has structured metadata also gets the term
+//! [`PLAIN_TERM`]: a value a parser extracts is then in its line as written (see
+//! [`Required::parsed`]).
 //!
 //! The index only ever says "cannot contain": a chunk it does not know (cut after the last
 //! commit, or persisted by RocksDB when the index was not committed before a crash) is read.
@@ -18,12 +21,37 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use tantivy::collector::DocSetCollector;
-use tantivy::query::{BooleanQuery, Query, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, INDEXED, IndexRecordOption, STORED, Schema, Value};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use super::keys;
 use crate::error::Error;
+
+/// A text every line a query keeps must contain, as a read can hand it to the line index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Required {
+    /// The line holds at least one of these (ASCII case-insensitively).
+    pub texts: Vec<String>,
+    /// The texts are values a parser must extract (`| json | level="error"`): a line that
+    /// holds one escaped (it has a backslash) or an entry with structured metadata (a label
+    /// of the same name) may pass without holding a text as written.
+    pub parsed: bool,
+}
+
+impl Required {
+    /// A literal every kept line holds as written (`|= "needle"`).
+    pub fn text(text: &str) -> Required {
+        Required {
+            texts: vec![text.to_owned()],
+            parsed: false,
+        }
+    }
+}
+
+/// The term of chunks with no backslash in a line and no structured metadata. Trigrams are
+/// below `1 << 24`.
+const PLAIN_TERM: u64 = 1 << 24;
 
 /// Memory the writer of one day may buffer before it writes a segment: tantivy's minimum
 /// (`MEMORY_BUDGET_NUM_BYTES_MIN`, not exported).
@@ -180,23 +208,30 @@ impl LineIndex {
         Ok(days.get_mut(&day))
     }
 
-    /// Adds a chunk: its key, stream and the lines it holds.
+    /// Adds a chunk: its key, stream, the lines it holds and whether an entry has
+    /// structured metadata.
     pub(crate) fn add<'a>(
         &self,
         day: i32,
         stream: u64,
         chunk_key: &[u8],
         lines: impl Iterator<Item = &'a [u8]>,
+        has_metadata: bool,
     ) -> Result<(), Error> {
         let mut doc = TantivyDocument::new();
         doc.add_bytes(self.fields.chunk, chunk_key);
         doc.add_u64(self.fields.stream, stream);
+        let mut escaped = false;
         {
             let mut grams = self.grams.lock().unwrap_or_else(|e| e.into_inner());
             for line in lines {
+                escaped = escaped || memchr::memchr(b'\\', line).is_some();
                 trigrams(line, |gram| grams.insert(gram));
             }
             grams.drain(|gram| doc.add_u64(self.fields.gram, u64::from(gram)));
+        }
+        if !escaped && !has_metadata {
+            doc.add_u64(self.fields.gram, PLAIN_TERM);
         }
         let mut days = self.lock_days();
         let Some(open) = self.open_day(&mut days, day, true)? else {
@@ -240,22 +275,53 @@ impl LineIndex {
         Ok(())
     }
 
-    /// The keys of `stream`'s chunks of `day` that the index knows and that lack a trigram
-    /// of one of `literals` (compared case-insensitively): they cannot hold a line containing
-    /// all of them.
+    /// The keys of `stream`'s chunks of `day` that the index knows and that cannot hold a
+    /// line meeting every one of `required`: they lack a trigram of each of its texts (and,
+    /// for parsed values, are plain).
     pub(crate) fn chunks_without(
         &self,
         day: i32,
         stream: u64,
-        literals: &[&str],
+        required: &[Required],
     ) -> Result<HashSet<Vec<u8>>, Error> {
-        let mut grams = Vec::new();
-        for literal in literals {
-            trigrams(str::as_bytes(literal), |gram| grams.push(gram));
+        let term = |value: u64| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_u64(self.fields.gram, value),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let stream_term = || -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_u64(self.fields.stream, stream),
+                IndexRecordOption::Basic,
+            ))
+        };
+        // Per requirement, the chunks that may meet it; a requirement the index cannot
+        // narrow (a text under three bytes) is left out.
+        let mut conditions = Vec::new();
+        'requirements: for requirement in required {
+            let mut any_of: Vec<Box<dyn Query>> = Vec::new();
+            for text in &requirement.texts {
+                let mut grams = Vec::new();
+                trigrams(text.as_bytes(), |gram| grams.push(u64::from(gram)));
+                grams.sort_unstable();
+                grams.dedup();
+                if grams.is_empty() {
+                    continue 'requirements;
+                }
+                any_of.push(Box::new(BooleanQuery::intersection(
+                    grams.into_iter().map(term).collect(),
+                )));
+            }
+            if requirement.parsed {
+                any_of.push(Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, stream_term()),
+                    (Occur::MustNot, term(PLAIN_TERM)),
+                ])));
+            }
+            conditions.push(Box::new(BooleanQuery::union(any_of)) as Box<dyn Query>);
         }
-        grams.sort_unstable();
-        grams.dedup();
-        if grams.is_empty() {
+        if conditions.is_empty() {
             return Ok(HashSet::new());
         }
         let searcher = {
@@ -271,19 +337,13 @@ impl LineIndex {
                 IndexRecordOption::Basic,
             ))
         };
-        let mut required = vec![stream_term()];
-        required.extend(grams.iter().map(|gram| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_u64(self.fields.gram, u64::from(*gram)),
-                IndexRecordOption::Basic,
-            ))
-        }));
+        conditions.push(stream_term());
         let action = || format!("searching the line index of day {day}");
         let known = searcher
             .search(&*stream_term(), &DocSetCollector)
             .map_err(index_error(action()))?;
         let possible = searcher
-            .search(&BooleanQuery::intersection(required), &DocSetCollector)
+            .search(&BooleanQuery::intersection(conditions), &DocSetCollector)
             .map_err(index_error(action()))?;
         let mut without = HashSet::new();
         for address in known.difference(&possible) {

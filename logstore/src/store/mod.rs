@@ -1,5 +1,6 @@
-//! The log store: WAL, per-stream head chunks, chunks and postings in RocksDB day column
-//! families, the per-day [line index](line_index), retention.
+//! The log store: WAL, per-stream head chunks, chunks in RocksDB day column families (listed
+//! by the in-memory [chunk directory](directory)), the per-day [line index](line_index),
+//! retention.
 //!
 //! A push is written to the [WAL](wal) and applied to the heads under one lock, so the
 //! heads see records in sequence order; the caller is answered after the WAL is synced
@@ -30,6 +31,7 @@
 //!   dropped day does not come back.
 
 mod codec;
+mod directory;
 mod follow;
 mod keys;
 mod line_index;
@@ -43,8 +45,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rocksdb::{
-    ColumnFamilyDescriptor, DBCompressionType, DBWithThreadMode, FlushOptions, MultiThreaded,
-    Options, WriteBatch, WriteOptions,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, DBWithThreadMode,
+    FlushOptions, MultiThreaded, Options, WriteBatch, WriteOptions,
 };
 use sightline_core::labels::Labels;
 
@@ -52,7 +54,8 @@ use crate::error::Error;
 use crate::push::PushStream;
 
 pub use follow::{WalFollower, WalRecord};
-pub use read::{Direction, EntryPage, StreamRef};
+pub use line_index::Required;
+pub use read::{ChunkEntries, ChunkList, ChunkRef, Direction, EntryPage, EntryRef, StreamRef};
 pub use wal::WalReplay;
 
 type Db = DBWithThreadMode<MultiThreaded>;
@@ -162,7 +165,12 @@ struct State {
     /// while replaying.
     replay_markers: HashMap<(u64, i32), u64>,
     /// Chunks written since open.
-    chunks: u64,
+    chunks_written: u64,
+    /// Every stored chunk's key and range.
+    directory: directory::Directory,
+    /// The block cache the day column families share (here because days are created where
+    /// heads are cut).
+    day_cache: Cache,
     /// The days that have a column family.
     days: std::collections::BTreeSet<i32>,
     /// Every day before this one was dropped by retention: entries for them (from a replayed
@@ -220,9 +228,10 @@ impl LogStore {
         db_options.set_db_write_buffer_size(16 << 20);
         let names = Db::list_cf(&db_options, &path)
             .unwrap_or_else(|_| vec![rocksdb::DEFAULT_COLUMN_FAMILY_NAME.to_owned()]);
+        let day_cache = Cache::new_lru_cache(DAY_CACHE_BYTES);
         let descriptors = names.iter().map(|name| {
             let cf_options = if keys::parse_day_cf(name).is_some() {
-                day_options(options.compression)
+                day_options(options.compression, &day_cache)
             } else {
                 Options::default()
             };
@@ -230,17 +239,20 @@ impl LogStore {
         });
         let db = Db::open_cf_descriptors(&db_options, &path, descriptors)
             .map_err(rocks(format!("opening {}", path.display())))?;
+        let days: std::collections::BTreeSet<i32> = names
+            .iter()
+            .filter_map(|name| keys::parse_day_cf(name))
+            .collect();
         let mut state = State {
             index: load_index(&db)?,
             heads: HashMap::new(),
             head_bytes: 0,
             replay_markers: load_markers(&db)?,
             dropped_before: load_dropped_before(&db)?,
-            chunks: 0,
-            days: names
-                .iter()
-                .filter_map(|name| keys::parse_day_cf(name))
-                .collect(),
+            chunks_written: 0,
+            directory: directory::Directory::load(&db, days.iter().copied())?,
+            days,
+            day_cache,
         };
         let lines = line_index::LineIndex::new(path.join("index"));
         let mut replayed_entries = 0u64;
@@ -531,6 +543,7 @@ impl LogStore {
         self.lines.drop_day(day)?;
         tracing::info!(day = %name, "log retention dropped a day");
         state.days.remove(&day);
+        state.directory.drop_day(day);
         Ok(())
     }
 
@@ -568,7 +581,7 @@ impl LogStore {
         StoreStats {
             entries: self.entries.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
-            chunks: state.chunks,
+            chunks: state.chunks_written,
             streams: state.index.labels.len() as u64,
             replay: self.replay,
             replayed_entries: self.replayed_entries,
@@ -603,9 +616,20 @@ fn dir_size(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<u64, Error> {
         .sum())
 }
 
-/// Options of a day column family: chunks are large values read whole.
-fn day_options(compression: ChunkCompression) -> Options {
+/// The block cache of all day column families: a read pins the chunk column it gets from
+/// the cache instead of copying it out, so the cache must hold what the reader threads of a
+/// few queries read at once (a line column is up to ~1.5 MiB).
+const DAY_CACHE_BYTES: usize = 8 << 20;
+
+/// Options of a day column family: chunks are large values read whole, by key.
+fn day_options(compression: ChunkCompression, cache: &Cache) -> Options {
     let mut cf = Options::default();
+    // A day has a table file per flush (never compacted, see below): a read by key checks
+    // each file's filter instead of decompressing a block of each.
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    table.set_block_cache(cache);
+    cf.set_block_based_table_factory(&table);
     cf.set_write_buffer_size(8 << 20);
     // Chunks are written once and never updated: compacting would only rewrite them. A day's
     // files stay as flushed until retention drops the day, so the L0 file count must not
@@ -779,7 +803,7 @@ fn drop_head(state: &mut State, key: (u64, i32)) {
     }
 }
 
-/// Writes a head as a chunk (with its postings and WAL marker) and removes it, and adds the
+/// Writes a head as a chunk (its two columns and WAL marker) and removes it, and adds the
 /// chunk to the line index.
 fn cut(
     db: &Db,
@@ -795,43 +819,52 @@ fn cut(
     let (id, day) = key;
     let name = keys::day_cf(day);
     if state.days.insert(day) {
-        db.create_cf(&name, &day_options(compression))
+        db.create_cf(&name, &day_options(compression, &state.day_cache))
             .map_err(rocks(format!("creating {name}")))?;
     }
     let cf = db
         .cf_handle(&name)
         .ok_or_else(|| corrupt("column family vanished", name.clone()))?;
     head.entries.sort_by_key(|(ts, offset, _)| (*ts, *offset));
-    let mut value = Vec::with_capacity(head.data.len() + head.entries.len() * 4);
     let data = &head.data;
-    codec::encode_chunk(
-        head.entries
-            .iter()
-            .map(|(ts, offset, len)| (*ts, &data[*offset as usize..(*offset + *len) as usize])),
-        &mut value,
-    );
-    let chunk_key = keys::chunk_key(id, head.min_ts, head.max_ts, head.last_seq);
+    let body =
+        |(_, offset, len): &(i64, u32, u32)| &data[*offset as usize..(*offset + *len) as usize];
+    let mut entry_column = Vec::with_capacity(head.entries.len() * 4);
+    let mut line_column = Vec::with_capacity(data.len());
+    codec::encode_columns(
+        head.entries.iter().map(|entry| (entry.0, body(entry))),
+        &mut entry_column,
+        &mut line_column,
+    )
+    .map_err(|e| corrupt(e.what, format!("the head of stream {id}")))?;
+    let chunk_key = keys::entries_key(id, head.min_ts, head.max_ts, head.last_seq);
     let mut batch = WriteBatch::default();
-    batch.put_cf(&cf, &chunk_key, value);
-    batch.put_cf(&cf, keys::day_stream_key(id), b"");
-    if let Some(labels) = state.index.labels.get(&id) {
-        for label in labels {
-            batch.put_cf(&cf, keys::posting_key(&label.name, &label.value, id), b"");
-        }
-    }
+    batch.put_cf(&cf, keys::lines_key(&chunk_key), line_column);
+    batch.put_cf(&cf, &chunk_key, entry_column);
     batch.put(keys::marker_key(day, id), head.last_seq.to_be_bytes());
     db.write_opt(batch, &no_wal())
         .map_err(rocks(format!("writing a chunk to {name}")))?;
-    state.chunks += 1;
-    let bodies = head
-        .entries
-        .iter()
-        .map(|(_, offset, len)| &data[*offset as usize..(*offset + *len) as usize]);
+    state.chunks_written += 1;
+    state.directory.add(
+        id,
+        day,
+        directory::StoredChunk {
+            min_ts: head.min_ts,
+            max_ts: head.max_ts,
+            key: chunk_key.clone().into_boxed_slice(),
+            legacy: false,
+        },
+    );
     lines.add(
         day,
         id,
         &chunk_key,
-        bodies.filter_map(|body| codec::entry_line(body).ok()),
+        head.entries
+            .iter()
+            .filter_map(|entry| codec::entry_line(body(entry)).ok()),
+        head.entries
+            .iter()
+            .any(|entry| codec::has_metadata(body(entry))),
     )?;
     Ok(())
 }

@@ -1,17 +1,19 @@
 //! The read API the LogQL engine builds on: streams by matchers over a time range, and a
-//! stream's entries in either direction, skipping chunks outside the range by their keys and,
-//! given required literals, chunks the [line index](super::line_index) rules out.
+//! stream's chunks in a range — listed by their keys, without reading a line, and without
+//! those the [line index](super::line_index) rules out — each read on its own, lines only
+//! when asked for.
 //!
-//! Time ranges are `[start_ns, end_ns)`. Heads are read too, so what a push acknowledged is
-//! visible at once.
+//! Time ranges are `[start_ns, end_ns)`. Heads are read too (a copy taken with the listing),
+//! so what a push acknowledged is visible at once.
 
 use std::collections::{BTreeSet, HashSet};
 
-use rocksdb::{Direction as ScanDirection, IteratorMode};
 use sightline_core::labels::Labels;
-use sightline_core::matcher::{MatchOp, Matcher};
+use sightline_core::matcher::Matcher;
 
-use super::{LogStore, codec, corrupt, keys, rocks};
+use super::codec::{self, ColumnEntry};
+use super::directory::StoredChunk;
+use super::{LogStore, Required, corrupt, keys, rocks};
 use crate::error::Error;
 use crate::push::Entry;
 
@@ -51,6 +53,9 @@ fn matches_all(matchers: &[Matcher], labels: &Labels) -> bool {
         .all(|m| m.matches(labels.get(m.name()).unwrap_or("")))
 }
 
+/// A head's entry bodies and its `(timestamp, offset, length)` entries within a range.
+type HeadCopy = (Vec<u8>, Vec<(i64, u32, u32)>);
+
 /// The days that overlap `[start_ns, end_ns)`.
 fn days(start_ns: i64, end_ns: i64) -> std::ops::RangeInclusive<i32> {
     keys::day_of(start_ns)..=keys::day_of(end_ns.saturating_sub(1))
@@ -70,45 +75,14 @@ impl LogStore {
             return Ok(Vec::new());
         }
         let range = days(start_ns, end_ns);
-        let mut ids = BTreeSet::new();
-        {
-            let state = self.lock();
-            ids.extend(
-                state
-                    .heads
-                    .keys()
-                    .filter(|(_, day)| range.contains(day))
-                    .map(|(id, _)| *id),
-            );
-        }
-        let equalities: Vec<&Matcher> = matchers
-            .iter()
-            .filter(|m| m.op() == MatchOp::Equal && !m.value().is_empty())
-            .collect();
-        for name in self.day_names() {
-            let Some(day) = keys::parse_day_cf(&name) else {
-                continue;
-            };
-            if !range.contains(&day) {
-                continue;
-            }
-            let mut candidates: Option<BTreeSet<u64>> = None;
-            for matcher in &equalities {
-                let found = self.scan_ids(
-                    &name,
-                    &keys::posting_prefix(matcher.name(), matcher.value()),
-                )?;
-                candidates = Some(match candidates {
-                    None => found,
-                    Some(previous) => previous.intersection(&found).copied().collect(),
-                });
-            }
-            match candidates {
-                Some(found) => ids.extend(found),
-                None => ids.extend(self.scan_ids(&name, b"s")?),
-            }
-        }
         let state = self.lock();
+        let ids: BTreeSet<u64> = state
+            .heads
+            .keys()
+            .filter(|(_, day)| range.contains(day))
+            .map(|(id, _)| *id)
+            .chain(state.directory.streams_in(&range))
+            .collect();
         let mut streams: Vec<StreamRef> = ids
             .into_iter()
             .filter_map(|id| {
@@ -121,22 +95,6 @@ impl LogStore {
             .collect();
         streams.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(streams)
-    }
-
-    /// The ids at the end of every key with `prefix` in a day column family.
-    fn scan_ids(&self, name: &str, prefix: &[u8]) -> Result<BTreeSet<u64>, Error> {
-        let mut ids = BTreeSet::new();
-        let Some(cf) = self.db.cf_handle(name) else {
-            return Ok(ids);
-        };
-        for item in self.db.prefix_iterator_cf(&cf, prefix) {
-            let (key, _) = item.map_err(rocks(format!("reading postings of {name}")))?;
-            if !key.starts_with(prefix) {
-                break;
-            }
-            ids.insert(keys::trailing_id(&key).ok_or_else(|| corrupt("posting key", name))?);
-        }
-        Ok(ids)
     }
 
     /// A stream's entries in `[start_ns, end_ns)`, oldest or newest first, at most `limit`
@@ -154,14 +112,8 @@ impl LogStore {
     }
 
     /// Like [`LogStore::entries`], but skips the chunks that cannot hold a line containing
-    /// every one of `literals` (ASCII case-insensitively), as the line index knows them.
-    ///
-    /// For the LogQL engine: pass the literals every returned line must contain, e.g. the
-    /// `"needle"` of `|= "needle"`, or a literal every match of a `|~` regex contains (for
-    /// `(?i)` regexes too); never literals of `!=`, `!~` or of one branch of an alternation.
-    /// The page is not filtered line by line: the engine still applies its filters to the
-    /// entries, which come from the chunks that may match (and from every chunk the index
-    /// has not committed yet, and the heads). Literals shorter than three bytes skip nothing.
+    /// every one of `literals` (ASCII case-insensitively; see [`LogStore::chunks`]). The page
+    /// is not filtered line by line.
     pub fn entries_containing(
         &self,
         stream: u64,
@@ -171,73 +123,27 @@ impl LogStore {
         limit: usize,
         literals: &[&str],
     ) -> Result<EntryPage, Error> {
-        let mut page = EntryPage::default();
-        if start_ns >= end_ns {
-            return Ok(page);
-        }
-        let range = days(start_ns, end_ns);
-        let prefix = keys::chunk_prefix(stream);
-        for name in self.day_names() {
-            let Some(day) = keys::parse_day_cf(&name) else {
-                continue;
-            };
-            if !range.contains(&day) {
-                continue;
-            }
-            let Some(cf) = self.db.cf_handle(&name) else {
-                continue;
-            };
-            let ruled_out = if literals.is_empty() {
-                HashSet::new()
-            } else {
-                self.lines.chunks_without(day, stream, literals)?
-            };
-            let iter = self
-                .db
-                .iterator_cf(&cf, IteratorMode::From(&prefix, ScanDirection::Forward));
-            for item in iter {
-                let (key, value) = item.map_err(rocks(format!("reading chunks of {name}")))?;
-                if !key.starts_with(&prefix) {
-                    break;
-                }
-                let (min_ts, max_ts) =
-                    keys::chunk_range(&key).ok_or_else(|| corrupt("chunk key", name.clone()))?;
-                if min_ts >= end_ns {
-                    // Chunks are sorted by first timestamp: none after this one overlaps.
-                    page.chunks_skipped += 1;
-                    break;
-                }
-                if max_ts < start_ns || ruled_out.contains(&key[..]) {
-                    page.chunks_skipped += 1;
-                    continue;
-                }
-                codec::decode_chunk(&value, start_ns, end_ns, &mut page.entries).map_err(|e| {
-                    corrupt(e.what, format!("a chunk of stream {stream} in {name}"))
-                })?;
+        let required: Vec<Required> = literals.iter().map(|text| Required::text(text)).collect();
+        let list = self.chunks(stream, start_ns, end_ns, &required)?;
+        let mut page = EntryPage {
+            chunks_skipped: list.skipped,
+            ..EntryPage::default()
+        };
+        for chunk in list.chunks {
+            if chunk.is_stored() {
                 page.chunks_read += 1;
             }
+            let read = self.read_chunk(chunk, true)?;
+            page.entries.extend(read.iter()?.map(|entry| Entry {
+                timestamp_ns: entry.timestamp_ns,
+                line: entry.line.to_owned(),
+                metadata: entry.metadata.to_vec(),
+            }));
         }
-        {
-            let state = self.lock();
-            let heads = state
-                .heads
-                .iter()
-                .filter(|((id, day), _)| *id == stream && range.contains(day));
-            for (_, head) in heads {
-                for (ts, offset, len) in &head.entries {
-                    if *ts >= start_ns && *ts < end_ns {
-                        let body = &head.data[*offset as usize..(*offset + *len) as usize];
-                        page.entries
-                            .push(codec::decode_entry(body, *ts).map_err(|e| {
-                                corrupt(e.what, format!("the head of stream {stream}"))
-                            })?);
-                    }
-                }
-            }
-        }
-        // Chunks of one stream may overlap (out-of-order pushes): merge by time.
+        // Chunks of one stream may overlap (out-of-order pushes): merge by time (stable:
+        // chunks are listed oldest first, the head last, each in push order within a
+        // timestamp).
         page.entries.sort_by_key(|entry| entry.timestamp_ns);
-        // (stable: chunks are read oldest first and each is in push order within a timestamp)
         if direction == Direction::Backward {
             page.entries.reverse();
         }
@@ -245,5 +151,362 @@ impl LogStore {
             page.entries.truncate(limit);
         }
         Ok(page)
+    }
+
+    /// The pieces holding `stream`'s entries in `[start_ns, end_ns)`: its stored chunks
+    /// overlapping the range, oldest first, then a copy of its heads' entries in the range.
+    /// Chunks are found in the directory, without reading them; with `required`, those the
+    /// line index knows cannot hold a line meeting every requirement are left out.
+    ///
+    /// For the LogQL engine: pass what every kept line must contain, e.g. the `"needle"` of
+    /// `|= "needle"`, or a literal every match of a `|~` regex contains; never literals of
+    /// `!=`, `!~` or of one branch of an alternation. Chunks the index has not committed yet
+    /// are listed. Texts shorter than three bytes skip nothing.
+    ///
+    /// The heads are copied and the chunks listed under one lock, so a head cut into a chunk
+    /// meanwhile is seen once.
+    pub fn chunks(
+        &self,
+        stream: u64,
+        start_ns: i64,
+        end_ns: i64,
+        required: &[Required],
+    ) -> Result<ChunkList, Error> {
+        let mut list = ChunkList::default();
+        if start_ns >= end_ns {
+            return Ok(list);
+        }
+        let range = days(start_ns, end_ns);
+        let (stored, heads) = {
+            let state = self.lock();
+            let mut stored: Vec<(i32, Vec<StoredChunk>)> = Vec::new();
+            for day in state.days.range(range.clone()) {
+                let mut overlapping = Vec::new();
+                for chunk in state.directory.chunks(stream, *day) {
+                    if chunk.min_ts < end_ns && chunk.max_ts >= start_ns {
+                        overlapping.push(chunk.clone());
+                    } else {
+                        list.skipped += 1;
+                    }
+                }
+                stored.push((*day, overlapping));
+            }
+            let heads: Vec<HeadCopy> = state
+                .heads
+                .iter()
+                .filter(|((id, day), _)| *id == stream && range.contains(day))
+                .map(|(_, head)| {
+                    let entries = head
+                        .entries
+                        .iter()
+                        .filter(|(ts, _, _)| *ts >= start_ns && *ts < end_ns)
+                        .copied()
+                        .collect();
+                    (head.data.clone(), entries)
+                })
+                .collect();
+            (stored, heads)
+        };
+        for (day, chunks) in stored {
+            let ruled_out = if required.is_empty() || chunks.is_empty() {
+                HashSet::new()
+            } else {
+                self.lines.chunks_without(day, stream, required)?
+            };
+            for chunk in chunks {
+                if ruled_out.contains(&chunk.key[..]) {
+                    list.skipped += 1;
+                    continue;
+                }
+                list.chunks.push(ChunkRef {
+                    stream,
+                    min_ts: chunk.min_ts,
+                    max_ts: chunk.max_ts,
+                    source: ChunkSource::Stored {
+                        day,
+                        key: chunk.key,
+                        legacy: chunk.legacy,
+                        start_ns,
+                        end_ns,
+                    },
+                });
+            }
+        }
+        for (data, mut entries) in heads {
+            entries.sort_by_key(|(ts, offset, _)| (*ts, *offset));
+            let mut read = ChunkEntries::new(stream);
+            let mut lines = Vec::with_capacity(data.len());
+            for (ts, offset, len) in entries {
+                let body = &data[offset as usize..(offset + len) as usize];
+                codec::push_body(body, ts, &mut read.entries, &mut lines)
+                    .map_err(|e| corrupt(e.what, format!("the head of stream {stream}")))?;
+            }
+            let (Some(first), Some(last)) = (read.entries.first(), read.entries.last()) else {
+                continue;
+            };
+            let (min_ts, max_ts) = (first.timestamp_ns, last.timestamp_ns);
+            read.lines = Lines::Owned(lines);
+            list.chunks.push(ChunkRef {
+                stream,
+                min_ts,
+                max_ts,
+                source: ChunkSource::Head(read),
+            });
+        }
+        Ok(list)
+    }
+
+    /// A listed piece's entries in the listing's range, oldest first (push order within a
+    /// timestamp); its lines only `with_lines` (otherwise only the entry column is read, and
+    /// each entry's line is empty but its length known). A chunk whose day retention dropped
+    /// since the listing reads as empty.
+    pub fn read_chunk(&self, chunk: ChunkRef, with_lines: bool) -> Result<ChunkEntries<'_>, Error> {
+        let (day, key, legacy, start_ns, end_ns) = match chunk.source {
+            ChunkSource::Head(read) => return Ok(read),
+            ChunkSource::Stored {
+                day,
+                key,
+                legacy,
+                start_ns,
+                end_ns,
+            } => (day, key, legacy, start_ns, end_ns),
+        };
+        let cf_name = keys::day_cf(day);
+        let mut read = ChunkEntries::new(chunk.stream);
+        let Some(cf) = self.db.cf_handle(&cf_name) else {
+            return Ok(read);
+        };
+        let place = || format!("a chunk of stream {} in {cf_name}", chunk.stream);
+        let get = |key: &[u8]| {
+            self.db
+                .get_pinned_cf(&cf, key)
+                .map_err(rocks(format!("reading {}", place())))
+        };
+        if legacy {
+            let Some(value) = get(&key)? else {
+                return Ok(read);
+            };
+            let mut lines = Vec::new();
+            codec::decode_legacy_chunk(&value, start_ns, end_ns, &mut read.entries, &mut lines)
+                .map_err(|e| corrupt(e.what, place()))?;
+            read.lines = Lines::Owned(lines);
+            return Ok(read);
+        }
+        let Some(column) = get(&key)? else {
+            return Ok(read);
+        };
+        let lines_len = codec::decode_entry_column(&column, start_ns, end_ns, &mut read.entries)
+            .map_err(|e| corrupt(e.what, place()))?;
+        if with_lines && !read.entries.is_empty() {
+            let Some(lines) = get(&keys::lines_key(&key))? else {
+                return Err(corrupt("chunk without lines", place()));
+            };
+            if lines.len() != lines_len {
+                return Err(corrupt("chunk line column", place()));
+            }
+            read.lines = Lines::Pinned(lines);
+        }
+        Ok(read)
+    }
+}
+
+/// A stream's pieces in a range, from [`LogStore::chunks`].
+#[derive(Debug, Default)]
+pub struct ChunkList {
+    /// The pieces to read: stored chunks oldest first, then the heads' copies.
+    pub chunks: Vec<ChunkRef>,
+    /// Stored chunks left out by their time range or the line index.
+    pub skipped: usize,
+}
+
+/// A piece of a stream to read with [`LogStore::read_chunk`].
+#[derive(Debug)]
+pub struct ChunkRef {
+    /// The stream.
+    pub stream: u64,
+    /// Its first entry's timestamp.
+    pub min_ts: i64,
+    /// Its last entry's timestamp.
+    pub max_ts: i64,
+    source: ChunkSource,
+}
+
+impl ChunkRef {
+    /// Whether this is a stored chunk (not a head's copy).
+    pub fn is_stored(&self) -> bool {
+        matches!(self.source, ChunkSource::Stored { .. })
+    }
+}
+
+#[derive(Debug)]
+enum ChunkSource {
+    /// A chunk of a day, by its entry-column (or legacy chunk) key, with the range to read.
+    Stored {
+        day: i32,
+        key: Box<[u8]>,
+        legacy: bool,
+        start_ns: i64,
+        end_ns: i64,
+    },
+    /// A head's entries in the range, copied when listed.
+    Head(ChunkEntries<'static>),
+}
+
+/// A piece's entries, oldest first.
+#[derive(Debug)]
+pub struct ChunkEntries<'a> {
+    stream: u64,
+    entries: Vec<ColumnEntry>,
+    lines: Lines<'a>,
+}
+
+/// The lines of a piece as read: none (only the entry column was read), a copy (a head, or
+/// a chunk of the first layout), or RocksDB's own buffer.
+enum Lines<'a> {
+    Unread,
+    Owned(Vec<u8>),
+    Pinned(rocksdb::DBPinnableSlice<'a>),
+}
+
+impl std::fmt::Debug for Lines<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes of lines", self.bytes().len())
+    }
+}
+
+impl Lines<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Lines::Unread => &[],
+            Lines::Owned(bytes) => bytes,
+            Lines::Pinned(slice) => slice,
+        }
+    }
+}
+
+/// One entry as read: its line borrows from the chunk.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRef<'a> {
+    /// Nanoseconds since the epoch.
+    pub timestamp_ns: i64,
+    /// The line; empty when the chunk was read without lines.
+    pub line: &'a str,
+    /// The line's length in bytes, read or not.
+    pub line_len: usize,
+    /// Structured metadata.
+    pub metadata: &'a [(String, String)],
+}
+
+impl EntryRef<'_> {
+    /// The bytes the entry counts for, as [`Entry::size`], whether its line was read or not.
+    pub fn size(&self) -> usize {
+        self.line_len + crate::push::metadata_size(self.metadata)
+    }
+}
+
+impl ChunkEntries<'_> {
+    fn new(stream: u64) -> Self {
+        ChunkEntries {
+            stream,
+            entries: Vec::new(),
+            lines: Lines::Unread,
+        }
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of lines held (0 when read without lines).
+    pub fn line_bytes(&self) -> usize {
+        self.lines.bytes().len()
+    }
+
+    /// The entries, oldest first; an error if the lines are not UTF-8 (damage: every line
+    /// was checked when pushed).
+    pub fn iter(&self) -> Result<impl Iterator<Item = EntryRef<'_>>, Error> {
+        let text = std::str::from_utf8(self.lines.bytes())
+            .map_err(|_| corrupt("chunk line", format!("a chunk of stream {}", self.stream)))?;
+        Ok(self.entries.iter().map(move |entry| EntryRef {
+            timestamp_ns: entry.timestamp_ns,
+            line: text.get(entry.line.clone()).unwrap_or(""),
+            line_len: entry.line.len(),
+            metadata: &entry.metadata,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::push::PushStream;
+    use crate::store::StoreOptions;
+    use prost::encoding::encode_varint;
+
+    const T: i64 = 1_700_000_000_000_000_000;
+
+    fn entry(timestamp_ns: i64, line: &str) -> Entry {
+        Entry {
+            timestamp_ns,
+            line: line.into(),
+            metadata: Vec::new(),
+        }
+    }
+
+    /// A chunk in the first layout, as stores before the two-column layout wrote them.
+    fn legacy_chunk(entries: &[Entry]) -> Vec<u8> {
+        let mut chunk = Vec::new();
+        encode_varint(entries.len() as u64, &mut chunk);
+        let mut previous = 0i64;
+        for entry in entries {
+            let delta = entry.timestamp_ns - previous;
+            encode_varint(((delta << 1) ^ (delta >> 63)) as u64, &mut chunk);
+            previous = entry.timestamp_ns;
+            codec::put_entry_body(&mut chunk, entry);
+        }
+        chunk
+    }
+
+    #[test]
+    fn chunks_of_the_first_layout_are_listed_at_open_and_read_with_the_new_ones() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let labels = Labels::from_pairs([("app", "api")]);
+        let store = LogStore::open(dir.path(), StoreOptions::default()).expect("open");
+        let push = |entries: Vec<Entry>| PushStream {
+            labels: labels.clone(),
+            entries,
+            ..PushStream::default()
+        };
+        store
+            .push(&[push(vec![entry(T + 30, "new")])])
+            .expect("push");
+        store.flush().expect("flush");
+        let id = store.streams(&[], T, T + 100).expect("streams")[0].id;
+        let day = keys::day_of(T);
+        let old = [entry(T + 10, "old one"), entry(T + 20, "old two")];
+        let mut key = keys::entries_key(id, T + 10, T + 20, 1);
+        key[0] = keys::LEGACY_CHUNK;
+        let cf = store.db.cf_handle(&keys::day_cf(day)).expect("day");
+        store.db.put_cf(&cf, &key, legacy_chunk(&old)).expect("put");
+        drop(cf);
+        drop(store);
+        let store = LogStore::open(dir.path(), StoreOptions::default()).expect("reopen");
+        let page = store
+            .entries(id, T, T + 100, Direction::Forward, 0)
+            .expect("entries");
+        let lines: Vec<&str> = page.entries.iter().map(|e| e.line.as_str()).collect();
+        assert_eq!(lines, ["old one", "old two", "new"]);
+        assert_eq!(page.chunks_read, 2);
+        let page = store
+            .entries(id, T + 15, T + 25, Direction::Forward, 0)
+            .expect("entries");
+        assert_eq!(page.entries, [entry(T + 20, "old two")]);
+        assert_eq!((page.chunks_read, page.chunks_skipped), (1, 1));
     }
 }

@@ -11,8 +11,8 @@
 //! - Errors are plain text with Loki's status codes: 400 for a bad query or parameter and for
 //!   a limit, 504 for a timeout, 500 for storage, 503 while storage starts.
 //! - A log query sent to the instant `query` endpoint is refused, as Loki refuses it.
-//! - `index/stats` and `index/volume` read the entries of the matching streams in the range
-//!   (exact figures, costing a scan).
+//! - `index/stats` and `index/volume` read the entry columns (timestamps and sizes, not the
+//!   lines) of the matching streams' chunks in the range: exact figures.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -484,30 +484,28 @@ fn stream_volumes(
         .map_err(QueryError::from)?;
     let mut out = Vec::new();
     for stream in streams {
-        let page = store
-            .entries(
-                stream.id,
-                start,
-                end.saturating_add(1),
-                Direction::Forward,
-                0,
-            )
+        // Entry columns only: sizes are known without reading a line.
+        let (mut entries, mut bytes, mut chunks) = (0u64, 0u64, 0u64);
+        let list = store
+            .chunks(stream.id, start, end.saturating_add(1), &[])
             .map_err(QueryError::from)?;
-        if page.entries.is_empty() {
+        for chunk in list.chunks {
+            chunks += u64::from(chunk.is_stored());
+            let read = store.read_chunk(chunk, false).map_err(QueryError::from)?;
+            for entry in read.iter().map_err(QueryError::from)? {
+                entries += 1;
+                bytes += entry.size() as u64;
+            }
+        }
+        if entries == 0 {
             continue;
         }
-        let bytes = page.entries.iter().map(|e| e.size() as u64).sum();
         let labels = stream
             .labels
             .iter()
             .map(|l| (l.name.clone(), l.value.clone()))
             .collect();
-        out.push((
-            labels,
-            page.entries.len() as u64,
-            bytes,
-            page.chunks_read as u64,
-        ));
+        out.push((labels, entries, bytes, chunks));
     }
     Ok(out)
 }

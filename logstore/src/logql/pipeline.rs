@@ -5,7 +5,8 @@
 //! Edge cases decided here, as the documentation describes them:
 //! - A parsed label that already exists as a stream label is stored as `<name>_extracted`.
 //! - `json` flattens nested objects with `_` (`{"a":{"b":1}}` → `a_b="1"`), skips arrays, and
-//!   replaces characters not allowed in label names with `_`. A line that is not a JSON object
+//!   replaces characters not allowed in label names with `_`; of keys that come out the same,
+//!   the last in the line wins. A line that is not a JSON object
 //!   gets `__error__="JSONParserErr"`; `logfmt --strict` errors give `LogfmtParserErr`.
 //! - A numeric label filter whose label cannot be read as a number keeps the line and adds
 //!   `__error__="LabelFilterErr"`; a missing label does not pass.

@@ -195,14 +195,14 @@ impl LogStore {
                 .heads
                 .iter()
                 .filter(|((id, day), _)| *id == stream && range.contains(day))
-                .map(|(_, head)| {
-                    let entries = head
+                .filter_map(|(_, head)| {
+                    let entries: Vec<(i64, u32, u32)> = head
                         .entries
                         .iter()
                         .filter(|(ts, _, _)| *ts >= start_ns && *ts < end_ns)
                         .copied()
                         .collect();
-                    (head.data.clone(), entries)
+                    (!entries.is_empty()).then(|| (head.data.clone(), entries))
                 })
                 .collect();
             (stored, heads)

@@ -300,6 +300,9 @@ impl LineIndex {
         // narrow (a text under three bytes) is left out.
         let mut conditions = Vec::new();
         'requirements: for requirement in required {
+            if requirement.texts.is_empty() {
+                continue;
+            }
             let mut any_of: Vec<Box<dyn Query>> = Vec::new();
             for text in &requirement.texts {
                 let mut grams = Vec::new();

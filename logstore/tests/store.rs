@@ -582,6 +582,45 @@ fn or_chains_and_parsed_values_skip_chunks_by_the_line_index() {
 }
 
 #[test]
+fn queries_stop_at_their_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let t = ten_chunks_one_with_a_needle(&store);
+    let end = t + DAY / 2;
+    // Room for a chunk being read (40 entries) and a little more.
+    let limits = QueryLimits {
+        max_memory: 6 << 10,
+        ..QueryLimits::default()
+    };
+    let metric = |query: &str| {
+        let Ok(Expr::Metric(metric)) = logql::parse(query) else {
+            panic!("{query} is not a metric query")
+        };
+        Evaluator::new(&store, limits.clone())
+            .metric(&metric, end, end, 0)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    // Sums per series: little held.
+    assert_eq!(metric(r#"count_over_time({app="api"}[1d])"#), Ok(()));
+    // Every sample kept (400 × 24 bytes and more): over the limit.
+    let kept = metric(r#"quantile_over_time(0.5, {app="api"} | logfmt | unwrap chunk [1d])"#);
+    assert!(
+        kept.as_ref()
+            .is_err_and(|e| e.contains("would hold more than 6144 bytes of memory")),
+        "{kept:?}"
+    );
+    // Lines kept by a log query count too.
+    let Ok(Expr::Log(log)) = logql::parse(r#"{app="api"}"#) else {
+        panic!("not a log query")
+    };
+    let lines = Evaluator::new(&store, limits.clone()).logs(&log, t, end, Direction::Forward, 400);
+    assert!(lines.is_err());
+    let few = Evaluator::new(&store, limits).logs(&log, t, end, Direction::Forward, 10);
+    assert_eq!(few.unwrap()[0].entries.len(), 10);
+}
+
+#[test]
 fn line_index_skips_chunks_without_the_needle_and_goes_with_its_day() {
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions::default();

@@ -227,6 +227,9 @@ pub struct QueryConfig {
     pub max_concurrency: usize,
     /// How far back an instant selector looks for a sample; 5m (`--query.lookback-delta`).
     pub lookback_delta: Duration,
+    /// Most memory one LogQL query may hold (its series, kept samples and lines, and the
+    /// chunks its threads are reading); 256 MiB.
+    pub max_log_query_memory: ByteSize,
 }
 
 impl Default for QueryConfig {
@@ -236,6 +239,7 @@ impl Default for QueryConfig {
             timeout: Duration::from_secs(120),
             max_concurrency: 20,
             lookback_delta: Duration::from_secs(300),
+            max_log_query_memory: ByteSize(256 << 20),
         }
     }
 }
@@ -253,6 +257,9 @@ impl Check for QueryConfig {
         }
         if self.lookback_delta.is_zero() {
             return Err("lookback_delta must be longer than 0s".into());
+        }
+        if self.max_log_query_memory.0 < 1 << 20 {
+            return Err("max_log_query_memory must be at least 1MiB".into());
         }
         Ok(())
     }

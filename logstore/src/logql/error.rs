@@ -76,6 +76,14 @@ pub enum QueryError {
         /// The configured maximum.
         max: usize,
     },
+    /// The query would hold more memory than allowed.
+    #[error(
+        "the query would hold more than {max} bytes of memory; narrow the stream selector or the time range, or raise query.max_log_query_memory"
+    )]
+    MemoryLimit {
+        /// The configured maximum.
+        max: usize,
+    },
     /// The query did not finish in time.
     #[error("query timed out after {seconds}s (query.timeout)")]
     Timeout {
@@ -110,7 +118,8 @@ impl QueryError {
             QueryError::EntriesLimit { .. }
             | QueryError::SeriesLimit { .. }
             | QueryError::BytesLimit { .. }
-            | QueryError::SamplesLimit { .. } => QueryErrorKind::Limit,
+            | QueryError::SamplesLimit { .. }
+            | QueryError::MemoryLimit { .. } => QueryErrorKind::Limit,
             QueryError::Timeout { .. } => QueryErrorKind::Timeout,
             QueryError::Storage(_) => QueryErrorKind::Storage,
         }

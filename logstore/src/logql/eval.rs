@@ -44,6 +44,9 @@ pub struct QueryLimits {
     pub max_bytes_read: u64,
     /// Longest a query may run.
     pub timeout: Duration,
+    /// Most heap bytes a query may hold, as estimated from what it keeps (series, samples,
+    /// lines) and the pieces its threads are reading; 256 MiB.
+    pub max_memory: usize,
 }
 
 impl Default for QueryLimits {
@@ -54,6 +57,7 @@ impl Default for QueryLimits {
             max_samples: 50_000_000,
             max_bytes_read: 0,
             timeout: Duration::from_secs(120),
+            max_memory: 256 << 20,
         }
     }
 }
@@ -236,6 +240,8 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
         };
         let mut kept: BinaryHeap<Found> = BinaryHeap::new();
         let mut result_labels: BTreeMap<LabelSet, usize> = BTreeMap::new();
+        // Bytes held by what is kept: the lines and the result streams' labels.
+        let mut held = 0usize;
         for piece in pieces {
             let nearest = match direction {
                 Direction::Forward => piece.chunk.min_ts,
@@ -247,6 +253,7 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
             let stored = piece.chunk.is_stored();
             let entries = self.reader.read_chunk(piece.chunk, true)?;
             self.account(&entries, stored)?;
+            check_memory(&self.limits, held + entries.held_bytes())?;
             let labels = &stream_labels[piece.stream];
             for (position, entry) in entries.iter()?.enumerate() {
                 if beyond(&kept, entry.timestamp_ns) {
@@ -259,20 +266,28 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
                 };
                 let key = processed.labels.unwrap_or_else(|| labels.clone());
                 let next = result_labels.len();
+                if !result_labels.contains_key(&key) {
+                    held += label_set_bytes(&key);
+                }
                 let index = *result_labels.entry(key).or_insert(next);
                 let order = (piece.seq << 32) | position as u64;
                 let rank = match direction {
                     Direction::Forward => (sortable(entry.timestamp_ns), piece.stream, order),
                     Direction::Backward => (!sortable(entry.timestamp_ns), piece.stream, !order),
                 };
+                let line = processed.line.into_owned();
+                held += FOUND_BYTES + line.len();
+                check_memory(&self.limits, held)?;
                 kept.push(Found {
                     rank,
                     timestamp_ns: entry.timestamp_ns,
                     index,
-                    line: processed.line.into_owned(),
+                    line,
                 });
-                if kept.len() > limit {
-                    kept.pop();
+                if kept.len() > limit
+                    && let Some(dropped) = kept.pop()
+                {
+                    held -= FOUND_BYTES + dropped.line.len();
                 }
             }
         }
@@ -551,6 +566,7 @@ impl<'a, R: StreamReader + ?Sized> Evaluator<'a, R> {
             deadline: self.deadline,
             bytes_read: AtomicU64::new(self.stats.bytes_read),
             samples_held: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
         };
         let (accumulators, stats) = fold.run(self.reader, pieces)?;
@@ -727,6 +743,26 @@ fn check_bytes(limits: &QueryLimits, bytes_read: u64) -> Result<(), Error> {
     Ok(())
 }
 
+fn check_memory(limits: &QueryLimits, held: usize) -> Result<(), Error> {
+    if held > limits.max_memory {
+        return Err(Error::MemoryLimit {
+            max: limits.max_memory,
+        });
+    }
+    Ok(())
+}
+
+/// Heap bytes of a kept entry besides its line: the heap slot and the line's `String`.
+const FOUND_BYTES: usize = std::mem::size_of::<Found>();
+
+/// Heap bytes of a label set, estimated: its texts and a map slot of two `String`s per label.
+fn label_set_bytes(labels: &LabelSet) -> usize {
+    labels
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 2 * std::mem::size_of::<String>())
+        .sum()
+}
+
 fn check_deadline(limits: &QueryLimits, deadline: Instant) -> Result<(), Error> {
     if Instant::now() > deadline {
         return Err(Error::Timeout {
@@ -758,6 +794,8 @@ struct RangeFold<'q> {
     /// Shared by the threads, for the limits.
     bytes_read: AtomicU64,
     samples_held: AtomicUsize,
+    /// Heap bytes of the series and samples kept, for `max_memory`.
+    held: AtomicUsize,
     /// Set when a thread fails, so that the others stop.
     failed: AtomicBool,
 }
@@ -847,6 +885,10 @@ impl RangeFold<'_> {
                 + entries.line_bytes() as u64;
             check_bytes(self.limits, total)?;
             check_deadline(self.limits, self.deadline)?;
+            check_memory(
+                self.limits,
+                self.held.load(Ordering::Relaxed) + entries.held_bytes(),
+            )?;
             self.fold(&mut folded.accumulators, piece.stream, index, &entries)?;
         }
         Ok(folded)
@@ -935,19 +977,30 @@ impl RangeFold<'_> {
                     max: self.limits.max_series,
                 });
             }
-            let fresh = if self.additive {
-                Accumulator::Sums {
-                    sums: vec![0.0; self.edges.len() + 1],
-                    counts: vec![0; self.edges.len() + 1],
-                }
+            let (fresh, bytes) = if self.additive {
+                (
+                    Accumulator::Sums {
+                        sums: vec![0.0; self.edges.len() + 1],
+                        counts: vec![0; self.edges.len() + 1],
+                    },
+                    (self.edges.len() + 1)
+                        * (std::mem::size_of::<f64>() + std::mem::size_of::<u32>()),
+                )
             } else {
-                Accumulator::Samples(Vec::new())
+                (Accumulator::Samples(Vec::new()), 0)
             };
+            self.hold(label_set_bytes(key) + bytes)?;
             accumulators.insert(key.clone(), fresh);
         }
         accumulators
             .get_mut(key)
             .ok_or_else(|| Error::Invalid("a series vanished while it was counted".into()))
+    }
+
+    /// Counts `bytes` more kept against `max_memory`.
+    fn hold(&self, bytes: usize) -> Result<(), Error> {
+        let held = self.held.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        check_memory(self.limits, held)
     }
 
     /// Adds a sample `(timestamp, read order)` to a series. `bucket` is the window bucket of
@@ -969,6 +1022,7 @@ impl RangeFold<'_> {
             }
             Accumulator::Samples(samples) => {
                 samples.push((timestamp_ns, order, value));
+                self.hold(std::mem::size_of::<(i64, u64, f64)>())?;
                 let held = self.samples_held.fetch_add(1, Ordering::Relaxed) + 1;
                 if held > self.limits.max_samples {
                     return Err(Error::SamplesLimit {

@@ -428,6 +428,17 @@ impl ChunkEntries<'_> {
         self.lines.bytes().len()
     }
 
+    /// Heap bytes the piece holds: its decoded entries and its lines.
+    pub fn held_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<ColumnEntry>()
+            + self
+                .entries
+                .iter()
+                .map(|e| crate::push::metadata_size(&e.metadata))
+                .sum::<usize>()
+            + self.line_bytes()
+    }
+
     /// The entries, oldest first; an error if the lines are not UTF-8 (damage: every line
     /// was checked when pushed).
     pub fn iter(&self) -> Result<impl Iterator<Item = EntryRef<'_>>, Error> {

@@ -168,6 +168,7 @@ pub(crate) fn limits(state: &AppState) -> QueryLimits {
     QueryLimits {
         timeout: Duration::from_millis(config.query.timeout.as_millis()),
         max_samples: config.query.max_samples,
+        max_memory: usize::try_from(config.query.max_log_query_memory.0).unwrap_or(usize::MAX),
         ..QueryLimits::default()
     }
 }

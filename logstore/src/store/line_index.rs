@@ -334,12 +334,6 @@ impl LineIndex {
             };
             open.reader.searcher()
         };
-        let stream_term = || -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_u64(self.fields.stream, stream),
-                IndexRecordOption::Basic,
-            ))
-        };
         conditions.push(stream_term());
         let action = || format!("searching the line index of day {day}");
         let known = searcher

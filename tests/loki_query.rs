@@ -57,8 +57,18 @@ fn get_ok(app: &Appliance, path: &str, params: &[(&str, String)]) -> Value {
 /// An appliance with two streams: api (logfmt, 4 lines) and web (json, 2 lines), ten seconds
 /// apart, the last one `base + 50s`.
 fn loaded() -> (tempfile::TempDir, Appliance, i64) {
+    loaded_with_config("")
+}
+
+/// [`loaded`] with `config` as its configuration file (none when empty).
+fn loaded_with_config(config: &str) -> (tempfile::TempDir, Appliance, i64) {
     let dir = tempfile::tempdir().unwrap();
-    let app = Appliance::start(dir.path(), &[]);
+    let app = if config.is_empty() {
+        Appliance::start(dir.path(), &[])
+    } else {
+        let file = common::write_file(dir.path(), "sightline.yaml", config);
+        Appliance::start(dir.path(), &["--config", file.to_str().unwrap()])
+    };
     let base = (now_ns() / SECOND - 120) * SECOND;
     push(
         &app,
@@ -242,6 +252,58 @@ fn query_range_returns_streams_and_matrices_in_lokis_shapes() {
         text.starts_with("pipeline error: 'SampleExtractionErr'"),
         "{text}"
     );
+}
+
+#[test]
+fn configured_query_limits_fail_queries_with_their_reasons() {
+    let (_dir, app, base) = loaded_with_config(
+        "limits:\n  logs:\n    max_entries_limit_per_query: 3\n    max_query_series: 1\n    max_query_bytes_read: 100B\n",
+    );
+    let query = |query: &str, extra: &[(&str, String)]| {
+        let mut params = vec![
+            ("query", query.to_owned()),
+            ("start", base.to_string()),
+            ("end", (base + 60 * SECOND).to_string()),
+        ];
+        params.extend_from_slice(extra);
+        get(&app, "/loki/api/v1/query_range", &params)
+    };
+    assert_eq!(
+        query(r#"{app="web"}"#, &[("limit", "4".into())]),
+        (
+            400,
+            "max entries limit per query exceeded, limit > max_entries_limit (4 > 3)\n".into()
+        )
+    );
+    let (status, text) = query(r#"{app="web"}"#, &[("limit", "3".into())]);
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = query(
+        r#"sum by (level) (count_over_time({app="web"} | json [1m]))"#,
+        &[],
+    );
+    assert_eq!(status, 400);
+    assert!(
+        text.starts_with("maximum number of series (1) reached for a single query"),
+        "{text}"
+    );
+    let (status, text) = query(r#"sum(count_over_time({app="web"}[1m]))"#, &[]);
+    assert_eq!(status, 200, "{text}");
+    // The api stream's four lines are 151 bytes, the web stream's two 60; metric queries
+    // count what they read too, as Loki's limit does.
+    let (status, text) = query(r#"{app="api"}"#, &[("limit", "3".into())]);
+    assert_eq!(status, 400);
+    assert!(
+        text.starts_with("the query would read more than 100 bytes of log lines"),
+        "{text}"
+    );
+    let (status, text) = query(r#"count_over_time({env=~".+"}[1m])"#, &[]);
+    assert_eq!(status, 400);
+    assert!(
+        text.starts_with("the query would read more than 100 bytes of log lines"),
+        "{text}"
+    );
+    let (status, text) = query(r#"{app="web"} |= "login""#, &[("limit", "3".into())]);
+    assert_eq!(status, 200, "{text}");
 }
 
 #[test]

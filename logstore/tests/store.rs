@@ -539,7 +539,8 @@ fn or_chains_and_parsed_values_skip_chunks_by_the_line_index() {
             .collect(),
         ..entries
     };
-    // One chunk each: plain infos, a plain error, an escaped error, an error in metadata.
+    // One chunk each: plain infos, a plain error, an escaped error, an error in metadata, an
+    // error in logfmt (no JSON object).
     let chunks = [
         stream(&[("app", "api")], &[(t, r#"{"level":"info","n":"alpha"}"#)]),
         stream(
@@ -548,6 +549,7 @@ fn or_chains_and_parsed_values_skip_chunks_by_the_line_index() {
         ),
         stream(&[("app", "api")], &[(t + 2, r#"{"level":"\u0065rror"}"#)]),
         metadata(stream(&[("app", "api")], &[(t + 3, r#"{"n":"delta"}"#)])),
+        stream(&[("app", "api")], &[(t + 4, "level=error n=echo")]),
     ];
     for chunk in chunks {
         store.push(&[chunk]).unwrap();
@@ -571,13 +573,18 @@ fn or_chains_and_parsed_values_skip_chunks_by_the_line_index() {
     // Either text of an `or` chain: the chunks with neither are not read.
     assert_eq!(
         count(r#"sum(count_over_time({app="api"} |= "alpha" or "bravo" [2d]))"#),
-        (2.0, (2, 2))
+        (2.0, (2, 3))
     );
-    // A parsed value: the plain chunk without it is not read; the escaped one and the one
-    // with metadata are, and count.
+    // A parsed value: the plain chunk without it is not read, nor (for json) the one without
+    // a JSON object; the escaped one and the one with metadata are, and count.
     assert_eq!(
         count(r#"sum(count_over_time({app="api"} | json | level="error" [2d]))"#),
-        (3.0, (3, 1))
+        (3.0, (3, 2))
+    );
+    // logfmt reads the chunk with the text whatever its lines look like.
+    assert_eq!(
+        count(r#"sum(count_over_time({app="api"} | logfmt | level="error" [2d]))"#),
+        (2.0, (4, 1))
     );
 }
 

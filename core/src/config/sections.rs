@@ -157,8 +157,8 @@ impl Default for LimitsConfig {
     }
 }
 
-/// Limits on log pushes, named and defaulted as Loki's `limits_config`; a size or count of
-/// 0 means no limit, a rate of 0 turns that rate limit off.
+/// Limits on log pushes and queries, named and defaulted as Loki's `limits_config`; a size or
+/// count of 0 means no limit, a rate of 0 turns that rate limit off.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogLimitsConfig {
@@ -190,6 +190,12 @@ pub struct LogLimitsConfig {
     pub per_stream_rate_limit: ByteSize,
     /// Burst per stream; 15 MiB.
     pub per_stream_rate_limit_burst: ByteSize,
+    /// Most lines a log query (or live tail) may ask for with its `limit`; 5000.
+    pub max_entries_limit_per_query: usize,
+    /// Most series a LogQL metric query may produce; 500.
+    pub max_query_series: usize,
+    /// Most bytes of log lines one query may read; 0 = no limit.
+    pub max_query_bytes_read: ByteSize,
 }
 
 impl Default for LogLimitsConfig {
@@ -209,6 +215,9 @@ impl Default for LogLimitsConfig {
             ingestion_burst_size: ByteSize(6 << 20),
             per_stream_rate_limit: ByteSize(3 << 20),
             per_stream_rate_limit_burst: ByteSize(15 << 20),
+            max_entries_limit_per_query: 5000,
+            max_query_series: 500,
+            max_query_bytes_read: ByteSize(0),
         }
     }
 }

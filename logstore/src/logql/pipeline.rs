@@ -28,7 +28,7 @@ use super::ast::{
 use super::parser::{PathStep, json_path};
 use super::source::LineHints;
 use super::units;
-use crate::store::Required;
+use crate::store::{LineParser, Required, starts_json_object};
 
 /// Labels while a pipeline runs: sorted, empty values allowed (as `--keep-empty` needs).
 pub type LabelSet = BTreeMap<String, String>;
@@ -59,9 +59,10 @@ pub struct Pipeline {
 /// The escapes: logfmt turns `\x` into `x` for any `x`, so any backslash may hide the text.
 /// In JSON only `\uXXXX` can stand for a character other than `"`, `\`, `/` and the
 /// control characters that have short escapes; for a text without those, a line needs the
-/// text or a `\u`.
+/// text or a `\u`. And `json` extracts nothing from a line that is not an object.
 #[derive(Debug, Clone)]
 struct ParsedValue {
+    parser: LineParser,
     label: String,
     value: String,
     finder: memmem::Finder<'static>,
@@ -74,11 +75,13 @@ impl ParsedValue {
     /// that is not a number (json prints numbers its own way).
     fn of(stages: &[Stage]) -> Option<ParsedValue> {
         let mut stages = stages.iter();
-        let json = loop {
+        let parser = loop {
             match stages.next()? {
                 Stage::LineFilter(_) => {}
-                Stage::Json(extractions) if extractions.is_empty() => break true,
-                Stage::Logfmt { extractions, .. } if extractions.is_empty() => break false,
+                Stage::Json(extractions) if extractions.is_empty() => break LineParser::Json,
+                Stage::Logfmt { extractions, .. } if extractions.is_empty() => {
+                    break LineParser::Logfmt;
+                }
                 _ => return None,
             }
         };
@@ -103,8 +106,13 @@ impl ParsedValue {
                         let short_escapes = value
                             .chars()
                             .any(|c| matches!(c, '"' | '\\' | '/') || c.is_control());
-                        let escape = if json && !short_escapes { "\\u" } else { "\\" };
+                        let escape = if parser == LineParser::Json && !short_escapes {
+                            "\\u"
+                        } else {
+                            "\\"
+                        };
                         return Some(ParsedValue {
+                            parser,
                             label: label.to_owned(),
                             value: value.to_owned(),
                             finder: memmem::Finder::new(value.as_bytes()).into_owned(),
@@ -125,10 +133,11 @@ impl ParsedValue {
         metadata: &[(String, String)],
         line: &str,
     ) -> bool {
+        let line = line.as_bytes();
         !stream_labels.contains_key(&self.label)
             && !metadata.iter().any(|(name, _)| *name == self.label)
-            && self.finder.find(line.as_bytes()).is_none()
-            && self.escape.find(line.as_bytes()).is_none()
+            && ((self.parser == LineParser::Json && !starts_json_object(line))
+                || (self.finder.find(line).is_none() && self.escape.find(line).is_none()))
     }
 }
 
@@ -214,7 +223,7 @@ impl Pipeline {
                     ..
                 }) if patterns.iter().all(|p| !p.is_empty()) => required.push(Required {
                     texts: patterns.clone(),
-                    parsed: false,
+                    parsed: None,
                 }),
                 Stage::LineFormat(_) | Stage::Decolorize => break,
                 _ => {}
@@ -225,7 +234,7 @@ impl Pipeline {
         {
             required.push(Required {
                 texts: vec![parsed.value.clone()],
-                parsed: true,
+                parsed: Some(parsed.parser),
             });
         }
         LineHints { required }
@@ -496,7 +505,7 @@ impl<'de> serde::de::Visitor<'de> for FlatField<'_> {
 
 /// The flattened labels of a JSON object line, or why it is not one.
 fn flat_labels(line: &str) -> Result<Vec<(String, String)>, String> {
-    if !line.trim_start().starts_with('{') {
+    if !starts_json_object(line.as_bytes()) {
         return Err("the line is not a JSON object".into());
     }
     let mut pairs = Vec::new();
@@ -952,7 +961,7 @@ mod tests {
         );
         let text = |texts: &[&str]| Required {
             texts: texts.iter().map(|t| (*t).to_owned()).collect(),
-            parsed: false,
+            parsed: None,
         };
         assert_eq!(
             pipeline.line_hints(&LabelSet::new()).required,
@@ -967,7 +976,7 @@ mod tests {
         let get = Required::text("GET");
         let error = Required {
             texts: vec!["error".to_owned()],
-            parsed: true,
+            parsed: Some(LineParser::Json),
         };
         assert_eq!(
             pipeline.line_hints(&stream).required,

@@ -8,7 +8,9 @@
 //! Literals shorter than three bytes cannot skip anything. A chunk none of whose lines has a
 //! backslash and none of whose entries has structured metadata also gets the term
 //! [`PLAIN_TERM`]: a value a parser extracts is then in its line as written (see
-//! [`Required::parsed`]).
+//! [`Required::parsed`]). A chunk none of whose lines is a JSON object gets
+//! [`NO_OBJECT_TERM`]: the `json` parser extracts nothing from it, so a query over streams of
+//! mixed formats (`{namespace=~".+"} | json | level="error"`) reads only the JSON ones.
 //!
 //! The index only ever says "cannot contain": a chunk it does not know (cut after the last
 //! commit, or persisted by RocksDB when the index was not committed before a crash) is read.
@@ -33,10 +35,11 @@ use crate::error::Error;
 pub struct Required {
     /// The line holds at least one of these (ASCII case-insensitively).
     pub texts: Vec<String>,
-    /// The texts are values a parser must extract (`| json | level="error"`): a line that
-    /// holds one escaped (it has a backslash) or an entry with structured metadata (a label
-    /// of the same name) may pass without holding a text as written.
-    pub parsed: bool,
+    /// The texts are values this parser must extract (`| json | level="error"`): a line
+    /// that holds one escaped (it has a backslash) or an entry with structured metadata (a
+    /// label of the same name) may pass without holding a text as written; a line `json`
+    /// extracts from is a JSON object.
+    pub parsed: Option<LineParser>,
 }
 
 impl Required {
@@ -44,14 +47,33 @@ impl Required {
     pub fn text(text: &str) -> Required {
         Required {
             texts: vec![text.to_owned()],
-            parsed: false,
+            parsed: None,
         }
     }
+}
+
+/// The parser that extracts a [`Required`] value from a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineParser {
+    /// `| json`: only lines that [start a JSON object](starts_json_object) give labels.
+    Json,
+    /// `| logfmt`.
+    Logfmt,
+}
+
+/// Whether `line` may be a JSON object: its first byte that is not ASCII whitespace is `{`.
+/// The `json` stage parses only such lines, and the index marks chunks with none.
+pub(crate) fn starts_json_object(line: &[u8]) -> bool {
+    line.trim_ascii_start().first() == Some(&b'{')
 }
 
 /// The term of chunks with no backslash in a line and no structured metadata. Trigrams are
 /// below `1 << 24`.
 const PLAIN_TERM: u64 = 1 << 24;
+
+/// The term of chunks none of whose lines [starts a JSON object](starts_json_object). Its
+/// absence says nothing (chunks indexed before it existed lack it too).
+const NO_OBJECT_TERM: u64 = PLAIN_TERM + 1;
 
 /// Memory the writer of one day may buffer before it writes a segment: tantivy's minimum
 /// (`MEMORY_BUDGET_NUM_BYTES_MIN`, not exported).
@@ -222,16 +244,21 @@ impl LineIndex {
         doc.add_bytes(self.fields.chunk, chunk_key);
         doc.add_u64(self.fields.stream, stream);
         let mut escaped = false;
+        let mut object = false;
         {
             let mut grams = self.grams.lock().unwrap_or_else(|e| e.into_inner());
             for line in lines {
                 escaped = escaped || memchr::memchr(b'\\', line).is_some();
+                object = object || starts_json_object(line);
                 trigrams(line, |gram| grams.insert(gram));
             }
             grams.drain(|gram| doc.add_u64(self.fields.gram, u64::from(gram)));
         }
         if !escaped && !has_metadata {
             doc.add_u64(self.fields.gram, PLAIN_TERM);
+        }
+        if !object {
+            doc.add_u64(self.fields.gram, NO_OBJECT_TERM);
         }
         let mut days = self.lock_days();
         let Some(open) = self.open_day(&mut days, day, true)? else {
@@ -277,27 +304,23 @@ impl LineIndex {
 
     /// The keys of `stream`'s chunks of `day` that the index knows and that cannot hold a
     /// line meeting every one of `required`: they lack a trigram of each of its texts (and,
-    /// for parsed values, are plain).
+    /// for parsed values, are plain; for `json`, or have no JSON object).
     pub(crate) fn chunks_without(
         &self,
         day: i32,
         stream: u64,
         required: &[Required],
     ) -> Result<HashSet<Vec<u8>>, Error> {
-        let term = |value: u64| -> Box<dyn Query> {
+        let term = |field: Field, value: u64| -> Box<dyn Query> {
             Box::new(TermQuery::new(
-                Term::from_field_u64(self.fields.gram, value),
+                Term::from_field_u64(field, value),
                 IndexRecordOption::Basic,
             ))
         };
-        let stream_term = || -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_u64(self.fields.stream, stream),
-                IndexRecordOption::Basic,
-            ))
-        };
+        let gram = |value: u64| term(self.fields.gram, value);
+        let stream_term = || term(self.fields.stream, stream);
         // Per requirement, the chunks that may meet it; a requirement the index cannot
-        // narrow (a text under three bytes) is left out.
+        // narrow (a text under three bytes, unless `json` must parse it) is left out.
         let mut conditions = Vec::new();
         'requirements: for requirement in required {
             if requirement.texts.is_empty() {
@@ -309,17 +332,21 @@ impl LineIndex {
                 trigrams(text.as_bytes(), |gram| grams.push(u64::from(gram)));
                 grams.sort_unstable();
                 grams.dedup();
-                if grams.is_empty() {
+                let mut may_hold: Vec<(Occur, Box<dyn Query>)> =
+                    grams.into_iter().map(|g| (Occur::Must, gram(g))).collect();
+                if requirement.parsed == Some(LineParser::Json) {
+                    may_hold.push((Occur::MustNot, gram(NO_OBJECT_TERM)));
+                }
+                if may_hold.is_empty() {
                     continue 'requirements;
                 }
-                any_of.push(Box::new(BooleanQuery::intersection(
-                    grams.into_iter().map(term).collect(),
-                )));
+                may_hold.push((Occur::Must, stream_term()));
+                any_of.push(Box::new(BooleanQuery::new(may_hold)));
             }
-            if requirement.parsed {
+            if requirement.parsed.is_some() {
                 any_of.push(Box::new(BooleanQuery::new(vec![
                     (Occur::Must, stream_term()),
-                    (Occur::MustNot, term(PLAIN_TERM)),
+                    (Occur::MustNot, gram(PLAIN_TERM)),
                 ])));
             }
             conditions.push(Box::new(BooleanQuery::union(any_of)) as Box<dyn Query>);

@@ -54,7 +54,8 @@ use crate::error::Error;
 use crate::push::PushStream;
 
 pub use follow::{WalFollower, WalRecord};
-pub use line_index::Required;
+pub(crate) use line_index::starts_json_object;
+pub use line_index::{LineParser, Required};
 pub use read::{ChunkEntries, ChunkList, ChunkRef, Direction, EntryPage, EntryRef, StreamRef};
 pub use wal::WalReplay;
 

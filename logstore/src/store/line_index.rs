@@ -3,12 +3,16 @@
 //! for literal substrings (`|= "needle"`, the literal parts of a regex) skips the chunks that
 //! lack one of the literals' trigrams.
 //!
-//! Trigrams are three bytes of one line with ASCII letters lowercased, packed into a `u64`
+//! Trigrams are three consecutive word bytes of one line (ASCII letters, digits and `_`, and
+//! the bytes of non-ASCII characters) with ASCII letters lowercased, packed into a `u64`
 //! term, so the index also serves case-insensitive filters and never needs a tokenizer.
-//! Literals shorter than three bytes cannot skip anything. A chunk none of whose lines has a
-//! backslash and none of whose entries has structured metadata also gets the term
-//! [`PLAIN_TERM`]: a value a parser extracts is then in its line as written (see
-//! [`Required::parsed`]). A chunk none of whose lines is a JSON object gets
+//! Trigrams holding a space or punctuation are neither indexed nor looked up: they cost
+//! indexing time for little skipping (indexes written before hold them too, which is
+//! harmless). Literals without three word bytes in a row cannot skip anything.
+//!
+//! A chunk none of whose lines has a backslash and none of whose entries has structured
+//! metadata also gets the term [`PLAIN_TERM`]: a value a parser extracts is then in its line
+//! as written (see [`Required::parsed`]). A chunk none of whose lines is a JSON object gets
 //! [`NO_OBJECT_TERM`]: the `json` parser extracts nothing from it, so a query over streams of
 //! mixed formats (`{namespace=~".+"} | json | level="error"`) reads only the JSON ones.
 //!
@@ -145,12 +149,34 @@ impl GramSet {
     }
 }
 
-/// The trigrams of `text` (ASCII letters lowercased), each at most once per call order.
+/// Per byte: its ASCII-lowercased value, or 0 for a byte that is not a word byte (see the
+/// module docs; 0 itself is not one).
+static WORD_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 1usize;
+    while byte < 256 {
+        let b = byte as u8;
+        if b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 {
+            table[byte] = b.to_ascii_lowercase();
+        }
+        byte += 1;
+    }
+    table
+};
+
+/// The trigrams of `text`: each run of three word bytes, ASCII letters lowercased, in order.
 fn trigrams(text: &[u8], mut each: impl FnMut(u32)) {
     let mut window = 0u32;
-    for (i, byte) in text.iter().enumerate() {
-        window = ((window << 8) | u32::from(byte.to_ascii_lowercase())) & 0x00ff_ffff;
-        if i >= 2 {
+    let mut run = 0u32;
+    for byte in text {
+        let word = WORD_BYTES[usize::from(*byte)];
+        if word == 0 {
+            run = 0;
+            continue;
+        }
+        window = ((window << 8) | u32::from(word)) & 0x00ff_ffff;
+        run += 1;
+        if run >= 3 {
             each(window);
         }
     }
@@ -320,7 +346,7 @@ impl LineIndex {
         let gram = |value: u64| term(self.fields.gram, value);
         let stream_term = || term(self.fields.stream, stream);
         // Per requirement, the chunks that may meet it; a requirement the index cannot
-        // narrow (a text under three bytes, unless `json` must parse it) is left out.
+        // narrow (a text without a trigram, unless `json` must parse it) is left out.
         let mut conditions = Vec::new();
         'requirements: for requirement in required {
             if requirement.texts.is_empty() {
@@ -425,10 +451,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trigrams_are_lowercased_and_distinct_per_chunk() {
+    fn trigrams_are_lowercased_word_runs_and_distinct_per_chunk() {
         let mut found = Vec::new();
         trigrams(b"AbCd", |g| found.push(g));
         assert_eq!(found, [0x0061_6263, 0x0062_6364]);
+        // Only runs of word bytes: "ab c_d" has one, "c_d".
+        found.clear();
+        trigrams("ab c_d é".as_bytes(), |g| found.push(g));
+        assert_eq!(found, [0x0063_5f64]);
+        found.clear();
+        trigrams("aé".as_bytes(), |g| found.push(g));
+        assert_eq!(found, [0x0061_c3a9]);
         let mut set = GramSet::new();
         for line in [&b"abcabc"[..], b"ab", b"bca"] {
             trigrams(line, |g| set.insert(g));

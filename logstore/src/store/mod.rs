@@ -33,6 +33,7 @@
 mod codec;
 mod directory;
 mod follow;
+mod head;
 mod keys;
 mod line_index;
 mod read;
@@ -52,6 +53,7 @@ use sightline_core::labels::Labels;
 
 use crate::error::Error;
 use crate::push::PushStream;
+use head::Head;
 
 pub use follow::{WalFollower, WalRecord};
 pub(crate) use line_index::starts_json_object;
@@ -82,12 +84,13 @@ pub struct StoreOptions {
     pub max_chunk_age: Duration,
     /// Time without appends after which a head is cut; 30 min (Loki's `chunk_idle_period`).
     pub chunk_idle: Duration,
-    /// Raw bytes all heads may hold together before the largest is cut; 48 MiB (peak RSS
-    /// while ingesting, see docs/BENCHMARKS.md).
+    /// Raw bytes all heads may hold together before the largest is cut; 32 MiB (the heads
+    /// are most of the memory used while ingesting, see docs/BENCHMARKS.md).
     pub max_head_bytes: usize,
     /// Size at which a WAL segment is closed and a new one started; 64 MiB.
     pub wal_segment_bytes: u64,
-    /// Chunk compression; zstd level 3 (see docs/BENCHMARKS.md).
+    /// Chunk compression; zstd level 1 (on the log benchmark both smaller and faster than
+    /// level 3, docs/BENCHMARKS.md).
     pub compression: ChunkCompression,
 }
 
@@ -97,9 +100,9 @@ impl Default for StoreOptions {
             chunk_target_bytes: 1536 << 10,
             max_chunk_age: Duration::from_secs(3600),
             chunk_idle: Duration::from_secs(1800),
-            max_head_bytes: 48 << 20,
+            max_head_bytes: 32 << 20,
             wal_segment_bytes: 64 << 20,
-            compression: ChunkCompression::Zstd { level: 3 },
+            compression: ChunkCompression::Zstd { level: 1 },
         }
     }
 }
@@ -121,35 +124,6 @@ pub struct StoreStats {
     pub replayed_entries: u64,
 }
 
-/// One stream's unpersisted entries of one day.
-struct Head {
-    /// Entry bodies ([`codec::put_entry_body`]) in arrival order.
-    data: Vec<u8>,
-    /// (timestamp, offset, length) into `data`, in arrival order.
-    entries: Vec<(i64, u32, u32)>,
-    min_ts: i64,
-    max_ts: i64,
-    first_seq: u64,
-    last_seq: u64,
-    created: Instant,
-    last_append: Instant,
-}
-
-impl Head {
-    fn new(seq: u64, now: Instant) -> Head {
-        Head {
-            data: Vec::new(),
-            entries: Vec::new(),
-            min_ts: i64::MAX,
-            max_ts: i64::MIN,
-            first_seq: seq,
-            last_seq: seq,
-            created: now,
-            last_append: now,
-        }
-    }
-}
-
 /// Streams by labels and by id.
 #[derive(Default)]
 struct StreamIndex {
@@ -162,6 +136,9 @@ struct State {
     index: StreamIndex,
     heads: HashMap<(u64, i32), Head>,
     head_bytes: usize,
+    /// A cut's entry and line columns, kept between cuts so that each cut does not
+    /// allocate (and free) buffers the size of a chunk.
+    cut_columns: (Vec<u8>, Vec<u8>),
     /// Per (stream, day), the WAL sequence through which entries are persisted; only used
     /// while replaying.
     replay_markers: HashMap<(u64, i32), u64>,
@@ -226,7 +203,9 @@ impl LogStore {
         db_options.set_max_log_file_size(1 << 20);
         // RocksDB preallocates 4 MiB for each MANIFEST; its edits here are a few KiB.
         db_options.set_manifest_preallocation_size(64 << 10);
-        db_options.set_db_write_buffer_size(16 << 20);
+        // Memtables of all column families together: chunks pass through them once, on their
+        // way to a table file.
+        db_options.set_db_write_buffer_size(8 << 20);
         let names = Db::list_cf(&db_options, &path)
             .unwrap_or_else(|_| vec![rocksdb::DEFAULT_COLUMN_FAMILY_NAME.to_owned()]);
         let day_cache = Cache::new_lru_cache(DAY_CACHE_BYTES);
@@ -248,6 +227,7 @@ impl LogStore {
             index: load_index(&db)?,
             heads: HashMap::new(),
             head_bytes: 0,
+            cut_columns: (Vec::new(), Vec::new()),
             replay_markers: load_markers(&db)?,
             dropped_before: load_dropped_before(&db)?,
             chunks_written: 0,
@@ -754,20 +734,8 @@ fn apply(
                 .heads
                 .entry((id, day))
                 .or_insert_with(|| Head::new(seq, now));
-            let offset = head.data.len();
-            // The body: the line and metadata, each length a varint of at most 10 bytes.
-            let body_bytes = entry.size() + 10 * (2 + 2 * entry.metadata.len());
-            grow_by_quarters(&mut head.data, body_bytes);
-            grow_by_quarters(&mut head.entries, 1);
-            codec::put_entry_body(&mut head.data, entry);
-            let len = head.data.len() - offset;
-            head.entries
-                .push((entry.timestamp_ns, offset as u32, len as u32));
-            head.min_ts = head.min_ts.min(entry.timestamp_ns);
-            head.max_ts = head.max_ts.max(entry.timestamp_ns);
-            head.last_seq = seq;
-            head.last_append = now;
-            let full = head.data.len() >= options.chunk_target_bytes;
+            let len = head.append(entry, seq, now);
+            let full = head.bytes() >= options.chunk_target_bytes;
             state.head_bytes += len;
             applied += 1;
             if full {
@@ -779,7 +747,7 @@ fn apply(
         let Some(largest) = state
             .heads
             .iter()
-            .max_by_key(|(_, head)| head.data.len())
+            .max_by_key(|(_, head)| head.bytes())
             .map(|(key, _)| *key)
         else {
             break;
@@ -789,18 +757,10 @@ fn apply(
     Ok(applied)
 }
 
-/// Makes room for `additional` more items, growing by a quarter rather than doubling: spare
-/// capacity of the heads is resident memory, and the heads are most of the store's memory.
-fn grow_by_quarters<T>(vec: &mut Vec<T>, additional: usize) {
-    if vec.capacity() - vec.len() < additional {
-        vec.reserve_exact(additional.max(vec.capacity() / 4).max(64));
-    }
-}
-
 /// Forgets a head without persisting it (its day is being dropped).
 fn drop_head(state: &mut State, key: (u64, i32)) {
     if let Some(head) = state.heads.remove(&key) {
-        state.head_bytes -= head.data.len();
+        state.head_bytes -= head.bytes();
     }
 }
 
@@ -816,7 +776,7 @@ fn cut(
     let Some(mut head) = state.heads.remove(&key) else {
         return Ok(());
     };
-    state.head_bytes -= head.data.len();
+    state.head_bytes -= head.bytes();
     let (id, day) = key;
     let name = keys::day_cf(day);
     if state.days.insert(day) {
@@ -826,22 +786,23 @@ fn cut(
     let cf = db
         .cf_handle(&name)
         .ok_or_else(|| corrupt("column family vanished", name.clone()))?;
-    head.entries.sort_by_key(|(ts, offset, _)| (*ts, *offset));
-    let data = &head.data;
-    let body =
-        |(_, offset, len): &(i64, u32, u32)| &data[*offset as usize..(*offset + *len) as usize];
-    let mut entry_column = Vec::with_capacity(head.entries.len() * 4);
-    let mut line_column = Vec::with_capacity(data.len());
+    head.sort();
+    let entries = head.entries();
+    let (entry_column, line_column) = &mut state.cut_columns;
+    entry_column.clear();
+    line_column.clear();
     codec::encode_columns(
-        head.entries.iter().map(|entry| (entry.0, body(entry))),
-        &mut entry_column,
-        &mut line_column,
+        entries
+            .iter()
+            .map(|entry| (entry.timestamp_ns, head.body(entry))),
+        entry_column,
+        line_column,
     )
     .map_err(|e| corrupt(e.what, format!("the head of stream {id}")))?;
     let chunk_key = keys::entries_key(id, head.min_ts, head.max_ts, head.last_seq);
     let mut batch = WriteBatch::default();
-    batch.put_cf(&cf, keys::lines_key(&chunk_key), line_column);
-    batch.put_cf(&cf, &chunk_key, entry_column);
+    batch.put_cf(&cf, keys::lines_key(&chunk_key), &line_column[..]);
+    batch.put_cf(&cf, &chunk_key, &entry_column[..]);
     batch.put(keys::marker_key(day, id), head.last_seq.to_be_bytes());
     db.write_opt(batch, &no_wal())
         .map_err(rocks(format!("writing a chunk to {name}")))?;
@@ -860,12 +821,12 @@ fn cut(
         day,
         id,
         &chunk_key,
-        head.entries
+        entries
             .iter()
-            .filter_map(|entry| codec::entry_line(body(entry)).ok()),
-        head.entries
+            .filter_map(|entry| codec::entry_line(head.body(entry)).ok()),
+        entries
             .iter()
-            .any(|entry| codec::has_metadata(body(entry))),
+            .any(|entry| codec::has_metadata(head.body(entry))),
     )?;
     Ok(())
 }

@@ -13,6 +13,7 @@ use sightline_core::matcher::Matcher;
 
 use super::codec::{self, ColumnEntry};
 use super::directory::StoredChunk;
+use super::head::Head;
 use super::{LogStore, Required, corrupt, keys, rocks};
 use crate::error::Error;
 use crate::push::Entry;
@@ -52,9 +53,6 @@ fn matches_all(matchers: &[Matcher], labels: &Labels) -> bool {
         .iter()
         .all(|m| m.matches(labels.get(m.name()).unwrap_or("")))
 }
-
-/// A head's entry bodies and its `(timestamp, offset, length)` entries within a range.
-type HeadCopy = (Vec<u8>, Vec<(i64, u32, u32)>);
 
 /// The days that overlap `[start_ns, end_ns)`.
 fn days(start_ns: i64, end_ns: i64) -> std::ops::RangeInclusive<i32> {
@@ -161,7 +159,7 @@ impl LogStore {
     /// For the LogQL engine: pass what every kept line must contain, e.g. the `"needle"` of
     /// `|= "needle"`, or a literal every match of a `|~` regex contains; never literals of
     /// `!=`, `!~` or of one branch of an alternation. Chunks the index has not committed yet
-    /// are listed. Texts shorter than three bytes skip nothing.
+    /// are listed. Texts without three word bytes in a row (see the line index) skip nothing.
     ///
     /// The heads are copied and the chunks listed under one lock, so a head cut into a chunk
     /// meanwhile is seen once.
@@ -191,20 +189,12 @@ impl LogStore {
                 }
                 stored.push((*day, overlapping));
             }
-            let heads: Vec<HeadCopy> = state
-                .heads
-                .iter()
-                .filter(|((id, day), _)| *id == stream && range.contains(day))
-                .filter_map(|(_, head)| {
-                    let entries: Vec<(i64, u32, u32)> = head
-                        .entries
-                        .iter()
-                        .filter(|(ts, _, _)| *ts >= start_ns && *ts < end_ns)
-                        .copied()
-                        .collect();
-                    (!entries.is_empty()).then(|| (head.data.clone(), entries))
-                })
-                .collect();
+            let mut heads = Vec::new();
+            for ((id, day), head) in &state.heads {
+                if *id == stream && range.contains(day) {
+                    heads.extend(copy_head(stream, head, start_ns, end_ns)?);
+                }
+            }
             (stored, heads)
         };
         for (day, chunks) in stored {
@@ -232,20 +222,11 @@ impl LogStore {
                 });
             }
         }
-        for (data, mut entries) in heads {
-            entries.sort_by_key(|(ts, offset, _)| (*ts, *offset));
-            let mut read = ChunkEntries::new(stream);
-            let mut lines = Vec::with_capacity(data.len());
-            for (ts, offset, len) in entries {
-                let body = &data[offset as usize..(offset + len) as usize];
-                codec::push_body(body, ts, &mut read.entries, &mut lines)
-                    .map_err(|e| corrupt(e.what, format!("the head of stream {stream}")))?;
-            }
+        for read in heads {
             let (Some(first), Some(last)) = (read.entries.first(), read.entries.last()) else {
                 continue;
             };
             let (min_ts, max_ts) = (first.timestamp_ns, last.timestamp_ns);
-            read.lines = Lines::Owned(lines);
             list.chunks.push(ChunkRef {
                 stream,
                 min_ts,
@@ -451,6 +432,33 @@ impl ChunkEntries<'_> {
             metadata: &entry.metadata,
         }))
     }
+}
+
+/// A copy of `head`'s entries of `stream` within `[start_ns, end_ns)`, sorted, with their
+/// lines; `None` when it has none there.
+fn copy_head(
+    stream: u64,
+    head: &Head,
+    start_ns: i64,
+    end_ns: i64,
+) -> Result<Option<ChunkEntries<'static>>, Error> {
+    let within = head.sorted_within(start_ns, end_ns);
+    if within.is_empty() {
+        return Ok(None);
+    }
+    let mut read = ChunkEntries::new(stream);
+    let mut lines = Vec::new();
+    for entry in &within {
+        codec::push_body(
+            head.body(entry),
+            entry.timestamp_ns,
+            &mut read.entries,
+            &mut lines,
+        )
+        .map_err(|e| corrupt(e.what, format!("the head of stream {stream}")))?;
+    }
+    read.lines = Lines::Owned(lines);
+    Ok(Some(read))
 }
 
 #[cfg(test)]

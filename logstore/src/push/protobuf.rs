@@ -100,10 +100,19 @@ pub fn decode(body: &[u8], max_decompressed_bytes: usize) -> Result<PushRequest,
             claimed: ClaimedSize::Bytes(length),
         });
     }
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
-        .map_err(|source| Error::Snappy { source })?;
-    decode_uncompressed(&raw)
+    // Each thread decompresses into the buffer it used for its last body: a body's worth
+    // of memory allocated and freed per push fragmented the heap.
+    thread_local! {
+        static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    RAW.with_borrow_mut(|raw| {
+        raw.clear();
+        raw.resize(length, 0);
+        let written = snap::raw::Decoder::new()
+            .decompress(body, raw)
+            .map_err(|source| Error::Snappy { source })?;
+        decode_uncompressed(&raw[..written])
+    })
 }
 
 /// Decodes an uncompressed `logproto.PushRequest`.

@@ -139,6 +139,8 @@ struct State {
     /// A cut's entry and line columns, kept between cuts so that each cut does not
     /// allocate (and free) buffers the size of a chunk.
     cut_columns: (Vec<u8>, Vec<u8>),
+    /// A push's WAL record, kept between pushes for the same reason.
+    wal_record: Vec<u8>,
     /// Per (stream, day), the WAL sequence through which entries are persisted; only used
     /// while replaying.
     replay_markers: HashMap<(u64, i32), u64>,
@@ -228,6 +230,7 @@ impl LogStore {
             heads: HashMap::new(),
             head_bytes: 0,
             cut_columns: (Vec::new(), Vec::new()),
+            wal_record: Vec::new(),
             replay_markers: load_markers(&db)?,
             dropped_before: load_dropped_before(&db)?,
             chunks_written: 0,
@@ -279,11 +282,11 @@ impl LogStore {
         if streams.iter().all(|s| s.entries.is_empty()) {
             return Ok(());
         }
-        let mut record = Vec::new();
-        codec::encode_push(streams, &mut record);
         let seq = {
             let mut state = self.lock();
-            let seq = self.wal.append(&record)?;
+            state.wal_record.clear();
+            codec::encode_push(streams, &mut state.wal_record);
+            let seq = self.wal.append(&state.wal_record)?;
             apply(
                 &self.db,
                 &self.lines,

@@ -1,18 +1,22 @@
 //! A head: one stream's entries of one UTC day that are not in a chunk yet, as encoded
 //! bodies ([`codec::put_entry_body`]) in arrival order.
 //!
-//! Bodies live in blocks of [`BLOCK_BYTES`] (one larger block for a body that does not fit
-//! one), never straddling two, so a head grows without copying what it holds, a quiet
-//! stream holds one small block, and the allocator sees blocks of one size instead of
-//! buffers of every size up to a chunk: growing one buffer per head left most of the
-//! store's resident memory as free space the allocator could not hand back.
+//! Bodies live in blocks, never straddling two: a head's first block has
+//! [`FIRST_BLOCK_BYTES`], each next one twice as many up to [`BLOCK_BYTES`] (a body that
+//! does not fit one gets a block of its own size). So a head grows without copying what it
+//! holds, a quiet stream holds one small block, and the allocator sees blocks of five sizes
+//! instead of buffers of every size up to a chunk: growing one buffer per head left most of
+//! the store's resident memory as free space the allocator could not hand back.
 
 use std::time::Instant;
 
 use super::codec;
 use crate::push::Entry;
 
-/// Bytes of a block.
+/// Bytes of a head's first block.
+const FIRST_BLOCK_BYTES: usize = 4 << 10;
+
+/// Bytes of a block from a head's fifth on (the first's doubled four times).
 const BLOCK_BYTES: usize = 64 << 10;
 
 /// Where an entry's body is, and its timestamp.
@@ -65,7 +69,8 @@ impl Head {
             .last()
             .is_some_and(|block| block.capacity() - block.len() >= most);
         if !fits {
-            self.blocks.push(Vec::with_capacity(most.max(BLOCK_BYTES)));
+            let size = (FIRST_BLOCK_BYTES << self.blocks.len().min(4)).min(BLOCK_BYTES);
+            self.blocks.push(Vec::with_capacity(size.max(most)));
         }
         let block_index = self.blocks.len() - 1;
         let block = &mut self.blocks[block_index];
@@ -156,7 +161,9 @@ mod tests {
             bytes += head.append(&entry(*ts, line.clone()), 2, now);
         }
         assert_eq!(head.bytes(), bytes);
-        assert!(head.blocks.len() > 2, "{} blocks", head.blocks.len());
+        let sizes: Vec<usize> = head.blocks.iter().map(Vec::capacity).collect();
+        assert_eq!(sizes[..5], [4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10]);
+        assert!(sizes.contains(&(big.len() + 10 * 2)), "{sizes:?}");
         assert_eq!((head.min_ts, head.max_ts, head.last_seq), (0, 6, 2));
         let mut expected: Vec<(i64, usize)> = lines
             .iter()

@@ -15,6 +15,7 @@ pub mod dashboards;
 mod federate;
 mod http_metrics;
 mod lifecycle;
+mod memory_ceiling;
 mod pages;
 mod query_thread;
 pub mod remote_write;

@@ -34,6 +34,7 @@ use crate::dashboards::Dashboard;
 use crate::federate::federate;
 use crate::http_metrics::{self, HttpMetrics};
 use crate::lifecycle::{self, Readiness};
+use crate::memory_ceiling::{MemoryCeiling, admit_push};
 use crate::pages::{self, IngestMeter};
 use crate::remote_write::{self, RemoteWriteMetrics};
 
@@ -68,6 +69,8 @@ pub(crate) struct AppState {
     pub(crate) started: SystemTime,
     /// Ingest rates for Home.
     pub(crate) ingest: Arc<IngestMeter>,
+    /// The pushes admitted under `limits.memory_ceiling`.
+    pub(crate) memory_ceiling: MemoryCeiling,
 }
 
 impl AppState {
@@ -132,6 +135,7 @@ impl HttpServer {
         let state = AppState {
             http_metrics: HttpMetrics::register(&registry)?,
             remote_write_metrics: RemoteWriteMetrics::register(&registry)?,
+            memory_ceiling: MemoryCeiling::register(&registry)?,
             config,
             backends,
             build,
@@ -143,6 +147,7 @@ impl HttpServer {
             started: SystemTime::now(),
             ingest: Arc::new(IngestMeter::new()),
         };
+        let admit = from_fn_with_state(state.clone(), admit_push);
         let protected = Router::new()
             .route("/metrics", get(http_metrics::expose))
             .route("/metrics/node", get(http_metrics::expose_host))
@@ -181,7 +186,10 @@ impl HttpServer {
                 get(format_query::format_query).post(format_query::format_query),
             )
             .route("/federate", get(federate))
-            .route("/api/v1/write", post(remote_write::write))
+            .route(
+                "/api/v1/write",
+                post(remote_write::write).layer(admit.clone()),
+            )
             .route("/api/v1/rules", get(rules_api::rules))
             .route("/api/v1/alerts", get(rules_api::alerts))
             .route(
@@ -199,8 +207,11 @@ impl HttpServer {
             )
             .route("/api/v2/receivers", get(alertmanager_api::receivers))
             .route("/api/v2/status", get(alertmanager_api::status))
-            .route("/loki/api/v1/push", post(loki_api::push))
-            .route("/api/prom/push", post(loki_api::push))
+            .route(
+                "/loki/api/v1/push",
+                post(loki_api::push).layer(admit.clone()),
+            )
+            .route("/api/prom/push", post(loki_api::push).layer(admit))
             .route("/flush", post(loki_api::flush))
             .route(
                 "/loki/api/v1/query",

@@ -144,6 +144,10 @@ impl Check for RetentionOverride {
 pub struct LimitsConfig {
     /// Largest request body the HTTP server reads; larger requests get 413.
     pub request_body_size: ByteSize,
+    /// Resident memory above which pushes (Loki push, remote write) are refused with 429 and
+    /// `Retry-After`, so that a flood meets back-pressure rather than the OOM killer; 0 =
+    /// none.
+    pub memory_ceiling: ByteSize,
     /// What log pushes may contain and how fast they may come (Loki's `limits_config`).
     pub logs: LogLimitsConfig,
 }
@@ -152,6 +156,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             request_body_size: ByteSize(32 << 20),
+            memory_ceiling: ByteSize(0),
             logs: LogLimitsConfig::default(),
         }
     }

@@ -11,12 +11,18 @@ Starts, on 127.0.0.1 only:
   - Sightline (the release binary by default) with the fixture rules of
     ../shared/fixtures/rules/plain and a notifier routing to the fake receivers.
 
-While it runs it samples Sightline's CPU and RSS every 5 s and times a fixed set of PromQL
-and LogQL queries every 30 s. At the end it checks that every pushed (acknowledged) log line
-is stored, and prints a Markdown report: CPU, RSS over time, disk growth per day
-(extrapolated), alert latency, query latencies, next to the seed stack's budget.
+With --peers, Prometheus and VictoriaMetrics (Debian packages `prometheus`,
+`victoria-metrics`) run alongside in the same run, scraping the same targets at the same
+interval (Prometheus also evaluates the same fixture rules; VictoriaMetrics single-node has
+no rule evaluation), for a side-by-side table of the metric load.
 
-Usage: benches/homelab_soak.py [--binary target/release/sightline] [--duration 600]
+While it runs it samples each process's CPU and RSS every 5 s and times a fixed set of PromQL
+(and, on Sightline, LogQL) queries every 30 s. At the end it checks that every pushed
+(acknowledged) log line is stored, and prints a Markdown report: CPU, RSS over time, disk
+growth per day (extrapolated), alert latency, query latencies, next to the seed stack's
+budget, and the side-by-side table.
+
+Usage: benches/homelab_soak.py [--binary target/release/sightline] [--duration 600] [--peers]
 """
 
 import argparse
@@ -40,6 +46,8 @@ SHARED = REPO.parent / "shared"
 TARGETS_PY = SHARED / "bench/metrics/targets.py"
 FIXTURE_RULES = SHARED / "fixtures/rules/plain"
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
+PROMETHEUS = "/usr/bin/prometheus"
+VICTORIA_METRICS = "/usr/bin/victoria-metrics"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -188,6 +196,79 @@ alertmanager:
     return work / "sightline.yml"
 
 
+def write_peer_scrape_configs(work, target_ports, node_port, switch_port):
+    """The metric part of Sightline's config: Prometheus's (with the rules) and
+    VictoriaMetrics's (scrape only)."""
+    targets = ", ".join(f"'127.0.0.1:{p}'" for p in target_ports)
+    scrape = f"""
+scrape_configs:
+  - job_name: homelab
+    static_configs: [{{targets: [{targets}]}}]
+  - job_name: node-exporter
+    static_configs: [{{targets: ['127.0.0.1:{node_port}']}}]
+  - job_name: switch
+    scrape_interval: 1s
+    static_configs: [{{targets: ['127.0.0.1:{switch_port}']}}]
+"""
+    prometheus, victoria = work / "prometheus.yml", work / "victoria-metrics.yml"
+    prometheus.write_text("global: {scrape_interval: 15s, evaluation_interval: 15s}\n"
+                          "rule_files: [rules/*.yaml]\n" + scrape)
+    victoria.write_text("global: {scrape_interval: 15s}\n" + scrape)
+    return prometheus, victoria
+
+
+class Peer:
+    """A process measured in the run: its name, query URL and data directory."""
+
+    def __init__(self, name, process, base, data):
+        self.name, self.process, self.base, self.data = name, process, base, data
+        self.samples = []
+        self.timings = {q: [] for q in PROMQL_QUERIES}
+        self.cpu0 = self.disk0 = 0
+
+    def start_measuring(self):
+        self.cpu0, _ = process_sample(self.process.pid)
+        self.disk0 = disk_usage(self.data)
+
+    def sample(self, elapsed):
+        cpu, rss = process_sample(self.process.pid)
+        self.samples.append((elapsed, cpu - self.cpu0, rss))
+
+    def time_queries(self, now):
+        for query in PROMQL_QUERIES:
+            took, _ = get_json(f"{self.base}/api/v1/query_range", {
+                "query": query, "start": now - 3600, "end": now, "step": 15})
+            self.timings[query].append(took)
+
+
+def start_peers(work, configs, children):
+    """Prometheus and VictoriaMetrics on the same targets, each on its own port."""
+    prometheus_config, victoria_config = configs
+    peers = []
+    for name, binary, argv in [
+        ("Prometheus 2.42", PROMETHEUS, lambda listen, data: [
+            f"--config.file={prometheus_config}", f"--storage.tsdb.path={data}",
+            f"--web.listen-address={listen}"]),
+        ("VictoriaMetrics", VICTORIA_METRICS, lambda listen, data: [
+            f"-promscrape.config={victoria_config}", f"-storageDataPath={data}",
+            f"-httpListenAddr={listen}", "-retentionPeriod=7d"]),
+    ]:
+        if not os.path.exists(binary):
+            raise SystemExit(f"missing {binary}: apt-get install prometheus victoria-metrics")
+        listen = f"127.0.0.1:{free_port()}"
+        data = work / name.split()[0].lower()
+        data.mkdir()
+        process = subprocess.Popen(
+            [binary, *argv(listen, data)], cwd=work,
+            stdout=open(work / f"{data.name}.log", "w"), stderr=subprocess.STDOUT)
+        children.append(process)
+        peers.append(Peer(name, process, f"http://{listen}", data))
+    for peer in peers:
+        wait_http(f"{peer.base}/-/ready" if peer.name.startswith("Prometheus")
+                  else f"{peer.base}/health")
+    return peers
+
+
 class LogPusher(threading.Thread):
     """20 streams at `rate` lines/s, 10x for 5 s every minute; counts acknowledged lines."""
 
@@ -264,6 +345,8 @@ def main():
     parser.add_argument("--duration", type=int, default=600, help="seconds (default 600)")
     parser.add_argument("--log-rate", type=int, default=200, help="log lines/s (default 200)")
     parser.add_argument("--series", type=int, default=1000, help="series per target")
+    parser.add_argument("--peers", action="store_true",
+                        help="run Prometheus and VictoriaMetrics on the same targets")
     args = parser.parse_args()
     if not os.path.exists(NODE_EXPORTER):
         raise SystemExit("missing prometheus-node-exporter: apt-get install prometheus-node-exporter")
@@ -296,9 +379,15 @@ def main():
         children.append(sightline)
         base = f"http://{listen}"
         wait_http(f"{base}/-/ready")
+        peers = []
+        if args.peers:
+            peers = start_peers(work, write_peer_scrape_configs(
+                work, target_ports, node_port, switch.server_address[1]), children)
         started = time.time()
         cpu0, _ = process_sample(sightline.pid)
         disk0 = disk_usage(data)
+        for peer in peers:
+            peer.start_measuring()
 
         pusher = LogPusher(f"{base}/loki/api/v1/push", args.log_rate, stop)
         pusher.start()
@@ -309,8 +398,15 @@ def main():
             now = time.time()
             cpu, rss = process_sample(sightline.pid)
             samples.append((now - started, cpu - cpu0, rss))
+            for peer in peers:
+                peer.sample(now - started)
             if switch.flipped_at is None and now >= flip_at:
                 switch.flip()
+                # Disk growth is measured over the second half, past start-up and the first
+                # WAL segments.
+                mid = (now - started, disk_usage(data))
+                for peer in peers:
+                    peer.disk_mid = disk_usage(peer.data)
             if now >= next_query:
                 next_query = now + 30
                 for query in PROMQL_QUERIES:
@@ -322,6 +418,8 @@ def main():
                         "query": query, "start": int((now - 3600) * 1e9),
                         "end": int(now * 1e9), "limit": 100})
                     timings[query].append(took)
+                for peer in peers:
+                    peer.time_queries(now)
             time.sleep(5)
         stop.set()
         pusher.join()
@@ -335,8 +433,16 @@ def main():
         alert_latency = next(
             (t - switch.flipped_at for t, _, body in pushover.requests
              if switch.flipped_at and "SoakSwitchOn" in body), None)
-        report(args, elapsed, cpu - cpu0, samples, disk1 - disk0, alert_latency,
+        second_half = elapsed - mid[0]
+        disk = (disk1, (disk1 - mid[1]) * 86400 / second_half)
+        for peer in peers:
+            peer.sample(elapsed)
+            end = disk_usage(peer.data)
+            peer.disk = (end, (end - peer.disk_mid) * 86400 / second_half)
+        report(args, elapsed, cpu - cpu0, samples, disk, alert_latency,
                timings, pusher, stored_lines, len(telegram.requests))
+        if peers:
+            report_peers(elapsed, cpu - cpu0, samples, disk, timings, peers)
     finally:
         stop.set()
         for child in children:
@@ -349,21 +455,21 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(args, elapsed, cpu, samples, disk_growth, alert_latency, timings, pusher,
+def report(args, elapsed, cpu, samples, disk, alert_latency, timings, pusher,
            stored_lines, telegram_messages):
     rss = [s[2] for s in samples]
     mib = 1024 * 1024
     print(f"## Homelab soak: {elapsed:.0f} s, 30 targets x {args.series} series + node-exporter, "
           f"20 log streams at {args.log_rate} lines/s (10x bursts)\n")
     print(f"Command: `benches/homelab_soak.py --binary {args.binary} --duration {args.duration} "
-          f"--log-rate {args.log_rate} --series {args.series}`\n")
+          f"--log-rate {args.log_rate} --series {args.series}{' --peers' if args.peers else ''}`\n")
     print("| figure | Sightline | seed stack budget |")
     print("|---|---|---|")
     print(f"| CPU | {cpu / elapsed:.3f} cores ({cpu:.1f} CPU-s) | – |")
     print(f"| RSS median / peak | {statistics.median(rss) / mib:.0f} / {max(rss) / mib:.0f} MiB "
           f"| ~864 MiB of memory requests |")
-    print(f"| disk growth per day (extrapolated) | {disk_growth * 86400 / elapsed / mib:.0f} MiB "
-          f"| 22 GiB of volumes |")
+    print(f"| on disk at the end / growth per day (second half, extrapolated) | "
+          f"{disk[0] / mib:.0f} MiB / {disk[1] / mib:.0f} MiB | 22 GiB of volumes |")
     latency = f"{alert_latency:.1f} s" if alert_latency is not None else "no notification"
     print(f"| alert latency (condition true -> Pushover request) | {latency} | – |")
     print(f"| log lines acknowledged / stored / rejected | {pusher.acknowledged} / "
@@ -381,6 +487,29 @@ def report(args, elapsed, cpu, samples, disk_growth, alert_latency, timings, pus
     if stored_lines < pusher.acknowledged:
         print(f"\nLOST: {pusher.acknowledged - stored_lines} acknowledged log lines are missing")
         sys.exit(1)
+
+
+def report_peers(elapsed, cpu, samples, disk, timings, peers):
+    """The metric load side by side. Sightline's figures include its log store, rules and
+    notifier; Prometheus's include the same rules; VictoriaMetrics evaluates none."""
+    mib = 1024 * 1024
+    rows = [("Sightline (metrics, logs, rules, notifier)", cpu, samples, disk, timings)]
+    rows += [(peer.name, peer.samples[-1][1], peer.samples, peer.disk, peer.timings)
+             for peer in peers]
+    print("\n### Side by side, same targets, same run\n")
+    print("| | CPU | RSS median / peak | on disk at the end | disk growth per day |")
+    print("|---|---|---|---|---|")
+    for name, cpu_s, rss_samples, (end, per_day), _ in rows:
+        rss = [r for _, _, r in rss_samples]
+        print(f"| {name} | {cpu_s / elapsed:.3f} cores | {statistics.median(rss) / mib:.0f} / "
+              f"{max(rss) / mib:.0f} MiB | {end / mib:.0f} MiB | {per_day / mib:.0f} MiB |")
+    print("\n| query (1 h range), median | " + " | ".join(row[0].split(" (")[0] for row in rows)
+          + " |")
+    print("|---" * (1 + len(rows)) + "|")
+    for query in PROMQL_QUERIES:
+        cells = [f"{statistics.median(row[4][query]) * 1000:.0f} ms" if row[4][query] else "–"
+                 for row in rows]
+        print(f"| `{query}` | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

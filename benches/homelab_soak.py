@@ -225,20 +225,24 @@ class Peer:
         self.samples = []
         self.timings = {q: [] for q in PROMQL_QUERIES}
         self.cpu0 = self.disk0 = 0
+        self.exited = None
 
     def start_measuring(self):
         self.cpu0, _ = process_sample(self.process.pid)
         self.disk0 = disk_usage(self.data)
 
     def sample(self, elapsed):
+        if self.process.poll() is not None:
+            self.exited = self.exited or f"exited with {self.process.returncode} at {elapsed:.0f} s"
+            return
         cpu, rss = process_sample(self.process.pid)
         self.samples.append((elapsed, cpu - self.cpu0, rss))
 
-    def time_queries(self, now):
+    def time_queries(self, now, failures):
         for query in PROMQL_QUERIES:
-            took, _ = get_json(f"{self.base}/api/v1/query_range", {
-                "query": query, "start": now - 3600, "end": now, "step": 15})
-            self.timings[query].append(took)
+            time_query(f"{self.base}/api/v1/query_range", {
+                "query": query, "start": now - 3600, "end": now, "step": 15},
+                self.timings[query], failures)
 
 
 def start_peers(work, configs, children):
@@ -339,6 +343,16 @@ def get_json(url, params):
     return time.time() - started, body
 
 
+def time_query(url, params, timings, failures):
+    """Times one query into `timings`; a failed one is counted in `failures` (the run goes
+    on: one process failing must not end the others' measurements)."""
+    try:
+        took, _ = get_json(url, params)
+        timings.append(took)
+    except OSError as error:
+        failures.append(f"{url}: {error}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", default=str(REPO / "target/release/sightline"))
@@ -392,6 +406,7 @@ def main():
         pusher = LogPusher(f"{base}/loki/api/v1/push", args.log_rate, stop)
         pusher.start()
         samples, timings = [], {q: [] for q in PROMQL_QUERIES + LOGQL_QUERIES}
+        failures = []
         flip_at = started + args.duration / 2
         next_query = started + 30
         while time.time() - started < args.duration:
@@ -410,16 +425,15 @@ def main():
             if now >= next_query:
                 next_query = now + 30
                 for query in PROMQL_QUERIES:
-                    took, _ = get_json(f"{base}/api/v1/query_range", {
-                        "query": query, "start": now - 3600, "end": now, "step": 15})
-                    timings[query].append(took)
+                    time_query(f"{base}/api/v1/query_range", {
+                        "query": query, "start": now - 3600, "end": now, "step": 15},
+                        timings[query], failures)
                 for query in LOGQL_QUERIES:
-                    took, _ = get_json(f"{base}/loki/api/v1/query_range", {
+                    time_query(f"{base}/loki/api/v1/query_range", {
                         "query": query, "start": int((now - 3600) * 1e9),
-                        "end": int(now * 1e9), "limit": 100})
-                    timings[query].append(took)
+                        "end": int(now * 1e9), "limit": 100}, timings[query], failures)
                 for peer in peers:
-                    peer.time_queries(now)
+                    peer.time_queries(now, failures)
             time.sleep(5)
         stop.set()
         pusher.join()
@@ -443,6 +457,8 @@ def main():
                timings, pusher, stored_lines, len(telegram.requests))
         if peers:
             report_peers(elapsed, cpu - cpu0, samples, disk, timings, peers)
+        if failures:
+            print(f"\n{len(failures)} queries failed, the first: {failures[0]}")
     finally:
         stop.set()
         for child in children:
@@ -494,8 +510,8 @@ def report_peers(elapsed, cpu, samples, disk, timings, peers):
     notifier; Prometheus's include the same rules; VictoriaMetrics evaluates none."""
     mib = 1024 * 1024
     rows = [("Sightline (metrics, logs, rules, notifier)", cpu, samples, disk, timings)]
-    rows += [(peer.name, peer.samples[-1][1], peer.samples, peer.disk, peer.timings)
-             for peer in peers]
+    rows += [(peer.name + (f" ({peer.exited})" if peer.exited else ""), peer.samples[-1][1],
+              peer.samples, peer.disk, peer.timings) for peer in peers]
     print("\n### Side by side, same targets, same run\n")
     print("| | CPU | RSS median / peak | on disk at the end | disk growth per day |")
     print("|---|---|---|---|---|")

@@ -75,6 +75,7 @@ mod info;
 mod instant_functions;
 pub mod parser;
 mod range_functions;
+mod type_error;
 pub mod test_series;
 pub mod value;
 

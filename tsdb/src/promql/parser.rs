@@ -13,6 +13,7 @@ use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 use sightline_core::matcher::Matcher;
 
 use super::error::{Error, Position, Result};
+use super::type_error::{self, quoted_end};
 
 /// Parses a PromQL expression. Errors carry the position Prometheus gives them where it can
 /// be found (see [`locate`]).
@@ -20,9 +21,10 @@ pub fn parse(query: &str) -> Result<Expr> {
     promql_parser::parser::parse(query).map_err(|message| locate(query, message))
 }
 
-/// The longest query whose lexer errors are located (by lexing its prefixes, a quadratic
-/// search); longer queries get errors without a position.
-const MAX_LOCATED_LEN: usize = 10_000;
+/// The longest query whose lexer and type errors are located (by lexing its prefixes or
+/// parsing its calls again, quadratic searches); longer queries get errors without a
+/// position.
+pub(super) const MAX_LOCATED_LEN: usize = 10_000;
 
 /// Gives the parser's error `message` about `query` a position, as Prometheus reports one.
 /// `promql-parser` returns bare messages, so the position is found here:
@@ -32,8 +34,9 @@ const MAX_LOCATED_LEN: usize = 10_000;
 ///   character of the shortest prefix of the query that fails to lex with the same message
 ///   (the lexer's own "unclosed" errors are left to the scan);
 /// - whichever comes first in the text is reported, as a lexer reading from the start
-///   would. Grammar and type errors the lexer does not see keep the parser's message
-///   without a position.
+///   would;
+/// - type errors get Prometheus's wording and, where the argument is found, its position
+///   ([`type_error`]). Grammar errors keep the parser's message without a position.
 pub fn locate(query: &str, message: String) -> Error {
     let bracket = bracket_error(query);
     let lex_error = match promql_parser::parser::lexer(query) {
@@ -75,7 +78,13 @@ pub fn locate(query: &str, message: String) -> Error {
             message,
             position: Some(Position::of_offset(query, offset)),
         },
-        None => Error::parse(message),
+        None => match type_error::locate(query, &message) {
+            Some((offset, message)) => Error::Parse {
+                message,
+                position: offset.map(|offset| Position::of_offset(query, offset)),
+            },
+            None => Error::parse(message),
+        },
     }
 }
 
@@ -120,19 +129,8 @@ fn bracket_error(query: &str) -> Option<BracketError> {
     while let Some((offset, c)) = chars.next() {
         match c {
             '"' | '\'' | '`' => {
-                let mut closed = false;
-                while let Some((_, inner)) = chars.next() {
-                    if inner == c {
-                        closed = true;
-                        break;
-                    }
-                    if inner == '\\' && c != '`' {
-                        chars.next();
-                    }
-                }
-                if !closed {
-                    return None;
-                }
+                let end = quoted_end(query, offset)?;
+                while chars.next_if(|&(inner, _)| inner < end).is_some() {}
             }
             '#' if !brace_open => while chars.next_if(|&(_, inner)| inner != '\n').is_some() {},
             _ if brace_open => brace_open = c != '}',
@@ -266,6 +264,66 @@ mod tests {
             (
                 "sum(x) # a comment (\n + 1)",
                 "2:6: parse error: unexpected right parenthesis ')'",
+            ),
+            (
+                "rate(foo)",
+                "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector",
+            ),
+            (
+                "sum(rate(foo))",
+                "1:10: parse error: expected type range vector in call to function \"rate\", got instant vector",
+            ),
+            (
+                "rate(rate(foo[1m]))",
+                "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector",
+            ),
+            (
+                "histogram_quantile(foo, bar)",
+                "1:20: parse error: expected type scalar in call to function \"histogram_quantile\", got instant vector",
+            ),
+            (
+                "abs(foo[1m]) + 1",
+                "1:5: parse error: expected type instant vector in call to function \"abs\", got range vector",
+            ),
+            (
+                "label_replace(foo, \"a\", \"b\", \"c\", 1)",
+                "1:35: parse error: expected type string in call to function \"label_replace\", got scalar",
+            ),
+            (
+                "topk(foo, bar)",
+                "1:6: parse error: expected type scalar in aggregation parameter, got instant vector",
+            ),
+            (
+                "count_values(1, foo)",
+                "1:14: parse error: expected type string in aggregation parameter, got scalar",
+            ),
+            (
+                "sum(foo[5m])",
+                "1:5: parse error: expected type instant vector in aggregation expression, got range vector",
+            ),
+            (
+                "SUM BY (a) (\n  foo[5m])",
+                "2:3: parse error: expected type instant vector in aggregation expression, got range vector",
+            ),
+            (
+                "sum(x) by (a) + rate(y)",
+                "1:22: parse error: expected type range vector in call to function \"rate\", got instant vector",
+            ),
+            (
+                "round(foo, bar)",
+                "1:12: parse error: expected type scalar in call to function \"round\", got instant vector",
+            ),
+            (
+                "quantile(foo, bar)",
+                "1:10: parse error: expected type scalar in aggregation parameter, got instant vector",
+            ),
+            (
+                "sum without (a) (rate(x))",
+                "1:23: parse error: expected type range vector in call to function \"rate\", got instant vector",
+            ),
+            (
+                "clamp(\"a\", 1, 2)",
+                "1:7: parse error: expected type instant vector in call to function \"clamp\", got string",
             ),
         ];
         for (query, expected) in cases {

@@ -140,6 +140,20 @@ class SwitchHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def scrape_configs(target_ports, node_port, switch_port):
+    """The scrape jobs every process of the run gets: the targets, node-exporter, the switch."""
+    targets = ", ".join(f"'127.0.0.1:{p}'" for p in target_ports)
+    return f"""scrape_configs:
+  - job_name: homelab
+    static_configs: [{{targets: [{targets}]}}]
+  - job_name: node-exporter
+    static_configs: [{{targets: ['127.0.0.1:{node_port}']}}]
+  - job_name: switch
+    scrape_interval: 1s
+    static_configs: [{{targets: ['127.0.0.1:{switch_port}']}}]
+"""
+
+
 def write_config(work, target_ports, node_port, switch_port, pushover, telegram, listen):
     rules = work / "rules"
     rules.mkdir()
@@ -155,21 +169,13 @@ def write_config(work, target_ports, node_port, switch_port, pushover, telegram,
         "        labels: {severity: critical}\n"
         "        annotations: {summary: the soak harness flipped its switch}\n"
     )
-    targets = ", ".join(f"'127.0.0.1:{p}'" for p in target_ports)
+    scrape = scrape_configs(target_ports, node_port, switch_port)
     (work / "sightline.yml").write_text(f"""
 global:
   scrape_interval: 15s
   evaluation_interval: 15s
 rule_files: [rules/*.yaml]
-scrape_configs:
-  - job_name: homelab
-    static_configs: [{{targets: [{targets}]}}]
-  - job_name: node-exporter
-    static_configs: [{{targets: ['127.0.0.1:{node_port}']}}]
-  - job_name: switch
-    scrape_interval: 1s
-    static_configs: [{{targets: ['127.0.0.1:{switch_port}']}}]
-  - job_name: sightline
+{scrape}  - job_name: sightline
     static_configs: [{{targets: ['{listen}']}}]
 alertmanager:
   route:
@@ -199,17 +205,7 @@ alertmanager:
 def write_peer_scrape_configs(work, target_ports, node_port, switch_port):
     """The metric part of Sightline's config: Prometheus's (with the rules) and
     VictoriaMetrics's (scrape only)."""
-    targets = ", ".join(f"'127.0.0.1:{p}'" for p in target_ports)
-    scrape = f"""
-scrape_configs:
-  - job_name: homelab
-    static_configs: [{{targets: [{targets}]}}]
-  - job_name: node-exporter
-    static_configs: [{{targets: ['127.0.0.1:{node_port}']}}]
-  - job_name: switch
-    scrape_interval: 1s
-    static_configs: [{{targets: ['127.0.0.1:{switch_port}']}}]
-"""
+    scrape = scrape_configs(target_ports, node_port, switch_port)
     prometheus, victoria = work / "prometheus.yml", work / "victoria-metrics.yml"
     prometheus.write_text("global: {scrape_interval: 15s, evaluation_interval: 15s}\n"
                           "rule_files: [rules/*.yaml]\n" + scrape)

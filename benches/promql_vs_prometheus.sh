@@ -9,6 +9,10 @@
 # 2. `promtool tsdb create-blocks-from openmetrics` backfills them into WORK/prometheus;
 #    Prometheus serves them on 127.0.0.1 and `promql_http_timings.py` times the same range
 #    queries over HTTP, with the server's peak RSS growth per query.
+# 3. `sightline import prometheus` copies them from that Prometheus (remote read) into
+#    WORK/sightline's blocks; the release binary (SIGHTLINE_BIN, default the release build in
+#    CARGO_TARGET_DIR) serves them and `promql_http_timings.py` times it the same way, in the
+#    same run: both over HTTP and JSON.
 # WORK is deleted at the end (the OpenMetrics file is ~80 bytes per sample).
 set -eu
 work=${1:?usage: $0 WORK [SERIES] [HOURS]}
@@ -18,8 +22,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v promtool >/dev/null || { echo "install prometheus (Debian package) for promtool" >&2; exit 1; }
 command -v prometheus >/dev/null || { echo "install prometheus (Debian package)" >&2; exit 1; }
 mkdir -p "$work"
-trap 'kill "$prom_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "$prom_pid" "$sightline_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 prom_pid=
+sightline_pid=
+sightline=${SIGHTLINE_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/sightline-target}/release/sightline}
+[ -x "$sightline" ] || { echo "build Sightline first (cargo build --release) or set SIGHTLINE_BIN" >&2; exit 1; }
 # Whole hours, ending an hour ago: inside Prometheus's retention, not in the future.
 start=$(( ($(date +%s) / 3600 - 1 - hours) * 3600 ))
 
@@ -40,3 +47,15 @@ prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prome
 prom_pid=$!
 python3 "$here/promql_http_timings.py" --url "http://127.0.0.1:$port" --pid "$prom_pid" \
   --end $(( start + hours * 3600 )) --hours "$hours"
+
+echo "== Sightline over HTTP ($("$sightline" version | head -1))"
+printf 'global: {scrape_interval: 1h}\n' > "$work/sightline.yml"
+"$sightline" import prometheus --config "$work/sightline.yml" --data-dir "$work/sightline" \
+  --url "http://127.0.0.1:$port" --since "$(( hours + 3 ))h" --match '{__name__=~".+"}'
+kill "$prom_pid"
+sightline_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$sightline" --config "$work/sightline.yml" --data-dir "$work/sightline" \
+  --listen "127.0.0.1:$sightline_port" --log-level warn 2>"$work/sightline.log" &
+sightline_pid=$!
+python3 "$here/promql_http_timings.py" --url "http://127.0.0.1:$sightline_port" \
+  --pid "$sightline_pid" --end $(( start + hours * 3600 )) --hours "$hours"

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Appliance, get_json, http, write_file};
+use common::{Appliance, get_json, http, push_json, write_file};
 use serde_json::json;
 
 /// Serves `series` gauges in the text format on a loopback port; returns the port.
@@ -220,27 +220,18 @@ fn flood(app: &Arc<Appliance>, clients: usize, duration: Duration) -> Flood {
     let template = Arc::new(template);
     let until = Instant::now() + duration;
     let threads: Vec<_> = (0..clients)
-        .map(|client| {
+        .map(|client_index| {
             let (app, template) = (app.clone(), template.clone());
             std::thread::spawn(move || {
-                let http = reqwest::blocking::Client::builder()
-                    .no_proxy()
-                    .timeout(Duration::from_secs(60))
-                    .build()
-                    .unwrap();
+                let client = http();
                 let mut flood = Flood::default();
                 let mut push = 0;
                 while Instant::now() < until {
                     push += 1;
                     let body = template
-                        .replace("@CLIENT@", &client.to_string())
+                        .replace("@CLIENT@", &client_index.to_string())
                         .replace("@PUSH@", &push.to_string());
-                    let response = http
-                        .post(app.url("/loki/api/v1/push"))
-                        .header("Content-Type", "application/json")
-                        .body(body)
-                        .send()
-                        .unwrap();
+                    let response = push_json(&client, &app, body);
                     let status = response.status().as_u16();
                     let retry_after = response
                         .headers()
@@ -380,12 +371,7 @@ fn a_push_flood_meets_429_and_resident_memory_stays_under_the_ceiling() {
         let ns = (now_s() * 1e9) as i64;
         let body =
             json!({"streams": [{"stream": {"job": "after"}, "values": [[ns.to_string(), "ok"]]}]});
-        let response = http()
-            .post(app.url("/loki/api/v1/push"))
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap();
+        let response = push_json(&http(), app, body.to_string());
         let retry_after = response.headers().get("Retry-After").cloned();
         (response.status().as_u16(), retry_after)
     };
@@ -428,12 +414,7 @@ fn a_push_flood_meets_429_and_resident_memory_stays_under_the_ceiling() {
             .collect();
         let body = json!({"streams": [{"stream": {"job": "rate", "push": push.to_string()}, "values": values}]});
         offered += 1000 * 1000;
-        let response = http()
-            .post(app.url("/loki/api/v1/push"))
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .unwrap();
+        let response = push_json(&http(), &app, body.to_string());
         match response.status().as_u16() {
             204 => stored += 1000 * 1000,
             429 => {

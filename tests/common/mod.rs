@@ -184,6 +184,20 @@ pub fn http() -> reqwest::blocking::Client {
         .unwrap()
 }
 
+/// POSTs a Loki JSON push `body` to `app` with `client`.
+pub fn push_json(
+    client: &reqwest::blocking::Client,
+    app: &Appliance,
+    body: impl Into<reqwest::blocking::Body>,
+) -> reqwest::blocking::Response {
+    client
+        .post(app.url("/loki/api/v1/push"))
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .unwrap()
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

@@ -75,8 +75,8 @@ mod info;
 mod instant_functions;
 pub mod parser;
 mod range_functions;
-mod type_error;
 pub mod test_series;
+mod type_error;
 pub mod value;
 
 use std::sync::Arc;

@@ -162,7 +162,11 @@ pub(super) fn locate(query: &str, message: &str) -> Option<(Option<usize>, Strin
                 .enumerate()
                 .find(|&(index, &(_, arg))| {
                     has_type(arg, error.actual)
-                        && mends(&call.rebuilt(Some((index, stand_in))), message, error.expected)
+                        && mends(
+                            &call.rebuilt(Some((index, stand_in))),
+                            message,
+                            error.expected,
+                        )
                 })
                 .map(|(_, &(offset, arg))| offset + (arg.len() - arg.trim_start().len()))
         });

@@ -629,6 +629,10 @@ fn bad_query_time_and_step_are_bad_data_with_prometheus_messages() {
             "invalid parameter \"query\": 1:4: parse error: unexpected character: '$'",
         ),
         (
+            "/api/v1/query?query=up%20bar",
+            "invalid parameter \"query\": 1:4: parse error: unexpected identifier \"bar\"",
+        ),
+        (
             "/api/v1/query?query=sum(rate(up))",
             "invalid parameter \"query\": 1:10: parse error: expected type range vector in call \
              to function \"rate\", got instant vector",

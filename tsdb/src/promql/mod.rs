@@ -71,6 +71,7 @@ mod binary;
 pub mod error;
 mod eval;
 mod gate;
+mod grammar_error;
 mod info;
 mod instant_functions;
 pub mod parser;

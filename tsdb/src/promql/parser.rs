@@ -13,6 +13,7 @@ use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 use sightline_core::matcher::Matcher;
 
 use super::error::{Error, Position, Result};
+use super::grammar_error;
 use super::type_error::{self, quoted_end};
 
 /// Parses a PromQL expression. Errors carry the position Prometheus gives them where it can
@@ -21,8 +22,8 @@ pub fn parse(query: &str) -> Result<Expr> {
     promql_parser::parser::parse(query).map_err(|message| locate(query, message))
 }
 
-/// The longest query whose lexer and type errors are located (by lexing its prefixes or
-/// parsing its calls again, quadratic searches); longer queries get errors without a
+/// The longest query whose lexer, type and grammar errors are located (by lexing its
+/// prefixes, parsing its calls or its prefixes again); longer queries get errors without a
 /// position.
 pub(super) const MAX_LOCATED_LEN: usize = 10_000;
 
@@ -36,7 +37,8 @@ pub(super) const MAX_LOCATED_LEN: usize = 10_000;
 /// - whichever comes first in the text is reported, as a lexer reading from the start
 ///   would;
 /// - type errors get Prometheus's wording and, where the argument is found, its position
-///   ([`type_error`]). Grammar errors keep the parser's message without a position.
+///   ([`type_error`]); grammar errors the position of the unexpected token and Prometheus's
+///   description of it ([`grammar_error`]).
 pub fn locate(query: &str, message: String) -> Error {
     let bracket = bracket_error(query);
     let lex_error = match promql_parser::parser::lexer(query) {
@@ -78,6 +80,13 @@ pub fn locate(query: &str, message: String) -> Error {
             message,
             position: Some(Position::of_offset(query, offset)),
         },
+        None if message == grammar_error::GRAMMAR_ERROR => match grammar_error::locate(query) {
+            Some((offset, message)) => Error::Parse {
+                message,
+                position: Some(Position::of_offset(query, offset)),
+            },
+            None => Error::parse(message),
+        },
         None => match type_error::locate(query, &message) {
             Some((offset, message)) => Error::Parse {
                 message,
@@ -98,6 +107,15 @@ fn shortest_failing_prefix(query: &str, message: &str) -> Option<usize> {
             matches!(promql_parser::parser::lexer(prefix), Err(m) if m == message)
         })
         .map(|(offset, _)| offset)
+}
+
+/// What closes the brackets `text` leaves open (empty when balanced); `None` if it has a
+/// surplus closing one or an unterminated string.
+pub(super) fn bracket_closers(text: &str) -> Option<String> {
+    match bracket_error(text) {
+        None => Some(String::new()),
+        Some(error) => error.closers,
+    }
 }
 
 /// An unbalanced parenthesis, bracket or brace.
@@ -343,15 +361,96 @@ mod tests {
         );
     }
 
+    /// Grammar errors as Prometheus 2.42 reports them, but for the part that says what it
+    /// expected instead (`in grouping opts, expected "("`), which is not reproduced.
     #[test]
-    fn an_earlier_grammar_error_keeps_the_parsers_message() {
-        // Closing the parenthesis does not make it parse: the grammar error comes first, and
-        // it is not located.
-        let error = parse("foo bar(").expect_err("two identifiers");
-        assert!(
-            matches!(error, Error::Parse { position: None, .. }),
-            "{error}"
-        );
+    fn grammar_errors_carry_the_unexpected_token_and_its_position() {
+        let cases = [
+            ("foo bar", "1:5: parse error: unexpected identifier \"bar\""),
+            ("foo 1", "1:5: parse error: unexpected number \"1\""),
+            (
+                "foo \"a\"",
+                "1:5: parse error: unexpected string \"\\\"a\\\"\"",
+            ),
+            ("1 +* 2", "1:4: parse error: unexpected <op:*>"),
+            ("sum(x) by by", "1:11: parse error: unexpected <by>"),
+            ("foo sum", "1:5: parse error: unexpected <aggr:sum>"),
+            ("foo bool", "1:5: parse error: unexpected <bool>"),
+            (
+                "x == bool 1 2",
+                "1:13: parse error: unexpected number \"2\"",
+            ),
+            ("sum(x) (y)", "1:8: parse error: unexpected \"(\""),
+            ("foo[5m] 1", "1:9: parse error: unexpected number \"1\""),
+            (
+                "foo{a=\"b\"} {c=\"d\"}",
+                "1:12: parse error: unexpected \"{\"",
+            ),
+            (
+                "rate(x[5m]) 5m",
+                "1:13: parse error: unexpected duration \"5m\"",
+            ),
+            ("foo on", "1:5: parse error: unexpected <on>"),
+            ("abs(x) y", "1:8: parse error: unexpected identifier \"y\""),
+            ("foo, bar", "1:4: parse error: unexpected \",\""),
+            ("foo 0x1F", "1:5: parse error: unexpected number \"0x1F\""),
+            (
+                "topk(1, x) by (a) (b)",
+                "1:19: parse error: unexpected \"(\"",
+            ),
+            (
+                "sum by (a b) (x)",
+                "1:11: parse error: unexpected identifier \"b\"",
+            ),
+            (
+                "foo @ bar",
+                "1:7: parse error: unexpected identifier \"bar\"",
+            ),
+            ("sum(foo) by", "1:12: parse error: unexpected end of input"),
+            (
+                "rate(foo[5m]) +",
+                "1:16: parse error: unexpected end of input",
+            ),
+            ("foo and", "1:8: parse error: unexpected end of input"),
+            ("sum without", "1:12: parse error: unexpected end of input"),
+            ("-", "1:2: parse error: unexpected end of input"),
+            (
+                "histogram_quantile(0.9, sum by (le) rate(x[5m]))",
+                "1:37: parse error: unexpected identifier \"rate\" in aggregation",
+            ),
+            (
+                "a + on(b) group_left(c d) e",
+                "1:24: parse error: unexpected identifier \"d\" in grouping opts, expected \",\" or \")\"",
+            ),
+            (
+                "{a=\"b\" c=\"d\"}",
+                "1:8: parse error: unexpected identifier \"c\" in label matching, expected \",\" or \"}\"",
+            ),
+            ("a > bool", "1:9: parse error: unexpected end of input"),
+            ("x[5m:1m] 3", "1:10: parse error: unexpected number \"3\""),
+            (
+                "label_replace(x, \"a\", \"b\" \"c\", \"d\")",
+                "1:27: parse error: unexpected string \"\\\"c\\\"\"",
+            ),
+            (
+                "foo{a=\"b\"} offset 5m @ 1 2",
+                "1:26: parse error: unexpected number \"2\"",
+            ),
+            ("-x y", "1:4: parse error: unexpected identifier \"y\""),
+            (
+                "topk by (a) (5, x) y",
+                "1:20: parse error: unexpected identifier \"y\"",
+            ),
+            ("x offset 5m bool", "1:13: parse error: unexpected <bool>"),
+        ];
+        let mut wrong = Vec::new();
+        for (query, expected) in cases {
+            let error = parse(query).expect_err(query).to_string();
+            if !expected.starts_with(&error) && error != expected {
+                wrong.push(format!("{query:?}: {error} (Prometheus: {expected})"));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
     #[test]

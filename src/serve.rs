@@ -21,6 +21,7 @@ use sightline_alerting::rulefmt::RuleFile;
 use sightline_alerting::rules::builtin::BuiltinRules;
 use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::config::{Config, ConfigSource, ConfigStore};
+use sightline_logstore::logql::QueryLimits;
 use sightline_logstore::store::{LogStore, StoreOptions};
 use sightline_scraper::log_forward::LogForwarder;
 use sightline_scraper::manager::ScrapeManager;
@@ -497,6 +498,7 @@ async fn keep_rules_loaded(
                 disabled: current.builtin_rules.disabled.iter().cloned().collect(),
                 overrides: current.builtin_rules.overrides.clone(),
             },
+            log_query_limits: QueryLimits::from_config(&current.limits.logs, &current.query),
         };
         let files = settings.files.len() + settings.log_files.len();
         let rules = rules.clone();

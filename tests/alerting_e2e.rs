@@ -428,6 +428,45 @@ fn logql_rules_alert_on_pushed_lines_and_record_series() {
     assert_eq!(group["rules"][0]["health"], "ok", "{group}");
 }
 
+/// LogQL rules query under the configured limits, as the query API does: with
+/// `limits.logs.max_query_series: 1`, a rule grouping two apps fails with Loki's message.
+#[test]
+fn logql_rules_query_under_the_configured_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "log-rules.yaml", LOG_RULES);
+    let extra = "log_rule_files: [log-rules.yaml]\nbuiltin_rules: {enabled: false}\n\
+                 limits:\n  logs: {max_query_series: 1}\n";
+    let app = scraping_appliance_with(dir.path(), extra);
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let streams: Vec<Value> = ["jellyfin", "sonarr"]
+        .iter()
+        .map(|app| {
+            json!({"stream": {"namespace": "media", "app": app},
+                   "values": [[now_ns.to_string(), "level=error msg=\"failed\""]]})
+        })
+        .collect();
+    assert_eq!(
+        post(&app, "/loki/api/v1/push", &json!({"streams": streams})).0,
+        204
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rules = get_json(&app, "/api/v1/rules?type=record");
+        let rule = &rules["data"]["groups"][0]["rules"][0];
+        if rule["health"] == "err" {
+            let error = rule["lastError"].as_str().unwrap();
+            assert!(error.contains("maximum number of series (1)"), "{error}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rule did not fail: {rules}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The built-in LogQL rules on pushed lines: an error burst in one namespace goes pending (it
 /// fires after 5 m), a quieter namespace does not; an OOM kill logged by the kubelet fires at
 /// once for its node, a node without one stays quiet.

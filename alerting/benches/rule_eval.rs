@@ -26,6 +26,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use sightline_alerting::rules::builtin::BuiltinRules;
 use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::labels::Labels;
+use sightline_logstore::logql::QueryLimits;
 use sightline_tsdb::head::{Head, HeadOptions};
 use sightline_tsdb::promql::{Engine, EngineOptions};
 use sightline_tsdb::storage::{Appendable, Querier};
@@ -159,6 +160,7 @@ fn setup(dir: &Path, nodes: usize, pods: usize) -> (Arc<Head>, RuleManager, usiz
                 enabled: false,
                 ..BuiltinRules::default()
             },
+            log_query_limits: QueryLimits::default(),
         })
         .unwrap();
     (head, manager, series.len())

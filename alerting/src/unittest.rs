@@ -34,6 +34,7 @@ use sightline_tsdb::promql::test_series::{Slot, parse_float, parse_labels, parse
 use sightline_tsdb::promql::{Engine, EngineOptions, Value};
 use sightline_tsdb::storage::{Appendable, Querier};
 
+use sightline_logstore::logql::QueryLimits;
 use sightline_logstore::push::{Entry, PushStream};
 use sightline_logstore::store::{LogStore, StoreOptions};
 
@@ -281,6 +282,7 @@ fn run_test(
         appendable: &head,
         external_labels: &test.external_labels,
         external_url: &test.external_url,
+        log_query_limits: &QueryLimits::default(),
     };
 
     let mut alert_tests: Vec<&AlertTest> = test.alert_rule_test.iter().collect();

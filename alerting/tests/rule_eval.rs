@@ -15,6 +15,7 @@ use sightline_alerting::rules::builtin::BuiltinRules;
 use sightline_alerting::rules::group::RuleState;
 use sightline_alerting::rules::manager::{RuleManager, RuleSettings};
 use sightline_core::labels::Labels;
+use sightline_logstore::logql::QueryLimits;
 use sightline_tsdb::head::{Head, HeadOptions};
 use sightline_tsdb::promql::{Engine, EngineOptions, Value};
 use sightline_tsdb::storage::{Appendable, Querier};
@@ -49,6 +50,7 @@ fn settings(files: Vec<PathBuf>) -> RuleSettings {
             enabled: false,
             ..BuiltinRules::default()
         },
+        log_query_limits: QueryLimits::default(),
     }
 }
 

@@ -52,6 +52,8 @@ pub struct EvalContext<'a> {
     pub external_labels: &'a BTreeMap<String, String>,
     /// The server's external URL, for templates.
     pub external_url: &'a str,
+    /// The limits LogQL rules query under.
+    pub log_query_limits: &'a QueryLimits,
 }
 
 /// How the last evaluation of a rule went.
@@ -316,7 +318,7 @@ fn log_samples(
         .logs
         .ok_or_else(|| RuleError::Query("LogQL rules need the log store".into()))?;
     let ts_ns = ts.saturating_mul(1_000_000);
-    let mut evaluator = logql::Evaluator::new(reader, QueryLimits::default());
+    let mut evaluator = logql::Evaluator::new(reader, ctx.log_query_limits.clone());
     let result = evaluator
         .metric(query, ts_ns, ts_ns, 0)
         .map_err(|e| RuleError::Query(e.to_string()))?;

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use sightline_logstore::logql::StreamReader;
+use sightline_logstore::logql::{QueryLimits, StreamReader};
 use sightline_tsdb::promql::Engine;
 use sightline_tsdb::storage::{Appendable, Querier};
 use tokio_util::sync::CancellationToken;
@@ -44,6 +44,8 @@ pub struct RuleSettings {
     pub external_url: String,
     /// Which of Sightline's built-in rules run next to the files.
     pub builtin: BuiltinRules,
+    /// The limits LogQL rules query under (`limits.logs`, `query`), as the query API's.
+    pub log_query_limits: QueryLimits,
 }
 
 /// A rule file that did not load.
@@ -99,6 +101,7 @@ impl RuleManager {
                 external_labels: BTreeMap::new(),
                 external_url: String::new(),
                 builtin: BuiltinRules::default(),
+                log_query_limits: QueryLimits::default(),
             }),
             groups: RwLock::new(Vec::new()),
             sink: RwLock::new(None),
@@ -199,6 +202,7 @@ impl RuleManager {
             appendable: self.appendable.as_ref(),
             external_labels: &settings.external_labels,
             external_url: &settings.external_url,
+            log_query_limits: &settings.log_query_limits,
         };
         let mut group = lock(group);
         if let Err(error) = group.evaluate(&ctx, ts) {

@@ -21,6 +21,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use sightline_core::config::{LogLimitsConfig, QueryConfig};
 use sightline_core::matcher::MatchOp;
 
 use super::ast::{BinOp, Grouping, LogExpr, MetricExpr, RangeOp, Unwrap, VectorMatching, VectorOp};
@@ -47,6 +48,22 @@ pub struct QueryLimits {
     /// Most heap bytes a query may hold, as estimated from what it keeps (series, samples,
     /// lines) and the pieces its threads are reading; 256 MiB.
     pub max_memory: usize,
+}
+
+impl QueryLimits {
+    /// The limits the configuration sets: `limits.logs` (Loki's names; 0 turns a count off)
+    /// and the `query` section's samples, timeout and LogQL memory.
+    pub fn from_config(logs: &LogLimitsConfig, query: &QueryConfig) -> QueryLimits {
+        let count = |limit: usize| if limit == 0 { usize::MAX } else { limit };
+        QueryLimits {
+            max_entries: count(logs.max_entries_limit_per_query),
+            max_series: count(logs.max_query_series),
+            max_samples: query.max_samples,
+            max_bytes_read: logs.max_query_bytes_read.bytes(),
+            timeout: Duration::from_millis(query.timeout.as_millis()),
+            max_memory: usize::try_from(query.max_log_query_memory.bytes()).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 impl Default for QueryLimits {

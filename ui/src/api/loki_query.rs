@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -165,16 +165,7 @@ fn store(state: &AppState) -> Result<Arc<LogStore>, LokiError> {
 /// The limits of a query from the running configuration (`limits.logs` counts of 0: none).
 pub(crate) fn limits(state: &AppState) -> QueryLimits {
     let config = state.config.current();
-    let logs = &config.limits.logs;
-    let count = |limit: usize| if limit == 0 { usize::MAX } else { limit };
-    QueryLimits {
-        max_entries: count(logs.max_entries_limit_per_query),
-        max_series: count(logs.max_query_series),
-        max_samples: config.query.max_samples,
-        max_bytes_read: logs.max_query_bytes_read.0,
-        timeout: Duration::from_millis(config.query.timeout.as_millis()),
-        max_memory: usize::try_from(config.query.max_log_query_memory.0).unwrap_or(usize::MAX),
-    }
+    QueryLimits::from_config(&config.limits.logs, &config.query)
 }
 
 /// Runs `work` on a query thread ([`crate::query_thread`]).

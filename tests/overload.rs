@@ -352,17 +352,13 @@ fn a_push_flood_meets_429_and_resident_memory_stays_under_the_ceiling() {
         bounded.stored_lines,
         "every acknowledged line is stored"
     );
-    let metrics = http()
-        .get(app.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let refusals = format!(
-        "sightline_memory_ceiling_refused_pushes_total {}",
-        bounded.refused.len()
+    assert_eq!(
+        app.wait_for_metric("sightline_memory_ceiling_refused_pushes_total "),
+        format!(
+            "sightline_memory_ceiling_refused_pushes_total {}",
+            bounded.refused.len()
+        )
     );
-    assert!(metrics.contains(&refusals), "{refusals}");
 
     // Under the ceiling everything comes back: a push and a remote write are stored. Over it
     // (here: a ceiling below what is resident) both are refused, and stored again once it is

@@ -5,13 +5,15 @@
 //! unexpected identifier "bar"`, or `unexpected end of input` when the text ended too soon.
 //! The place is found here as the first token after which the text can no longer become a
 //! query: each prefix ending at a token is tried with a few completions (an operand, a
-//! duration, a grouping, a label matcher, then whatever closes the brackets left open), and
-//! the first prefix none of them completes ends at the unexpected token. Prometheus adds
+//! duration, a grouping and what it groups, a label matcher, then whatever closes the
+//! brackets left open), and the first prefix none of them completes ends at the unexpected
+//! token; a binary search finds it, since a prefix that cannot continue makes every longer
+//! one so too. Prometheus adds
 //! what it expected in some places (`in grouping opts, expected "("`); that part is not
 //! reproduced.
 
-use super::parser::{MAX_LOCATED_LEN, bracket_closers};
-use super::type_error::quoted_end;
+use super::parser::{MAX_LOCATED_LEN, bracket_closers, quoted_end};
+use super::type_error::AGGREGATIONS;
 
 /// The parser's message for any grammar error.
 pub(super) const GRAMMAR_ERROR: &str = "invalid promql query";
@@ -86,24 +88,6 @@ const KEYWORDS: [&str; 9] = [
     "bool",
     "offset",
     "start",
-];
-
-/// The aggregation operators (`<aggr:sum>`).
-const AGGREGATIONS: [&str; 14] = [
-    "sum",
-    "avg",
-    "count",
-    "min",
-    "max",
-    "group",
-    "stddev",
-    "stdvar",
-    "topk",
-    "bottomk",
-    "count_values",
-    "quantile",
-    "limitk",
-    "limit_ratio",
 ];
 
 /// Operators spelt as words (`<op:and>`).

@@ -14,7 +14,7 @@ use sightline_core::matcher::Matcher;
 
 use super::error::{Error, Position, Result};
 use super::grammar_error;
-use super::type_error::{self, quoted_end};
+use super::type_error;
 
 /// Parses a PromQL expression. Errors carry the position Prometheus gives them where it can
 /// be found (see [`locate`]).
@@ -107,6 +107,22 @@ fn shortest_failing_prefix(query: &str, message: &str) -> Option<usize> {
             matches!(promql_parser::parser::lexer(prefix), Err(m) if m == message)
         })
         .map(|(offset, _)| offset)
+}
+
+/// The end (exclusive) of the quoted string starting at `start`, or `None` if it is not
+/// terminated. Backslash escapes count except in raw (backquoted) strings.
+pub(super) fn quoted_end(query: &str, start: usize) -> Option<usize> {
+    let quote = query[start..].chars().next()?;
+    let mut chars = query[start + quote.len_utf8()..].char_indices();
+    while let Some((offset, c)) = chars.next() {
+        if c == quote {
+            return Some(start + quote.len_utf8() + offset + c.len_utf8());
+        }
+        if c == '\\' && quote != '`' {
+            chars.next();
+        }
+    }
+    None
 }
 
 /// What closes the brackets `text` leaves open (empty when balanced); `None` if it has a

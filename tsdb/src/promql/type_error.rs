@@ -9,7 +9,7 @@
 //! the first of the reported type whose replacement by a value of the expected type mends
 //! the error.
 
-use super::parser::MAX_LOCATED_LEN;
+use super::parser::{MAX_LOCATED_LEN, quoted_end};
 
 /// A type error of the parser, read from its message.
 struct TypeError<'m> {
@@ -93,7 +93,7 @@ fn placeholder(value_type: &str) -> Option<&'static str> {
 }
 
 /// The aggregation operators, which PromQL spells in any case.
-const AGGREGATIONS: [&str; 14] = [
+pub(super) const AGGREGATIONS: [&str; 14] = [
     "sum",
     "avg",
     "count",
@@ -171,22 +171,6 @@ pub(super) fn locate(query: &str, message: &str) -> Option<(Option<usize>, Strin
                 .map(|(_, &(offset, arg))| offset + (arg.len() - arg.trim_start().len()))
         });
     Some((offset, error.prometheus_message()))
-}
-
-/// The end (exclusive) of the quoted string starting at `start`, or `None` if it is not
-/// terminated. Backslash escapes count except in raw (backquoted) strings.
-pub(super) fn quoted_end(query: &str, start: usize) -> Option<usize> {
-    let quote = query[start..].chars().next()?;
-    let mut chars = query[start + quote.len_utf8()..].char_indices();
-    while let Some((offset, c)) = chars.next() {
-        if c == quote {
-            return Some(start + quote.len_utf8() + offset + c.len_utf8());
-        }
-        if c == '\\' && quote != '`' {
-            chars.next();
-        }
-    }
-    None
 }
 
 /// Every call in `query` of a name `is_callee` accepts, in text order: `name(args)`, and for

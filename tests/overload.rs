@@ -56,6 +56,14 @@ fn serve_series(series: usize) -> u16 {
     port
 }
 
+/// The tests of this file load both cores on purpose; run in parallel, the push flood starves
+/// the scrapes the heavy-query test times. Each holds this while it runs.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn now_s() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -65,6 +73,7 @@ fn now_s() -> f64 {
 
 #[test]
 fn heavy_queries_do_not_starve_scrapes_or_pushes() {
+    let _alone = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let port = serve_series(50_000);
     let config = write_file(
@@ -287,6 +296,7 @@ fn flood_config(dir: &std::path::Path, limits: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_push_flood_meets_429_and_resident_memory_stays_under_the_ceiling() {
+    let _alone = one_at_a_time();
     const CLIENTS: usize = 8;
     const FLOOD: Duration = Duration::from_secs(6);
     let no_rate_limits = "  logs: {ingestion_rate: 0, per_stream_rate_limit: 0}\n";

@@ -638,6 +638,16 @@ fn bad_query_time_and_step_are_bad_data_with_prometheus_messages() {
              to function \"rate\", got instant vector",
         ),
         (
+            "/api/v1/query?query=sum(up)%5B5m%5D",
+            "invalid parameter \"query\": 1:8: parse error: ranges only allowed for vector \
+             selectors",
+        ),
+        (
+            "/api/v1/query?query=rate(up%5B5m%5D,)",
+            "invalid parameter \"query\": 1:12: parse error: trailing commas not allowed in \
+             function call args",
+        ),
+        (
             "/api/v1/query?query=up&time=yesterday",
             "invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp",
         ),

@@ -11,6 +11,10 @@
 //! one so too. Prometheus adds
 //! what it expected in some places (`in grouping opts, expected "("`); that part is not
 //! reproduced.
+//!
+//! The grammar's actions refuse a few constructs with a message of their own (a trailing
+//! comma in call arguments, a range after something other than a vector selector); those
+//! get the position of the token Prometheus reports them at ([`locate_at_token`]).
 
 use super::parser::{MAX_LOCATED_LEN, bracket_closers, quoted_end};
 use super::type_error::AGGREGATIONS;
@@ -37,6 +41,50 @@ pub(super) fn locate(query: &str) -> Option<(usize, String)> {
     Some(match tokens.get(first_stuck) {
         Some(token) => (token.start, format!("unexpected {}", token.describe(query))),
         None => (query.len(), "unexpected end of input".to_owned()),
+    })
+}
+
+/// Messages the grammar's actions give without a position, each with the token Prometheus
+/// reports it at and the token that completes the construct after it: a trailing comma of
+/// call arguments is at the comma (and is complete at the `)` after it); a range after
+/// something other than a plain vector selector is at its `[` (complete at the next `]`).
+const AT_TOKEN: [(&str, &str, &str); 4] = [
+    (
+        "trailing commas not allowed in function call args",
+        ",",
+        ")",
+    ),
+    ("ranges only allowed for vector selectors", "[", "]"),
+    ("no offset modifiers allowed before range", "[", "]"),
+    ("no @ modifiers allowed before range", "[", "]"),
+];
+
+/// The offset of the token Prometheus reports `message` at, for the messages of
+/// [`AT_TOKEN`]: the first such token whose construct (up to the next completing token, with
+/// no other such token in it), cut off there and its open brackets closed, already gives
+/// `message`.
+pub(super) fn locate_at_token(query: &str, message: &str) -> Option<usize> {
+    let &(_, anchor, complete) = AT_TOKEN.iter().find(|(known, ..)| *known == message)?;
+    if query.len() > MAX_LOCATED_LEN {
+        return None;
+    }
+    let tokens = tokens(query)?;
+    let text = |token: &Token| &query[token.start..token.end];
+    tokens.iter().enumerate().find_map(|(index, token)| {
+        if text(token) != anchor {
+            return None;
+        }
+        // The construct ends at the next `complete` token; one holding another anchor (a
+        // comma between arguments) is some other anchor's.
+        let rest = &tokens[index + 1..];
+        let close = rest.iter().position(|t| text(t) == complete)?;
+        if rest[..close].iter().any(|t| text(t) == anchor) {
+            return None;
+        }
+        let prefix = &query[..rest[close].end];
+        let closed = format!("{prefix}{}", bracket_closers(prefix)?);
+        matches!(promql_parser::parser::parse(&closed), Err(m) if m == message)
+            .then_some(token.start)
     })
 }
 

@@ -38,7 +38,8 @@ pub(super) const MAX_LOCATED_LEN: usize = 10_000;
 ///   would;
 /// - type errors get Prometheus's wording and, where the argument is found, its position
 ///   ([`type_error`]); grammar errors the position of the unexpected token and Prometheus's
-///   description of it ([`grammar_error`]).
+///   description of it ([`grammar_error`]), and the errors the grammar's actions raise (a
+///   trailing comma, a range after an expression) the position of their token.
 pub fn locate(query: &str, message: String) -> Error {
     let bracket = bracket_error(query);
     let lex_error = match promql_parser::parser::lexer(query) {
@@ -75,25 +76,23 @@ pub fn locate(query: &str, message: String) -> Error {
         (Some(bracket), _) => Some((bracket.offset, bracket.message.to_owned())),
         (None, lex) => lex,
     };
-    match located {
-        Some((offset, message)) => Error::Parse {
-            message,
-            position: Some(Position::of_offset(query, offset)),
-        },
+    let (message, offset) = match located {
+        Some((offset, message)) => (message, Some(offset)),
         None if message == grammar_error::GRAMMAR_ERROR => match grammar_error::locate(query) {
-            Some((offset, message)) => Error::Parse {
-                message,
-                position: Some(Position::of_offset(query, offset)),
-            },
-            None => Error::parse(message),
+            Some((offset, message)) => (message, Some(offset)),
+            None => (message, None),
         },
-        None => match type_error::locate(query, &message) {
-            Some((offset, message)) => Error::Parse {
-                message,
-                position: offset.map(|offset| Position::of_offset(query, offset)),
+        None => match grammar_error::locate_at_token(query, &message) {
+            Some(offset) => (message, Some(offset)),
+            None => match type_error::locate(query, &message) {
+                Some((offset, message)) => (message, offset),
+                None => (message, None),
             },
-            None => Error::parse(message),
         },
+    };
+    Error::Parse {
+        message,
+        position: offset.map(|offset| Position::of_offset(query, offset)),
     }
 }
 
@@ -354,6 +353,50 @@ mod tests {
             (
                 "sum without (a) (rate(x))",
                 "1:23: parse error: expected type range vector in call to function \"rate\", got instant vector",
+            ),
+            (
+                "rate(x[5m],)",
+                "1:11: parse error: trailing commas not allowed in function call args",
+            ),
+            (
+                "sum by (a,) (label_replace(x, \"a\", \"b\", \"c\", \"d\",))",
+                "1:49: parse error: trailing commas not allowed in function call args",
+            ),
+            (
+                "topk(3, x,)",
+                "1:10: parse error: trailing commas not allowed in function call args",
+            ),
+            (
+                "sum(x,)",
+                "1:6: parse error: trailing commas not allowed in function call args",
+            ),
+            (
+                "sum(x)[5m]",
+                "1:7: parse error: ranges only allowed for vector selectors",
+            ),
+            (
+                "(x)[5m]",
+                "1:4: parse error: ranges only allowed for vector selectors",
+            ),
+            (
+                "\"a\"[5m]",
+                "1:4: parse error: ranges only allowed for vector selectors",
+            ),
+            (
+                "x[5m:1m][5m]",
+                "1:9: parse error: ranges only allowed for vector selectors",
+            ),
+            (
+                "x[5m] offset 1m [1m]",
+                "1:17: parse error: ranges only allowed for vector selectors",
+            ),
+            (
+                "x offset 5m [5m]",
+                "1:13: parse error: no offset modifiers allowed before range",
+            ),
+            (
+                "x @ 5 [5m]",
+                "1:7: parse error: no @ modifiers allowed before range",
             ),
             (
                 "clamp(\"a\", 1, 2)",

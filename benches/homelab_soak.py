@@ -19,8 +19,9 @@ no rule evaluation), for a side-by-side table of the metric load.
 While it runs it samples each process's CPU and RSS every 5 s and times a fixed set of PromQL
 (and, on Sightline, LogQL) queries every 30 s. At the end it checks that every pushed
 (acknowledged) log line is stored, and prints a Markdown report: CPU, RSS over time, disk
-growth per day (extrapolated), alert latency, query latencies, next to the seed stack's
-budget, and the side-by-side table.
+growth per day (extrapolated from the second half, with and without the write-ahead logs,
+whose size cycles with block cuts), alert latency, query latencies, next to the seed stack's
+budget, and the side-by-side table (metric stores' disk only).
 
 Usage: benches/homelab_soak.py [--binary target/release/sightline] [--duration 600] [--peers]
 """
@@ -154,7 +155,8 @@ def scrape_configs(target_ports, node_port, switch_port):
 """
 
 
-def write_config(work, target_ports, node_port, switch_port, pushover, telegram, listen):
+def write_config(work, target_ports, node_port, switch_port, pushover, telegram, listen,
+                 block_range):
     rules = work / "rules"
     rules.mkdir()
     for rule_file in sorted(FIXTURE_RULES.glob("*.yaml")):
@@ -170,7 +172,8 @@ def write_config(work, target_ports, node_port, switch_port, pushover, telegram,
         "        annotations: {summary: the soak harness flipped its switch}\n"
     )
     scrape = scrape_configs(target_ports, node_port, switch_port)
-    (work / "sightline.yml").write_text(f"""
+    storage = f"storage: {{metrics: {{block_range: {block_range}}}}}\n" if block_range else ""
+    (work / "sightline.yml").write_text(f"""{storage}
 global:
   scrape_interval: 15s
   evaluation_interval: 15s
@@ -220,12 +223,11 @@ class Peer:
         self.name, self.process, self.base, self.data = name, process, base, data
         self.samples = []
         self.timings = {q: [] for q in PROMQL_QUERIES}
-        self.cpu0 = self.disk0 = 0
+        self.cpu0 = 0
         self.exited = None
 
     def start_measuring(self):
         self.cpu0, _ = process_sample(self.process.pid)
-        self.disk0 = disk_usage(self.data)
 
     def sample(self, elapsed):
         if self.process.poll() is not None:
@@ -241,14 +243,17 @@ class Peer:
                 self.timings[query], failures)
 
 
-def start_peers(work, configs, children):
-    """Prometheus and VictoriaMetrics on the same targets, each on its own port."""
+def start_peers(work, configs, children, block_range):
+    """Prometheus and VictoriaMetrics on the same targets, each on its own port; Prometheus
+    with Sightline's block range when one is given (VictoriaMetrics has no blocks to cut)."""
     prometheus_config, victoria_config = configs
+    blocks = [f"--storage.tsdb.min-block-duration={block_range}",
+              f"--storage.tsdb.max-block-duration={block_range}"] if block_range else []
     peers = []
     for name, binary, argv in [
         ("Prometheus 2.42", PROMETHEUS, lambda listen, data: [
             f"--config.file={prometheus_config}", f"--storage.tsdb.path={data}",
-            f"--web.listen-address={listen}"]),
+            f"--web.listen-address={listen}", *blocks]),
         ("VictoriaMetrics", VICTORIA_METRICS, lambda listen, data: [
             f"-promscrape.config={victoria_config}", f"-storageDataPath={data}",
             f"-httpListenAddr={listen}", "-retentionPeriod=7d"]),
@@ -327,8 +332,27 @@ def process_sample(pid):
     return cpu, rss
 
 
+# Directories of head data: write-ahead logs (Sightline's, Prometheus's) and Prometheus's
+# memory-mapped head chunks. Their size cycles with block cuts instead of growing.
+HEAD_DIRS = {"wal", "chunks_head"}
+
+
 def disk_usage(path):
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    """Bytes of the files under `path`: all of them, and those outside HEAD_DIRS (blocks,
+    chunks and indexes: what grows for as long as retention keeps it)."""
+    total = kept = 0
+    for f in Path(path).rglob("*"):
+        if f.is_file():
+            size = f.stat().st_size
+            total += size
+            if not HEAD_DIRS.intersection(f.relative_to(path).parts[:-1]):
+                kept += size
+    return total, kept
+
+
+def growth_per_day(mid, end, seconds):
+    """(end, growth per day) of each of disk_usage's two figures, from `mid` to `end`."""
+    return tuple((e, (e - m) * 86400 / seconds) for m, e in zip(mid, end))
 
 
 def get_json(url, params):
@@ -357,6 +381,9 @@ def main():
     parser.add_argument("--series", type=int, default=1000, help="series per target")
     parser.add_argument("--peers", action="store_true",
                         help="run Prometheus and VictoriaMetrics on the same targets")
+    parser.add_argument("--block-range", help="e.g. 30m: cut metric blocks (Sightline's and "
+                        "Prometheus's) this often, so that a run shorter than 3 h measures "
+                        "disk growth in blocks, not in the WAL (default: each one's 2h)")
     args = parser.parse_args()
     if not os.path.exists(NODE_EXPORTER):
         raise SystemExit("missing prometheus-node-exporter: apt-get install prometheus-node-exporter")
@@ -381,7 +408,7 @@ def main():
         port = free_port()
         listen = f"127.0.0.1:{port}"
         config = write_config(work, target_ports, node_port, switch.server_address[1],
-                              pushover, telegram, listen)
+                              pushover, telegram, listen, args.block_range)
         data = work / "data"
         sightline = subprocess.Popen(
             [args.binary, "--config", str(config), "--data-dir", str(data), "--listen", listen],
@@ -392,10 +419,10 @@ def main():
         peers = []
         if args.peers:
             peers = start_peers(work, write_peer_scrape_configs(
-                work, target_ports, node_port, switch.server_address[1]), children)
+                work, target_ports, node_port, switch.server_address[1]), children,
+                args.block_range)
         started = time.time()
         cpu0, _ = process_sample(sightline.pid)
-        disk0 = disk_usage(data)
         for peer in peers:
             peer.start_measuring()
 
@@ -415,7 +442,7 @@ def main():
                 switch.flip()
                 # Disk growth is measured over the second half, past start-up and the first
                 # WAL segments.
-                mid = (now - started, disk_usage(data))
+                mid = (now - started, disk_usage(data), disk_usage(data / "metrics"))
                 for peer in peers:
                     peer.disk_mid = disk_usage(peer.data)
             if now >= next_query:
@@ -435,26 +462,29 @@ def main():
         pusher.join()
         elapsed = time.time() - started
         cpu, rss = process_sample(sightline.pid)
-        disk1 = disk_usage(data)
 
         _, stored = get_json(f"{base}/loki/api/v1/query", {
-            "query": 'sum(count_over_time({namespace=~".+"}[1h]))', "time": time.time()})
+            # Over the whole run, with a minute to spare.
+            "query": f'sum(count_over_time({{namespace=~".+"}}[{int(elapsed) + 60}s]))',
+            "time": time.time()})
         stored_lines = int(float(stored["data"]["result"][0]["value"][1])) if stored["data"]["result"] else 0
         alert_latency = next(
             (t - switch.flipped_at for t, _, body in pushover.requests
              if switch.flipped_at and "SoakSwitchOn" in body), None)
         second_half = elapsed - mid[0]
-        disk = (disk1, (disk1 - mid[1]) * 86400 / second_half)
+        disk = growth_per_day(mid[1], disk_usage(data), second_half)
+        metrics_disk = growth_per_day(mid[2], disk_usage(data / "metrics"), second_half)
         for peer in peers:
             peer.sample(elapsed)
-            end = disk_usage(peer.data)
-            peer.disk = (end, (end - peer.disk_mid) * 86400 / second_half)
+            peer.disk = growth_per_day(peer.disk_mid, disk_usage(peer.data), second_half)
         report(args, elapsed, cpu - cpu0, samples, disk, alert_latency,
                timings, pusher, stored_lines, len(telegram.requests))
         if peers:
-            report_peers(elapsed, cpu - cpu0, samples, disk, timings, peers)
+            report_peers(elapsed, cpu - cpu0, samples, metrics_disk, timings, peers)
         if failures:
             print(f"\n{len(failures)} queries failed, the first: {failures[0]}")
+        if stored_lines < pusher.acknowledged:
+            sys.exit(1)
     finally:
         stop.set()
         for child in children:
@@ -474,14 +504,18 @@ def report(args, elapsed, cpu, samples, disk, alert_latency, timings, pusher,
     print(f"## Homelab soak: {elapsed:.0f} s, 30 targets x {args.series} series + node-exporter, "
           f"20 log streams at {args.log_rate} lines/s (10x bursts)\n")
     print(f"Command: `benches/homelab_soak.py --binary {args.binary} --duration {args.duration} "
-          f"--log-rate {args.log_rate} --series {args.series}{' --peers' if args.peers else ''}`\n")
+          f"--log-rate {args.log_rate} --series {args.series}{' --peers' if args.peers else ''}"
+          f"{' --block-range ' + args.block_range if args.block_range else ''}`\n")
     print("| figure | Sightline | seed stack budget |")
     print("|---|---|---|")
     print(f"| CPU | {cpu / elapsed:.3f} cores ({cpu:.1f} CPU-s) | – |")
     print(f"| RSS median / peak | {statistics.median(rss) / mib:.0f} / {max(rss) / mib:.0f} MiB "
           f"| ~864 MiB of memory requests |")
+    (total, total_per_day), (kept, kept_per_day) = disk
     print(f"| on disk at the end / growth per day (second half, extrapolated) | "
-          f"{disk[0] / mib:.0f} MiB / {disk[1] / mib:.0f} MiB | 22 GiB of volumes |")
+          f"{total / mib:.0f} MiB / {total_per_day / mib:.0f} MiB | 22 GiB of volumes |")
+    print(f"| the same without the WALs (blocks, chunks, indexes) | "
+          f"{kept / mib:.0f} MiB / {kept_per_day / mib:.0f} MiB | – |")
     latency = f"{alert_latency:.1f} s" if alert_latency is not None else "no notification"
     print(f"| alert latency (condition true -> Pushover request) | {latency} | – |")
     print(f"| log lines acknowledged / stored / rejected | {pusher.acknowledged} / "
@@ -498,23 +532,25 @@ def report(args, elapsed, cpu, samples, disk, alert_latency, timings, pusher,
                   f"{max(taken) * 1000:.0f} ms |")
     if stored_lines < pusher.acknowledged:
         print(f"\nLOST: {pusher.acknowledged - stored_lines} acknowledged log lines are missing")
-        sys.exit(1)
 
 
 def report_peers(elapsed, cpu, samples, disk, timings, peers):
-    """The metric load side by side. Sightline's figures include its log store, rules and
-    notifier; Prometheus's include the same rules; VictoriaMetrics evaluates none."""
+    """The metric load side by side. Sightline's CPU and RSS include its log store, rules and
+    notifier (its disk is its metric store's); Prometheus's include the same rules;
+    VictoriaMetrics evaluates none."""
     mib = 1024 * 1024
     rows = [("Sightline (metrics, logs, rules, notifier)", cpu, samples, disk, timings)]
     rows += [(peer.name + (f" ({peer.exited})" if peer.exited else ""), peer.samples[-1][1],
               peer.samples, peer.disk, peer.timings) for peer in peers]
     print("\n### Side by side, same targets, same run\n")
-    print("| | CPU | RSS median / peak | on disk at the end | disk growth per day |")
+    print("| | CPU | RSS median / peak | metrics on disk at the end (without WAL) "
+          "| growth per day (without WAL) |")
     print("|---|---|---|---|---|")
-    for name, cpu_s, rss_samples, (end, per_day), _ in rows:
+    for name, cpu_s, rss_samples, ((end, per_day), (kept, kept_per_day)), _ in rows:
         rss = [r for _, _, r in rss_samples]
         print(f"| {name} | {cpu_s / elapsed:.3f} cores | {statistics.median(rss) / mib:.0f} / "
-              f"{max(rss) / mib:.0f} MiB | {end / mib:.0f} MiB | {per_day / mib:.0f} MiB |")
+              f"{max(rss) / mib:.0f} MiB | {end / mib:.0f} MiB ({kept / mib:.1f}) | "
+              f"{per_day / mib:.0f} MiB ({kept_per_day / mib:.0f}) |")
     print("\n| query (1 h range), median | " + " | ".join(row[0].split(" (")[0] for row in rows)
           + " |")
     print("|---" * (1 + len(rows)) + "|")

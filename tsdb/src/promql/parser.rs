@@ -391,6 +391,16 @@ mod tests {
                 "1:17: parse error: ranges only allowed for vector selectors",
             ),
             (
+                "round(x, 1) + clamp(y, 1, 2,)",
+                "1:28: parse error: trailing commas not allowed in function call args",
+            ),
+            // Groupings after the offending call cut off mid-way do not parse: only the
+            // first construct that gives the message counts, whatever follows it.
+            (
+                "round(x, 1) + clamp(y,1,2,) + sum by (a, b) (x) + sum by (c, d) (x) + sum by (e, f) (x) + sum by (g, h) (x)",
+                "1:26: parse error: trailing commas not allowed in function call args",
+            ),
+            (
                 "x offset 5m [5m]",
                 "1:13: parse error: no offset modifiers allowed before range",
             ),

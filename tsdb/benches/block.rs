@@ -5,7 +5,9 @@
 //!    each chunk encoding × RocksDB compression (printed as a table before the timings; the
 //!    baseline is Prometheus's own layout, XOR chunks as the head cut them, uncompressed);
 //! 2. the directory size before and after retention drops two of three days;
-//! 3. criterion timings of reading 1 series × 7 days and 10 000 series × 1 hour.
+//! 3. the memory a read holds: the growth of the peak RSS while 1,000 series × 1 day are
+//!    selected and held, as a query holds them (printed before the timings);
+//! 4. criterion timings of reading 1 series × 7 days and 10 000 series × 1 hour.
 //!
 //! `cargo bench -p sightline-tsdb --bench block` (set `BLOCK_BENCH_PARTS` to a comma list of
 //! `sizes`, `expiry`, `reads` to run only those parts, `BLOCK_BENCH_SERIES` and
@@ -18,7 +20,7 @@ mod common;
 
 mod block_data;
 
-use common::env_usize;
+use common::{env_usize, reset_peak, status_bytes};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -185,6 +187,7 @@ fn reads(c: &mut Criterion) {
     let got = store7.select(&one, DAY0, DAY0 + 7 * DAY).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].samples(DAY0, DAY0 + 7 * DAY).count(), 7 * 5_760);
+    held_by_a_day_of_reads(&store7);
     c.bench_function(
         "block select 1 series x 7 days (40 320 samples, decoded)",
         |b| {
@@ -226,6 +229,27 @@ fn reads(c: &mut Criterion) {
                 )
             })
         },
+    );
+}
+
+/// Prints the growth of the peak RSS while every series of the 7-day store is selected over
+/// one day and held, then read through: what a 24 h range query over them holds in memory.
+fn held_by_a_day_of_reads(store: &BlockStore) {
+    let every = [Matcher::new(MatchOp::Equal, "job", "bench").unwrap()];
+    let day = (DAY0 + 3 * DAY, DAY0 + 4 * DAY - 1);
+    reset_peak();
+    let before = status_bytes("VmRSS");
+    let series = store.select(&every, day.0, day.1).unwrap();
+    let held = status_bytes("VmHWM").saturating_sub(before);
+    let samples: usize = series.iter().map(|s| s.samples(day.0, day.1).count()).sum();
+    let peak = status_bytes("VmHWM").saturating_sub(before);
+    println!(
+        "select {} series x 1 day ({samples} samples): peak RSS growth {:.1} MiB once selected, \
+         {:.1} MiB once read through ({:.1} bytes per sample)",
+        series.len(),
+        held as f64 / 1048576.0,
+        peak as f64 / 1048576.0,
+        peak as f64 / samples.max(1) as f64
     );
 }
 

@@ -6,7 +6,7 @@
 //! default 1 s sync. Label sets look like node_exporter / kube-state-metrics / cAdvisor
 //! series (8–10 labels); values mix constants, integer counters and float gauges.
 //!
-//! Reports resident memory per series (RSS delta from `/proc/self/statm`, so allocator
+//! Reports resident memory per series (`VmRSS` delta from `/proc/self/status`, so allocator
 //! overhead and fragmentation count), the XOR chunk bytes alone as the baseline it is compared
 //! with, samples per second and CPU-seconds per million samples (`/proc/self/stat`).
 //!
@@ -21,19 +21,13 @@
 
 mod common;
 
-use common::env_usize;
+use common::{env_usize, status_bytes};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sightline_core::labels::Labels;
 use sightline_tsdb::head::{Head, HeadOptions};
 use sightline_tsdb::storage::Querier;
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
 
 /// User + system CPU time of this process.
 fn cpu_seconds() -> f64 {
@@ -136,7 +130,7 @@ fn main() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut values: Vec<f64> = (0..n_series).map(|i| (i % 1000) as f64).collect();
 
-    let rss_before = rss_bytes();
+    let rss_before = status_bytes("VmRSS");
     let head = Arc::new(Head::open(dir.path(), HeadOptions::default()).unwrap());
     let mut app = head.appender();
     let t0: i64 = 1_700_000_000_000;
@@ -183,7 +177,7 @@ fn main() {
     }
     let elapsed = started.elapsed();
     let cpu = cpu_seconds() - cpu_start;
-    let rss_after = rss_bytes();
+    let rss_after = status_bytes("VmRSS");
 
     let appended = (n_samples - 1) as f64 * n_series as f64;
     let selected = head.select(&[], i64::MIN, i64::MAX).unwrap();

@@ -26,26 +26,13 @@
 
 mod common;
 
-use common::env_usize;
+use common::{env_usize, reset_peak, status_bytes};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sightline_core::labels::Labels;
 use sightline_tsdb::head::{Head, HeadOptions};
 use sightline_tsdb::promql::{Engine, EngineOptions, Value};
-
-/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
-fn status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|line| line.starts_with(field)).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
-/// Resets `VmHWM` to the current RSS (Linux ≥ 4.0).
-fn reset_peak() {
-    std::fs::write("/proc/self/clear_refs", "5").unwrap();
-}
 
 const BUCKETS: [&str; 10] = [
     "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "5", "+Inf",

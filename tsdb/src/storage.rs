@@ -10,7 +10,7 @@ use sightline_core::labels::Labels;
 use sightline_core::matcher::Matcher;
 
 use crate::Result;
-use crate::chunk::{XorChunk, XorIter};
+use crate::chunk::{ColumnarIter, ColumnarPiece, XorChunk, XorIter};
 
 /// A handle to a series, returned by [`Appender::append`], that appends to the same series
 /// again without looking its labels up.
@@ -61,21 +61,27 @@ pub struct ChunkMeta {
 }
 
 /// The samples of a chunk in the form the store holds them, so that a read hands them on
-/// without converting: the head's compressed XOR chunks, or the samples a block's columnar
-/// value was decoded into (once, when read).
+/// without converting: the head's compressed XOR chunks, pieces of a block's columnar value,
+/// or samples already decoded (an import's).
 #[derive(Debug, Clone)]
 pub enum ChunkData {
     /// A Prometheus XOR chunk (its bytes are shared).
     Xor(XorChunk),
+    /// Part of a block's columnar value, decoded as it is iterated (boxed: the head keeps a
+    /// [`ChunkMeta`] per chunk, which this keeps at 40 bytes).
+    Columnar(Box<ColumnarPiece>),
     /// Decoded samples, timestamps strictly increasing.
     Decoded(Arc<Vec<(i64, f64)>>),
 }
+
+const _: () = assert!(std::mem::size_of::<ChunkMeta>() <= 40);
 
 impl ChunkData {
     /// The samples in time order.
     pub fn iter(&self) -> ChunkIter<'_> {
         match self {
             ChunkData::Xor(chunk) => ChunkIter::Xor(chunk.iter()),
+            ChunkData::Columnar(piece) => ChunkIter::Columnar(piece.iter()),
             ChunkData::Decoded(samples) => ChunkIter::Decoded(samples.iter()),
         }
     }
@@ -84,6 +90,7 @@ impl ChunkData {
     pub fn num_samples(&self) -> usize {
         match self {
             ChunkData::Xor(chunk) => chunk.num_samples(),
+            ChunkData::Columnar(piece) => piece.num_samples(),
             ChunkData::Decoded(samples) => samples.len(),
         }
     }
@@ -92,7 +99,7 @@ impl ChunkData {
     pub fn as_xor(&self) -> Option<&XorChunk> {
         match self {
             ChunkData::Xor(chunk) => Some(chunk),
-            ChunkData::Decoded(_) => None,
+            ChunkData::Columnar(_) | ChunkData::Decoded(_) => None,
         }
     }
 }
@@ -116,6 +123,8 @@ impl<'a> IntoIterator for &'a ChunkData {
 pub enum ChunkIter<'a> {
     /// Decoding an XOR chunk.
     Xor(XorIter<'a>),
+    /// Decoding a piece of a columnar value.
+    Columnar(ColumnarIter<'a>),
     /// Walking decoded samples.
     Decoded(std::slice::Iter<'a, (i64, f64)>),
 }
@@ -127,6 +136,7 @@ impl Iterator for ChunkIter<'_> {
     fn next(&mut self) -> Option<(i64, f64)> {
         match self {
             ChunkIter::Xor(iter) => iter.next(),
+            ChunkIter::Columnar(iter) => iter.next(),
             ChunkIter::Decoded(iter) => iter.next().copied(),
         }
     }

@@ -27,6 +27,7 @@ pub(crate) fn encode_i64(x: i64, emit: impl FnMut(u8)) {
 
 /// Decodes an unsigned value, pulling bytes from `next`; `None` when `next` runs dry or the
 /// encoding is longer than 64 bits.
+#[inline]
 pub(crate) fn decode_u64(mut next: impl FnMut() -> Option<u8>) -> Option<u64> {
     let mut x = 0u64;
     for i in 0..MAX_LEN {
@@ -44,8 +45,13 @@ pub(crate) fn decode_u64(mut next: impl FnMut() -> Option<u8>) -> Option<u64> {
 
 /// Decodes a zig-zag signed value; see [`decode_u64`].
 pub(crate) fn decode_i64(next: impl FnMut() -> Option<u8>) -> Option<i64> {
-    let ux = decode_u64(next)?;
-    Some(((ux >> 1) as i64) ^ -((ux & 1) as i64))
+    decode_u64(next).map(zigzag)
+}
+
+/// The signed value of a zig-zag encoded one.
+#[inline]
+pub(crate) fn zigzag(ux: u64) -> i64 {
+    ((ux >> 1) as i64) ^ -((ux & 1) as i64)
 }
 
 #[cfg(test)]

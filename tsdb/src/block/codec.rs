@@ -1,20 +1,12 @@
 //! Value encodings of the block store: series entries, postings lists, block metas and the
-//! two chunk encodings (a list of Prometheus XOR chunks, and the columnar encoding). The byte
-//! layouts are written down in `tsdb/FORMAT.md`, section "Blocks".
-//!
-//! The columnar encoding exists because RocksDB compresses what it stores: byte-aligned
-//! columns (timestamps as delta-of-delta varints, values as decimal mantissas with a shared
-//! exponent, delta-of-delta) leave zstd repetitive bytes to work on, where the XOR bit stream
-//! looks like noise to it. Decoding is exact: a value goes into the decimal column only if it
-//! decodes back to the same 64 bits, and everything else (NaN staleness markers, ±Inf, −0.0,
-//! more than 15–16 significant digits) is stored as an exception with its bits.
-
-use std::sync::Arc;
+//! two chunk encodings (a list of Prometheus XOR chunks, and the columnar encoding of
+//! [`crate::chunk::columnar`]). The byte layouts are written down in `tsdb/FORMAT.md`,
+//! section "Blocks".
 
 use sightline_core::labels::Labels;
 
 use crate::chunk::xor::MAX_SAMPLES;
-use crate::chunk::{XorAppender, XorChunk};
+use crate::chunk::{XorAppender, XorChunk, columnar};
 use crate::storage::{ChunkData, ChunkMeta};
 use crate::varint;
 
@@ -23,24 +15,8 @@ pub(crate) const ENCODING_XOR: u8 = 1;
 /// Chunk value tag: the columnar encoding.
 pub(crate) const ENCODING_COLUMNAR: u8 = 2;
 
-/// Value column mode: decimal mantissas with one exponent, plus exceptions.
-const VALUES_DECIMAL: u8 = 1;
-/// Value column mode: XOR with the previous value's bits, byte-aligned.
-const VALUES_XOR_BYTES: u8 = 2;
-
-/// Largest mantissa magnitude that converts to `f64` exactly (2⁵³).
-const MAX_MANTISSA: i64 = 1 << 53;
-/// Largest decimal exponent tried; 10¹⁸ is still an exact `f64`.
-const MAX_EXPONENT: usize = 18;
-const POW10: [f64; MAX_EXPONENT + 1] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18,
-];
-/// Header byte of a zero XOR in the XOR-bytes column.
-const XOR_ZERO: u8 = 0xff;
-
-/// A decoding failure; the caller adds the partition and block.
-pub(crate) type DecodeError = &'static str;
+// A decoding failure; the caller adds the partition and block.
+pub(crate) use columnar::DecodeError;
 
 /// Cursor over an encoded value.
 pub(crate) struct Reader<'a> {
@@ -82,13 +58,6 @@ impl<'a> Reader<'a> {
         let slice = self.bytes.get(self.pos..end).ok_or("value cut short")?;
         self.pos = end;
         Ok(slice)
-    }
-
-    fn u64_le(&mut self) -> Result<u64, DecodeError> {
-        let bytes = self.take(8)?;
-        let mut array = [0u8; 8];
-        array.copy_from_slice(bytes);
-        Ok(u64::from_le_bytes(array))
     }
 
     fn string(&mut self) -> Result<String, DecodeError> {
@@ -247,7 +216,11 @@ pub(crate) fn encode_samples(encoding: ChunkEncoding, samples: &[(i64, f64)]) ->
                     .map(|(min_time, max_time, chunk)| (*min_time, *max_time, chunk.bytes())),
             )
         }
-        ChunkEncoding::Columnar => encode_columnar(samples),
+        ChunkEncoding::Columnar => {
+            let mut out = vec![ENCODING_COLUMNAR];
+            columnar::encode(samples, &mut out);
+            out
+        }
     }
 }
 
@@ -284,8 +257,8 @@ fn encode_xor_list<'a>(chunks: impl Iterator<Item = (i64, i64, &'a [u8])> + Clon
 }
 
 /// Decodes a chunk value into the chunks that hold samples in `[mint, maxt]`. XOR chunks are
-/// handed on as they are stored; a columnar value is decoded once into one chunk of exactly
-/// the samples in the range (never re-encoded).
+/// handed on as they are stored; a columnar value becomes pieces of exactly the samples in
+/// the range, decoded when a query reads them (never re-encoded).
 pub(crate) fn decode_chunks(
     bytes: &[u8],
     mint: i64,
@@ -315,22 +288,14 @@ pub(crate) fn decode_chunks(
             r.finish()?;
             Ok(out)
         }
-        ENCODING_COLUMNAR => {
-            let mut samples = decode_columnar(rest)?;
-            let end = samples.partition_point(|&(t, _)| t <= maxt);
-            samples.truncate(end);
-            let start = samples.partition_point(|&(t, _)| t < mint);
-            samples.drain(..start);
-            let (Some(&(min_time, _)), Some(&(max_time, _))) = (samples.first(), samples.last())
-            else {
-                return Ok(Vec::new());
-            };
-            Ok(vec![ChunkMeta {
+        ENCODING_COLUMNAR => Ok(columnar::pieces(rest, mint, maxt)?
+            .into_iter()
+            .map(|(min_time, max_time, piece)| ChunkMeta {
                 min_time,
                 max_time,
-                chunk: ChunkData::Decoded(Arc::new(samples)),
-            }])
-        }
+                chunk: ChunkData::Columnar(Box::new(piece)),
+            })
+            .collect()),
         _ => Err("unknown chunk encoding"),
     }
 }
@@ -338,242 +303,9 @@ pub(crate) fn decode_chunks(
 /// Decodes any chunk value into all its samples.
 pub(crate) fn decode_samples(bytes: &[u8]) -> Result<Vec<(i64, f64)>, DecodeError> {
     match bytes.first() {
-        Some(&ENCODING_COLUMNAR) => decode_columnar(&bytes[1..]),
+        Some(&ENCODING_COLUMNAR) => columnar::decode(&bytes[1..]),
         _ => Ok(samples_of(&decode_chunks(bytes, i64::MIN, i64::MAX)?)),
     }
-}
-
-/// `v` as `m / 10^e` with the smallest `e`, if that decodes back to the same bits.
-fn to_decimal(v: f64) -> Option<(i64, usize)> {
-    if !v.is_finite() || (v == 0.0 && v.is_sign_negative()) {
-        return None;
-    }
-    for (e, pow) in POW10.iter().enumerate() {
-        let scaled = (v * pow).round();
-        if scaled.abs() > MAX_MANTISSA as f64 {
-            return None;
-        }
-        let m = scaled as i64;
-        if from_decimal(m, e).to_bits() == v.to_bits() {
-            return Some((m, e));
-        }
-    }
-    None
-}
-
-/// `m / 10^e`: one correctly rounded IEEE division of two exact operands.
-fn from_decimal(m: i64, e: usize) -> f64 {
-    m as f64 / POW10[e]
-}
-
-fn encode_columnar(samples: &[(i64, f64)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(samples.len() * 3 + 16);
-    out.push(ENCODING_COLUMNAR);
-    put_uvarint(&mut out, samples.len() as u64);
-    // Timestamps: t0, first delta, then deltas of deltas, all wrapping.
-    let mut prev_t = 0i64;
-    let mut prev_delta = 0i64;
-    for (i, &(t, _)) in samples.iter().enumerate() {
-        match i {
-            0 => put_varint(&mut out, t),
-            1 => {
-                prev_delta = t.wrapping_sub(prev_t);
-                put_varint(&mut out, prev_delta);
-            }
-            _ => {
-                let delta = t.wrapping_sub(prev_t);
-                put_varint(&mut out, delta.wrapping_sub(prev_delta));
-                prev_delta = delta;
-            }
-        }
-        prev_t = t;
-    }
-    let decimal = encode_decimal_values(samples);
-    let xor = encode_xor_bytes_values(samples);
-    match decimal {
-        Some(decimal) if decimal.len() <= xor.len() => out.extend_from_slice(&decimal),
-        _ => out.extend_from_slice(&xor),
-    }
-    out
-}
-
-/// The decimal value column, or `None` when too many values are exceptions for it to pay.
-fn encode_decimal_values(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
-    let decimals: Vec<Option<(i64, usize)>> = samples.iter().map(|&(_, v)| to_decimal(v)).collect();
-    let exponent = decimals
-        .iter()
-        .flatten()
-        .map(|&(_, e)| e)
-        .max()
-        .unwrap_or(0);
-    let mut mantissas = Vec::with_capacity(samples.len());
-    let mut exceptions: Vec<(usize, u64)> = Vec::new();
-    for (i, (decimal, &(_, v))) in decimals.iter().zip(samples).enumerate() {
-        let scaled = decimal.and_then(|(m, e)| {
-            let m = m.checked_mul(10i64.checked_pow(u32::try_from(exponent - e).ok()?)?)?;
-            (m.abs() <= MAX_MANTISSA && from_decimal(m, exponent).to_bits() == v.to_bits())
-                .then_some(m)
-        });
-        match scaled {
-            Some(m) => mantissas.push(m),
-            None => {
-                // Repeat the previous mantissa so the delta-of-delta stream stays smooth.
-                mantissas.push(mantissas.last().copied().unwrap_or(0));
-                exceptions.push((i, v.to_bits()));
-            }
-        }
-        if exceptions.len() * 4 > samples.len().max(8) {
-            return None;
-        }
-    }
-    let mut out = Vec::with_capacity(samples.len() * 2 + 8);
-    out.push(VALUES_DECIMAL);
-    put_uvarint(&mut out, exponent as u64);
-    let mut prev = 0i64;
-    let mut prev_delta = 0i64;
-    for (i, &m) in mantissas.iter().enumerate() {
-        match i {
-            0 => put_varint(&mut out, m),
-            1 => {
-                prev_delta = m - prev;
-                put_varint(&mut out, prev_delta);
-            }
-            _ => {
-                let delta = m - prev;
-                put_varint(&mut out, delta - prev_delta);
-                prev_delta = delta;
-            }
-        }
-        prev = m;
-    }
-    put_uvarint(&mut out, exceptions.len() as u64);
-    let mut prev_index = 0usize;
-    for (index, bits) in exceptions {
-        put_uvarint(&mut out, (index - prev_index) as u64);
-        out.extend_from_slice(&bits.to_le_bytes());
-        prev_index = index;
-    }
-    Some(out)
-}
-
-fn encode_xor_bytes_values(samples: &[(i64, f64)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(samples.len() * 7 + 8);
-    out.push(VALUES_XOR_BYTES);
-    let mut prev = 0u64;
-    for (i, &(_, v)) in samples.iter().enumerate() {
-        let bits = v.to_bits();
-        if i == 0 {
-            out.extend_from_slice(&bits.to_le_bytes());
-        } else {
-            let x = bits ^ prev;
-            if x == 0 {
-                out.push(XOR_ZERO);
-            } else {
-                let lead = x.leading_zeros() / 8;
-                let trail = x.trailing_zeros() / 8;
-                out.push(((lead as u8) << 4) | trail as u8);
-                let be = x.to_be_bytes();
-                out.extend_from_slice(&be[lead as usize..(8 - trail) as usize]);
-            }
-        }
-        prev = bits;
-    }
-    out
-}
-
-fn decode_columnar(bytes: &[u8]) -> Result<Vec<(i64, f64)>, DecodeError> {
-    let mut r = Reader::new(bytes);
-    let n = usize::try_from(r.uvarint()?).map_err(|_| "length overflow")?;
-    if n > bytes.len() {
-        // Every sample takes at least one byte per column.
-        return Err("sample count larger than the value");
-    }
-    let mut times = Vec::with_capacity(n);
-    let mut prev_t = 0i64;
-    let mut delta = 0i64;
-    for i in 0..n {
-        let t = match i {
-            0 => r.varint()?,
-            1 => {
-                delta = r.varint()?;
-                prev_t.wrapping_add(delta)
-            }
-            _ => {
-                delta = delta.wrapping_add(r.varint()?);
-                prev_t.wrapping_add(delta)
-            }
-        };
-        if i > 0 && t <= prev_t {
-            return Err("timestamps not strictly increasing");
-        }
-        times.push(t);
-        prev_t = t;
-    }
-    let mut samples: Vec<(i64, f64)> = Vec::with_capacity(n);
-    match r.byte()? {
-        VALUES_DECIMAL => {
-            let exponent = usize::try_from(r.uvarint()?).map_err(|_| "bad exponent")?;
-            if exponent > MAX_EXPONENT {
-                return Err("decimal exponent out of range");
-            }
-            let mut prev = 0i64;
-            let mut delta = 0i64;
-            for (i, &t) in times.iter().enumerate() {
-                let m = match i {
-                    0 => r.varint()?,
-                    1 => {
-                        delta = r.varint()?;
-                        prev.wrapping_add(delta)
-                    }
-                    _ => {
-                        delta = delta.wrapping_add(r.varint()?);
-                        prev.wrapping_add(delta)
-                    }
-                };
-                samples.push((t, from_decimal(m, exponent)));
-                prev = m;
-            }
-            let exceptions = r.uvarint()?;
-            let mut index = 0usize;
-            for _ in 0..exceptions {
-                index = index
-                    .checked_add(usize::try_from(r.uvarint()?).map_err(|_| "bad index")?)
-                    .ok_or("bad index")?;
-                let bits = r.u64_le()?;
-                samples
-                    .get_mut(index)
-                    .ok_or("exception index out of range")?
-                    .1 = f64::from_bits(bits);
-            }
-        }
-        VALUES_XOR_BYTES => {
-            let mut prev = 0u64;
-            for (i, &t) in times.iter().enumerate() {
-                let bits = if i == 0 {
-                    r.u64_le()?
-                } else {
-                    let header = r.byte()?;
-                    if header == XOR_ZERO {
-                        prev
-                    } else {
-                        let lead = usize::from(header >> 4);
-                        let trail = usize::from(header & 0x0f);
-                        if lead + trail >= 8 {
-                            return Err("bad XOR header");
-                        }
-                        let mut be = [0u8; 8];
-                        be[lead..8 - trail].copy_from_slice(r.take(8 - lead - trail)?);
-                        prev ^ u64::from_be_bytes(be)
-                    }
-                };
-                samples.push((t, f64::from_bits(bits)));
-                prev = bits;
-            }
-        }
-        _ => return Err("unknown value column mode"),
-    }
-    r.finish()?;
-    Ok(samples)
 }
 
 /// A stored block meta (see `BlockMeta`); the id is in the key.
@@ -679,10 +411,10 @@ mod tests {
                 [ChunkMeta {
                     min_time: 20,
                     max_time: 40,
-                    chunk: ChunkData::Decoded(_)
+                    chunk: ChunkData::Columnar(_)
                 }]
             ),
-            "a columnar value is decoded once, not re-encoded as XOR"
+            "a columnar value is read in pieces, not re-encoded as XOR"
         );
         assert!(decode_chunks(&columnar, 3001, 4000).unwrap().is_empty());
         let got: Vec<i64> = part
@@ -710,7 +442,8 @@ mod tests {
         #[test]
         fn columnar_round_trips(
             start in any::<i64>(),
-            steps in proptest::collection::vec((1i64..100_000, any::<u64>(), 0u8..4), 0..200),
+            steps in proptest::collection::vec((1i64..100_000, any::<u64>(), 0u8..4), 0..600),
+            cut in (0usize..600, 0usize..600),
         ) {
             let mut t = start;
             let mut samples = Vec::new();
@@ -725,11 +458,24 @@ mod tests {
                 };
                 samples.push((t, v));
             }
-            let decoded = decode_samples(&encode_samples(ChunkEncoding::Columnar, &samples)).unwrap();
-            prop_assert_eq!(decoded.len(), samples.len());
-            for (a, b) in decoded.iter().zip(&samples) {
-                prop_assert_eq!(a.0, b.0);
-                prop_assert_eq!(a.1.to_bits(), b.1.to_bits());
+            let bytes = encode_samples(ChunkEncoding::Columnar, &samples);
+            let bits = |samples: &[(i64, f64)]| -> Vec<(i64, u64)> {
+                samples.iter().map(|&(t, v)| (t, v.to_bits())).collect()
+            };
+            prop_assert_eq!(bits(&decode_samples(&bytes).unwrap()), bits(&samples));
+            // Pieces of any range hold exactly its samples, with their first and last times.
+            let time = |i: usize| samples.get(i).map_or(i64::MAX, |s| s.0);
+            let (mint, maxt) = (time(cut.0.min(cut.1)), time(cut.0.max(cut.1)));
+            let chunks = decode_chunks(&bytes, mint, maxt).unwrap();
+            let read: Vec<(i64, f64)> = chunks.iter().flat_map(|c| c.chunk.iter()).collect();
+            let wanted: Vec<(i64, f64)> =
+                samples.iter().copied().filter(|s| (mint..=maxt).contains(&s.0)).collect();
+            prop_assert_eq!(bits(&read), bits(&wanted));
+            for chunk in &chunks {
+                let times: Vec<i64> = chunk.chunk.iter().map(|s| s.0).collect();
+                prop_assert!(times.len() <= columnar::PIECE_SAMPLES);
+                prop_assert_eq!(times.first(), Some(&chunk.min_time));
+                prop_assert_eq!(times.last(), Some(&chunk.max_time));
             }
         }
     }

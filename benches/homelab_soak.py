@@ -7,7 +7,8 @@ Starts, on 127.0.0.1 only:
   - a "switch" target whose gauge the harness flips to 1 at a known moment, with a rule
     that alerts on it, to measure alert latency (condition true -> Pushover request);
   - local fake Pushover and Telegram servers that record what they get;
-  - 20 log streams pushed as Loki JSON at a steady rate with a burst of 10x every minute;
+  - 20 log streams of loggen's lines (../shared/bench/logs/loggen) pushed as Loki JSON at
+    a steady rate with a burst of 10x every minute;
   - Sightline (the release binary by default) with the fixture rules of
     ../shared/fixtures/rules/plain and a notifier routing to the fake receivers.
 
@@ -30,6 +31,7 @@ import argparse
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -46,6 +48,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 TARGETS_PY = SHARED / "bench/metrics/targets.py"
 FIXTURE_RULES = SHARED / "fixtures/rules/plain"
+LOGGEN = SHARED / "bench/logs/loggen"
+# One `name="value"` of a label set as loggen prints it.
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 PROMETHEUS = "/usr/bin/prometheus"
 VICTORIA_METRICS = "/usr/bin/victoria-metrics"
@@ -274,46 +279,53 @@ def start_peers(work, configs, children, block_range):
     return peers
 
 
+def loggen_streams(count, lines_per_stream):
+    """`count` streams of loggen's homelab lines (JSON, logfmt and plain, by app), as
+    (labels, lines). loggen (../shared/bench/logs/loggen, built here on first use) pushes as
+    fast as it can with timestamps spread over a past window, so the soak pushes its lines
+    itself, at a rate and with present timestamps."""
+    target = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/sightline-target"))
+    target = target / "loggen"
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
+                    str(LOGGEN / "Cargo.toml"), "--target-dir", str(target)], check=True)
+    sample = subprocess.run(
+        [str(target / "release/loggen"), "--streams", str(count), "--sample",
+         str(lines_per_stream)], check=True, capture_output=True, text=True).stdout
+    streams = {}
+    for row in sample.splitlines():
+        labels, line = row.split("\t", 1)
+        streams.setdefault(labels, []).append(line)
+    return [(dict(LABEL.findall(labels)), lines) for labels, lines in streams.items()]
+
+
 class LogPusher(threading.Thread):
-    """20 streams at `rate` lines/s, 10x for 5 s every minute; counts acknowledged lines."""
+    """Pushes `streams` (labels, lines) at `rate` lines/s in all, 10x for 5 s every minute,
+    each stream cycling through its lines; counts acknowledged lines."""
 
-    STREAMS = [
-        {"namespace": ns, "app": app, "pod": f"{app}-0", "container": app}
-        for ns, apps in [
-            ("media", ["jellyfin", "sonarr", "radarr", "prowlarr"]),
-            ("home", ["home-assistant", "mosquitto", "zigbee2mqtt", "esphome"]),
-            ("kube-system", ["coredns", "traefik", "metrics-server", "local-path"]),
-            ("apps", ["nextcloud", "immich", "paperless", "vaultwarden"]),
-            ("monitoring", ["sightline", "alloy", "uptime-kuma", "gatus"]),
-        ]
-        for app in apps
-    ]
-
-    def __init__(self, url, rate, stop):
+    def __init__(self, url, streams, rate, stop):
         super().__init__(daemon=True)
-        self.url, self.rate, self.stop = url, rate, stop
+        self.url, self.streams, self.rate, self.stop = url, streams, rate, stop
         self.acknowledged = 0
         self.rejected = 0
-        self.seq = 0
+        self.pushed = 0
 
     def run(self):
         start = time.time()
         while not self.stop.is_set():
             tick = time.time()
             burst = (tick - start) % 60 < 5
-            lines = int(self.rate * (10 if burst else 1))
-            streams = []
-            for index, labels in enumerate(self.STREAMS):
+            per_stream = max(1, int(self.rate * (10 if burst else 1)) // len(self.streams))
+            body = []
+            for labels, lines in self.streams:
                 values = []
-                for _ in range(max(1, lines // len(self.STREAMS))):
-                    self.seq += 1
-                    level = "error" if self.seq % 50 == 0 else "info"
-                    line = f"level={level} seq={self.seq} msg=\"request handled\" duration_ms={self.seq % 97}"
+                for k in range(per_stream):
+                    line = lines[(self.pushed + k) % len(lines)]
                     values.append([str(time.time_ns()), line])
-                streams.append({"stream": labels, "values": values})
-            count = sum(len(s["values"]) for s in streams)
+                body.append({"stream": labels, "values": values})
+            self.pushed += per_stream
+            count = per_stream * len(self.streams)
             request = urllib.request.Request(
-                self.url, json.dumps({"streams": streams}).encode(),
+                self.url, json.dumps({"streams": body}).encode(),
                 {"Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:
@@ -390,6 +402,7 @@ def main():
     if not os.path.exists(args.binary):
         raise SystemExit(f"missing {args.binary}: build it with cargo build --release")
 
+    streams = loggen_streams(20, 1000)
     work = Path(tempfile.mkdtemp(prefix="sightline-soak-"))
     children = []
     stop = threading.Event()
@@ -426,7 +439,7 @@ def main():
         for peer in peers:
             peer.start_measuring()
 
-        pusher = LogPusher(f"{base}/loki/api/v1/push", args.log_rate, stop)
+        pusher = LogPusher(f"{base}/loki/api/v1/push", streams, args.log_rate, stop)
         pusher.start()
         samples, timings = [], {q: [] for q in PROMQL_QUERIES + LOGQL_QUERIES}
         failures = []
@@ -502,7 +515,7 @@ def report(args, elapsed, cpu, samples, disk, alert_latency, timings, pusher,
     rss = [s[2] for s in samples]
     mib = 1024 * 1024
     print(f"## Homelab soak: {elapsed:.0f} s, 30 targets x {args.series} series + node-exporter, "
-          f"20 log streams at {args.log_rate} lines/s (10x bursts)\n")
+          f"20 log streams of loggen lines at {args.log_rate} lines/s (10x bursts)\n")
     print(f"Command: `benches/homelab_soak.py --binary {args.binary} --duration {args.duration} "
           f"--log-rate {args.log_rate} --series {args.series}{' --peers' if args.peers else ''}"
           f"{' --block-range ' + args.block_range if args.block_range else ''}`\n")

@@ -15,7 +15,7 @@
 //! text, and `PROMQL_BENCH_START_S` moves them to a recent time, for
 //! `benches/promql_vs_prometheus.sh`, which loads them into Prometheus.
 //!
-//! Run: `cargo bench --workspace --bench promql`.
+//! Run: `cargo bench -p sightline-tsdb --bench promql`.
 
 #![allow(
     clippy::print_stdout,

@@ -13,6 +13,9 @@
 #    WORK/sightline's blocks; the release binary (SIGHTLINE_BIN, default the release build in
 #    CARGO_TARGET_DIR) serves them and `promql_http_timings.py` times it the same way, in the
 #    same run: both over HTTP and JSON.
+# 4. Both again with each query and range in a freshly started server (`--server`), so that
+#    each query's memory is measured from the same start rather than after the queries
+#    before it.
 # WORK is deleted at the end (the OpenMetrics file is ~80 bytes per sample).
 set -eu
 work=${1:?usage: $0 WORK [SERIES] [HOURS]}
@@ -43,9 +46,10 @@ promtool tsdb create-blocks-from openmetrics "$work/data.om" "$work/prometheus" 
 rm -f "$work/data.om"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 printf 'global: {scrape_interval: 1h}\n' > "$work/prometheus.yml"
-prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus" \
-  --storage.tsdb.retention.time=30d --web.listen-address="127.0.0.1:$port" \
-  --log.level=warn 2>"$work/prometheus.log" &
+prometheus_command="prometheus --config.file=$work/prometheus.yml \
+  --storage.tsdb.path=$work/prometheus --storage.tsdb.retention.time=30d \
+  --web.listen-address=127.0.0.1:$port --log.level=warn"
+$prometheus_command 2>"$work/prometheus.log" &
 prom_pid=$!
 python3 "$here/promql_http_timings.py" --url "http://127.0.0.1:$port" --pid "$prom_pid" \
   --end $(( start + hours * 3600 )) --hours "$hours"
@@ -55,9 +59,20 @@ printf 'global: {scrape_interval: 1h}\n' > "$work/sightline.yml"
 "$sightline" import prometheus --config "$work/sightline.yml" --data-dir "$work/sightline" \
   --url "http://127.0.0.1:$port" --since "$(( hours + 3 ))h" --match '{__name__=~".+"}'
 kill "$prom_pid"
+wait "$prom_pid" || true
 sightline_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$sightline" --config "$work/sightline.yml" --data-dir "$work/sightline" \
-  --listen "127.0.0.1:$sightline_port" --log-level warn 2>"$work/sightline.log" &
+sightline_command="$sightline --config $work/sightline.yml --data-dir $work/sightline \
+  --listen 127.0.0.1:$sightline_port --log-level warn"
+$sightline_command 2>"$work/sightline.log" &
 sightline_pid=$!
 python3 "$here/promql_http_timings.py" --url "http://127.0.0.1:$sightline_port" \
   --pid "$sightline_pid" --end $(( start + hours * 3600 )) --hours "$hours"
+kill "$sightline_pid"
+wait "$sightline_pid" || true
+
+echo "== Each query in a fresh process: Prometheus"
+python3 "$here/promql_http_timings.py" --url "http://127.0.0.1:$port" \
+  --server "$prometheus_command" --end $(( start + hours * 3600 )) --hours "$hours"
+echo "== Each query in a fresh process: Sightline"
+python3 "$here/promql_http_timings.py" --url "http://127.0.0.1:$sightline_port" \
+  --server "$sightline_command" --end $(( start + hours * 3600 )) --hours "$hours"

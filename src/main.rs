@@ -38,18 +38,28 @@ fn main() -> ExitCode {
             check::rules(&files, language)
         }
         Some(Command::Config(ConfigCommand::Default)) => {
-            print!("{}", sightline_core::config::DEFAULT_CONFIG);
-            true
+            write_stdout(sightline_core::config::DEFAULT_CONFIG)
         }
-        Some(Command::Version) => {
-            println!("{}", self_metrics::version_text());
-            true
-        }
+        Some(Command::Version) => write_stdout(&format!("{}\n", self_metrics::version_text())),
     };
     if succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Writes `text` to standard output. A reader that stopped reading (`sightline version |
+/// head -1`) is not a failure; `print!` would panic on the broken pipe.
+fn write_stdout(text: &str) -> bool {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => true,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => true,
+        Err(error) => {
+            eprintln!("cannot write to standard output: {error}");
+            false
+        }
     }
 }
 

@@ -186,6 +186,22 @@ fn version_names_the_build() {
 }
 
 #[test]
+fn output_to_a_reader_that_stopped_reading_is_not_a_crash() {
+    for args in [&["version"][..], &["config", "default"]] {
+        // The read end is closed before the child writes: its write meets a broken pipe.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(binary())
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    }
+}
+
+#[test]
 fn check_rules_reports_a_template_that_does_not_parse() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(

@@ -54,6 +54,16 @@ pub(crate) fn zigzag(ux: u64) -> i64 {
     ((ux >> 1) as i64) ^ -((ux & 1) as i64)
 }
 
+/// Appends the encoding of `x` to `out`.
+pub(crate) fn put_u64(out: &mut Vec<u8>, x: u64) {
+    encode_u64(x, |b| out.push(b));
+}
+
+/// Appends the zig-zag encoding of `x` to `out`.
+pub(crate) fn put_i64(out: &mut Vec<u8>, x: i64) {
+    encode_i64(x, |b| out.push(b));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +125,16 @@ mod tests {
             let bytes = enc_i(x);
             prop_assert!(bytes.len() <= MAX_LEN);
             prop_assert_eq!(dec(&bytes, |n| decode_i64(n)), Some(x));
+        }
+
+        #[test]
+        fn put_appends_the_encoding(a: i64, b: u64) {
+            let mut out = Vec::new();
+            put_i64(&mut out, a);
+            put_u64(&mut out, b);
+            let mut expected = enc_i(a);
+            expected.extend(enc_u(b));
+            prop_assert_eq!(out, expected);
         }
 
         #[test]

@@ -75,16 +75,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn put_uvarint(out: &mut Vec<u8>, x: u64) {
-    varint::encode_u64(x, |b| out.push(b));
-}
-
-fn put_varint(out: &mut Vec<u8>, x: i64) {
-    varint::encode_i64(x, |b| out.push(b));
-}
-
 fn put_string(out: &mut Vec<u8>, s: &str) {
-    put_uvarint(out, s.len() as u64);
+    varint::put_u64(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
@@ -99,14 +91,14 @@ pub(crate) struct SeriesEntry {
 
 pub(crate) fn encode_series(entry: &SeriesEntry) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
-    put_uvarint(&mut out, entry.labels.len() as u64);
+    varint::put_u64(&mut out, entry.labels.len() as u64);
     for label in &entry.labels {
         put_string(&mut out, &label.name);
         put_string(&mut out, &label.value);
     }
-    put_varint(&mut out, entry.min_time);
-    put_varint(&mut out, entry.max_time);
-    put_uvarint(&mut out, entry.num_samples);
+    varint::put_i64(&mut out, entry.min_time);
+    varint::put_i64(&mut out, entry.max_time);
+    varint::put_u64(&mut out, entry.num_samples);
     out
 }
 
@@ -132,10 +124,10 @@ pub(crate) fn decode_series(bytes: &[u8]) -> Result<SeriesEntry, DecodeError> {
 /// A postings list: sorted, unique series refs, delta-encoded.
 pub(crate) fn encode_postings(refs: &[u32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(refs.len() + 2);
-    put_uvarint(&mut out, refs.len() as u64);
+    varint::put_u64(&mut out, refs.len() as u64);
     let mut prev = 0u32;
     for &r in refs {
-        put_uvarint(&mut out, u64::from(r - prev));
+        varint::put_u64(&mut out, u64::from(r - prev));
         prev = r;
     }
     out
@@ -246,11 +238,11 @@ fn encode_xor_list<'a>(chunks: impl Iterator<Item = (i64, i64, &'a [u8])> + Clon
     let len: usize = chunks.clone().map(|(_, _, b)| b.len() + 8).sum();
     let mut out = Vec::with_capacity(len + 4);
     out.push(ENCODING_XOR);
-    put_uvarint(&mut out, chunks.clone().count() as u64);
+    varint::put_u64(&mut out, chunks.clone().count() as u64);
     for (min_time, max_time, bytes) in chunks {
-        put_varint(&mut out, min_time);
-        put_uvarint(&mut out, max_time.wrapping_sub(min_time) as u64);
-        put_uvarint(&mut out, bytes.len() as u64);
+        varint::put_i64(&mut out, min_time);
+        varint::put_u64(&mut out, max_time.wrapping_sub(min_time) as u64);
+        varint::put_u64(&mut out, bytes.len() as u64);
         out.extend_from_slice(bytes);
     }
     out
@@ -324,12 +316,12 @@ const META_VERSION: u8 = 1;
 pub(crate) fn encode_meta(meta: &MetaValue) -> Vec<u8> {
     let mut out = Vec::with_capacity(32);
     out.push(META_VERSION);
-    put_varint(&mut out, meta.mint);
-    put_varint(&mut out, meta.maxt);
-    put_uvarint(&mut out, meta.num_series);
-    put_uvarint(&mut out, meta.num_samples);
+    varint::put_i64(&mut out, meta.mint);
+    varint::put_i64(&mut out, meta.maxt);
+    varint::put_u64(&mut out, meta.num_series);
+    varint::put_u64(&mut out, meta.num_samples);
     out.push(u8::from(meta.compacted));
-    put_uvarint(&mut out, meta.encoded_bytes);
+    varint::put_u64(&mut out, meta.encoded_bytes);
     out
 }
 

@@ -15,6 +15,9 @@
 //! text, and `PROMQL_BENCH_START_S` moves them to a recent time, for
 //! `benches/promql_vs_prometheus.sh`, which loads them into Prometheus.
 //!
+//! `PROMQL_BENCH_QUERY=TEXT` runs only the queries containing TEXT (e.g. `count` while
+//! profiling one of them).
+//!
 //! Run: `cargo bench -p sightline-tsdb --bench promql`.
 
 #![allow(
@@ -173,7 +176,8 @@ fn main() {
     ];
     println!("| query | range@step | median ms | peak RSS growth MiB | series × points |");
     println!("|---|---|---|---|---|");
-    for query in queries {
+    let only = std::env::var("PROMQL_BENCH_QUERY").unwrap_or_default();
+    for query in queries.into_iter().filter(|q| q.contains(only.as_str())) {
         for (name, range, step) in ranges {
             if range > hours * 3_600_000 {
                 continue;

@@ -436,9 +436,11 @@ fn queries_beyond_max_concurrency_wait_for_a_slot_until_their_timeout() {
 }
 
 /// A range query equals the instant query at each of its steps: range queries evaluate
-/// selectors and range functions in batches of steps, series by series, and must agree with
-/// the step-by-step evaluation across batch boundaries (300 steps), gaps, staleness markers,
-/// series that start and end inside the range, `offset` and `@`.
+/// selectors, range functions and the folding aggregations over them in batches of steps,
+/// series by series, and must agree with the step-by-step evaluation across batch
+/// boundaries (300 steps), gaps, staleness markers, series that start and end inside the
+/// range, `offset` and `@` — in values, in name removal, and in the order of groups (which
+/// `topk` over an aggregation shows through its ties).
 #[test]
 fn range_queries_match_instant_queries_at_every_step() {
     let mut store = MemStore::default();
@@ -476,6 +478,16 @@ fn range_queries_match_instant_queries_at_every_step() {
         "last_over_time(c[2m] @ 1800)",
         "count(c @ 900)",
         "topk(2, c)",
+        "sum(c)",
+        "avg by (i) (c)",
+        "min(c offset 1m)",
+        "max without (i) (rate(c[1m]))",
+        "count by (__name__) (c)",
+        "group(c)",
+        "stddev(c)",
+        "stdvar by (i) (delta(c[2m]))",
+        "sum by (__name__) (rate(c[1m]))",
+        "topk(1, count by (i) (c{i!=\"a\"}))",
     ];
     let (start, end, step) = (10 * MIN, 85 * MIN, 15_000);
     for query in queries {

@@ -14,12 +14,14 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use promql_parser::parser::{AggregateExpr, LabelModifier};
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 use sightline_core::labels::Labels;
 
 use super::annotations;
 use super::error::{Error, Result};
-use super::eval::{Elem, Evaluator, Val, is_name_label};
+use super::eval::{BATCH_STEPS, Elem, Evaluator, StepResults, StepSink, Val, is_name_label};
+use super::parser::unwrap_parens;
+use super::range_functions;
 use super::value::format_value;
 
 /// The hasher of tables keyed by addresses, looked up per element and step: foldhash's
@@ -69,44 +71,126 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
-/// Mean of values with Kahan summation, switching to an incremental mean on overflow.
+/// Mean of values as Prometheus's `avg` computes it (see [`Folded`]).
 pub(crate) fn mean(values: impl Iterator<Item = f64>) -> f64 {
-    let mut sum = 0.0;
-    let mut c = 0.0;
-    let mut count = 0.0;
-    let mut incremental = false;
-    let mut mean = 0.0;
-    let mut mc = 0.0;
-    for f in values {
-        count += 1.0;
-        if !incremental {
-            let (ns, nc) = kahan_inc(f, sum, c);
-            if !ns.is_infinite() || f.is_infinite() {
-                sum = ns;
-                c = nc;
-                continue;
+    let mut folded = Folded::default();
+    values.for_each(|v| folded.add(Fold::Avg, v));
+    folded.result(Fold::Avg)
+}
+
+/// The aggregations that fold a group's values one at a time, in input order, into a
+/// fixed-size state: these can take their input series by series for many steps at once
+/// ([`eval_steps`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fold {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    Group,
+    Stddev,
+    Stdvar,
+}
+
+impl Fold {
+    fn of(op: &str) -> Option<Fold> {
+        Some(match op {
+            "sum" => Fold::Sum,
+            "avg" => Fold::Avg,
+            "min" => Fold::Min,
+            "max" => Fold::Max,
+            "count" => Fold::Count,
+            "group" => Fold::Group,
+            "stddev" => Fold::Stddev,
+            "stdvar" => Fold::Stdvar,
+            _ => return None,
+        })
+    }
+}
+
+/// One group's state under a [`Fold`], small (32 bytes) because a batched aggregation holds
+/// one per group and step: a Kahan sum and its compensation (`a`, `b`); for `avg` that sum
+/// until it overflows, then Prometheus's incremental mean and its compensation; the min or
+/// max (`a`); or Welford's mean and sum of squared deviations (`a`, `b`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Folded {
+    a: f64,
+    b: f64,
+    /// Values so far.
+    count: f64,
+    /// `avg` switched to the incremental mean.
+    incremental: bool,
+    /// Whether a value marked for name removal went in.
+    drop_name: bool,
+}
+
+impl Folded {
+    fn add(&mut self, fold: Fold, v: f64) {
+        self.count += 1.0;
+        match fold {
+            Fold::Sum => (self.a, self.b) = kahan_inc(v, self.a, self.b),
+            Fold::Avg => self.add_to_mean(v),
+            Fold::Min => {
+                if self.count == 1.0 || self.a > v || self.a.is_nan() {
+                    self.a = v;
+                }
             }
-            incremental = true;
-            mean = sum / (count - 1.0);
-            mc = c / (count - 1.0);
+            Fold::Max => {
+                if self.count == 1.0 || self.a < v || self.a.is_nan() {
+                    self.a = v;
+                }
+            }
+            Fold::Count | Fold::Group => {}
+            Fold::Stddev | Fold::Stdvar => {
+                let delta = v - self.a;
+                self.a += delta / self.count;
+                self.b += delta * (v - self.a);
+            }
         }
-        if mean.is_infinite() {
-            if f.is_infinite() && (mean > 0.0) == (f > 0.0) {
-                continue;
+    }
+
+    /// `avg`'s step: a Kahan sum while it stays finite, then an incremental mean.
+    fn add_to_mean(&mut self, v: f64) {
+        let count = self.count;
+        if !self.incremental {
+            let (sum, c) = kahan_inc(v, self.a, self.b);
+            if !sum.is_infinite() || v.is_infinite() {
+                (self.a, self.b) = (sum, c);
+                return;
             }
-            if !f.is_infinite() && !f.is_nan() {
-                continue;
+            self.incremental = true;
+            self.a /= count - 1.0;
+            self.b /= count - 1.0;
+        }
+        if self.a.is_infinite() {
+            if v.is_infinite() && (self.a > 0.0) == (v > 0.0) {
+                return;
+            }
+            if !v.is_infinite() && !v.is_nan() {
+                return;
             }
         }
         let q = (count - 1.0) / count;
-        (mean, mc) = kahan_inc(f / count, q * mean, q * mc);
+        (self.a, self.b) = kahan_inc(v / count, q * self.a, q * self.b);
     }
-    if incremental {
-        mean + mc
-    } else {
-        (sum + c) / count
+
+    fn result(&self, fold: Fold) -> f64 {
+        match fold {
+            Fold::Sum if self.a.is_infinite() => self.a,
+            Fold::Sum => self.a + self.b,
+            Fold::Avg if self.incremental => self.a + self.b,
+            Fold::Avg => (self.a + self.b) / self.count,
+            Fold::Min | Fold::Max => self.a,
+            Fold::Count => self.count,
+            Fold::Group => 1.0,
+            Fold::Stddev => (self.b / self.count).sqrt(),
+            Fold::Stdvar => self.b / self.count,
+        }
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Folded>() <= 32);
 
 /// The group key of a sample's labels.
 fn group_labels(labels: &Labels, modifier: &Option<LabelModifier>) -> Labels {
@@ -172,6 +256,14 @@ fn group(
     elems: Vec<Elem>,
     modifier: &Option<LabelModifier>,
 ) -> Vec<(Labels, Vec<Elem>)> {
+    if modifier.is_none() {
+        // No `by` or `without`: one group of everything, keyed by the empty label set.
+        return if elems.is_empty() {
+            Vec::new()
+        } else {
+            vec![(Labels::new(), elems)]
+        };
+    }
     keys.begin_step(elems.len());
     let mut index: HashMap<usize, usize, FastHash> = HashMap::default();
     let mut groups: Vec<(Rc<Labels>, Vec<Elem>)> = Vec::new();
@@ -214,6 +306,152 @@ fn group_drops_name(key: &Labels, elems: &[Elem]) -> bool {
     key.metric_name().is_some() && elems.iter().any(|e| e.drop_name)
 }
 
+/// Whether `agg` can be evaluated for many steps at once ([`eval_steps`]): a folding
+/// aggregation ([`Fold`]) directly over an instant selector or a batchable range function.
+pub(crate) fn batchable(agg: &AggregateExpr) -> bool {
+    agg.param.is_none()
+        && Fold::of(&agg.op.to_string()).is_some()
+        && match unwrap_parens(&agg.expr) {
+            Expr::VectorSelector(_) => true,
+            Expr::Call(call) => range_functions::batchable(call),
+            _ => false,
+        }
+}
+
+/// A [`batchable`] aggregation at each of `times` (increasing): its input goes series by
+/// series into the groups' states for all the steps, so each input series is looked up
+/// once per batch instead of once per step, and no element is built per series and step.
+/// Results are those of [`eval`] at each time, in the same order: each group folds its
+/// values in input order, and a step's groups come out in order of their first input
+/// series at that step.
+pub(crate) fn eval_steps(
+    ev: &mut Evaluator<'_>,
+    agg: &AggregateExpr,
+    times: &[i64],
+) -> Result<StepResults> {
+    let op = agg.op.to_string();
+    let fold = Fold::of(&op).ok_or_else(|| Error::unsupported(format!("aggregation {op:?}")))?;
+    let node = std::ptr::from_ref(agg) as usize;
+    let mut sink = GroupSink {
+        keys: ev.group_keys.remove(&node).unwrap_or_default(),
+        modifier: &agg.modifier,
+        fold,
+        group_of_key: HashMap::default(),
+        groups: Vec::new(),
+        current: 0,
+        series: 0,
+        drops_name: false,
+        samples: vec![0; times.len()],
+    };
+    let read = match unwrap_parens(&agg.expr) {
+        Expr::VectorSelector(vs) => ev.vector_select_steps(vs, times, &mut sink),
+        Expr::Call(call) => range_functions::eval_steps(ev, call, times, &mut sink),
+        _ => Err(Error::exec(
+            "aggregation input cannot be evaluated in steps",
+        )),
+    };
+    ev.group_keys.insert(node, std::mem::take(&mut sink.keys));
+    read?;
+    // The next batch as long as the groups' states fit the budget: the longer a batch, the
+    // fewer times each input series' samples are visited, one after another in memory.
+    let state = std::mem::size_of::<Option<StepState>>();
+    let steps = GROUP_STATES_BUDGET / (sink.groups.len().max(1) * state);
+    ev.batch_steps.insert(node, steps.max(BATCH_STEPS));
+    Ok(sink.into_steps())
+}
+
+/// Bytes of group states a batched aggregation holds at most, beyond its first batch of
+/// [`BATCH_STEPS`] steps (which tells how many groups there are): about 4 MiB, so that
+/// `count by (job)` over a day at a 1-minute step is one more batch, and an aggregation
+/// into thousands of groups keeps to short batches.
+const GROUP_STATES_BUDGET: usize = 4 << 20;
+
+/// A group's state at one step, with the ordinal of the input series that started it.
+type StepState = (u32, Folded);
+
+/// The groups of a batched aggregation, filled series by series.
+struct GroupSink<'m> {
+    keys: GroupKeys,
+    modifier: &'m Option<LabelModifier>,
+    fold: Fold,
+    /// A group key's address → its index in `groups`.
+    group_of_key: HashMap<usize, usize, FastHash>,
+    /// Each group's key and its state at each step of the batch.
+    groups: Vec<(Rc<Labels>, Vec<Option<StepState>>)>,
+    /// The group of the series whose values arrive, its ordinal, and whether its values
+    /// drop the metric name.
+    current: usize,
+    series: u32,
+    drops_name: bool,
+    /// Input samples read at each step.
+    samples: Vec<usize>,
+}
+
+impl GroupSink<'_> {
+    fn into_steps(self) -> StepResults {
+        let mut started: Vec<Vec<(u32, Elem)>> = vec![Vec::new(); self.samples.len()];
+        for (key, states) in self.groups {
+            for (step, state) in started.iter_mut().zip(states) {
+                if let Some((first, state)) = state {
+                    step.push((
+                        first,
+                        Elem {
+                            labels: Rc::clone(&key),
+                            v: state.result(self.fold),
+                            drop_name: state.drop_name && key.metric_name().is_some(),
+                        },
+                    ));
+                }
+            }
+        }
+        started
+            .into_iter()
+            .zip(self.samples)
+            .map(|(mut step, samples)| {
+                step.sort_unstable_by_key(|&(first, _)| first);
+                (step.into_iter().map(|(_, elem)| elem).collect(), samples)
+            })
+            .collect()
+    }
+}
+
+impl StepSink for GroupSink<'_> {
+    // The inputs are the fetched series' own label sets, the same in every batch, so the
+    // remembered keys stay bounded by them without `GroupKeys::begin_step`.
+    fn series(&mut self, labels: &Rc<Labels>, drop_name: bool) {
+        self.series = self.series.saturating_add(1);
+        self.drops_name = drop_name;
+        let key = self.keys.key(labels, self.modifier);
+        let steps = self.samples.len();
+        let groups = &mut self.groups;
+        self.current = *self
+            .group_of_key
+            .entry(Rc::as_ptr(&key) as usize)
+            .or_insert_with(|| {
+                groups.push((key, vec![None; steps]));
+                groups.len() - 1
+            });
+    }
+
+    fn point(&mut self, step: usize, samples: usize, value: Option<f64>) {
+        if let Some(count) = self.samples.get_mut(step) {
+            *count += samples;
+        }
+        let Some(v) = value else {
+            return;
+        };
+        if let Some(state) = self
+            .groups
+            .get_mut(self.current)
+            .and_then(|(_, states)| states.get_mut(step))
+        {
+            let (_, state) = state.get_or_insert_with(|| (self.series, Folded::default()));
+            state.add(self.fold, v);
+            state.drop_name |= self.drops_name;
+        }
+    }
+}
+
 pub(crate) fn eval(ev: &mut Evaluator<'_>, agg: &AggregateExpr, ts: i64) -> Result<Val> {
     let op = agg.op.to_string();
     let param = match &agg.param {
@@ -245,36 +483,16 @@ fn aggregate(
     let mut result = Vec::new();
     match op {
         "sum" | "avg" | "min" | "max" | "count" | "group" | "stddev" | "stdvar" => {
+            let fold = Fold::of(op).ok_or_else(|| Error::unsupported(op.to_owned()))?;
             for (key, elems) in group(keys, input, modifier) {
-                let values = elems.iter().map(|e| e.v);
-                let v = match op {
-                    "sum" => {
-                        let (s, c) = values.fold((0.0, 0.0), |(s, c), v| kahan_inc(v, s, c));
-                        if s.is_infinite() { s } else { s + c }
-                    }
-                    "avg" => mean(values),
-                    "min" => values.fold(f64::NAN, |m, v| if m > v || m.is_nan() { v } else { m }),
-                    "max" => values.fold(f64::NAN, |m, v| if m < v || m.is_nan() { v } else { m }),
-                    "count" => elems.len() as f64,
-                    "group" => 1.0,
-                    _ => {
-                        let mut count = 0.0;
-                        let mut mean = 0.0;
-                        let mut m2 = 0.0;
-                        for v in values {
-                            count += 1.0;
-                            let delta = v - mean;
-                            mean += delta / count;
-                            m2 += delta * (v - mean);
-                        }
-                        let var = m2 / count;
-                        if op == "stddev" { var.sqrt() } else { var }
-                    }
-                };
+                let mut folded = Folded::default();
+                for e in &elems {
+                    folded.add(fold, e.v);
+                }
                 let drop_name = group_drops_name(&key, &elems);
                 result.push(Elem {
                     labels: key.into(),
-                    v,
+                    v: folded.result(fold),
                     drop_name,
                 });
             }

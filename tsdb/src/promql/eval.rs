@@ -99,8 +99,16 @@ impl Stored {
         }
     }
 
-    /// Calls `f` with the decoded samples in `(from, to]`, staleness markers included.
-    fn with_window<R>(&self, from: i64, to: i64, f: impl FnOnce(&[(i64, f64)]) -> R) -> R {
+    /// Calls `f` with the decoded samples in `(from, to]`, staleness markers included. Later
+    /// windows of this series start after `keep_after` (at least `from`): samples at or
+    /// before it are let go.
+    fn with_window<R>(
+        &self,
+        from: i64,
+        to: i64,
+        keep_after: i64,
+        f: impl FnOnce(&[(i64, f64)]) -> R,
+    ) -> R {
         let mut buffer = self.buffer.borrow_mut();
         let buffer = &mut *buffer;
         // Chunks before `first` end at or before `from`.
@@ -121,29 +129,67 @@ impl Stored {
             buffer.next_chunk += 1;
         }
         let live = &buffer.samples[buffer.start..];
-        let lo = live.partition_point(|&(t, _)| t <= from);
-        let hi = live.partition_point(|&(t, _)| t <= to).max(lo);
+        let lo = advance(live, 0, from);
+        let hi = advance(live, lo, to);
         let result = f(&live[lo..hi]);
-        // Later windows start at or after this one: what is behind it is not needed again.
-        buffer.start += lo;
-        buffer.dropped_upto = Some(buffer.dropped_upto.map_or(from, |d| d.max(from)));
+        // Later windows start after `keep_after`: what is at or before it is not needed again.
+        let keep_after = keep_after.max(from);
+        buffer.start += advance(live, lo, keep_after);
+        buffer.dropped_upto = Some(
+            buffer
+                .dropped_upto
+                .map_or(keep_after, |d| d.max(keep_after)),
+        );
         if buffer.start >= DRAIN_AFTER && buffer.start * 2 >= buffer.samples.len() {
             buffer.samples.drain(..buffer.start);
             buffer.start = 0;
+            // A long batch's window grew the buffer: give that back.
+            if buffer.samples.capacity() > 4 * (buffer.samples.len() + DRAIN_AFTER) {
+                buffer
+                    .samples
+                    .shrink_to(2 * (buffer.samples.len() + DRAIN_AFTER));
+            }
         }
         result
     }
 
     /// The newest sample in `(from, to]`, staleness marker or not.
     fn last_in(&self, from: i64, to: i64) -> Option<(i64, f64)> {
-        self.with_window(from, to, |samples| samples.last().copied())
+        self.with_window(from, to, from, |samples| samples.last().copied())
     }
 
-    /// Appends the samples in `(from, to]` to `out`, staleness markers left out.
-    fn window_into(&self, from: i64, to: i64, out: &mut Vec<(i64, f64)>) {
-        self.with_window(from, to, |samples| {
+    /// Appends the samples in `(from, to]` to `out`, staleness markers left out; later
+    /// windows start after `keep_after`.
+    fn window_into(&self, from: i64, to: i64, keep_after: i64, out: &mut Vec<(i64, f64)>) {
+        self.with_window(from, to, keep_after, |samples| {
             out.extend(samples.iter().filter(|&&(_, v)| !is_stale_nan(v)));
         });
+    }
+}
+
+/// The index of the first of `samples` (sorted by time) after `t`, searching from `from`
+/// (which must be at or before it): a few steps forward first, as windows and steps mostly
+/// move by a few samples, then galloping and a binary search, so a long jump costs
+/// logarithmic time rather than linear.
+fn advance(samples: &[(i64, f64)], from: usize, t: i64) -> usize {
+    let mut lo = from;
+    let mut stride = 1;
+    loop {
+        match samples.get(lo) {
+            Some(&(st, _)) if st <= t => {}
+            _ => return lo,
+        }
+        let probe = lo + stride;
+        match samples.get(probe) {
+            Some(&(st, _)) if st <= t => {
+                lo = probe + 1;
+                stride *= 2;
+            }
+            _ => {
+                let end = probe.min(samples.len());
+                return lo + 1 + samples[lo + 1..end].partition_point(|&(st, _)| st <= t);
+            }
+        }
     }
 }
 
@@ -153,11 +199,66 @@ const MAX_POINT_BUFFERS: usize = 100_000;
 /// Steps of a range query that a batchable node is evaluated for at once (see
 /// [`StepBatch`]): enough that each series' window slides over many steps in one pass,
 /// few enough that the held results stay small (64 elements per series).
-const BATCH_STEPS: usize = 64;
+pub(crate) const BATCH_STEPS: usize = 64;
 
 /// A node's results for each of a run of steps: the step's elements and the samples they
 /// were computed from (counted against `max_samples` when the step reads them).
 pub(crate) type StepResults = Vec<(Vec<Elem>, usize)>;
+
+/// Where a batchable leaf (an instant selector, or a range function over a matrix selector)
+/// puts its results for a run of steps, series by series: into [`StepElems`], or straight
+/// into an aggregation's groups (`aggregate::eval_steps`), which then never builds an
+/// element per series and step.
+pub(crate) trait StepSink {
+    /// The values of this series follow; `drop_name` marks them for delayed name removal.
+    fn series(&mut self, labels: &Rc<Labels>, drop_name: bool);
+    /// At the batch's step `step` the series read `samples` samples and gave `value`
+    /// (`None`: no output at that step).
+    fn point(&mut self, step: usize, samples: usize, value: Option<f64>);
+}
+
+/// A batchable leaf's results as the elements of each step.
+pub(crate) struct StepElems {
+    steps: StepResults,
+    labels: Option<Rc<Labels>>,
+    drop_name: bool,
+}
+
+impl StepElems {
+    /// Results for `steps` steps, empty so far.
+    pub(crate) fn new(steps: usize) -> StepElems {
+        StepElems {
+            steps: vec![(Vec::new(), 0); steps],
+            labels: None,
+            drop_name: false,
+        }
+    }
+
+    pub(crate) fn into_steps(self) -> StepResults {
+        self.steps
+    }
+}
+
+impl StepSink for StepElems {
+    fn series(&mut self, labels: &Rc<Labels>, drop_name: bool) {
+        self.labels = Some(Rc::clone(labels));
+        self.drop_name = drop_name;
+    }
+
+    fn point(&mut self, step: usize, samples: usize, value: Option<f64>) {
+        let Some((elems, count)) = self.steps.get_mut(step) else {
+            return;
+        };
+        *count += samples;
+        if let (Some(v), Some(labels)) = (value, &self.labels) {
+            elems.push(Elem {
+                labels: Rc::clone(labels),
+                v,
+                drop_name: self.drop_name,
+            });
+        }
+    }
+}
 
 /// The results of one batchable node (an instant selector, or a range function over a
 /// matrix selector) for consecutive steps of a range query, computed series by series as
@@ -195,6 +296,9 @@ pub(crate) struct Evaluator<'a> {
     batchable: HashSet<usize>,
     /// The current batch of each batchable node.
     batches: HashMap<usize, StepBatch>,
+    /// Steps in the next batch of a node that sized its batches itself (an aggregation, by
+    /// how many groups it holds); others take [`BATCH_STEPS`].
+    pub batch_steps: HashMap<usize, usize>,
     /// Subqueries around the node `plan` is at: their inner steps are not the query's.
     plan_subquery_depth: usize,
     /// Warnings and infos noted so far.
@@ -229,6 +333,7 @@ impl<'a> Evaluator<'a> {
             point_buffers: Vec::new(),
             batchable: HashSet::new(),
             batches: HashMap::new(),
+            batch_steps: HashMap::new(),
             plan_subquery_depth: 0,
             group_keys: HashMap::new(),
             annotations: Annotations::default(),
@@ -351,6 +456,9 @@ impl<'a> Evaluator<'a> {
                 if let Some(param) = &agg.param {
                     self.plan(param, lo, hi);
                 }
+                if aggregate::batchable(agg) {
+                    self.mark_batchable(std::ptr::from_ref(agg) as usize);
+                }
             }
             Expr::Unary(u) => self.plan(&u.expr, lo, hi),
             Expr::Binary(b) => {
@@ -406,7 +514,7 @@ impl<'a> Evaluator<'a> {
                 let end = self.end;
                 let times: Vec<i64> = std::iter::successors(Some(ts), |t| t.checked_add(step))
                     .take_while(|&t| t <= end)
-                    .take(BATCH_STEPS)
+                    .take(self.batch_steps.get(&node).copied().unwrap_or(BATCH_STEPS))
                     .collect();
                 let mut steps: Vec<_> = compute(self, &times)?.into_iter().map(Some).collect();
                 let first = steps.first_mut().and_then(Option::take).unwrap_or_default();
@@ -501,85 +609,89 @@ impl<'a> Evaluator<'a> {
     }
 
     /// An instant vector selector at each of `times` (increasing), in one pass over each
-    /// series' samples.
-    fn vector_select_steps(&mut self, vs: &VectorSelector, times: &[i64]) -> Result<StepResults> {
+    /// series' samples, into `sink`.
+    pub fn vector_select_steps(
+        &mut self,
+        vs: &VectorSelector,
+        times: &[i64],
+        sink: &mut impl StepSink,
+    ) -> Result<()> {
         let at: Vec<i64> = times.iter().map(|&t| self.selector_time(vs, t)).collect();
-        let mut out: StepResults = vec![(Vec::new(), 0); times.len()];
         let (Some(&first), Some(&last)) = (at.first(), at.last()) else {
-            return Ok(out);
+            return Ok(());
         };
         let lookback = self.opts.lookback_delta_ms;
         let data = self.fetch(vs)?;
         for s in data.iter() {
-            s.with_window(first.saturating_sub(lookback), last, |samples| {
-                let mut next = 0;
-                for ((elems, count), &t) in out.iter_mut().zip(&at) {
-                    next += samples[next..].partition_point(|&(st, _)| st <= t);
-                    let Some(&(st, v)) = next.checked_sub(1).and_then(|i| samples.get(i)) else {
-                        continue;
-                    };
-                    if st > t.saturating_sub(lookback) && !is_stale_nan(v) {
-                        elems.push(Elem {
-                            labels: Rc::clone(&s.labels),
-                            v,
-                            drop_name: false,
-                        });
-                        *count += 1;
+            sink.series(&s.labels, false);
+            let keep_after = last.saturating_sub(lookback);
+            s.with_window(
+                first.saturating_sub(lookback),
+                last,
+                keep_after,
+                |samples| {
+                    let mut next = 0;
+                    for (step, &t) in at.iter().enumerate() {
+                        next = advance(samples, next, t);
+                        let Some(&(st, v)) = next.checked_sub(1).and_then(|i| samples.get(i))
+                        else {
+                            continue;
+                        };
+                        if st > t.saturating_sub(lookback) && !is_stale_nan(v) {
+                            sink.point(step, 1, Some(v));
+                        }
                     }
-                }
-            });
+                },
+            );
         }
         // Checks the deadline once per batch.
         self.add_samples(0)?;
-        Ok(out)
+        Ok(())
     }
 
-    /// A range function over the matrix selector `ms` at each of `times` (increasing):
-    /// `f(window, window start, window end, step time)` over each series' non-empty windows
-    /// (staleness markers left out), sliding over the series' samples once. Also returns the
-    /// series that had a non-empty window.
+    /// A range function over the matrix selector `ms` at each of `times` (increasing), into
+    /// `sink`: `f(window, window start, window end, step time)` over each series' non-empty
+    /// windows (staleness markers left out), sliding over the series' samples once. Returns
+    /// the series that had a non-empty window.
     pub fn matrix_select_steps(
         &mut self,
         ms: &MatrixSelector,
         times: &[i64],
         drop_name: bool,
+        sink: &mut impl StepSink,
         mut f: impl FnMut(&[(i64, f64)], i64, i64, i64) -> Option<f64>,
-    ) -> Result<(StepResults, Vec<Rc<Labels>>)> {
+    ) -> Result<Vec<Rc<Labels>>> {
         let range = duration_ms(&ms.range);
         let ends: Vec<i64> = times
             .iter()
             .map(|&t| self.selector_time(&ms.vs, t))
             .collect();
-        let mut out: StepResults = vec![(Vec::new(), 0); times.len()];
         let mut selected = Vec::new();
         let (Some(&first), Some(&last)) = (ends.first(), ends.last()) else {
-            return Ok((out, selected));
+            return Ok(selected);
         };
         let data = self.fetch(&ms.vs)?;
         let mut points = self.point_buffers.pop().unwrap_or_default();
         for s in data.iter() {
             points.clear();
-            s.window_into(first.saturating_sub(range), last, &mut points);
+            let keep_after = last.saturating_sub(range);
+            s.window_into(first.saturating_sub(range), last, keep_after, &mut points);
+            if points.is_empty() {
+                continue;
+            }
+            sink.series(&s.labels, drop_name);
             let (mut lo, mut hi) = (0, 0);
             let mut any = false;
-            for (((elems, count), &end), &ts) in out.iter_mut().zip(&ends).zip(times) {
+            for (step, (&end, &ts)) in ends.iter().zip(times).enumerate() {
                 let start = end.saturating_sub(range);
-                lo += points[lo..].partition_point(|&(t, _)| t <= start);
-                hi = lo.max(hi);
-                hi += points[hi..].partition_point(|&(t, _)| t <= end);
+                lo = advance(&points, lo, start);
+                hi = advance(&points, lo.max(hi), end);
                 let window = &points[lo..hi];
                 if window.is_empty() {
                     continue;
                 }
                 any = true;
-                *count += window.len();
-                if let Some(v) = f(window, start, end, ts) {
-                    elems.push(Elem {
-                        labels: Rc::clone(&s.labels),
-                        v,
-                        drop_name,
-                    });
-                }
+                sink.point(step, window.len(), f(window, start, end, ts));
             }
             if any {
                 selected.push(Rc::clone(&s.labels));
@@ -589,7 +701,7 @@ impl<'a> Evaluator<'a> {
         self.point_buffers.push(points);
         // Checks the deadline once per batch.
         self.add_samples(0)?;
-        Ok((out, selected))
+        Ok(selected)
     }
 
     fn matrix_select(&mut self, ms: &MatrixSelector, ts: i64) -> Result<RangeArg> {
@@ -600,7 +712,7 @@ impl<'a> Evaluator<'a> {
         let mut total = 0;
         for s in data.iter() {
             let mut points = self.point_buffers.pop().unwrap_or_default();
-            s.window_into(start, end, &mut points);
+            s.window_into(start, end, start, &mut points);
             if points.is_empty() {
                 self.point_buffers.push(points);
                 continue;
@@ -798,8 +910,11 @@ impl<'a> Evaluator<'a> {
                 )),
             },
             Expr::VectorSelector(vs) => {
-                let batch =
-                    self.batched(key(vs), ts, |ev, times| ev.vector_select_steps(vs, times))?;
+                let batch = self.batched(key(vs), ts, |ev, times| {
+                    let mut elems = StepElems::new(times.len());
+                    ev.vector_select_steps(vs, times, &mut elems)?;
+                    Ok(elems.into_steps())
+                })?;
                 match batch {
                     Some(elems) => Ok(Val::Vector(elems)),
                     None => Ok(Val::Vector(self.vector_select(vs, ts)?)),
@@ -808,12 +923,22 @@ impl<'a> Evaluator<'a> {
             Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_select(ms, ts)?.series)),
             Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, ts)?.series)),
             Expr::Binary(b) => binary::eval(self, b, ts),
-            Expr::Aggregate(a) => aggregate::eval(self, a, ts),
+            Expr::Aggregate(a) => {
+                let node = std::ptr::from_ref(a) as usize;
+                let batch =
+                    self.batched(node, ts, |ev, times| aggregate::eval_steps(ev, a, times))?;
+                match batch {
+                    Some(elems) => Ok(Val::Vector(elems)),
+                    None => aggregate::eval(self, a, ts),
+                }
+            }
             Expr::Call(call) => {
                 if range_functions::handles(call.func.name) {
                     let node = std::ptr::from_ref(call) as usize;
                     let batch = self.batched(node, ts, |ev, times| {
-                        range_functions::eval_steps(ev, call, times)
+                        let mut elems = StepElems::new(times.len());
+                        range_functions::eval_steps(ev, call, times, &mut elems)?;
+                        Ok(elems.into_steps())
                     })?;
                     match batch {
                         Some(elems) => Ok(Val::Vector(elems)),
@@ -932,4 +1057,24 @@ pub(crate) fn check_unique(elems: &[Elem]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advance;
+
+    /// `advance` finds what a binary search over the rest finds, from every start and for
+    /// targets between, on and after the samples (short and long jumps alike).
+    #[test]
+    fn advance_agrees_with_a_binary_search() {
+        let samples: Vec<(i64, f64)> = (0..200).map(|i| (i * 10 + i % 3, 0.0)).collect();
+        for from in 0..=samples.len() {
+            let lowest = samples.get(from).map_or(i64::MAX, |s| s.0) - 1;
+            for t in (-5..2_100).step_by(7).filter(|&t| t >= lowest) {
+                let expected = from + samples[from..].partition_point(|&(st, _)| st <= t);
+                assert_eq!(advance(&samples, from, t), expected, "from {from}, t {t}");
+            }
+        }
+        assert_eq!(advance(&[], 0, 5), 0);
+    }
 }

@@ -14,7 +14,7 @@
 //!
 //! The grammar's actions refuse a few constructs with a message of their own (a trailing
 //! comma in call arguments, a range after something other than a vector selector); those
-//! get the position of the token Prometheus reports them at ([`locate_at_token`]).
+//! get the position of the token Prometheus reports them at ([`first_action_error`]).
 
 use super::parser::{MAX_LOCATED_LEN, bracket_closers, quoted_end};
 use super::type_error::AGGREGATIONS;
@@ -45,47 +45,143 @@ pub(super) fn locate(query: &str) -> Option<(usize, String)> {
 }
 
 /// Messages the grammar's actions give without a position, each with the token Prometheus
-/// reports it at and the token that completes the construct after it: a trailing comma of
-/// call arguments is at the comma (and is complete at the `)` after it); a range after
-/// something other than a plain vector selector is at its `[` (complete at the next `]`).
-const AT_TOKEN: [(&str, &str, &str); 4] = [
-    (
-        "trailing commas not allowed in function call args",
-        ",",
-        ")",
-    ),
-    ("ranges only allowed for vector selectors", "[", "]"),
-    ("no offset modifiers allowed before range", "[", "]"),
-    ("no @ modifiers allowed before range", "[", "]"),
+/// reports it at: a trailing comma of call arguments is at the comma; a range after
+/// something other than a plain vector selector is at its `[`.
+const AT_TOKEN: [(&str, &str); 4] = [
+    ("trailing commas not allowed in function call args", ","),
+    ("ranges only allowed for vector selectors", "["),
+    ("no offset modifiers allowed before range", "["),
+    ("no @ modifiers allowed before range", "["),
 ];
 
-/// The offset of the token Prometheus reports `message` at, for the messages of
-/// [`AT_TOKEN`]: the first such token whose construct (up to the next completing token, with
-/// no other such token in it), cut off there and its open brackets closed, already gives
-/// `message`.
-pub(super) fn locate_at_token(query: &str, message: &str) -> Option<usize> {
-    let &(_, anchor, complete) = AT_TOKEN.iter().find(|(known, ..)| *known == message)?;
+/// Whether `message` is one the grammar's actions give ([`AT_TOKEN`]).
+pub(super) fn is_action_message(message: &str) -> bool {
+    AT_TOKEN.iter().any(|&(known, _)| known == message)
+}
+
+/// The first construct of `query`, in text order, that the grammar's actions refuse with a
+/// message of [`AT_TOKEN`]: the offset of the token Prometheus reports it at, and the
+/// message. Each such token is tried with the construct it belongs to, parsed alone (its
+/// open brackets closed), so that an error elsewhere in the query — a type error earlier in
+/// the text, which Prometheus checks only once the whole query parsed — does not hide it: a
+/// `[` with the operand before it (from the farthest start that gives a message, so that
+/// `x offset 5m [5m]` is about the offset), a comma with the call around it.
+pub(super) fn first_action_error(query: &str) -> Option<(usize, &'static str)> {
     if query.len() > MAX_LOCATED_LEN {
         return None;
     }
     let tokens = tokens(query)?;
     let text = |token: &Token| &query[token.start..token.end];
-    tokens.iter().enumerate().find_map(|(index, token)| {
-        if text(token) != anchor {
-            return None;
+    let mut parses_left = MAX_ACTION_PARSES;
+    for (index, token) in tokens.iter().enumerate() {
+        let anchor = text(token);
+        let (starts, complete) = match anchor {
+            "[" => (operand_starts(query, &tokens, index), "]"),
+            // Only a comma right before the closing parenthesis is a trailing one.
+            "," if tokens.get(index + 1).is_some_and(|next| text(next) == ")") => (
+                callee_start(query, &tokens, index).into_iter().collect(),
+                ")",
+            ),
+            _ => continue,
+        };
+        let Some(end) = tokens[index + 1..].iter().find(|t| text(t) == complete) else {
+            continue;
+        };
+        for start in starts {
+            if parses_left == 0 {
+                return None;
+            }
+            parses_left -= 1;
+            let construct = &query[tokens[start].start..end.end];
+            let Some(closers) = bracket_closers(construct) else {
+                continue;
+            };
+            let Err(message) = promql_parser::parser::parse(&format!("{construct}{closers}"))
+            else {
+                continue;
+            };
+            if let Some(&(known, _)) = AT_TOKEN
+                .iter()
+                .find(|&&(known, at)| known == message && at == anchor)
+            {
+                return Some((token.start, known));
+            }
         }
-        // The construct ends at the next `complete` token; one holding another anchor (a
-        // comma between arguments) is some other anchor's.
-        let rest = &tokens[index + 1..];
-        let close = rest.iter().position(|t| text(t) == complete)?;
-        if rest[..close].iter().any(|t| text(t) == anchor) {
-            return None;
+    }
+    None
+}
+
+/// The most constructs [`first_action_error`] parses for one query: a bound on the time an
+/// error message may take.
+const MAX_ACTION_PARSES: usize = 512;
+
+/// The most tokens walked back from a `[` or a comma to the start of its construct.
+const CONSTRUCT_TOKENS: usize = 64;
+
+/// Where the operand before the `[` at `tokens[index]` may start, farthest first: token
+/// indexes back to the operator, comma or unclosed bracket before it, stepping over whole
+/// bracketed groups.
+fn operand_starts(query: &str, tokens: &[Token], index: usize) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at = index;
+    while at > 0 && starts.len() < CONSTRUCT_TOKENS {
+        at -= 1;
+        let token = &tokens[at];
+        let text = &query[token.start..token.end];
+        if matches!(text, ")" | "]" | "}") {
+            match group_start(query, tokens, at) {
+                Some(open) => at = open,
+                None => break,
+            }
+        } else if matches!(text, "(" | "[" | "{" | ",")
+            || token.kind == Kind::Operator
+            || WORD_OPERATORS.contains(&text.to_ascii_lowercase().as_str())
+        {
+            break;
         }
-        let prefix = &query[..rest[close].end];
-        let closed = format!("{prefix}{}", bracket_closers(prefix)?);
-        matches!(promql_parser::parser::parse(&closed), Err(m) if m == message)
-            .then_some(token.start)
-    })
+        starts.push(at);
+    }
+    starts.reverse();
+    starts
+}
+
+/// The index of the name of the call whose argument list holds the comma at
+/// `tokens[index]`.
+fn callee_start(query: &str, tokens: &[Token], index: usize) -> Option<usize> {
+    let mut at = index;
+    while at > 0 && index - at < CONSTRUCT_TOKENS {
+        at -= 1;
+        let token = &tokens[at];
+        match &query[token.start..token.end] {
+            ")" | "]" | "}" => at = group_start(query, tokens, at)?,
+            "(" => {
+                let name = tokens.get(at.checked_sub(1)?)?;
+                return (name.kind == Kind::Identifier).then_some(at - 1);
+            }
+            "[" | "{" => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The index of the bracket that the closing bracket at `tokens[close]` closes.
+fn group_start(query: &str, tokens: &[Token], close: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for at in (0..=close).rev() {
+        let token = &tokens[at];
+        match &query[token.start..token.end] {
+            ")" | "]" | "}" => depth += 1,
+            "(" | "[" | "{" => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(at);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Whether some completion turns `prefix` into a query the grammar accepts (type errors
@@ -110,7 +206,7 @@ fn can_continue(prefix: &str) -> bool {
 
 /// What a token is, for the message.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+pub(super) enum Kind {
     Identifier,
     Number,
     Duration,
@@ -119,10 +215,10 @@ enum Kind {
     Punctuation,
 }
 
-struct Token {
-    start: usize,
-    end: usize,
-    kind: Kind,
+pub(super) struct Token {
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) kind: Kind,
 }
 
 /// PromQL's keywords other than operators, as Prometheus names them (`<by>`).
@@ -139,7 +235,7 @@ const KEYWORDS: [&str; 9] = [
 ];
 
 /// Operators spelt as words (`<op:and>`).
-const WORD_OPERATORS: [&str; 4] = ["and", "or", "unless", "atan2"];
+pub(super) const WORD_OPERATORS: [&str; 4] = ["and", "or", "unless", "atan2"];
 
 impl Token {
     /// The token as Prometheus's messages describe it.
@@ -162,7 +258,7 @@ impl Token {
 
 /// The tokens of `query`, roughly as PromQL's lexer cuts them (whitespace and comments
 /// skipped); `None` if a string is not terminated.
-fn tokens(query: &str) -> Option<Vec<Token>> {
+pub(super) fn tokens(query: &str) -> Option<Vec<Token>> {
     let bytes = query.as_bytes();
     let mut found = Vec::new();
     let mut at = 0;

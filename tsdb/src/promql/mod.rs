@@ -68,6 +68,7 @@
 mod aggregate;
 mod annotations;
 mod binary;
+mod binary_error;
 pub mod error;
 mod eval;
 mod gate;

@@ -13,8 +13,8 @@ use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 use sightline_core::matcher::Matcher;
 
 use super::error::{Error, Position, Result};
-use super::grammar_error;
 use super::type_error;
+use super::{binary_error, grammar_error};
 
 /// Parses a PromQL expression. Errors carry the position Prometheus gives them where it can
 /// be found (see [`locate`]).
@@ -82,13 +82,24 @@ pub fn locate(query: &str, message: String) -> Error {
             Some((offset, message)) => (message, Some(offset)),
             None => (message, None),
         },
-        None => match grammar_error::locate_at_token(query, &message) {
-            Some(offset) => (message, Some(offset)),
-            None => match type_error::locate(query, &message) {
-                Some((offset, message)) => (message, offset),
-                None => (message, None),
-            },
-        },
+        // Prometheus type-checks only a query its grammar accepted: a construct its
+        // grammar's actions refuse is reported before a type error, wherever it is.
+        None if grammar_error::is_action_message(&message)
+            || type_error::is_type_message(&message) =>
+        {
+            match grammar_error::first_action_error(query) {
+                Some((offset, action)) => (action.to_owned(), Some(offset)),
+                None if message == binary_error::MESSAGE => {
+                    let offset = binary_error::locate(query);
+                    (message, offset)
+                }
+                None => match type_error::locate(query, &message) {
+                    Some((offset, message)) => (message, offset),
+                    None => (message, None),
+                },
+            }
+        }
+        None => (message, None),
     };
     Error::Parse {
         message,
@@ -412,11 +423,145 @@ mod tests {
                 "clamp(\"a\", 1, 2)",
                 "1:7: parse error: expected type instant vector in call to function \"clamp\", got string",
             ),
+            // Prometheus type-checks only a query that parsed: a syntax error anywhere is
+            // reported before a type error, even one earlier in the text.
+            (
+                "x[1m] + y[1m] + sum(z)[1m] + w[1m]",
+                "1:23: parse error: ranges only allowed for vector selectors",
+            ),
+            (
+                "x[1m] + y[1m] + (z)[1m]",
+                "1:20: parse error: ranges only allowed for vector selectors",
+            ),
+            (
+                "rate(x) + sum(z)[1m]",
+                "1:17: parse error: ranges only allowed for vector selectors",
+            ),
+            (
+                "x[1m] + 1 foo",
+                "1:11: parse error: unexpected identifier \"foo\"",
+            ),
+            (
+                "sum(x[1m]) + foo bar",
+                "1:18: parse error: unexpected identifier \"bar\"",
+            ),
+            // The operand of the wrong type, the first in post-order (children before their
+            // parent, left before right).
+            (
+                "x[5m] + 1",
+                "1:1: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "foo + x[1m] * 2",
+                "1:7: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "a * b + x[1m]",
+                "1:9: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "-a + x[1m]",
+                "1:6: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "sum(x) by (a) + y[5m]",
+                "1:17: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "(x[1m]) + 1",
+                "1:1: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "rate(x[1m]) + sum(a[1m] + 1)",
+                "1:19: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "1 + \"a\"",
+                "1:5: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x and y[5m]",
+                "1:7: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x + on(a) group_left(b) y[5m]",
+                "1:25: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x > bool y[5m]",
+                "1:10: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x[5m:1m] offset 1m / 2",
+                "1:1: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "a + (b * c[1m])",
+                "1:10: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x[1m] ^ 2 ^ 3",
+                "1:1: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "a or b and c[1m]",
+                "1:12: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "2 ^ x[1m]",
+                "1:5: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "foo{a=\"b\"} / bar[1m] @ 100",
+                "1:14: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x[1m] + (a + y[1m])",
+                "1:14: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x[1m] + a * y[1m]",
+                "1:13: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x[1m] * a + y[1m]",
+                "1:1: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "sum(x[1m] + 1) + z[1m]",
+                "1:5: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x[1m] + rate(y[1m] + 1)",
+                "1:14: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x[1m] + y[1m] + rate(z[1m] offset 1m)",
+                "1:1: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "sum by (a) (x) * on(a) group_right y[1m] @ start()",
+                "1:36: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "\"a\" + 1",
+                "1:1: parse error: binary expression must contain only scalar and instant vector types",
+            ),
+            (
+                "x / (y)[5m:]",
+                "1:5: parse error: binary expression must contain only scalar and instant vector types",
+            ),
         ];
+        let mut wrong = Vec::new();
         for (query, expected) in cases {
-            let error = parse(query).expect_err(query);
-            assert_eq!(error.to_string(), expected, "{query:?}");
+            let error = parse(query).expect_err(query).to_string();
+            if error != expected {
+                wrong.push(format!(
+                    "{query:?}: got {error:?}, Prometheus says {expected:?}"
+                ));
+            }
         }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use sightline_core::labels::{Labels, METRIC_NAME};
 use super::aggregate::{kahan_inc, mean, quantile};
 use super::annotations;
 use super::error::{Error, Result};
-use super::eval::{Elem, Evaluator, RangeArg, StepResults, Val};
+use super::eval::{Elem, Evaluator, RangeArg, StepSink, Val};
 use super::instant_functions::absent_labels;
 use super::parser::unwrap_parens;
 
@@ -163,15 +163,17 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, call: &Call, ts: i64) -> Result<Val> 
     Ok(Val::Vector(out))
 }
 
-/// A [`batchable`] call at each of `times` (increasing): the same results as [`eval`] at
-/// each time, computed series by series with the window sliding over each series' samples.
+/// A [`batchable`] call at each of `times` (increasing), into `sink`: the same results as
+/// [`eval`] at each time, computed series by series with the window sliding over each
+/// series' samples.
 pub(crate) fn eval_steps(
     ev: &mut Evaluator<'_>,
     call: &Call,
     times: &[i64],
-) -> Result<StepResults> {
+    sink: &mut impl StepSink,
+) -> Result<()> {
     let Some(&first) = times.first() else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let name = call.func.name;
     // The parameters are literals: the same at every step.
@@ -179,14 +181,17 @@ pub(crate) fn eval_steps(
     let Expr::MatrixSelector(ms) = unwrap_parens(range_expr) else {
         return Err(Error::exec("expected a range vector argument"));
     };
-    let (steps, selected) =
-        ev.matrix_select_steps(ms, times, !keeps_name(name), |points, start, end, ts| {
-            compute(name, points, start, end, ts, &params)
-        })?;
+    let selected = ev.matrix_select_steps(
+        ms,
+        times,
+        !keeps_name(name),
+        sink,
+        |points, start, end, ts| compute(name, points, start, end, ts, &params),
+    )?;
     if matches!(name, "rate" | "increase") {
         note_non_counters(ev, selected.iter().map(|l| &**l), range_expr);
     }
-    Ok(steps)
+    Ok(())
 }
 
 /// Notes an info for each metric name among `series` that does not look like a counter's.

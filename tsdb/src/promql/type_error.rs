@@ -55,6 +55,26 @@ impl<'m> TypeError<'m> {
     }
 }
 
+/// Messages of the checks Prometheus makes only once a query parsed (its `checkAST`),
+/// besides the argument types of [`TypeError`] and the argument counts.
+const CHECKED_AFTER_PARSING: [&str; 4] = [
+    "binary expression must contain only scalar and instant vector types",
+    "bool modifier can only be used on comparison operators",
+    "comparisons between scalars must use BOOL modifier",
+    "vector matching only allowed between vectors",
+];
+
+/// Whether the parser's `message` is one of the checks Prometheus makes after parsing:
+/// types of arguments, operands and parameters, argument counts, the modifiers of binary
+/// operators. Prometheus reports any syntax error before these.
+pub(super) fn is_type_message(message: &str) -> bool {
+    TypeError::read(message).is_some()
+        || message.contains(" argument(s) in call to ")
+        || (message.starts_with("set operator ")
+            && message.ends_with(" not allowed in binary scalar expression"))
+        || CHECKED_AFTER_PARSING.contains(&message)
+}
+
 /// A type's name as Prometheus's messages give it.
 fn documented(value_type: &str) -> &str {
     match value_type {

@@ -653,3 +653,85 @@ async fn one_bad_target_leaves_the_others_alone() {
     );
     manager.stop_all();
 }
+
+/// Each request a [`serve_sized`] server saw: the client's port (one per connection) and
+/// its `Connection` header.
+type Requests = Arc<Mutex<Vec<(u16, Option<String>)>>>;
+
+/// A server whose `/metrics` answers a valid body of about the size the test sets, recording
+/// each request.
+async fn serve_sized(size: Arc<Mutex<usize>>) -> (SocketAddr, Requests) {
+    use axum::extract::ConnectInfo;
+    let requests: Requests = Arc::default();
+    let record = requests.clone();
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(
+            move |ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: axum::http::HeaderMap| {
+                let connection = headers
+                    .get(header::CONNECTION)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned);
+                record.lock().unwrap().push((peer.port(), connection));
+                let size = *size.lock().unwrap();
+                async move {
+                    let mut body = String::with_capacity(size + 32);
+                    let mut i = 0;
+                    while body.len() < size {
+                        body.push_str(&format!("m{{i=\"{i}\"}} 1\n"));
+                        i += 1;
+                    }
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    (address, requests)
+}
+
+/// Connections are kept alive between scrapes, but a target whose last body was larger
+/// than `LARGE_BODY` is asked to close each one after its response, so that no idle
+/// connection keeps a large read buffer between scrapes.
+#[tokio::test]
+async fn connections_are_kept_alive_unless_bodies_are_large() {
+    use sightline_scraper::scrape::client::LARGE_BODY;
+    let size = Arc::new(Mutex::new(0));
+    let (address, requests) = serve_sized(size.clone()).await;
+    let mut lp = scrape_loop(job(&format!(
+        "{{job_name: app, static_configs: [{{targets: ['{address}']}}]}}"
+    )));
+    let storage = MemoryStorage::default();
+    let (small, large) = (1_000, LARGE_BODY + 50_000);
+    for (i, body) in [small, small, large, large, large, small, small]
+        .into_iter()
+        .enumerate()
+    {
+        *size.lock().unwrap() = body;
+        lp.scrape(&storage, at(i as u64)).await.unwrap();
+    }
+    let requests = requests.lock().unwrap().clone();
+    let closing: Vec<bool> = requests
+        .iter()
+        .map(|(_, connection)| connection.as_deref() == Some("close"))
+        .collect();
+    // Each scrape after a large body asks to close.
+    assert_eq!(closing, [false, false, false, true, true, true, false]);
+    let ports: Vec<u16> = requests.iter().map(|(port, _)| *port).collect();
+    // The first four share the kept connection (the fourth closes it); each closing scrape
+    // leaves none behind, so the ones after it start a new connection.
+    assert!(ports[..4].iter().all(|&port| port == ports[0]), "{ports:?}");
+    assert!(
+        ports[3..].windows(2).all(|pair| pair[0] != pair[1]),
+        "{ports:?}"
+    );
+}

@@ -16,7 +16,7 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use sightline_core::config::{Config, ScrapeConfig};
 use sightline_core::labels::Labels;
-use sightline_scraper::scrape::client::ScrapeClient;
+use sightline_scraper::scrape::client::{Reuse, ScrapeClient};
 use sightline_scraper::target::Target;
 
 const NAME: &str = "metrics.internal.example";
@@ -124,7 +124,7 @@ async fn fetch(address: &str, tls_config: &str) -> Result<String, String> {
         .for_target(&target)
         .map_err(|e| e.to_string())?;
     client
-        .fetch(&target.url().unwrap(), Duration::from_secs(10))
+        .fetch(&target.url().unwrap(), Duration::from_secs(10), Reuse::Keep)
         .await
         .map(|fetched| String::from_utf8(fetched.body).unwrap())
         .map_err(|error| error.to_string())

@@ -137,6 +137,8 @@ pub struct ScrapeLoop {
     target_labels: Labels,
     job: std::sync::Arc<ScrapeConfig>,
     client: std::sync::Arc<client::ScrapeClient>,
+    /// Whether the next fetch keeps its connection, from the size of the last body.
+    reuse: client::Reuse,
     cache: SeriesCache,
     report_refs: [Option<SeriesRef>; 5],
     metadata: MetadataRecorder,
@@ -154,6 +156,7 @@ impl ScrapeLoop {
             target,
             job,
             client,
+            reuse: client::Reuse::Keep,
             cache: SeriesCache::default(),
             report_refs: [None; 5],
             metadata: MetadataRecorder::default(),
@@ -180,11 +183,14 @@ impl ScrapeLoop {
         let fetched = match self.target.url() {
             Ok(url) => {
                 self.client
-                    .fetch(&url, self.target.timeout().as_std())
+                    .fetch(&url, self.target.timeout().as_std(), self.reuse)
                     .await
             }
             Err(error) => Err(ScrapeError::Request(error.to_string())),
         };
+        if let Ok(fetched) = &fetched {
+            self.reuse = client::Reuse::after_body(fetched.body.len());
+        }
         self.store(
             storage,
             now,

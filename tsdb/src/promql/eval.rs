@@ -201,6 +201,11 @@ const MAX_POINT_BUFFERS: usize = 100_000;
 /// few enough that the held results stay small (64 elements per series).
 pub(crate) const BATCH_STEPS: usize = 64;
 
+/// Series a batch reads between two looks at the query's deadline: a batch may span many
+/// steps (an aggregation's, see `aggregate::eval_steps`), so the deadline is not left until
+/// its end.
+const DEADLINE_EVERY_SERIES: usize = 1024;
+
 /// A node's results for each of a run of steps: the step's elements and the samples they
 /// were computed from (counted against `max_samples` when the step reads them).
 pub(crate) type StepResults = Vec<(Vec<Elem>, usize)>;
@@ -622,7 +627,10 @@ impl<'a> Evaluator<'a> {
         };
         let lookback = self.opts.lookback_delta_ms;
         let data = self.fetch(vs)?;
-        for s in data.iter() {
+        for (index, s) in data.iter().enumerate() {
+            if index % DEADLINE_EVERY_SERIES == 0 {
+                self.add_samples(0)?;
+            }
             sink.series(&s.labels, false);
             let keep_after = last.saturating_sub(lookback);
             s.with_window(
@@ -644,7 +652,7 @@ impl<'a> Evaluator<'a> {
                 },
             );
         }
-        // Checks the deadline once per batch.
+        // And once more at the end of the batch.
         self.add_samples(0)?;
         Ok(())
     }
@@ -672,7 +680,10 @@ impl<'a> Evaluator<'a> {
         };
         let data = self.fetch(&ms.vs)?;
         let mut points = self.point_buffers.pop().unwrap_or_default();
-        for s in data.iter() {
+        for (index, s) in data.iter().enumerate() {
+            if index % DEADLINE_EVERY_SERIES == 0 {
+                self.add_samples(0)?;
+            }
             points.clear();
             let keep_after = last.saturating_sub(range);
             s.window_into(first.saturating_sub(range), last, keep_after, &mut points);
@@ -699,7 +710,7 @@ impl<'a> Evaluator<'a> {
         }
         points.clear();
         self.point_buffers.push(points);
-        // Checks the deadline once per batch.
+        // And once more at the end of the batch.
         self.add_samples(0)?;
         Ok(selected)
     }

@@ -19,7 +19,7 @@ use sightline_core::labels::Labels;
 
 use super::annotations;
 use super::error::{Error, Result};
-use super::eval::{BATCH_STEPS, Elem, Evaluator, StepResults, StepSink, Val, is_name_label};
+use super::eval::{Elem, Evaluator, StepResults, StepSink, Val, is_name_label};
 use super::parser::unwrap_parens;
 use super::range_functions;
 use super::value::format_value;
@@ -332,6 +332,21 @@ pub(crate) fn eval_steps(
     let op = agg.op.to_string();
     let fold = Fold::of(&op).ok_or_else(|| Error::unsupported(format!("aggregation {op:?}")))?;
     let node = std::ptr::from_ref(agg) as usize;
+    let input = unwrap_parens(&agg.expr);
+    // The states of the first batch fit the budget too: until it tells how many groups there
+    // are, every input series counts as a group of its own.
+    let mut times = times;
+    if !ev.batch_steps.contains_key(&node) {
+        let selector = match input {
+            Expr::VectorSelector(vs) => Some(vs),
+            Expr::Call(call) => range_functions::range_selector(call),
+            _ => None,
+        };
+        if let Some(vs) = selector {
+            let series = ev.series_count(vs)?;
+            times = &times[..times.len().min(steps_within_budget(series))];
+        }
+    }
     let mut sink = GroupSink {
         keys: ev.group_keys.remove(&node).unwrap_or_default(),
         modifier: &agg.modifier,
@@ -343,7 +358,7 @@ pub(crate) fn eval_steps(
         drops_name: false,
         samples: vec![0; times.len()],
     };
-    let read = match unwrap_parens(&agg.expr) {
+    let read = match input {
         Expr::VectorSelector(vs) => ev.vector_select_steps(vs, times, &mut sink),
         Expr::Call(call) => range_functions::eval_steps(ev, call, times, &mut sink),
         _ => Err(Error::exec(
@@ -354,17 +369,22 @@ pub(crate) fn eval_steps(
     read?;
     // The next batch as long as the groups' states fit the budget: the longer a batch, the
     // fewer times each input series' samples are visited, one after another in memory.
-    let state = std::mem::size_of::<Option<StepState>>();
-    let steps = GROUP_STATES_BUDGET / (sink.groups.len().max(1) * state);
-    ev.batch_steps.insert(node, steps.max(BATCH_STEPS));
+    ev.batch_steps
+        .insert(node, steps_within_budget(sink.groups.len()));
     Ok(sink.into_steps())
 }
 
-/// Bytes of group states a batched aggregation holds at most, beyond its first batch of
-/// [`BATCH_STEPS`] steps (which tells how many groups there are): about 4 MiB, so that
-/// `count by (job)` over a day at a 1-minute step is one more batch, and an aggregation
-/// into thousands of groups keeps to short batches.
+/// Bytes of group states a batched aggregation holds at most: about 4 MiB, so that
+/// `count by (job)` over a day at a 1-minute step takes two batches, and an aggregation into
+/// as many groups as it has series (`sum by (pod)`) holds no more than the elements of its
+/// input would for a batch of steps.
 const GROUP_STATES_BUDGET: usize = 4 << 20;
+
+/// The steps whose states for `groups` groups fit [`GROUP_STATES_BUDGET`] (at least one).
+fn steps_within_budget(groups: usize) -> usize {
+    let state = std::mem::size_of::<Option<StepState>>();
+    (GROUP_STATES_BUDGET / (groups.max(1) * state)).max(1)
+}
 
 /// A group's state at one step, with the ordinal of the input series that started it.
 type StepState = (u32, Folded);

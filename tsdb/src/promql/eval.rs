@@ -199,7 +199,7 @@ const MAX_POINT_BUFFERS: usize = 100_000;
 /// Steps of a range query that a batchable node is evaluated for at once (see
 /// [`StepBatch`]): enough that each series' window slides over many steps in one pass,
 /// few enough that the held results stay small (64 elements per series).
-pub(crate) const BATCH_STEPS: usize = 64;
+const BATCH_STEPS: usize = 64;
 
 /// Series a batch reads between two looks at the query's deadline: a batch may span many
 /// steps (an aggregation's, see `aggregate::eval_steps`), so the deadline is not left until
@@ -543,6 +543,11 @@ impl<'a> Evaluator<'a> {
         let entry = self.ranges.entry(key(vs)).or_insert((mint, maxt));
         entry.0 = entry.0.min(mint);
         entry.1 = entry.1.max(maxt);
+    }
+
+    /// How many series the selector reads (fetching them, once, if not yet done).
+    pub fn series_count(&mut self, vs: &VectorSelector) -> Result<usize> {
+        Ok(self.fetch(vs)?.len())
     }
 
     /// The selector's series, fetched on first use.

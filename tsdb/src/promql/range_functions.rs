@@ -11,7 +11,7 @@
 
 use std::rc::Rc;
 
-use promql_parser::parser::{Call, Expr};
+use promql_parser::parser::{Call, Expr, VectorSelector};
 
 use sightline_core::labels::{Labels, METRIC_NAME};
 
@@ -61,6 +61,14 @@ pub(crate) fn handles(name: &str) -> bool {
 /// The position of the range-vector argument of function `name`.
 fn range_index(name: &str) -> usize {
     if name == "quantile_over_time" { 1 } else { 0 }
+}
+
+/// The selector of `call`'s range-vector argument, when that is a matrix selector.
+pub(crate) fn range_selector(call: &Call) -> Option<&VectorSelector> {
+    match unwrap_parens(call.args.args.get(range_index(call.func.name))?) {
+        Expr::MatrixSelector(ms) => Some(&ms.vs),
+        _ => None,
+    }
 }
 
 /// Whether `call` can be evaluated for many steps at once, series by series

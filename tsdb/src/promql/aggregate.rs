@@ -501,22 +501,22 @@ fn aggregate(
         _ => Err(Error::exec(format!("expected a scalar parameter for {op}"))),
     };
     let mut result = Vec::new();
-    match op {
-        "sum" | "avg" | "min" | "max" | "count" | "group" | "stddev" | "stdvar" => {
-            let fold = Fold::of(op).ok_or_else(|| Error::unsupported(op.to_owned()))?;
-            for (key, elems) in group(keys, input, modifier) {
-                let mut folded = Folded::default();
-                for e in &elems {
-                    folded.add(fold, e.v);
-                }
-                let drop_name = group_drops_name(&key, &elems);
-                result.push(Elem {
-                    labels: key.into(),
-                    v: folded.result(fold),
-                    drop_name,
-                });
+    if let Some(fold) = Fold::of(op) {
+        for (key, elems) in group(keys, input, modifier) {
+            let mut folded = Folded::default();
+            for e in &elems {
+                folded.add(fold, e.v);
             }
+            let drop_name = group_drops_name(&key, &elems);
+            result.push(Elem {
+                labels: key.into(),
+                v: folded.result(fold),
+                drop_name,
+            });
         }
+        return Ok(Val::Vector(result));
+    }
+    match op {
         "quantile" => {
             let q = scalar_param()?;
             if let (Some(note), Some(node)) = (annotations::invalid_quantile(q), &agg.param) {

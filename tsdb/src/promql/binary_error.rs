@@ -9,7 +9,7 @@
 //! binary operators, PromQL's precedences make those a tree, and the first node in
 //! post-order that has an operand of the wrong type names it.
 
-use super::grammar_error::{Kind, Token, WORD_OPERATORS, tokens};
+use super::grammar_error::{Kind, Token, WORD_OPERATORS, bracket_partners, tokens};
 use super::parser::MAX_LOCATED_LEN;
 
 /// The parser's message for a binary operation on a range vector or a string.
@@ -81,26 +81,18 @@ fn precedence(operator: &str) -> Option<u8> {
 struct Text<'q> {
     query: &'q str,
     tokens: Vec<Token>,
-    /// For each opening bracket, the index of its closing one.
-    closing: Vec<Option<usize>>,
+    /// For each bracket, the one it pairs with ([`bracket_partners`]).
+    partners: Vec<Option<usize>>,
 }
 
 impl<'q> Text<'q> {
     fn new(query: &'q str) -> Option<Text<'q>> {
         let tokens = tokens(query)?;
-        let mut closing = vec![None; tokens.len()];
-        let mut open = Vec::new();
-        for (index, token) in tokens.iter().enumerate() {
-            match &query[token.start..token.end] {
-                "(" | "[" | "{" => open.push(index),
-                ")" | "]" | "}" => closing[open.pop()?] = Some(index),
-                _ => {}
-            }
-        }
+        let partners = bracket_partners(query, &tokens)?;
         Some(Text {
             query,
             tokens,
-            closing,
+            partners,
         })
     }
 
@@ -114,7 +106,7 @@ impl<'q> Text<'q> {
     fn groups(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         (0..self.tokens.len()).filter_map(|open| {
             (self.text(open) == "(").then_some(())?;
-            Some((open, self.closing[open]?))
+            Some((open, self.closing(open)?))
         })
     }
 
@@ -133,9 +125,18 @@ impl<'q> Text<'q> {
         })
     }
 
+    /// The closing bracket of the opening one at `open`.
+    fn closing(&self, open: usize) -> Option<usize> {
+        self.partners
+            .get(open)
+            .copied()
+            .flatten()
+            .filter(|&close| close > open)
+    }
+
     /// The index after the token at `index`, or after its bracketed group.
     fn after(&self, index: usize) -> usize {
-        self.closing[index].map_or(index + 1, |close| close + 1)
+        self.closing(index).map_or(index + 1, |close| close + 1)
     }
 
     fn is_binary_operator(&self, index: usize) -> bool {
@@ -206,7 +207,7 @@ impl<'q> Text<'q> {
 
     /// Whether the parenthesis at `open` holds a single operand of the wrong type.
     fn parenthesised_wrong_type(&self, open: usize) -> bool {
-        let Some(close) = self.closing[open] else {
+        let Some(close) = self.closing(open) else {
             return false;
         };
         let inner = self.operand(open + 1, close);

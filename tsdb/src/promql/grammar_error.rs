@@ -71,15 +71,18 @@ pub(super) fn first_action_error(query: &str) -> Option<(usize, &'static str)> {
         return None;
     }
     let tokens = tokens(query)?;
+    let partners = bracket_partners(query, &tokens)?;
     let text = |token: &Token| &query[token.start..token.end];
     let mut parses_left = MAX_ACTION_PARSES;
     for (index, token) in tokens.iter().enumerate() {
         let anchor = text(token);
         let (starts, complete) = match anchor {
-            "[" => (operand_starts(query, &tokens, index), "]"),
+            "[" => (operand_starts(query, &tokens, &partners, index), "]"),
             // Only a comma right before the closing parenthesis is a trailing one.
             "," if tokens.get(index + 1).is_some_and(|next| text(next) == ")") => (
-                callee_start(query, &tokens, index).into_iter().collect(),
+                callee_start(query, &tokens, &partners, index)
+                    .into_iter()
+                    .collect(),
                 ")",
             ),
             _ => continue,
@@ -121,7 +124,12 @@ const CONSTRUCT_TOKENS: usize = 64;
 /// Where the operand before the `[` at `tokens[index]` may start, farthest first: token
 /// indexes back to the operator, comma or unclosed bracket before it, stepping over whole
 /// bracketed groups.
-fn operand_starts(query: &str, tokens: &[Token], index: usize) -> Vec<usize> {
+fn operand_starts(
+    query: &str,
+    tokens: &[Token],
+    partners: &[Option<usize>],
+    index: usize,
+) -> Vec<usize> {
     let mut starts = Vec::new();
     let mut at = index;
     while at > 0 && starts.len() < CONSTRUCT_TOKENS {
@@ -129,7 +137,7 @@ fn operand_starts(query: &str, tokens: &[Token], index: usize) -> Vec<usize> {
         let token = &tokens[at];
         let text = &query[token.start..token.end];
         if matches!(text, ")" | "]" | "}") {
-            match group_start(query, tokens, at) {
+            match partners[at] {
                 Some(open) => at = open,
                 None => break,
             }
@@ -147,13 +155,18 @@ fn operand_starts(query: &str, tokens: &[Token], index: usize) -> Vec<usize> {
 
 /// The index of the name of the call whose argument list holds the comma at
 /// `tokens[index]`.
-fn callee_start(query: &str, tokens: &[Token], index: usize) -> Option<usize> {
+fn callee_start(
+    query: &str,
+    tokens: &[Token],
+    partners: &[Option<usize>],
+    index: usize,
+) -> Option<usize> {
     let mut at = index;
     while at > 0 && index - at < CONSTRUCT_TOKENS {
         at -= 1;
         let token = &tokens[at];
         match &query[token.start..token.end] {
-            ")" | "]" | "}" => at = group_start(query, tokens, at)?,
+            ")" | "]" | "}" => at = partners[at]?,
             "(" => {
                 let name = tokens.get(at.checked_sub(1)?)?;
                 return (name.kind == Kind::Identifier).then_some(at - 1);
@@ -165,23 +178,24 @@ fn callee_start(query: &str, tokens: &[Token], index: usize) -> Option<usize> {
     None
 }
 
-/// The index of the bracket that the closing bracket at `tokens[close]` closes.
-fn group_start(query: &str, tokens: &[Token], close: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    for at in (0..=close).rev() {
-        let token = &tokens[at];
+/// For each token, the bracket it pairs with: an opening bracket's closing one and a closing
+/// bracket's opening one (`None` for other tokens and for brackets left open); brackets of
+/// any kind pair as they nest. `None` when a closing bracket has nothing to close.
+pub(super) fn bracket_partners(query: &str, tokens: &[Token]) -> Option<Vec<Option<usize>>> {
+    let mut partners = vec![None; tokens.len()];
+    let mut open = Vec::new();
+    for (index, token) in tokens.iter().enumerate() {
         match &query[token.start..token.end] {
-            ")" | "]" | "}" => depth += 1,
-            "(" | "[" | "{" => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(at);
-                }
+            "(" | "[" | "{" => open.push(index),
+            ")" | "]" | "}" => {
+                let opener = open.pop()?;
+                partners[opener] = Some(index);
+                partners[index] = Some(opener);
             }
             _ => {}
         }
     }
-    None
+    Some(partners)
 }
 
 /// Whether some completion turns `prefix` into a query the grammar accepts (type errors

@@ -13,9 +13,14 @@
 //!   probing a hash table with a cache miss per sample. The hash table (key → position) is
 //!   consulted only when that guess fails; the order is rebuilt at the end of a scrape whose
 //!   lines came in another order, or added or lost series.
+//! - The table holds positions only (4 bytes a slot) and hashes by the key's first half, which
+//!   is already a seeded hash: a `HashMap` from key to position held 24-byte slots, about 40
+//!   bytes a series with the table's spare room, for the lookups that miss the guess. An
+//!   entry is 32 bytes: key, reference (or [`DROPPED`]), scrape number and flag (was 40).
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use sightline_tsdb::storage::SeriesRef;
 
@@ -31,14 +36,49 @@ pub(super) enum Cached {
 /// A line's key: the two seeded hashes of its text.
 type Key = [u64; 2];
 
+/// [`Entry::series`] of a line dropped by relabeling: no storage reference is `u64::MAX`
+/// (the head hands out 32-bit ids).
+const DROPPED: SeriesRef = u64::MAX;
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     key: Key,
-    cached: Cached,
+    /// The storage reference, or [`DROPPED`]: [`Cached`] packed into 8 bytes instead of 16.
+    series: SeriesRef,
     /// The scrape number that last saw the series.
     seen_in: u32,
     /// Exposed with its own timestamps: never marked stale.
     explicit_timestamps: bool,
+}
+
+impl Entry {
+    fn cached(&self) -> Cached {
+        match self.series {
+            DROPPED => Cached::Dropped,
+            series => Cached::Stored(series),
+        }
+    }
+}
+
+impl Cached {
+    fn packed(self) -> SeriesRef {
+        match self {
+            Cached::Stored(series) => series,
+            Cached::Dropped => DROPPED,
+        }
+    }
+}
+
+/// The hash a key is filed under in the positions table: its first half, a seeded hash.
+fn table_hash(key: &Key) -> u64 {
+    key[0]
+}
+
+/// The table hash of the entry at `position`, for the table's rehashing as it grows.
+fn hash_at(entries: &[Entry], position: u32) -> u64 {
+    entries
+        .get(position as usize)
+        .map_or(0, |entry| table_hash(&entry.key))
 }
 
 /// Series of one target, keyed by the hash of the text of their line.
@@ -46,8 +86,8 @@ struct Entry {
 pub(super) struct SeriesCache {
     /// In the order the previous scrape saw them, then the series this scrape added.
     entries: Vec<Entry>,
-    /// Key → position in `entries`.
-    positions: HashMap<Key, u32, foldhash::fast::RandomState>,
+    /// Positions in `entries`, found by their entry's key.
+    positions: HashTable<u32>,
     /// The two seeded hashes that make a line's key.
     keys: (
         foldhash::quality::RandomState,
@@ -93,7 +133,12 @@ impl SeriesCache {
     fn position(&self, key: &Key) -> Option<usize> {
         match self.entries.get(self.cursor) {
             Some(entry) if entry.key == *key => Some(self.cursor),
-            _ => self.positions.get(key).map(|&p| p as usize),
+            _ => self
+                .positions
+                .find(table_hash(key), |&p| {
+                    self.entries.get(p as usize).is_some_and(|e| e.key == *key)
+                })
+                .map(|&p| p as usize),
         }
     }
 
@@ -106,7 +151,7 @@ impl SeriesCache {
         let entry = self.entries.get_mut(position)?;
         entry.seen_in = self.scrape;
         entry.explicit_timestamps = explicit_timestamps;
-        Some(entry.cached)
+        Some(entry.cached())
     }
 
     /// Records a series and what it maps to; true when it is new to the cache. Every scrape
@@ -121,7 +166,7 @@ impl SeriesCache {
         let key = self.key(series);
         let entry = Entry {
             key,
-            cached,
+            series: cached.packed(),
             seen_in: self.scrape,
             explicit_timestamps,
         };
@@ -137,7 +182,9 @@ impl SeriesCache {
         }
         let position = self.entries.len();
         self.entries.push(entry);
-        self.positions.insert(key, position as u32);
+        let entries = &self.entries;
+        self.positions
+            .insert_unique(table_hash(&key), position as u32, |&p| hash_at(entries, p));
         self.visit(position);
         true
     }
@@ -145,8 +192,15 @@ impl SeriesCache {
     /// Treats every series as unseen in this scrape (a failed scrape, or a target going away),
     /// and forgets the series this scrape added: their samples were never committed.
     pub(super) fn mark_all_unseen(&mut self) {
-        for entry in self.entries.drain(self.len_at_begin..) {
-            self.positions.remove(&entry.key);
+        let first_new = self.len_at_begin;
+        for (position, entry) in self.entries.drain(first_new..).enumerate() {
+            let position = (first_new + position) as u32;
+            if let Ok(slot) = self
+                .positions
+                .find_entry(table_hash(&entry.key), |&p| p == position)
+            {
+                slot.remove();
+            }
         }
         self.scrape = self.scrape.wrapping_add(1);
         self.strayed = Some(Vec::new());
@@ -172,7 +226,7 @@ impl SeriesCache {
         let mut stale = Vec::new();
         for entry in &self.entries {
             if entry.seen_in != current
-                && let (Cached::Stored(series), false) = (entry.cached, entry.explicit_timestamps)
+                && let (Cached::Stored(series), false) = (entry.cached(), entry.explicit_timestamps)
             {
                 stale.push(series);
             }
@@ -192,9 +246,13 @@ impl SeriesCache {
             }
         }
         self.positions.clear();
-        self.positions.shrink_to(order.len());
+        self.positions
+            .shrink_to(order.len(), |&p| hash_at(&order, p));
         for (position, entry) in order.iter().enumerate() {
-            self.positions.insert(entry.key, position as u32);
+            self.positions
+                .insert_unique(table_hash(&entry.key), position as u32, |&p| {
+                    hash_at(&order, p)
+                });
         }
         self.entries = order;
         self.cursor = 0;

@@ -189,6 +189,11 @@ impl XorAppender {
         usize::from(self.num_samples)
     }
 
+    /// Timestamp of the last sample appended; `None` while the chunk is empty.
+    pub fn last_timestamp(&self) -> Option<i64> {
+        (self.num_samples > 0).then_some(self.t)
+    }
+
     /// The chunk's encoded bytes so far (header included).
     pub fn bytes(&self) -> &[u8] {
         self.w.bytes()

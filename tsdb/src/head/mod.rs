@@ -44,7 +44,9 @@ mod stats;
 mod symbols;
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+
+use hashbrown::HashTable;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -159,9 +161,10 @@ pub(crate) struct State {
     pub(crate) postings: postings::Postings,
     /// Indexed by series id; `None` for dropped (or never used) ids.
     pub(crate) series: Vec<Option<Box<MemSeries>>>,
-    /// Label hash → id; a second series with the same hash goes to `collisions`.
-    by_hash: HashMap<u64, u32>,
-    collisions: HashMap<u64, Vec<u32>>,
+    /// Ids by the hash of their labels ([`hash_labels`]): bare ids, 4 bytes a slot, rehashed
+    /// from each series' interned labels when the table grows (a map from hash to id held
+    /// 16-byte slots and a second map for colliding hashes).
+    by_labels: HashTable<u32>,
     hasher: RandomState,
     pub(crate) live: usize,
 }
@@ -183,7 +186,10 @@ impl State {
     }
 
     fn hash(&self, labels: &Labels) -> u64 {
-        self.hasher.hash_one(labels)
+        hash_labels(
+            &self.hasher,
+            labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+        )
     }
 
     fn matches_labels(&self, series: &MemSeries, labels: &Labels) -> bool {
@@ -196,17 +202,11 @@ impl State {
     }
 
     fn find(&self, hash: u64, labels: &Labels) -> Option<u32> {
-        let check = |id: u32| self.get(id).is_some_and(|s| self.matches_labels(s, labels));
-        if let Some(&id) = self.by_hash.get(&hash)
-            && check(id)
-        {
-            return Some(id);
-        }
-        self.collisions
-            .get(&hash)?
-            .iter()
+        self.by_labels
+            .find(hash, |&id| {
+                self.get(id).is_some_and(|s| self.matches_labels(s, labels))
+            })
             .copied()
-            .find(|&id| check(id))
     }
 
     /// Adds a series at `id` (which must be free).
@@ -230,13 +230,19 @@ impl State {
             logged: AtomicBool::new(logged),
             data: Mutex::new(SeriesData::default()),
         }));
-        if let Some(&other) = self.by_hash.get(&hash) {
-            if other != id {
-                self.collisions.entry(hash).or_default().push(id);
-            }
-        } else {
-            self.by_hash.insert(hash, id);
-        }
+        let State {
+            by_labels,
+            series,
+            symbols,
+            hasher,
+            ..
+        } = self;
+        by_labels.insert_unique(hash, id, |&other| {
+            series
+                .get(other as usize)
+                .and_then(Option::as_deref)
+                .map_or(0, |s| hash_labels(hasher, s.label_strs(symbols)))
+        });
         self.live += 1;
     }
 
@@ -245,27 +251,12 @@ impl State {
         let Some(series) = self.series.get_mut(id as usize).and_then(Option::take) else {
             return;
         };
-        let labels = self.labels_of(&series);
-        for &(n, v) in series.labels.iter() {
-            let (name, value) = (self.symbols.get(n), self.symbols.get(v));
+        for (name, value) in series.label_strs(&self.symbols) {
             self.postings.remove(name, value, id);
         }
-        let hash = self.hash(&labels);
-        if self.by_hash.get(&hash) == Some(&id) {
-            self.by_hash.remove(&hash);
-            if let Some(list) = self.collisions.get_mut(&hash) {
-                if let Some(next) = list.pop() {
-                    self.by_hash.insert(hash, next);
-                }
-                if list.is_empty() {
-                    self.collisions.remove(&hash);
-                }
-            }
-        } else if let Some(list) = self.collisions.get_mut(&hash) {
-            list.retain(|&other| other != id);
-            if list.is_empty() {
-                self.collisions.remove(&hash);
-            }
+        let hash = hash_labels(&self.hasher, series.label_strs(&self.symbols));
+        if let Ok(entry) = self.by_labels.find_entry(hash, |&other| other == id) {
+            entry.remove();
         }
         self.live -= 1;
     }
@@ -287,12 +278,7 @@ impl State {
 
     /// A series' labels as a [`Labels`] value.
     pub(crate) fn labels_of(&self, series: &MemSeries) -> Labels {
-        Labels::from_pairs(
-            series
-                .labels
-                .iter()
-                .map(|&(n, v)| (self.symbols.get(n), self.symbols.get(v))),
-        )
+        Labels::from_pairs(series.label_strs(&self.symbols))
     }
 
     /// Ids of live series, ascending.
@@ -308,6 +294,17 @@ impl State {
     fn next_id(&self) -> Result<u32> {
         u32::try_from(self.series.len()).map_err(|_| Error::SeriesRefsExhausted)
     }
+}
+
+/// The hash a label set is filed under in [`State::by_labels`], from its (name, value) pairs
+/// in order: the same for a [`Labels`] value and for a series' interned labels.
+fn hash_labels<'a>(hasher: &RandomState, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut state = hasher.build_hasher();
+    for (name, value) in pairs {
+        name.hash(&mut state);
+        value.hash(&mut state);
+    }
+    state.finish()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

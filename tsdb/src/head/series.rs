@@ -14,6 +14,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
+use super::symbols::Symbols;
 use crate::chunk::XorAppender;
 use crate::storage::{ChunkData, ChunkMeta};
 
@@ -31,26 +32,46 @@ pub(crate) struct MemSeries {
     pub(crate) data: Mutex<SeriesData>,
 }
 
+// The head holds one per active series: 144 bytes, with the labels and chunks elsewhere.
+const _: () = assert!(std::mem::size_of::<MemSeries>() <= 144);
+
+impl MemSeries {
+    /// The series' labels as (name, value) strings, sorted by name.
+    pub(crate) fn label_strs<'a>(
+        &'a self,
+        symbols: &'a Symbols,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.labels
+            .iter()
+            .map(|&(n, v)| (symbols.get(n), symbols.get(v)))
+    }
+}
+
 /// The samples of a series.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesData {
-    /// Completed chunks, oldest first.
-    pub(crate) chunks: Vec<ChunkMeta>,
+    /// Completed chunks, oldest first: a boxed slice, 8 bytes less than a vector in every
+    /// series, grown one chunk at a time (a series holds few).
+    pub(crate) chunks: Box<[ChunkMeta]>,
     /// The chunk being appended to.
     pub(crate) open: Option<OpenChunk>,
     /// The last accepted sample: timestamp and value bits.
     pub(crate) last: Option<(i64, u64)>,
 }
 
-/// The chunk being appended to.
+/// The chunk being appended to. Its newest timestamp is the appender's.
 #[derive(Debug)]
 pub(crate) struct OpenChunk {
     pub(crate) appender: XorAppender,
     pub(crate) min_time: i64,
-    pub(crate) max_time: i64,
 }
 
 impl OpenChunk {
+    /// Timestamp of the newest sample (`min_time` while the chunk is empty).
+    pub(crate) fn max_time(&self) -> i64 {
+        self.appender.last_timestamp().unwrap_or(self.min_time)
+    }
+
     /// The buffer size to start the next chunk with: a quarter of what this chunk's bytes per
     /// sample make a full chunk. The buffer then grows by quarters (the chunk's bit writer
     /// does that), so the open chunk of every series stays within
@@ -67,7 +88,7 @@ impl OpenChunk {
     pub(crate) fn snapshot(&self) -> ChunkMeta {
         ChunkMeta {
             min_time: self.min_time,
-            max_time: self.max_time,
+            max_time: self.max_time(),
             chunk: self.appender.clone().finish().into(),
         }
     }
@@ -131,13 +152,8 @@ impl SeriesData {
         let open = self.open.get_or_insert_with(|| OpenChunk {
             appender: XorAppender::with_capacity(capacity),
             min_time: t,
-            max_time: t,
         });
-        if open.appender.append(t, v).is_err() {
-            return false;
-        }
-        open.max_time = t;
-        true
+        open.appender.append(t, v).is_ok()
     }
 
     /// Seals the open chunk, if any, into the completed chunks.
@@ -146,13 +162,15 @@ impl SeriesData {
             && open.appender.num_samples() > 0
         {
             // Exact growth: a series holds few chunks, and doubling would leave up to half of
-            // this vector unused in every series.
-            self.chunks.reserve_exact(1);
-            self.chunks.push(ChunkMeta {
+            // them unused in every series.
+            let mut chunks = std::mem::take(&mut self.chunks).into_vec();
+            chunks.reserve_exact(1);
+            chunks.push(ChunkMeta {
                 min_time: open.min_time,
-                max_time: open.max_time,
+                max_time: open.max_time(),
                 chunk: open.appender.finish().into(),
             });
+            self.chunks = chunks.into_boxed_slice();
         }
     }
 
@@ -168,7 +186,7 @@ impl SeriesData {
     pub(crate) fn max_time(&self) -> Option<i64> {
         self.open
             .as_ref()
-            .map(|o| o.max_time)
+            .map(OpenChunk::max_time)
             .or(self.chunks.last().map(|c| c.max_time))
     }
 
@@ -190,7 +208,7 @@ impl SeriesData {
             .collect();
         if let Some(open) = &self.open
             && open.min_time <= maxt
-            && open.max_time >= mint
+            && open.max_time() >= mint
         {
             out.push(open.snapshot());
         }
@@ -218,19 +236,22 @@ impl SeriesData {
     /// Drops samples older than `mint`: whole chunks, and the older part of a chunk that
     /// straddles `mint` (re-encoded). Returns whether any sample is left.
     pub(crate) fn truncate_before(&mut self, mint: i64) -> bool {
-        self.chunks.retain(|c| c.max_time >= mint);
-        if let Some(first) = self.chunks.first_mut()
+        let mut chunks = std::mem::take(&mut self.chunks).into_vec();
+        chunks.retain(|c| c.max_time >= mint);
+        if let Some(first) = chunks.first_mut()
             && first.min_time < mint
         {
             match reencode(&first.chunk, |t| t >= mint) {
                 Some(meta) => *first = meta,
                 None => {
-                    self.chunks.remove(0);
+                    chunks.remove(0);
                 }
             }
         }
+        self.chunks = chunks.into_boxed_slice();
         if let Some(open) = &mut self.open {
-            if open.max_time < mint {
+            let max_time = open.max_time();
+            if max_time < mint {
                 self.open = None;
             } else if open.min_time < mint {
                 let mut appender = XorAppender::new();
@@ -241,7 +262,7 @@ impl SeriesData {
                     }
                 }
                 open.appender = appender;
-                open.min_time = min_time.unwrap_or(open.max_time);
+                open.min_time = min_time.unwrap_or(max_time);
             }
         }
         self.min_time().is_some()

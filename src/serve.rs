@@ -93,7 +93,8 @@ const HEAP_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1
 /// the middle of its heaps (`malloc_trim(0)`), which it otherwise keeps mapped until reused:
 /// creating series, decoding pushes and answering queries leave such holes, and a resident
 /// set that only grows is what `/proc` and the kernel count against us. A trim walks the free
-/// lists once (about a millisecond here).
+/// lists once; at 20 targets × 5,028 series its cost is within the benchmark's run-to-run
+/// spread (docs/BENCHMARKS.md).
 fn spawn_heap_trimmer() {
     let spawned = std::thread::Builder::new()
         .name("heap-trim".into())

@@ -138,9 +138,10 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_resumes() {
     );
     assert!(body.contains("No space left on device"), "{body}");
     assert!(
-        app.log()
-            .iter()
-            .any(|line| line.contains("disk full: log pushes are refused with 507")),
+        app.logged_within(
+            "disk full: log pushes are refused with 507",
+            Duration::from_secs(5)
+        ),
         "{:#?}",
         app.log()
     );

@@ -118,6 +118,21 @@ impl Appliance {
         self.log.lock().unwrap().clone()
     }
 
+    /// Whether a logged line contains `text` within `timeout`: the child's output reaches
+    /// [`log`](Self::log) through a pipe and a reader thread, a little after the child wrote it.
+    pub fn logged_within(&self, text: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().iter().any(|line| line.contains(text)) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends a signal by name (`TERM`, `HUP`, `KILL`) with the `kill` command.
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")

@@ -67,9 +67,10 @@ struct Stored {
     labels: Rc<Labels>,
     /// Sorted by time, not overlapping.
     chunks: Vec<ChunkMeta>,
-    /// The end of the range fetched for the selector: a window reaching it is the series'
-    /// last, after which its decoded samples are let go (an instant query over 100k series
-    /// of 300 samples each held 1 GB of buffers until it ended).
+    /// The end of the range fetched for the selector (`i64::MAX` when every step reads the
+    /// same window): a window reaching it is the series' last, after which its decoded
+    /// samples are let go (an instant query over 100k series of 300 samples each held 1 GB
+    /// of buffers until it ended).
     fetched_until: i64,
     buffer: RefCell<SampleBuffer>,
 }
@@ -577,10 +578,17 @@ impl<'a> Evaluator<'a> {
             .unwrap_or((self.start, self.end));
         let matchers = selector_matchers(vs)?;
         let series = self.querier.select(&matchers, mint, maxt)?;
+        // A selector pinned with `@` in a range query reads the same window at every step:
+        // its samples are kept for the next step rather than let go at the end of each.
+        let fetched_until = if vs.at.is_some() && self.step > 0 {
+            i64::MAX
+        } else {
+            maxt
+        };
         let stored: Vec<Stored> = series
             .into_iter()
             .filter(|s| !s.chunks.is_empty())
-            .map(|s| Stored::new(s.labels, s.chunks, maxt))
+            .map(|s| Stored::new(s.labels, s.chunks, fetched_until))
             .collect();
         let data = Rc::new(stored);
         self.data.insert(k, Rc::clone(&data));

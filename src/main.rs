@@ -4,6 +4,7 @@
 //! like promtool; `import` brings in the replaced stack's history, silences and dashboards;
 //! `config default` prints the embedded default; `version` says what was built.
 
+mod allocator;
 mod check;
 mod cli;
 mod data_dir;
@@ -21,7 +22,7 @@ use sightline_alerting::rulefmt::QueryLanguage;
 
 #[allow(clippy::print_stdout)] // Printing is what these subcommands do.
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    allocator::limit_arenas();
     let cli = Cli::parse();
     let succeeded = match cli.command {
         None => serve::main(cli.serve),
@@ -60,21 +61,5 @@ fn write_stdout(text: &str) -> bool {
             eprintln!("cannot write to standard output: {error}");
             false
         }
-    }
-}
-
-/// Caps glibc's malloc at two arenas, unless `MALLOC_ARENA_MAX` says otherwise. glibc makes
-/// up to eight per core, and each keeps what its threads freed: on the 2 GiB log benchmark
-/// that was a third of the peak resident memory (docs/BENCHMARKS.md, 329 → 226 MB), at no
-/// measured CPU cost. mimalloc and jemalloc measured 549 and 240 MB there.
-fn limit_malloc_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
-        return;
-    }
-    #[allow(unsafe_code, reason = "mallopt has no safe wrapper")]
-    // SAFETY: called first in `main`, before any other thread exists; `mallopt` only sets a
-    // tuning parameter of the allocator and takes plain integers.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

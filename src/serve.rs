@@ -76,41 +76,13 @@ pub fn main(args: ServeArgs) -> bool {
             return false;
         }
     };
-    spawn_heap_trimmer();
+    crate::allocator::spawn_trimmer();
     match runtime.block_on(run(args)) {
         Ok(()) => true,
         Err(error) => {
             tracing::error!("{error:#}");
             false
         }
-    }
-}
-
-/// How often [`spawn_heap_trimmer`] gives free heap pages back.
-const HEAP_TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Starts a thread that asks glibc every [`HEAP_TRIM_INTERVAL`] to return the free pages in
-/// the middle of its heaps (`malloc_trim(0)`), which it otherwise keeps mapped until reused:
-/// creating series, decoding pushes and answering queries leave such holes, and a resident
-/// set that only grows is what `/proc` and the kernel count against us. A trim walks the free
-/// lists once; at 20 targets × 5,028 series its cost is within the benchmark's run-to-run
-/// spread (docs/BENCHMARKS.md).
-fn spawn_heap_trimmer() {
-    let spawned = std::thread::Builder::new()
-        .name("heap-trim".into())
-        .spawn(|| {
-            loop {
-                std::thread::sleep(HEAP_TRIM_INTERVAL);
-                #[allow(unsafe_code, reason = "malloc_trim has no safe wrapper")]
-                // SAFETY: malloc_trim takes a plain integer and is thread-safe (it locks each
-                // arena it trims).
-                unsafe {
-                    libc::malloc_trim(0);
-                }
-            }
-        });
-    if let Err(error) = spawned {
-        tracing::warn!("cannot start the heap trimming thread: {error}");
     }
 }
 

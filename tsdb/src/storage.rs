@@ -10,7 +10,7 @@ use sightline_core::labels::Labels;
 use sightline_core::matcher::Matcher;
 
 use crate::Result;
-use crate::chunk::{ColumnarIter, ColumnarPiece, XorChunk, XorIter};
+use crate::chunk::{ColumnarIter, ColumnarPiece, MappedChunk, XorChunk, XorIter};
 
 /// A handle to a series, returned by [`Appender::append`], that appends to the same series
 /// again without looking its labels up.
@@ -61,12 +61,15 @@ pub struct ChunkMeta {
 }
 
 /// The samples of a chunk in the form the store holds them, so that a read hands them on
-/// without converting: the head's compressed XOR chunks, pieces of a block's columnar value,
-/// or samples already decoded (an import's).
+/// without converting: the head's compressed XOR chunks (in memory, or sealed and written to
+/// its chunk files), pieces of a block's columnar value, or samples already decoded (an
+/// import's).
 #[derive(Debug, Clone)]
 pub enum ChunkData {
     /// A Prometheus XOR chunk (its bytes are shared).
     Xor(XorChunk),
+    /// A Prometheus XOR chunk in one of the head's memory-mapped chunk files.
+    Mapped(MappedChunk),
     /// Part of a block's columnar value, decoded as it is iterated (boxed: the head keeps a
     /// [`ChunkMeta`] per chunk, which this keeps at 40 bytes).
     Columnar(Box<ColumnarPiece>),
@@ -81,6 +84,7 @@ impl ChunkData {
     pub fn iter(&self) -> ChunkIter<'_> {
         match self {
             ChunkData::Xor(chunk) => ChunkIter::Xor(chunk.iter()),
+            ChunkData::Mapped(chunk) => ChunkIter::Xor(chunk.iter()),
             ChunkData::Columnar(piece) => ChunkIter::Columnar(piece.iter()),
             ChunkData::Decoded(samples) => ChunkIter::Decoded(samples.iter()),
         }
@@ -90,15 +94,17 @@ impl ChunkData {
     pub fn num_samples(&self) -> usize {
         match self {
             ChunkData::Xor(chunk) => chunk.num_samples(),
+            ChunkData::Mapped(chunk) => chunk.num_samples(),
             ChunkData::Columnar(piece) => piece.num_samples(),
             ChunkData::Decoded(samples) => samples.len(),
         }
     }
 
-    /// The XOR chunk, when the samples are held as one.
-    pub fn as_xor(&self) -> Option<&XorChunk> {
+    /// The XOR chunk's bytes, when the samples are held as one.
+    pub fn xor_bytes(&self) -> Option<&[u8]> {
         match self {
-            ChunkData::Xor(chunk) => Some(chunk),
+            ChunkData::Xor(chunk) => Some(chunk.bytes()),
+            ChunkData::Mapped(chunk) => Some(chunk.bytes()),
             ChunkData::Columnar(_) | ChunkData::Decoded(_) => None,
         }
     }
@@ -121,7 +127,7 @@ impl<'a> IntoIterator for &'a ChunkData {
 /// Iterator over the samples of a [`ChunkData`].
 #[derive(Debug)]
 pub enum ChunkIter<'a> {
-    /// Decoding an XOR chunk.
+    /// Decoding an XOR chunk (in memory or mapped).
     Xor(XorIter<'a>),
     /// Decoding a piece of a columnar value.
     Columnar(ColumnarIter<'a>),

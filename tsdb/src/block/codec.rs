@@ -167,7 +167,7 @@ pub enum ChunkEncoding {
 pub(crate) fn encode_chunks(encoding: ChunkEncoding, chunks: &[ChunkMeta]) -> Vec<u8> {
     let as_given: Option<Vec<(i64, i64, &[u8])>> = chunks
         .iter()
-        .map(|c| Some((c.min_time, c.max_time, c.chunk.as_xor()?.bytes())))
+        .map(|c| Some((c.min_time, c.max_time, c.chunk.xor_bytes()?)))
         .collect();
     match (encoding, as_given) {
         (ChunkEncoding::XorAsGiven, Some(given)) => encode_xor_list(given.into_iter()),

@@ -52,7 +52,7 @@ fn fits(dod: i64, width: u32) -> bool {
 }
 
 /// The sample count in a chunk's header (`None` if there is no complete header).
-fn sample_count(bytes: &[u8]) -> Option<u16> {
+pub(crate) fn sample_count(bytes: &[u8]) -> Option<u16> {
     bytes
         .first_chunk::<HEADER_LEN>()
         .map(|h| u16::from_be_bytes(*h))
@@ -289,6 +289,11 @@ impl XorChunk {
     pub fn iter(&self) -> XorIter<'_> {
         XorIter::new(&self.bytes)
     }
+
+    /// Whether `other` is this very chunk (a clone of it), not just equal bytes.
+    pub(crate) fn is_same(&self, other: &XorChunk) -> bool {
+        Arc::ptr_eq(&self.bytes, &other.bytes)
+    }
 }
 
 impl<'a> IntoIterator for &'a XorChunk {
@@ -307,7 +312,9 @@ pub struct XorIter<'a> {
 }
 
 impl<'a> XorIter<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    /// Iterates chunk bytes written by an [`XorAppender`] or checked by
+    /// [`XorChunk::from_bytes`]; other bytes end the iteration where they stop decoding.
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         XorIter {
             d: Decoder::new(bytes),
         }

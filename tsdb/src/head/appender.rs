@@ -15,7 +15,8 @@
 //!
 //! Steady state: [`Appender::append_ref`] takes a shared lock for a bounds check, hashes
 //! nothing and allocates nothing once the buffers have grown to the batch size, and so does
-//! `commit` (the WAL record vectors are reused).
+//! `commit` (the WAL record vectors are reused), but for a commit that completes chunks,
+//! which writes them to the head's chunk files.
 
 use std::mem;
 use std::sync::Arc;
@@ -36,6 +37,8 @@ use crate::{Error, Result};
 pub struct Appender {
     head: Arc<Head>,
     pending: Vec<Pending>,
+    /// Series that completed a chunk in this commit, to write to the chunk files.
+    sealed: Vec<u32>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +80,7 @@ impl Appender {
         Appender {
             head,
             pending: Vec::new(),
+            sealed: Vec::new(),
         }
     }
 
@@ -257,11 +261,16 @@ impl Appender {
             if p.verdict != Some(Verdict::Accepted) {
                 continue;
             }
-            if let Some(series) = state.get(p.id)
-                && lock(&series.data).append(p.t, p.v, chunk_range)
-            {
-                stats.appended += 1;
+            if let Some(series) = state.get(p.id) {
+                let appended = lock(&series.data).append(p.t, p.v, chunk_range);
+                stats.appended += u64::from(appended.stored);
+                if appended.sealed {
+                    self.sealed.push(p.id);
+                }
             }
+        }
+        if !self.sealed.is_empty() {
+            state.map_sealed_chunks(&mut lock(&head.chunk_files), self.sealed.drain(..));
         }
         drop(state);
         head.metrics.samples_appended.inc_by(stats.appended);

@@ -5,6 +5,7 @@
 //! (<https://github.com/prometheus/prometheus/blob/main/tsdb/head.go>):
 //! - `series`: one series — interned labels, the open XOR chunk, completed chunks (cut at
 //!   120 samples or at a chunk-range boundary), the last sample for validation;
+//! - `chunk_files`: where completed chunks go out of the heap, read back through memory maps;
 //! - `symbols`: the string table that makes a series' labels 8 bytes per pair;
 //! - `postings`: the inverted index answering label matchers;
 //! - `appender`: batched appends, WAL first then memory ([`Appender`]);
@@ -13,7 +14,8 @@
 //! - `metrics`, `stats`: `/metrics` and `/api/v1/status/tsdb`.
 //!
 //! Layout on disk: `<dir>/wal/` holds the WAL segments and at most one
-//! `checkpoint.NNNNNNNN` directory (see `tsdb/FORMAT.md`).
+//! `checkpoint.NNNNNNNN` directory; `<dir>/chunks_head/` the chunk files, which start empty
+//! at every open (see `tsdb/FORMAT.md`).
 //!
 //! Start-up ([`Head::open`]) replays the newest checkpoint then the segments after it; damage
 //! is truncated or skipped as the [WAL](crate::wal) describes, logged with `tracing::warn!`,
@@ -36,6 +38,7 @@
 
 mod appender;
 mod checkpoint;
+mod chunk_files;
 mod metrics;
 mod postings;
 mod querier;
@@ -70,6 +73,7 @@ pub use metrics::HeadMetrics;
 pub use series::SAMPLES_PER_CHUNK;
 pub use stats::{HeadStats, StatEntry};
 
+use chunk_files::ChunkFiles;
 use series::{MemSeries, SeriesData, Verdict};
 use symbols::Symbols;
 
@@ -146,6 +150,9 @@ pub struct Head {
     options: HeadOptions,
     state: RwLock<State>,
     wal: Mutex<WalState>,
+    /// Where completed chunks are written out of the heap; taken after `state`, before a
+    /// series' data.
+    chunk_files: Mutex<ChunkFiles>,
     /// Held for a whole [`Head::truncate_before`], so that checkpoints are written one at a
     /// time while the WAL lock is free.
     truncation: Mutex<()>,
@@ -294,6 +301,39 @@ impl State {
     fn next_id(&self) -> Result<u32> {
         u32::try_from(self.series.len()).map_err(|_| Error::SeriesRefsExhausted)
     }
+
+    /// Writes the completed chunks that series `ids` hold in memory to `files`, and swaps them
+    /// for their mapped copies. A failed write (a full disk) leaves them in memory, where the
+    /// series' next cut finds them again; it is logged.
+    fn map_sealed_chunks(&self, files: &mut ChunkFiles, ids: impl IntoIterator<Item = u32>) {
+        let mut owners = Vec::new();
+        let mut chunks = Vec::new();
+        for id in ids {
+            if let Some(series) = self.get(id) {
+                for (chunk, max_time) in lock(&series.data).heap_chunks() {
+                    owners.push(id);
+                    chunks.push((chunk.clone(), max_time));
+                }
+            }
+        }
+        if chunks.is_empty() {
+            return;
+        }
+        match files.write(&chunks) {
+            Ok(mapped) => {
+                for ((id, (heap, _)), mapped) in owners.into_iter().zip(&chunks).zip(mapped) {
+                    if let Some(series) = self.get(id) {
+                        lock(&series.data).swap_mapped(heap, mapped);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                chunks = chunks.len(),
+                "could not write completed head chunks to disk; they stay in memory"
+            ),
+        }
+    }
 }
 
 /// The hash a label set is filed under in [`State::by_labels`], from its (name, value) pairs
@@ -323,6 +363,7 @@ impl Head {
         std::fs::create_dir_all(&wal_dir)
             .map_err(|e| Error::io("creating WAL directory", &wal_dir, e))?;
         let metrics = HeadMetrics::new().map_err(Error::Metrics)?;
+        let mut chunk_files = ChunkFiles::open(dir.as_ref().join("chunks_head"))?;
         let mut state = State::default();
         let mut replay = HeadReplayReport::default();
         let mut max_t = i64::MIN;
@@ -341,7 +382,7 @@ impl Head {
             replay.checkpoint_mint = Some(mint);
             let report = replay_dir(
                 &cp.dir,
-                &mut state,
+                (&mut state, &mut chunk_files),
                 (mint, options.chunk_range),
                 &mut replay,
                 &mut max_t,
@@ -353,7 +394,7 @@ impl Head {
         }
         let report = replay_dir(
             &wal_dir,
-            &mut state,
+            (&mut state, &mut chunk_files),
             (mint, options.chunk_range),
             &mut replay,
             &mut max_t,
@@ -408,6 +449,7 @@ impl Head {
                 samples_buf: Vec::new(),
                 newly_logged: Vec::new(),
             }),
+            chunk_files: Mutex::new(chunk_files),
             truncation: Mutex::new(()),
             metrics,
             min_valid_time: AtomicI64::new(mint),
@@ -560,6 +602,7 @@ impl Head {
                 }
             }
         }
+        lock(&self.chunk_files).delete_before(mint);
         for &id in &dropped {
             state.remove(id);
         }
@@ -630,24 +673,36 @@ impl Head {
     }
 }
 
-/// Applies one replayed record to the state.
 /// Replays every record of the WAL directory `dir` (a checkpoint or the live segments) into
-/// `state`; series refs are renumbered per directory.
+/// `state`, writing completed chunks to the chunk files as it goes; series refs are
+/// renumbered per directory.
 fn replay_dir(
     dir: &Path,
-    state: &mut State,
+    (state, chunk_files): (&mut State, &mut ChunkFiles),
     bounds: (i64, i64),
     replay: &mut HeadReplayReport,
     max_t: &mut i64,
 ) -> Result<ReplayReport> {
     let mut reader = WalReader::open(dir)?;
     let mut remap = HashMap::new();
+    let mut sealed = Vec::new();
     for record in &mut reader {
-        apply_record(state, record?, bounds, &mut remap, replay, max_t);
+        apply_record(
+            state,
+            record?,
+            bounds,
+            &mut remap,
+            replay,
+            max_t,
+            &mut sealed,
+        );
+        state.map_sealed_chunks(chunk_files, sealed.drain(..));
     }
     Ok(reader.report().clone())
 }
 
+/// Applies one replayed record to the state, noting in `sealed` the series that completed a
+/// chunk.
 fn apply_record(
     state: &mut State,
     record: Record,
@@ -655,6 +710,7 @@ fn apply_record(
     remap: &mut HashMap<u64, u32>,
     replay: &mut HeadReplayReport,
     max_t: &mut i64,
+    sealed: &mut Vec<u32>,
 ) {
     match record {
         Record::Series(series) => {
@@ -703,9 +759,15 @@ fn apply_record(
                     continue;
                 };
                 let mut data = lock(&series.data);
-                if data.validate(s.timestamp, s.value.to_bits(), mint) == Verdict::Accepted
-                    && data.append(s.timestamp, s.value, chunk_range)
+                let appended = (data.validate(s.timestamp, s.value.to_bits(), mint)
+                    == Verdict::Accepted)
+                    .then(|| data.append(s.timestamp, s.value, chunk_range));
+                if appended.is_some_and(|a| a.sealed)
+                    && let Some(id) = id
                 {
+                    sealed.push(id);
+                }
+                if appended.is_some_and(|a| a.stored) {
                     replay.samples += 1;
                     *max_t = (*max_t).max(s.timestamp);
                 } else {
@@ -721,7 +783,87 @@ mod tests {
     use std::sync::mpsc;
 
     use super::*;
-    use crate::storage::Querier as _;
+    use crate::storage::{ChunkData, Querier as _};
+
+    /// Bytes in the head's chunk files.
+    fn chunk_file_bytes(dir: &Path) -> u64 {
+        std::fs::read_dir(dir.join("chunks_head"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    }
+
+    #[test]
+    fn completed_chunks_leave_the_heap_for_the_chunk_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = HeadOptions {
+            chunk_range: 1_000_000,
+            ..HeadOptions::default()
+        };
+        let head = Arc::new(Head::open(dir.path(), options).unwrap());
+        let labels: Vec<Labels> = (0..50)
+            .map(|i| Labels::from_pairs([("__name__", "m".to_owned()), ("i", i.to_string())]))
+            .collect();
+        let mut app = head.appender();
+        // 300 samples a series: two completed chunks (120 each) and an open one (60).
+        for t in 0..300 {
+            for (i, l) in labels.iter().enumerate() {
+                app.append(l, t * 1000, (t * i as i64) as f64).unwrap();
+            }
+            app.commit().unwrap();
+        }
+        let in_memory = |head: &Head| {
+            let state = head.read();
+            let mut kinds = (0, 0);
+            for series in state.series.iter().flatten() {
+                for chunk in lock(&series.data).chunks.iter() {
+                    match chunk.chunk {
+                        ChunkData::Xor(_) => kinds.0 += 1,
+                        ChunkData::Mapped(_) => kinds.1 += 1,
+                        _ => {}
+                    }
+                }
+            }
+            kinds
+        };
+        assert_eq!(
+            in_memory(&head),
+            (0, 100),
+            "every completed chunk is mapped"
+        );
+        let written = chunk_file_bytes(dir.path());
+        assert!(written > 100 * 20, "{written} bytes of chunks");
+        let expect = |head: &Head, from: i64| {
+            let all = head.select(&[], i64::MIN, i64::MAX).unwrap();
+            assert_eq!(all.len(), 50);
+            for s in &all {
+                let i: i64 = s.labels.get("i").unwrap().parse().unwrap();
+                let samples: Vec<(i64, f64)> = s.samples(i64::MIN, i64::MAX).collect();
+                let want: Vec<(i64, f64)> =
+                    (from..300).map(|t| (t * 1000, (t * i) as f64)).collect();
+                assert_eq!(samples, want);
+            }
+        };
+        expect(&head, 0);
+
+        // Truncation drops the mapped chunks that ended before it.
+        head.truncate_before(240_000).unwrap();
+        assert_eq!(in_memory(&head), (0, 0));
+        expect(&head, 240);
+        drop(app);
+        drop(head);
+
+        // A restart empties the directory, and the replay (of every sample: no checkpoint was
+        // due) writes the completed chunks again.
+        let head = Head::open(dir.path(), options).unwrap();
+        expect(&head, 0);
+        assert_eq!(
+            in_memory(&head),
+            (0, 100),
+            "replayed completed chunks are mapped too"
+        );
+        assert_eq!(chunk_file_bytes(dir.path()), written);
+    }
 
     #[test]
     fn appends_complete_while_a_checkpoint_is_written() {

@@ -4,7 +4,8 @@
 //! Follows Prometheus's `memSeries`: a chunk is cut after [`SAMPLES_PER_CHUNK`] samples, or
 //! when a sample crosses the next multiple of the chunk range (so chunks never straddle a
 //! block boundary when blocks are aligned to that range, and cutting a block rarely has to
-//! re-encode).
+//! re-encode). A cut chunk is sealed in memory, then written to the head's chunk files and
+//! swapped for its mapped copy ([`SeriesData::heap_chunks`], [`SeriesData::swap_mapped`]).
 //!
 //! Edge cases decided: the first sample of a series is always accepted (subject to the head's
 //! minimum valid time); `last` is the last *accepted* sample, updated when a commit validates
@@ -15,7 +16,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use super::symbols::Symbols;
-use crate::chunk::XorAppender;
+use crate::chunk::{MappedChunk, XorAppender, XorChunk};
 use crate::storage::{ChunkData, ChunkMeta};
 
 /// Samples after which the open chunk is cut (Prometheus's default).
@@ -94,6 +95,15 @@ impl OpenChunk {
     }
 }
 
+/// What [`SeriesData::append`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Appended {
+    /// The sample is in the open chunk.
+    pub(crate) stored: bool,
+    /// A chunk was sealed first: the series has a chunk to write to the chunk files.
+    pub(crate) sealed: bool,
+}
+
 /// Why a sample was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -131,9 +141,9 @@ impl SeriesData {
     }
 
     /// Appends a validated sample to the open chunk, cutting it first when full or when `t`
-    /// reaches the next multiple of `chunk_range`. Returns false (sample dropped) only if the
-    /// chunk refuses it, which validation rules out.
-    pub(crate) fn append(&mut self, t: i64, v: f64, chunk_range: i64) -> bool {
+    /// reaches the next multiple of `chunk_range`. The sample is dropped (`stored` false) only
+    /// if the chunk refuses it, which validation rules out.
+    pub(crate) fn append(&mut self, t: i64, v: f64, chunk_range: i64) -> Appended {
         let cut = match &self.open {
             None => true,
             Some(open) => {
@@ -142,25 +152,31 @@ impl SeriesData {
             }
         };
         let mut capacity = 32;
+        let mut sealed = false;
         if cut {
             capacity = self
                 .open
                 .as_ref()
                 .map_or(capacity, OpenChunk::next_capacity);
-            self.cut();
+            sealed = self.cut();
         }
         let open = self.open.get_or_insert_with(|| OpenChunk {
             appender: XorAppender::with_capacity(capacity),
             min_time: t,
         });
-        open.appender.append(t, v).is_ok()
+        Appended {
+            stored: open.appender.append(t, v).is_ok(),
+            sealed,
+        }
     }
 
-    /// Seals the open chunk, if any, into the completed chunks.
-    pub(crate) fn cut(&mut self) {
-        if let Some(open) = self.open.take()
-            && open.appender.num_samples() > 0
-        {
+    /// Seals the open chunk, if it holds samples, into the completed chunks; returns whether
+    /// it did.
+    pub(crate) fn cut(&mut self) -> bool {
+        let Some(open) = self.open.take() else {
+            return false;
+        };
+        if open.appender.num_samples() > 0 {
             // Exact growth: a series holds few chunks, and doubling would leave up to half of
             // them unused in every series.
             let mut chunks = std::mem::take(&mut self.chunks).into_vec();
@@ -171,6 +187,33 @@ impl SeriesData {
                 chunk: open.appender.finish().into(),
             });
             self.chunks = chunks.into_boxed_slice();
+            return true;
+        }
+        false
+    }
+
+    /// The sealed chunks still in memory, with their newest timestamps: what is to be written
+    /// to the chunk files.
+    pub(crate) fn heap_chunks(&self) -> impl Iterator<Item = (&XorChunk, i64)> {
+        self.chunks.iter().filter_map(|c| match &c.chunk {
+            ChunkData::Xor(chunk) => Some((chunk, c.max_time)),
+            _ => None,
+        })
+    }
+
+    /// Replaces the sealed chunk `heap` with `mapped`, its copy in a chunk file; false when the
+    /// series no longer holds `heap` (truncated meanwhile).
+    pub(crate) fn swap_mapped(&mut self, heap: &XorChunk, mapped: MappedChunk) -> bool {
+        let held = self
+            .chunks
+            .iter_mut()
+            .find(|c| matches!(&c.chunk, ChunkData::Xor(chunk) if chunk.is_same(heap)));
+        match held {
+            Some(meta) => {
+                meta.chunk = ChunkData::Mapped(mapped);
+                true
+            }
+            None => false,
         }
     }
 
@@ -306,7 +349,9 @@ mod tests {
         let mut s = SeriesData::default();
         for t in 0..250 {
             assert_eq!(s.validate(t, 0, i64::MIN), Verdict::Accepted);
-            assert!(s.append(t, t as f64, 1_000_000));
+            let appended = s.append(t, t as f64, 1_000_000);
+            assert!(appended.stored);
+            assert_eq!(appended.sealed, t == 120 || t == 240);
         }
         assert_eq!(s.chunks.len(), 2);
         assert_eq!(s.chunks[0].chunk.num_samples(), 120);

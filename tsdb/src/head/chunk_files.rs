@@ -1,0 +1,316 @@
+//! The head's chunk files: sealed XOR chunks written out of the heap and read back through
+//! memory maps, so that a series' memory does not grow with the samples the head holds.
+//!
+//! Follows Prometheus's head chunks (`tsdb/chunks/head_chunks.go`, the `chunks_head`
+//! directory): a sealed chunk is appended to the newest file and the series keeps a
+//! [`MappedChunk`] (file, offset, length) in place of the bytes. The pages are the kernel's
+//! page cache, which counts in the process's resident memory only while queries read them and
+//! which the kernel can drop under pressure, since they are clean copies of the file.
+//!
+//! Layout: `<head dir>/chunks_head/NNNNNNNN`, numbered from 1, each the raw bytes of XOR
+//! chunks back to back (no header: the WAL, not these files, makes the head durable). A file
+//! is closed once the next batch would take it past [`FILE_BYTES`].
+//!
+//! Edge cases decided:
+//! - The directory is emptied when the head opens: WAL replay rebuilds the head, and writes
+//!   its sealed chunks anew.
+//! - Nothing is fsynced: a crash loses the files, which the next start deletes anyway.
+//! - A failed write (e.g. a full disk) leaves the batch's chunks in memory, logs a warning, and
+//!   starts a new file for the next batch (the failed one's length is then unknown).
+//! - A file is deleted when every chunk in it ends before the head's truncation time; chunks
+//!   still held by a query keep its mapping, and so its pages, until they are dropped.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::chunk::{MappedChunk, MappedFile, XorChunk};
+use crate::{Error, Result};
+
+/// Size at which a chunk file is closed: 128 MiB, Prometheus's head chunk file size.
+pub(crate) const FILE_BYTES: u32 = 128 << 20;
+
+/// The most bytes one write takes, so that a batch of thousands of chunks (a scrape's worth
+/// completing together) does not need a buffer of its size.
+const WRITE_BYTES: usize = 256 << 10;
+
+/// The head's chunk files: the one being appended to, and the closed ones still in use.
+#[derive(Debug)]
+pub(crate) struct ChunkFiles {
+    dir: PathBuf,
+    /// Closed files by number.
+    closed: BTreeMap<u32, ChunkFile>,
+    /// Where the next batch goes; `None` before the first write and after a failed one.
+    current: Option<OpenFile>,
+    next_number: u32,
+    file_bytes: u32,
+    /// The batch being written, reused between batches.
+    buffer: Vec<u8>,
+}
+
+/// A chunk file's mapping and the newest sample in it.
+#[derive(Debug)]
+struct ChunkFile {
+    mapped: Arc<MappedFile>,
+    max_time: i64,
+}
+
+/// The file being appended to.
+#[derive(Debug)]
+struct OpenFile {
+    number: u32,
+    file: File,
+    contents: ChunkFile,
+    written: u32,
+}
+
+impl ChunkFiles {
+    /// Opens `dir` (created if missing) after deleting every file in it.
+    pub(crate) fn open(dir: PathBuf) -> Result<ChunkFiles> {
+        Self::with_file_bytes(dir, FILE_BYTES)
+    }
+
+    /// [`ChunkFiles::open`] with files closed at `file_bytes` (tests use small ones).
+    pub(crate) fn with_file_bytes(dir: PathBuf, file_bytes: u32) -> Result<ChunkFiles> {
+        if dir.exists() {
+            fs::remove_dir_all(&dir)
+                .map_err(|e| Error::io("emptying the head chunk directory", &dir, e))?;
+        }
+        fs::create_dir_all(&dir)
+            .map_err(|e| Error::io("creating the head chunk directory", &dir, e))?;
+        Ok(ChunkFiles {
+            dir,
+            closed: BTreeMap::new(),
+            current: None,
+            next_number: 1,
+            file_bytes,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Writes `chunks` (each with its newest timestamp) and returns them as mapped chunks, in
+    /// order. On an error nothing is returned and the caller keeps the chunks in memory.
+    pub(crate) fn write(&mut self, chunks: &[(XorChunk, i64)]) -> Result<Vec<MappedChunk>> {
+        let mut mapped = Vec::with_capacity(chunks.len());
+        let mut rest = chunks;
+        while let Some((first, _)) = rest.first() {
+            let first_len = first.bytes().len();
+            let mut open = match self.current.take() {
+                Some(open) if fits(open.written, first_len, self.file_bytes) => open,
+                full => {
+                    if let Some(full) = full {
+                        self.close(full);
+                    }
+                    self.create(first_len)?
+                }
+            };
+            match open.append(rest, self.file_bytes, &mut self.buffer, &mut mapped) {
+                Ok(taken) => {
+                    rest = &rest[taken..];
+                    self.current = Some(open);
+                }
+                Err(e) => {
+                    let path = self.path(open.number);
+                    self.close(open);
+                    return Err(Error::io("writing a head chunk file", path, e));
+                }
+            }
+        }
+        Ok(mapped)
+    }
+
+    /// Creates and maps the next file; it maps `first_len` bytes if a chunk that large (only
+    /// tests' small files meet one) does not fit a file.
+    fn create(&mut self, first_len: usize) -> Result<OpenFile> {
+        let number = self.next_number;
+        self.next_number += 1;
+        let path = self.path(number);
+        let file = File::create_new(&path)
+            .map_err(|e| Error::io("creating a head chunk file", &path, e))?;
+        let capacity = first_len.max(self.file_bytes as usize);
+        let mapped = MappedFile::map(&file, capacity)
+            .map_err(|e| Error::io("mapping a head chunk file", &path, e))?;
+        Ok(OpenFile {
+            number,
+            file,
+            contents: ChunkFile {
+                mapped: Arc::new(mapped),
+                max_time: i64::MIN,
+            },
+            written: 0,
+        })
+    }
+
+    fn close(&mut self, open: OpenFile) {
+        self.closed.insert(open.number, open.contents);
+    }
+
+    /// Deletes the closed files whose chunks all end before `mint`.
+    pub(crate) fn delete_before(&mut self, mint: i64) {
+        let expired: Vec<u32> = self
+            .closed
+            .iter()
+            .filter(|(_, file)| file.max_time < mint)
+            .map(|(&number, _)| number)
+            .collect();
+        for number in expired {
+            self.closed.remove(&number);
+            let path = self.path(number);
+            if let Err(e) = fs::remove_file(&path) {
+                tracing::warn!(file = %path.display(), error = %e, "could not delete a head chunk file");
+            }
+        }
+    }
+
+    fn path(&self, number: u32) -> PathBuf {
+        self.dir.join(format!("{number:08}"))
+    }
+}
+
+/// Whether `len` more bytes fit a file of `file_bytes` holding `written`.
+fn fits(written: u32, len: usize, file_bytes: u32) -> bool {
+    (written as usize).saturating_add(len) <= file_bytes as usize
+}
+
+impl OpenFile {
+    /// Appends the leading chunks of `chunks` that fit (at least one: the caller made room
+    /// for it), in writes of up to [`WRITE_BYTES`], pushing them onto `mapped`; returns how
+    /// many it took.
+    fn append(
+        &mut self,
+        chunks: &[(XorChunk, i64)],
+        file_bytes: u32,
+        buffer: &mut Vec<u8>,
+        mapped: &mut Vec<MappedChunk>,
+    ) -> io::Result<usize> {
+        buffer.clear();
+        let mut taken = 0;
+        for (chunk, chunk_max) in chunks {
+            let bytes = chunk.bytes();
+            let pending = buffer.len() + bytes.len();
+            if taken > 0 && !fits(self.written, pending, file_bytes) {
+                break;
+            }
+            if !buffer.is_empty() && pending > WRITE_BYTES {
+                self.flush(buffer)?;
+            }
+            let at = self.written as usize + buffer.len();
+            let range = u32::try_from(at).ok().zip(u32::try_from(bytes.len()).ok());
+            let (at, len) = range.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "chunk past 4 GiB of a file")
+            })?;
+            buffer.extend_from_slice(bytes);
+            // Counted before the write: if it fails, the file is closed, and holding a later
+            // time than it does only delays its deletion.
+            self.contents.max_time = self.contents.max_time.max(*chunk_max);
+            mapped.push(MappedChunk::new(Arc::clone(&self.contents.mapped), at, len));
+            taken += 1;
+        }
+        self.flush(buffer)?;
+        Ok(taken)
+    }
+
+    /// Writes out and empties `buffer`.
+    fn flush(&mut self, buffer: &mut Vec<u8>) -> io::Result<()> {
+        self.file.write_all(buffer)?;
+        self.written += buffer.len() as u32;
+        buffer.clear();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::chunk::XorAppender;
+
+    fn chunk(first: i64, n: i64) -> XorChunk {
+        let mut appender = XorAppender::new();
+        for t in first..first + n {
+            appender.append(t, (t * 3) as f64).unwrap();
+        }
+        appender.finish()
+    }
+
+    fn file_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn chunks_round_trip_across_files_and_expired_files_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks_dir = dir.path().join("chunks_head");
+        fs::create_dir_all(&chunks_dir).unwrap();
+        fs::write(chunks_dir.join("00000007"), b"left by a crash").unwrap();
+        let mut files = ChunkFiles::with_file_bytes(chunks_dir.clone(), 200).unwrap();
+        assert!(file_names(&chunks_dir).is_empty(), "emptied at open");
+
+        let batches: Vec<Vec<(XorChunk, i64)>> = vec![
+            (0..6).map(|i| (chunk(i * 100, 20), i * 100 + 19)).collect(),
+            vec![(chunk(1000, 20), 1019)],
+        ];
+        let mut written = 0;
+        let mut mapped = Vec::new();
+        for batch in &batches {
+            let batch_mapped = files.write(batch).unwrap();
+            assert_eq!(batch_mapped.len(), batch.len());
+            for ((heap, _), mapped) in batch.iter().zip(&batch_mapped) {
+                assert_eq!(heap.bytes(), mapped.bytes());
+                assert_eq!(
+                    heap.iter().collect::<Vec<_>>(),
+                    mapped.iter().collect::<Vec<_>>()
+                );
+                written += heap.bytes().len();
+            }
+            mapped.extend(batch_mapped);
+        }
+        let names = file_names(&chunks_dir);
+        assert!(
+            names.len() >= 2,
+            "a 200-byte file holds a few chunks: {names:?}"
+        );
+        let on_disk: u64 = names
+            .iter()
+            .map(|n| fs::metadata(chunks_dir.join(n)).unwrap().len())
+            .sum();
+        assert_eq!(on_disk as usize, written);
+
+        // Everything before 1000 has expired: every closed file goes, the one being written
+        // stays, and chunks read before still read (their mapping outlives the file).
+        files.delete_before(1000);
+        assert_eq!(file_names(&chunks_dir), [names.last().unwrap().clone()]);
+        assert_eq!(mapped[0].iter().count(), 20);
+        files.delete_before(i64::MAX);
+        assert_eq!(
+            file_names(&chunks_dir).len(),
+            1,
+            "the file being written is kept"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_keeps_nothing_and_the_next_batch_starts_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks_dir = dir.path().join("chunks_head");
+        let mut files = ChunkFiles::with_file_bytes(chunks_dir.clone(), 40).unwrap();
+        files.write(&[(chunk(0, 10), 9)]).unwrap();
+        // The directory taken away: the file the next batch needs cannot be created.
+        fs::remove_dir_all(&chunks_dir).unwrap();
+        let err = files
+            .write(&[(chunk(10, 10), 19), (chunk(20, 10), 29)])
+            .unwrap_err();
+        assert!(err.to_string().contains("head chunk file"), "{err}");
+        fs::create_dir_all(&chunks_dir).unwrap();
+        let mapped = files.write(&[(chunk(30, 10), 39)]).unwrap();
+        assert_eq!(mapped[0].iter().next(), Some((30, 90.0)));
+    }
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{binary, write_file};
@@ -21,8 +21,8 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn fixtures() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures"))
+fn fixtures() -> PathBuf {
+    common::package_path("../shared/fixtures")
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn test_rules_reports_a_broken_expectation_as_a_readable_diff() {
 
 #[test]
 fn builtin_rules_pass_their_unit_tests_and_a_changed_threshold_fails_them() {
-    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerting/builtin");
+    let builtin = common::package_path("alerting/builtin");
     let output = test_rules(&builtin.join("homelab.rules.test.yaml"));
     assert!(output.status.success(), "{}", stdout(&output));
 
@@ -331,7 +331,7 @@ fn builtin_rules_pass_their_unit_tests_and_a_changed_threshold_fails_them() {
 
 #[test]
 fn builtin_log_rules_pass_their_unit_tests_and_a_changed_threshold_fails_them() {
-    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerting/builtin");
+    let builtin = common::package_path("alerting/builtin");
     let output = test_rules(&builtin.join("homelab.log-rules.test.yaml"));
     assert!(output.status.success(), "{}", stdout(&output));
 

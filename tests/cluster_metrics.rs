@@ -18,15 +18,11 @@ use common::{Appliance, get_json, http, scraping_appliance_with};
 use kubernetes_fake::FakeApi;
 use serde_json::{Value, json};
 
-const RULES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/rules/crd/kubernetesControlPlane-prometheusRule.yaml"
-);
+/// Relative to the package root, where cargo runs tests.
+const RULES: &str = "../shared/fixtures/rules/crd/kubernetesControlPlane-prometheusRule.yaml";
 
-const KUBE_STATE_RULES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/rules/crd/kubeStateMetrics-prometheusRule.yaml"
-);
+/// Relative to the package root, where cargo runs tests.
+const KUBE_STATE_RULES: &str = "../shared/fixtures/rules/crd/kubeStateMetrics-prometheusRule.yaml";
 
 fn meta(namespace: &str, name: &str) -> Value {
     json!({"name": name, "namespace": namespace, "uid": format!("uid-{name}"),

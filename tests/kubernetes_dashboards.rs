@@ -17,9 +17,8 @@ use serde_json::{Value, json};
 
 /// The ConfigMaps of kube-prometheus's `grafana-dashboardDefinitions.yaml`.
 fn fixture_config_maps() -> Vec<Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/dashboards/configmap/grafana-dashboardDefinitions.yaml"
+    let path = common::package_path(
+        "../shared/fixtures/dashboards/configmap/grafana-dashboardDefinitions.yaml",
     );
     let text = std::fs::read_to_string(path).unwrap();
     let list: Value = yaml_serde::from_str(&text).unwrap();

@@ -237,7 +237,7 @@ async fn screenshot(browser: &Client, name: &str) {
 
 /// kube-prometheus's dashboards (../shared/fixtures/dashboards).
 fn fixture_dashboards() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/dashboards")
+    common::package_path("../shared/fixtures/dashboards")
 }
 
 /// The blocking HTTP helper from inside the browser's async code.

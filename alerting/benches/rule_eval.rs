@@ -43,7 +43,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn rule_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/rules/plain");
+    let dir = Path::new("../../shared/fixtures/rules/plain");
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())

@@ -10,10 +10,8 @@ use sightline_alerting::notifier::route::GroupBy;
 use sightline_core::duration::Duration;
 use sightline_core::labels::Labels;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/alertmanager"
-);
+/// The shared fixtures, relative to the package root (where cargo runs tests).
+const FIXTURES: &str = "../../shared/fixtures/alertmanager";
 
 fn load(name: &str) -> AlertmanagerConfig {
     let path = Path::new(FIXTURES).join(name);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sightline_alerting::rulefmt::{NameValidation, Rule, RuleFile, RuleFileError};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/rules")
+    PathBuf::from("../../shared/fixtures/rules")
 }
 
 /// The YAML files of one fixture folder, sorted.

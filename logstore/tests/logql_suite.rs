@@ -225,8 +225,8 @@ fn run_file(path: &Path, placement: Placement, report: &mut String) -> (usize, u
 
 #[test]
 fn logql_suite() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/logql");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    let dir = Path::new("tests/logql");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))

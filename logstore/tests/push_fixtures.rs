@@ -23,11 +23,7 @@ use sightline_logstore::push::{self, DecodeLimits, PushLimits, PushOutcome};
 const BASE_NS: i64 = 1_700_000_000_000_000_000;
 
 fn fixtures() -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/loki"
-    ))
-    .to_path_buf()
+    PathBuf::from("../../shared/fixtures/loki")
 }
 
 fn now_ns() -> i64 {

@@ -17,10 +17,7 @@ const PROTOBUF: Option<&str> = Some("application/x-protobuf");
 const JSON: Option<&str> = Some("application/json");
 
 fn fixture(path: &str) -> Vec<u8> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/loki"
-    ));
+    let dir = Path::new("../../shared/fixtures/loki");
     std::fs::read(dir.join(path)).unwrap_or_default()
 }
 

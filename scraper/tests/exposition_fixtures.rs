@@ -9,10 +9,8 @@ use std::path::{Path, PathBuf};
 
 use sightline_scraper::exposition::{Entry, Format, MetricType, ParseError, Parser, Validation};
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/exposition"
-);
+/// The shared fixtures, relative to the package root (where cargo runs tests).
+const FIXTURES: &str = "../../shared/fixtures/exposition";
 
 /// What a whole body parsed to.
 #[derive(Debug, Default)]

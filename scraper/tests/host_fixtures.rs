@@ -11,7 +11,7 @@ use sightline_scraper::exposition::{Entry, Format, Parser};
 use sightline_scraper::host::{Host, HostCollector};
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host")
+    PathBuf::from("tests/fixtures/host")
 }
 
 fn host_at(root: &Path) -> Host {

@@ -39,10 +39,8 @@ impl Appender for NoStorage {
     }
 }
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/scrape/kube-prometheus"
-);
+/// The shared fixtures, relative to the package root (where cargo runs tests).
+const FIXTURES: &str = "../../shared/fixtures/scrape/kube-prometheus";
 
 fn fixture_monitors() -> Vec<Value> {
     let mut paths: Vec<_> = std::fs::read_dir(FIXTURES)

@@ -26,6 +26,15 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_sightline")
 }
 
+/// `relative` (to the package root) as an absolute path, safe to hand to the appliance.
+///
+/// Found through the working directory cargo gives tests (the package root) rather than a
+/// compile-time `env!("CARGO_MANIFEST_DIR")`, which goes stale when two checkouts share a
+/// target directory and cargo reuses the test binary.
+pub fn package_path(relative: &str) -> PathBuf {
+    std::path::absolute(relative).unwrap()
+}
+
 /// A running `sightline serve` whose log lines are collected.
 pub struct Appliance {
     child: Child,

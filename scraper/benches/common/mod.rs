@@ -7,11 +7,8 @@ use std::time::Duration;
 use criterion::Throughput;
 use criterion::measurement::{Measurement, ValueFormatter};
 
-/// The shared exposition fixtures.
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/exposition"
-);
+/// The shared exposition fixtures, relative to the package root (where cargo runs benches).
+const FIXTURES: &str = "../../shared/fixtures/exposition";
 
 /// A file of the shared exposition fixtures.
 pub fn fixture(rel: &str) -> String {

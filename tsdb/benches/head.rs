@@ -184,8 +184,8 @@ fn main() {
     let chunk_bytes: usize = selected
         .iter()
         .flat_map(|s| s.chunks.iter())
-        .filter_map(|c| c.chunk.xor_bytes())
-        .map(<[u8]>::len)
+        .filter_map(|c| c.chunk.loaded().ok())
+        .filter_map(|c| c.xor_bytes().map(<[u8]>::len))
         .sum();
     let per_series = (rss_after - rss_before) as f64 / n_series as f64;
     let chunk_per_series = chunk_bytes as f64 / n_series as f64;

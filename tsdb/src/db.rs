@@ -120,7 +120,7 @@ impl Db {
             if end > now_ms - range / 2 {
                 break;
             }
-            let series = self.head.series_in_range(start, end);
+            let series = self.head.series_in_range(start, end)?;
             if !series.is_empty() {
                 written.push(self.blocks.write_block(start, end, series)?);
             }

@@ -10,7 +10,7 @@ use sightline_core::labels::Labels;
 use sightline_core::matcher::Matcher;
 
 use crate::Result;
-use crate::chunk::{ColumnarIter, ColumnarPiece, MappedChunk, XorChunk, XorIter};
+use crate::chunk::{ColumnarIter, ColumnarPiece, DiskChunk, XorChunk, XorIter};
 
 /// A handle to a series, returned by [`Appender::append`], that appends to the same series
 /// again without looking its labels up.
@@ -61,15 +61,15 @@ pub struct ChunkMeta {
 }
 
 /// The samples of a chunk in the form the store holds them, so that a read hands them on
-/// without converting: the head's compressed XOR chunks (in memory, or sealed and written to
-/// its chunk files), pieces of a block's columnar value, or samples already decoded (an
-/// import's).
+/// without converting: the head's compressed XOR chunks (in memory, or completed and written
+/// to its chunk files, read when iterated), pieces of a block's columnar value, or samples
+/// already decoded (an import's).
 #[derive(Debug, Clone)]
 pub enum ChunkData {
     /// A Prometheus XOR chunk (its bytes are shared).
     Xor(XorChunk),
-    /// A Prometheus XOR chunk in one of the head's memory-mapped chunk files.
-    Mapped(MappedChunk),
+    /// A Prometheus XOR chunk in one of the head's chunk files.
+    Disk(DiskChunk),
     /// Part of a block's columnar value, decoded as it is iterated (boxed: the head keeps a
     /// [`ChunkMeta`] per chunk, which this keeps at 40 bytes).
     Columnar(Box<ColumnarPiece>),
@@ -84,7 +84,7 @@ impl ChunkData {
     pub fn iter(&self) -> ChunkIter<'_> {
         match self {
             ChunkData::Xor(chunk) => ChunkIter::Xor(chunk.iter()),
-            ChunkData::Mapped(chunk) => ChunkIter::Xor(chunk.iter()),
+            ChunkData::Disk(chunk) => ChunkIter::Read(chunk.samples().into_iter()),
             ChunkData::Columnar(piece) => ChunkIter::Columnar(piece.iter()),
             ChunkData::Decoded(samples) => ChunkIter::Decoded(samples.iter()),
         }
@@ -94,18 +94,27 @@ impl ChunkData {
     pub fn num_samples(&self) -> usize {
         match self {
             ChunkData::Xor(chunk) => chunk.num_samples(),
-            ChunkData::Mapped(chunk) => chunk.num_samples(),
+            ChunkData::Disk(chunk) => chunk.num_samples(),
             ChunkData::Columnar(piece) => piece.num_samples(),
             ChunkData::Decoded(samples) => samples.len(),
         }
     }
 
-    /// The XOR chunk's bytes, when the samples are held as one.
+    /// The XOR chunk's bytes, when the samples are held as one in memory (see
+    /// [`ChunkData::loaded`]).
     pub fn xor_bytes(&self) -> Option<&[u8]> {
         match self {
             ChunkData::Xor(chunk) => Some(chunk.bytes()),
-            ChunkData::Mapped(chunk) => Some(chunk.bytes()),
-            ChunkData::Columnar(_) | ChunkData::Decoded(_) => None,
+            ChunkData::Disk(_) | ChunkData::Columnar(_) | ChunkData::Decoded(_) => None,
+        }
+    }
+
+    /// The chunk with its bytes in memory: a chunk on disk is read (failing on an IO error,
+    /// unlike [`ChunkData::iter`], which cannot fail); the others are shared.
+    pub fn loaded(&self) -> Result<ChunkData> {
+        match self {
+            ChunkData::Disk(chunk) => Ok(ChunkData::Xor(chunk.read()?)),
+            other => Ok(other.clone()),
         }
     }
 }
@@ -127,8 +136,10 @@ impl<'a> IntoIterator for &'a ChunkData {
 /// Iterator over the samples of a [`ChunkData`].
 #[derive(Debug)]
 pub enum ChunkIter<'a> {
-    /// Decoding an XOR chunk (in memory or mapped).
+    /// Decoding an XOR chunk in memory.
     Xor(XorIter<'a>),
+    /// Walking the samples of a chunk read from disk.
+    Read(std::vec::IntoIter<(i64, f64)>),
     /// Decoding a piece of a columnar value.
     Columnar(ColumnarIter<'a>),
     /// Walking decoded samples.
@@ -142,6 +153,7 @@ impl Iterator for ChunkIter<'_> {
     fn next(&mut self) -> Option<(i64, f64)> {
         match self {
             ChunkIter::Xor(iter) => iter.next(),
+            ChunkIter::Read(iter) => iter.next(),
             ChunkIter::Columnar(iter) => iter.next(),
             ChunkIter::Decoded(iter) => iter.next().copied(),
         }

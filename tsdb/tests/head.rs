@@ -410,7 +410,7 @@ fn truncate_before_checkpoints_and_shrinks_the_wal() {
     let before = wal_bytes(dir.path());
 
     // What a block writer would take for [0, 60 s).
-    let cut = head.series_in_range(0, 60_000);
+    let cut = head.series_in_range(0, 60_000).unwrap();
     assert_eq!(cut.len(), 200);
     let n: usize = cut[0].1.iter().map(|c| c.chunk.num_samples()).sum();
     assert_eq!(n, 60);

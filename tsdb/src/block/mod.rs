@@ -321,6 +321,10 @@ impl BlockStore {
         let result = (|| {
             for (labels, mut chunks) in by_labels {
                 chunks.sort_by_key(|c| c.min_time);
+                // The head's chunks on disk are read here, one series at a time.
+                for chunk in &mut chunks {
+                    chunk.chunk = chunk.chunk.loaded()?;
+                }
                 let num_samples: usize = chunks.iter().map(|c| c.chunk.num_samples()).sum();
                 let (Some(first), Some(last)) = (chunks.first(), chunks.last()) else {
                     continue;

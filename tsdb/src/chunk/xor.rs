@@ -52,7 +52,7 @@ fn fits(dod: i64, width: u32) -> bool {
 }
 
 /// The sample count in a chunk's header (`None` if there is no complete header).
-pub(crate) fn sample_count(bytes: &[u8]) -> Option<u16> {
+fn sample_count(bytes: &[u8]) -> Option<u16> {
     bytes
         .first_chunk::<HEADER_LEN>()
         .map(|h| u16::from_be_bytes(*h))
@@ -194,6 +194,11 @@ impl XorAppender {
         (self.num_samples > 0).then_some(self.t)
     }
 
+    /// The last sample appended as `(timestamp, value bits)`; `None` while the chunk is empty.
+    pub(crate) fn last_sample(&self) -> Option<(i64, u64)> {
+        (self.num_samples > 0).then_some((self.t, self.v))
+    }
+
     /// The chunk's encoded bytes so far (header included).
     pub fn bytes(&self) -> &[u8] {
         self.w.bytes()
@@ -246,6 +251,14 @@ impl XorChunk {
         Ok(XorChunk {
             bytes: Arc::from(bytes),
         })
+    }
+
+    /// Takes bytes this process encoded (the head reads them back from its chunk files)
+    /// without checking them again; bytes that do not decode end the iteration early.
+    pub(crate) fn from_own_bytes(bytes: Vec<u8>) -> Self {
+        XorChunk {
+            bytes: Arc::from(bytes),
+        }
     }
 
     /// The encoded bytes (header included).
@@ -314,7 +327,7 @@ pub struct XorIter<'a> {
 impl<'a> XorIter<'a> {
     /// Iterates chunk bytes written by an [`XorAppender`] or checked by
     /// [`XorChunk::from_bytes`]; other bytes end the iteration where they stop decoding.
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+    fn new(bytes: &'a [u8]) -> Self {
         XorIter {
             d: Decoder::new(bytes),
         }

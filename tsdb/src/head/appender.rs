@@ -41,15 +41,16 @@ pub struct Appender {
     sealed: Vec<u32>,
 }
 
+/// A buffered sample: 24 bytes, and an appender holds a scrape's worth.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     id: u32,
+    verdict: Option<Verdict>,
     t: i64,
     v: f64,
-    /// The series' last accepted sample before this one was validated, for undoing.
-    prev: Option<(i64, u64)>,
-    verdict: Option<Verdict>,
 }
+
+const _: () = assert!(std::mem::size_of::<Pending>() <= 24);
 
 /// What a commit did with the batch's samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -108,10 +109,9 @@ impl Appender {
     fn push(&mut self, id: u32, t: i64, v: f64) {
         self.pending.push(Pending {
             id,
+            verdict: None,
             t,
             v,
-            prev: None,
-            verdict: None,
         });
     }
 
@@ -167,7 +167,6 @@ impl Appender {
                     continue;
                 };
                 let mut data = lock(&series.data);
-                p.prev = data.last;
                 let verdict = data.validate(p.t, p.v.to_bits(), min_valid);
                 drop(data);
                 p.verdict = Some(verdict);
@@ -270,7 +269,7 @@ impl Appender {
             }
         }
         if !self.sealed.is_empty() {
-            state.map_sealed_chunks(&mut lock(&head.chunk_files), self.sealed.drain(..));
+            state.write_sealed_chunks(&mut lock(&head.chunk_files), self.sealed.drain(..));
         }
         drop(state);
         head.metrics.samples_appended.inc_by(stats.appended);
@@ -279,14 +278,16 @@ impl Appender {
         Ok(stats)
     }
 
-    /// Puts back the series' last samples and WAL flags after a failed WAL write.
+    /// Puts back the series' last samples (their newest stored ones: nothing of the batch
+    /// was stored) and WAL flags after a failed WAL write.
     fn undo(&self, newly_logged: &[u32]) {
         let state = self.head.read();
-        for p in self.pending.iter().rev() {
+        for p in &self.pending {
             if p.verdict == Some(Verdict::Accepted)
                 && let Some(series) = state.get(p.id)
             {
-                lock(&series.data).last = p.prev;
+                let mut data = lock(&series.data);
+                data.last = data.newest_stored();
             }
         }
         for &id in newly_logged {

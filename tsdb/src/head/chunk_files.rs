@@ -1,11 +1,12 @@
-//! The head's chunk files: sealed XOR chunks written out of the heap and read back through
-//! memory maps, so that a series' memory does not grow with the samples the head holds.
+//! The head's chunk files: sealed XOR chunks written out of the heap and read back when a
+//! query or a block cut needs them, so that a series' memory does not grow with the samples
+//! the head holds.
 //!
 //! Follows Prometheus's head chunks (`tsdb/chunks/head_chunks.go`, the `chunks_head`
 //! directory): a sealed chunk is appended to the newest file and the series keeps a
-//! [`MappedChunk`] (file, offset, length) in place of the bytes. The pages are the kernel's
-//! page cache, which counts in the process's resident memory only while queries read them and
-//! which the kernel can drop under pressure, since they are clean copies of the file.
+//! [`DiskChunk`] (file, offset, length, sample count) in place of the bytes. The file's pages
+//! are the kernel's page cache, which it can drop under pressure (they are clean copies of
+//! the file), not the process's memory.
 //!
 //! Layout: `<head dir>/chunks_head/NNNNNNNN`, numbered from 1, each the raw bytes of XOR
 //! chunks back to back (no header: the WAL, not these files, makes the head durable). A file
@@ -17,8 +18,10 @@
 //! - Nothing is fsynced: a crash loses the files, which the next start deletes anyway.
 //! - A failed write (e.g. a full disk) leaves the batch's chunks in memory, logs a warning, and
 //!   starts a new file for the next batch (the failed one's length is then unknown).
+//! - A chunk longer than 64 KiB (none is: 120 samples take at most ~2.2 KB) is an error
+//!   like a failed write.
 //! - A file is deleted when every chunk in it ends before the head's truncation time; chunks
-//!   still held by a query keep its mapping, and so its pages, until they are dropped.
+//!   still held by a query keep it open, and so readable, until they are dropped.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -26,7 +29,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::chunk::{MappedChunk, MappedFile, XorChunk};
+use crate::chunk::{ChunkFile, DiskChunk, XorChunk};
 use crate::{Error, Result};
 
 /// Size at which a chunk file is closed: 128 MiB, Prometheus's head chunk file size.
@@ -41,7 +44,7 @@ const WRITE_BYTES: usize = 256 << 10;
 pub(crate) struct ChunkFiles {
     dir: PathBuf,
     /// Closed files by number.
-    closed: BTreeMap<u32, ChunkFile>,
+    closed: BTreeMap<u32, Written>,
     /// Where the next batch goes; `None` before the first write and after a failed one.
     current: Option<OpenFile>,
     next_number: u32,
@@ -50,10 +53,10 @@ pub(crate) struct ChunkFiles {
     buffer: Vec<u8>,
 }
 
-/// A chunk file's mapping and the newest sample in it.
+/// A chunk file, shared with the chunks in it, and the newest sample in it.
 #[derive(Debug)]
-struct ChunkFile {
-    mapped: Arc<MappedFile>,
+struct Written {
+    file: Arc<ChunkFile>,
     max_time: i64,
 }
 
@@ -61,8 +64,7 @@ struct ChunkFile {
 #[derive(Debug)]
 struct OpenFile {
     number: u32,
-    file: File,
-    contents: ChunkFile,
+    contents: Written,
     written: u32,
 }
 
@@ -90,10 +92,10 @@ impl ChunkFiles {
         })
     }
 
-    /// Writes `chunks` (each with its newest timestamp) and returns them as mapped chunks, in
+    /// Writes `chunks` (each with its newest timestamp) and returns them as chunks on disk, in
     /// order. On an error nothing is returned and the caller keeps the chunks in memory.
-    pub(crate) fn write(&mut self, chunks: &[(XorChunk, i64)]) -> Result<Vec<MappedChunk>> {
-        let mut mapped = Vec::with_capacity(chunks.len());
+    pub(crate) fn write(&mut self, chunks: &[(XorChunk, i64)]) -> Result<Vec<DiskChunk>> {
+        let mut on_disk = Vec::with_capacity(chunks.len());
         let mut rest = chunks;
         while let Some((first, _)) = rest.first() {
             let first_len = first.bytes().len();
@@ -103,10 +105,10 @@ impl ChunkFiles {
                     if let Some(full) = full {
                         self.close(full);
                     }
-                    self.create(first_len)?
+                    self.create()?
                 }
             };
-            match open.append(rest, self.file_bytes, &mut self.buffer, &mut mapped) {
+            match open.append(rest, self.file_bytes, &mut self.buffer, &mut on_disk) {
                 Ok(taken) => {
                     rest = &rest[taken..];
                     self.current = Some(open);
@@ -118,25 +120,24 @@ impl ChunkFiles {
                 }
             }
         }
-        Ok(mapped)
+        Ok(on_disk)
     }
 
-    /// Creates and maps the next file; it maps `first_len` bytes if a chunk that large (only
-    /// tests' small files meet one) does not fit a file.
-    fn create(&mut self, first_len: usize) -> Result<OpenFile> {
+    /// Creates the next file, open for appending and for the chunks' reads.
+    fn create(&mut self) -> Result<OpenFile> {
         let number = self.next_number;
         self.next_number += 1;
         let path = self.path(number);
-        let file = File::create_new(&path)
+        let file = File::options()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(&path)
             .map_err(|e| Error::io("creating a head chunk file", &path, e))?;
-        let capacity = first_len.max(self.file_bytes as usize);
-        let mapped = MappedFile::map(&file, capacity)
-            .map_err(|e| Error::io("mapping a head chunk file", &path, e))?;
         Ok(OpenFile {
             number,
-            file,
-            contents: ChunkFile {
-                mapped: Arc::new(mapped),
+            contents: Written {
+                file: Arc::new(ChunkFile { file, path }),
                 max_time: i64::MIN,
             },
             written: 0,
@@ -176,14 +177,14 @@ fn fits(written: u32, len: usize, file_bytes: u32) -> bool {
 
 impl OpenFile {
     /// Appends the leading chunks of `chunks` that fit (at least one: the caller made room
-    /// for it), in writes of up to [`WRITE_BYTES`], pushing them onto `mapped`; returns how
+    /// for it), in writes of up to [`WRITE_BYTES`], pushing them onto `on_disk`; returns how
     /// many it took.
     fn append(
         &mut self,
         chunks: &[(XorChunk, i64)],
         file_bytes: u32,
         buffer: &mut Vec<u8>,
-        mapped: &mut Vec<MappedChunk>,
+        on_disk: &mut Vec<DiskChunk>,
     ) -> io::Result<usize> {
         buffer.clear();
         let mut taken = 0;
@@ -197,15 +198,24 @@ impl OpenFile {
                 self.flush(buffer)?;
             }
             let at = self.written as usize + buffer.len();
-            let range = u32::try_from(at).ok().zip(u32::try_from(bytes.len()).ok());
+            let range = u32::try_from(at).ok().zip(u16::try_from(bytes.len()).ok());
             let (at, len) = range.ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "chunk past 4 GiB of a file")
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a chunk over 64 KiB or past 4 GiB of a file",
+                )
             })?;
             buffer.extend_from_slice(bytes);
             // Counted before the write: if it fails, the file is closed, and holding a later
             // time than it does only delays its deletion.
             self.contents.max_time = self.contents.max_time.max(*chunk_max);
-            mapped.push(MappedChunk::new(Arc::clone(&self.contents.mapped), at, len));
+            let samples = u16::try_from(chunk.num_samples()).unwrap_or(u16::MAX);
+            on_disk.push(DiskChunk::new(
+                Arc::clone(&self.contents.file),
+                at,
+                len,
+                samples,
+            ));
             taken += 1;
         }
         self.flush(buffer)?;
@@ -214,7 +224,7 @@ impl OpenFile {
 
     /// Writes out and empties `buffer`.
     fn flush(&mut self, buffer: &mut Vec<u8>) -> io::Result<()> {
-        self.file.write_all(buffer)?;
+        (&self.contents.file.file).write_all(buffer)?;
         self.written += buffer.len() as u32;
         buffer.clear();
         Ok(())
@@ -259,19 +269,17 @@ mod tests {
             vec![(chunk(1000, 20), 1019)],
         ];
         let mut written = 0;
-        let mut mapped = Vec::new();
+        let mut disk_chunks = Vec::new();
         for batch in &batches {
-            let batch_mapped = files.write(batch).unwrap();
-            assert_eq!(batch_mapped.len(), batch.len());
-            for ((heap, _), mapped) in batch.iter().zip(&batch_mapped) {
-                assert_eq!(heap.bytes(), mapped.bytes());
-                assert_eq!(
-                    heap.iter().collect::<Vec<_>>(),
-                    mapped.iter().collect::<Vec<_>>()
-                );
+            let batch_on_disk = files.write(batch).unwrap();
+            assert_eq!(batch_on_disk.len(), batch.len());
+            for ((heap, _), disk) in batch.iter().zip(&batch_on_disk) {
+                assert_eq!(heap.bytes(), disk.read().unwrap().bytes());
+                assert_eq!(heap.iter().collect::<Vec<_>>(), disk.samples());
+                assert_eq!(disk.num_samples(), 20);
                 written += heap.bytes().len();
             }
-            mapped.extend(batch_mapped);
+            disk_chunks.extend(batch_on_disk);
         }
         let names = file_names(&chunks_dir);
         assert!(
@@ -285,10 +293,10 @@ mod tests {
         assert_eq!(on_disk as usize, written);
 
         // Everything before 1000 has expired: every closed file goes, the one being written
-        // stays, and chunks read before still read (their mapping outlives the file).
+        // stays, and chunks still held read on (they keep the deleted file open).
         files.delete_before(1000);
         assert_eq!(file_names(&chunks_dir), [names.last().unwrap().clone()]);
-        assert_eq!(mapped[0].iter().count(), 20);
+        assert_eq!(disk_chunks[0].samples().len(), 20);
         files.delete_before(i64::MAX);
         assert_eq!(
             file_names(&chunks_dir).len(),
@@ -310,7 +318,7 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("head chunk file"), "{err}");
         fs::create_dir_all(&chunks_dir).unwrap();
-        let mapped = files.write(&[(chunk(30, 10), 39)]).unwrap();
-        assert_eq!(mapped[0].iter().next(), Some((30, 90.0)));
+        let on_disk = files.write(&[(chunk(30, 10), 39)]).unwrap();
+        assert_eq!(on_disk[0].samples().first(), Some(&(30, 90.0)));
     }
 }

@@ -5,7 +5,7 @@
 //! (<https://github.com/prometheus/prometheus/blob/main/tsdb/head.go>):
 //! - `series`: one series — interned labels, the open XOR chunk, completed chunks (cut at
 //!   120 samples or at a chunk-range boundary), the last sample for validation;
-//! - `chunk_files`: where completed chunks go out of the heap, read back through memory maps;
+//! - `chunk_files`: where completed chunks go out of the heap, read back when needed;
 //! - `symbols`: the string table that makes a series' labels 8 bytes per pair;
 //! - `postings`: the inverted index answering label matchers;
 //! - `appender`: batched appends, WAL first then memory ([`Appender`]);
@@ -303,9 +303,9 @@ impl State {
     }
 
     /// Writes the completed chunks that series `ids` hold in memory to `files`, and swaps them
-    /// for their mapped copies. A failed write (a full disk) leaves them in memory, where the
+    /// for their copies there. A failed write (a full disk) leaves them in memory, where the
     /// series' next cut finds them again; it is logged.
-    fn map_sealed_chunks(&self, files: &mut ChunkFiles, ids: impl IntoIterator<Item = u32>) {
+    fn write_sealed_chunks(&self, files: &mut ChunkFiles, ids: impl IntoIterator<Item = u32>) {
         let mut owners = Vec::new();
         let mut chunks = Vec::new();
         for id in ids {
@@ -320,10 +320,10 @@ impl State {
             return;
         }
         match files.write(&chunks) {
-            Ok(mapped) => {
-                for ((id, (heap, _)), mapped) in owners.into_iter().zip(&chunks).zip(mapped) {
+            Ok(on_disk) => {
+                for ((id, (heap, _)), on_disk) in owners.into_iter().zip(&chunks).zip(on_disk) {
                     if let Some(series) = self.get(id) {
-                        lock(&series.data).swap_mapped(heap, mapped);
+                        lock(&series.data).swap_to_disk(heap, on_disk);
                     }
                 }
             }
@@ -560,18 +560,18 @@ impl Head {
     /// are re-encoded with just the samples inside. Chunks are in time order and do not
     /// overlap. The head is not changed: call [`Head::truncate_before`] once the block is
     /// durable.
-    pub fn series_in_range(&self, mint: i64, maxt: i64) -> Vec<(Labels, Vec<ChunkMeta>)> {
+    pub fn series_in_range(&self, mint: i64, maxt: i64) -> Result<Vec<(Labels, Vec<ChunkMeta>)>> {
         let state = self.read();
         let mut out = Vec::new();
         for series in state.series.iter().flatten() {
-            let chunks = lock(&series.data).chunks_within(mint, maxt);
+            let chunks = lock(&series.data).chunks_within(mint, maxt)?;
             if !chunks.is_empty() {
                 out.push((state.labels_of(series), chunks));
             }
         }
         drop(state);
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        Ok(out)
     }
 
     /// Drops in-memory samples older than `mint` (after they were persisted in a block),
@@ -696,7 +696,7 @@ fn replay_dir(
             max_t,
             &mut sealed,
         );
-        state.map_sealed_chunks(chunk_files, sealed.drain(..));
+        state.write_sealed_chunks(chunk_files, sealed.drain(..));
     }
     Ok(reader.report().clone())
 }
@@ -819,7 +819,7 @@ mod tests {
                 for chunk in lock(&series.data).chunks.iter() {
                     match chunk.chunk {
                         ChunkData::Xor(_) => kinds.0 += 1,
-                        ChunkData::Mapped(_) => kinds.1 += 1,
+                        ChunkData::Disk(_) => kinds.1 += 1,
                         _ => {}
                     }
                 }
@@ -829,7 +829,7 @@ mod tests {
         assert_eq!(
             in_memory(&head),
             (0, 100),
-            "every completed chunk is mapped"
+            "every completed chunk is on disk"
         );
         let written = chunk_file_bytes(dir.path());
         assert!(written > 100 * 20, "{written} bytes of chunks");
@@ -846,7 +846,7 @@ mod tests {
         };
         expect(&head, 0);
 
-        // Truncation drops the mapped chunks that ended before it.
+        // Truncation drops the chunks on disk that ended before it.
         head.truncate_before(240_000).unwrap();
         assert_eq!(in_memory(&head), (0, 0));
         expect(&head, 240);
@@ -860,7 +860,7 @@ mod tests {
         assert_eq!(
             in_memory(&head),
             (0, 100),
-            "replayed completed chunks are mapped too"
+            "replayed completed chunks go to disk too"
         );
         assert_eq!(chunk_file_bytes(dir.path()), written);
     }

@@ -5,7 +5,7 @@
 //! when a sample crosses the next multiple of the chunk range (so chunks never straddle a
 //! block boundary when blocks are aligned to that range, and cutting a block rarely has to
 //! re-encode). A cut chunk is sealed in memory, then written to the head's chunk files and
-//! swapped for its mapped copy ([`SeriesData::heap_chunks`], [`SeriesData::swap_mapped`]).
+//! swapped for its copy there ([`SeriesData::heap_chunks`], [`SeriesData::swap_to_disk`]).
 //!
 //! Edge cases decided: the first sample of a series is always accepted (subject to the head's
 //! minimum valid time); `last` is the last *accepted* sample, updated when a commit validates
@@ -16,7 +16,8 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use super::symbols::Symbols;
-use crate::chunk::{MappedChunk, XorAppender, XorChunk};
+use crate::Result;
+use crate::chunk::{DiskChunk, XorAppender, XorChunk};
 use crate::storage::{ChunkData, ChunkMeta};
 
 /// Samples after which the open chunk is cut (Prometheus's default).
@@ -201,16 +202,16 @@ impl SeriesData {
         })
     }
 
-    /// Replaces the sealed chunk `heap` with `mapped`, its copy in a chunk file; false when the
-    /// series no longer holds `heap` (truncated meanwhile).
-    pub(crate) fn swap_mapped(&mut self, heap: &XorChunk, mapped: MappedChunk) -> bool {
+    /// Replaces the sealed chunk `heap` with `on_disk`, its copy in a chunk file; false when
+    /// the series no longer holds `heap` (truncated meanwhile).
+    pub(crate) fn swap_to_disk(&mut self, heap: &XorChunk, on_disk: DiskChunk) -> bool {
         let held = self
             .chunks
             .iter_mut()
             .find(|c| matches!(&c.chunk, ChunkData::Xor(chunk) if chunk.is_same(heap)));
         match held {
             Some(meta) => {
-                meta.chunk = ChunkData::Mapped(mapped);
+                meta.chunk = ChunkData::Disk(on_disk);
                 true
             }
             None => false,
@@ -231,6 +232,19 @@ impl SeriesData {
             .as_ref()
             .map(OpenChunk::max_time)
             .or(self.chunks.last().map(|c| c.max_time))
+    }
+
+    /// The newest stored sample as `(timestamp, value bits)`: what `last` is between commits,
+    /// so a commit whose WAL write failed puts it back from here. When no chunk is open the
+    /// last completed one is read; if that read fails, its newest timestamp is known anyway
+    /// and the value reads as 0 (only the exact-duplicate check looks at it).
+    pub(crate) fn newest_stored(&self) -> Option<(i64, u64)> {
+        if let Some(sample) = self.open.as_ref().and_then(|o| o.appender.last_sample()) {
+            return Some(sample);
+        }
+        let newest = self.chunks.last()?;
+        let value = newest.chunk.iter().last().map_or(0, |(_, v)| v.to_bits());
+        Some((newest.max_time, value))
     }
 
     /// Whether a sample lies in `[mint, maxt]`, judged by chunk bounds.
@@ -259,36 +273,42 @@ impl SeriesData {
     }
 
     /// Chunks holding exactly the samples with `mint <= t < maxt`: chunks inside the range are
-    /// shared, chunks straddling a bound are re-encoded with the samples inside.
-    pub(crate) fn chunks_within(&self, mint: i64, maxt: i64) -> Vec<ChunkMeta> {
+    /// shared, chunks straddling a bound are re-encoded with the samples inside (read from
+    /// disk if need be: the error of a failed read is returned).
+    pub(crate) fn chunks_within(&self, mint: i64, maxt: i64) -> Result<Vec<ChunkMeta>> {
         let open = self.open.as_ref().map(OpenChunk::snapshot);
-        self.chunks
-            .iter()
-            .chain(open.as_ref())
-            .filter(|c| c.min_time < maxt && c.max_time >= mint)
-            .filter_map(|c| {
-                if c.min_time >= mint && c.max_time < maxt {
-                    Some(c.clone())
-                } else {
-                    reencode(&c.chunk, |t| t >= mint && t < maxt)
-                }
-            })
-            .collect()
+        let mut within = Vec::new();
+        for c in self.chunks.iter().chain(open.as_ref()) {
+            if c.min_time >= maxt || c.max_time < mint {
+                continue;
+            }
+            if c.min_time >= mint && c.max_time < maxt {
+                within.push(c.clone());
+            } else if let Some(part) = reencode(&c.chunk.loaded()?, |t| t >= mint && t < maxt) {
+                within.push(part);
+            }
+        }
+        Ok(within)
     }
 
     /// Drops samples older than `mint`: whole chunks, and the older part of a chunk that
-    /// straddles `mint` (re-encoded). Returns whether any sample is left.
+    /// straddles `mint` (re-encoded; kept whole, with a warning, if it cannot be read from
+    /// disk: queries still see only its samples in their range). Returns whether any sample
+    /// is left.
     pub(crate) fn truncate_before(&mut self, mint: i64) -> bool {
         let mut chunks = std::mem::take(&mut self.chunks).into_vec();
         chunks.retain(|c| c.max_time >= mint);
         if let Some(first) = chunks.first_mut()
             && first.min_time < mint
         {
-            match reencode(&first.chunk, |t| t >= mint) {
-                Some(meta) => *first = meta,
-                None => {
-                    chunks.remove(0);
-                }
+            match first.chunk.loaded() {
+                Ok(loaded) => match reencode(&loaded, |t| t >= mint) {
+                    Some(meta) => *first = meta,
+                    None => {
+                        chunks.remove(0);
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "a head chunk could not be truncated"),
             }
         }
         self.chunks = chunks.into_boxed_slice();
@@ -361,7 +381,7 @@ mod tests {
         }
         assert_eq!(s.chunks.len(), 1);
         assert_eq!((s.chunks[0].min_time, s.chunks[0].max_time), (10, 90));
-        let within = s.chunks_within(50, 120);
+        let within = s.chunks_within(50, 120).unwrap();
         let samples: Vec<i64> = within
             .iter()
             .flat_map(|c| c.chunk.iter())

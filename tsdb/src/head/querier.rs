@@ -5,7 +5,8 @@
 //! the empty string are intersected first; those that do (`a=""`, `a!="x"`, `a!~"x"`) are
 //! subtracted as "series whose value does not match"; with no intersecting matcher the start
 //! set is every series. The open chunk is returned as a snapshot copy, so a query never holds
-//! a series lock while the caller decodes.
+//! a series lock while the caller decodes; completed chunks on disk are read into memory
+//! together, after the head's lock is let go.
 
 use std::collections::BTreeSet;
 
@@ -15,6 +16,7 @@ use super::postings::{intersect, subtract};
 use super::{Head, State, lock};
 
 use crate::Result;
+use crate::chunk::disk::load_all;
 use crate::storage::{Querier, SeriesChunks};
 
 impl State {
@@ -82,6 +84,10 @@ impl Querier for Head {
             }
         }
         drop(state);
+        load_all(
+            out.iter_mut()
+                .flat_map(|s| s.chunks.iter_mut().map(|c| &mut c.chunk)),
+        )?;
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }

@@ -292,9 +292,8 @@ impl SeriesData {
     }
 
     /// Drops samples older than `mint`: whole chunks, and the older part of a chunk that
-    /// straddles `mint` (re-encoded; kept whole, with a warning, if it cannot be read from
-    /// disk: queries still see only its samples in their range). Returns whether any sample
-    /// is left.
+    /// straddles `mint` (re-encoded; if it cannot be read from disk it is kept whole, older
+    /// samples too, with a warning). Returns whether any sample is left.
     pub(crate) fn truncate_before(&mut self, mint: i64) -> bool {
         let mut chunks = std::mem::take(&mut self.chunks).into_vec();
         chunks.retain(|c| c.max_time >= mint);

@@ -36,6 +36,15 @@ pub(crate) struct ChunkFile {
     pub(crate) path: PathBuf,
 }
 
+impl ChunkFile {
+    /// Fills `buffer` from the file at `offset`.
+    fn read_exact_at(&self, buffer: &mut [u8], offset: u64) -> Result<()> {
+        self.file
+            .read_exact_at(buffer, offset)
+            .map_err(|e| Error::io("reading a head chunk file", &self.path, e))
+    }
+}
+
 /// An XOR chunk in a [`ChunkFile`].
 #[derive(Clone, Debug)]
 pub struct DiskChunk {
@@ -66,9 +75,7 @@ impl DiskChunk {
     pub fn read(&self) -> Result<XorChunk> {
         let mut bytes = vec![0; usize::from(self.len)];
         self.file
-            .file
-            .read_exact_at(&mut bytes, u64::from(self.offset))
-            .map_err(|e| Error::io("reading a head chunk file", &self.file.path, e))?;
+            .read_exact_at(&mut bytes, u64::from(self.offset))?;
         Ok(XorChunk::from_own_bytes(bytes))
     }
 
@@ -120,9 +127,7 @@ pub(crate) fn load_all<'a>(chunks: impl Iterator<Item = &'a mut ChunkData>) -> R
             next += 1;
         }
         buffer.resize(end - start, 0);
-        file.file
-            .read_exact_at(&mut buffer, start as u64)
-            .map_err(|e| Error::io("reading a head chunk file", &file.path, e))?;
+        file.read_exact_at(&mut buffer, start as u64)?;
         for (disk, data) in wanted.get_mut(first..next).unwrap_or_default() {
             let at = disk.offset as usize - start;
             if let Some(bytes) = buffer.get(at..at + usize::from(disk.len)) {
@@ -144,40 +149,29 @@ mod tests {
     #[test]
     fn chunks_read_back_after_the_file_is_deleted_and_a_bad_range_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("chunks");
-        let mut file = File::options()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .open(&path)
-            .unwrap();
-        let mut offset = 0u32;
-        let mut written = Vec::new();
-        for series in 0..3 {
-            let mut appender = XorAppender::new();
-            let samples: Vec<(i64, f64)> = (0..120)
-                .map(|t| (t * 1000, f64::from(series) + t as f64 / 7.0))
-                .collect();
-            for &(t, v) in &samples {
-                appender.append(t, v).unwrap();
-            }
-            let bytes = appender.bytes().to_vec();
-            file.write_all(&bytes).unwrap();
-            written.push((offset, bytes.len() as u16, samples));
-            offset += bytes.len() as u32;
-        }
-        let file = Arc::new(ChunkFile {
-            file,
-            path: path.clone(),
-        });
-        std::fs::remove_file(&path).unwrap();
-        for (offset, len, samples) in &written {
-            let chunk = DiskChunk::new(Arc::clone(&file), *offset, *len, 120);
+        let written: Vec<(XorChunk, Vec<(i64, f64)>)> = (0..3)
+            .map(|series| {
+                let mut appender = XorAppender::new();
+                let samples: Vec<(i64, f64)> = (0..120)
+                    .map(|t| (t * 1000, f64::from(series) + t as f64 / 7.0))
+                    .collect();
+                for &(t, v) in &samples {
+                    appender.append(t, v).unwrap();
+                }
+                (appender.finish(), samples)
+            })
+            .collect();
+        let heap: Vec<XorChunk> = written.iter().map(|(chunk, _)| chunk.clone()).collect();
+        let disk = file_of(dir.path(), "chunks", 0, &heap);
+        std::fs::remove_file(dir.path().join("chunks")).unwrap();
+        for (chunk, (_, samples)) in disk.iter().zip(&written) {
             assert_eq!(chunk.num_samples(), 120);
             assert_eq!(chunk.samples(), *samples, "read after the file is deleted");
             assert_eq!(chunk.read().unwrap().iter().collect::<Vec<_>>(), *samples);
         }
-        let past_the_end = DiskChunk::new(file, offset - 4, 5, 1);
+        let last = &disk[2];
+        let end = last.offset + u32::from(last.len);
+        let past_the_end = DiskChunk::new(Arc::clone(&last.file), end - 4, 5, 1);
         let err = past_the_end.read().unwrap_err();
         assert!(
             err.to_string().contains("reading a head chunk file"),

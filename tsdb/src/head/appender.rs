@@ -261,7 +261,7 @@ impl Appender {
                 continue;
             }
             if let Some(series) = state.get(p.id) {
-                let appended = lock(&series.data).append(p.t, p.v, chunk_range);
+                let appended = lock(&series.data).append(p.t, p.v, chunk_range, p.id);
                 stats.appended += u64::from(appended.stored);
                 if appended.sealed {
                     self.sealed.push(p.id);

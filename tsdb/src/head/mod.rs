@@ -754,17 +754,15 @@ fn apply_record(
                     Some(&id) => Some(id),
                     None => u32::try_from(s.series_ref).ok(),
                 };
-                let Some(series) = id.and_then(|id| state.get(id)) else {
+                let Some((id, series)) = id.and_then(|id| Some((id, state.get(id)?))) else {
                     replay.unknown_refs += 1;
                     continue;
                 };
                 let mut data = lock(&series.data);
                 let appended = (data.validate(s.timestamp, s.value.to_bits(), mint)
                     == Verdict::Accepted)
-                    .then(|| data.append(s.timestamp, s.value, chunk_range));
-                if appended.is_some_and(|a| a.sealed)
-                    && let Some(id) = id
-                {
+                    .then(|| data.append(s.timestamp, s.value, chunk_range, id));
+                if appended.is_some_and(|a| a.sealed) {
                     sealed.push(id);
                 }
                 if appended.is_some_and(|a| a.stored) {

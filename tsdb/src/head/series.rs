@@ -4,7 +4,10 @@
 //! Follows Prometheus's `memSeries`: a chunk is cut after [`SAMPLES_PER_CHUNK`] samples, or
 //! when a sample crosses the next multiple of the chunk range (so chunks never straddle a
 //! block boundary when blocks are aligned to that range, and cutting a block rarely has to
-//! re-encode). A cut chunk is sealed in memory, then written to the head's chunk files and
+//! re-encode). Unlike Prometheus, the first chunk of each chunk-range window holds between
+//! half and one and a half times that many samples, depending on the series id
+//! ([`first_chunk_samples`]), so that series created together do not fill and cut their
+//! chunks in step. A cut chunk is sealed in memory, then written to the head's chunk files and
 //! swapped for its copy there ([`SeriesData::heap_chunks`], [`SeriesData::swap_to_disk`]).
 //!
 //! Edge cases decided: the first sample of a series is always accepted (subject to the head's
@@ -141,15 +144,16 @@ impl SeriesData {
         }
     }
 
-    /// Appends a validated sample to the open chunk, cutting it first when full or when `t`
-    /// reaches the next multiple of `chunk_range`. The sample is dropped (`stored` false) only
-    /// if the chunk refuses it, which validation rules out.
-    pub(crate) fn append(&mut self, t: i64, v: f64, chunk_range: i64) -> Appended {
+    /// Appends a validated sample to the open chunk of series `id`, cutting it first when
+    /// full ([`SeriesData::chunk_is_full`]) or when `t` reaches the next multiple of
+    /// `chunk_range`. The sample is dropped (`stored` false) only if the chunk refuses it,
+    /// which validation rules out.
+    pub(crate) fn append(&mut self, t: i64, v: f64, chunk_range: i64, id: u32) -> Appended {
         let cut = match &self.open {
             None => true,
             Some(open) => {
-                open.appender.num_samples() >= SAMPLES_PER_CHUNK
-                    || t >= chunk_end(open.min_time, chunk_range)
+                t >= chunk_end(open.min_time, chunk_range)
+                    || self.chunk_is_full(open, chunk_range, id)
             }
         };
         let mut capacity = 32;
@@ -169,6 +173,26 @@ impl SeriesData {
             stored: open.appender.append(t, v).is_ok(),
             sealed,
         }
+    }
+
+    /// Whether `open` holds all the samples it takes: [`SAMPLES_PER_CHUNK`], or
+    /// [`first_chunk_samples`] when it is the series' first chunk in its chunk-range window.
+    fn chunk_is_full(&self, open: &OpenChunk, chunk_range: i64, id: u32) -> bool {
+        let samples = open.appender.num_samples();
+        if samples < SAMPLES_PER_CHUNK / 2 {
+            return false;
+        }
+        let window_end = chunk_end(open.min_time, chunk_range);
+        let first_in_window = self
+            .chunks
+            .last()
+            .is_none_or(|previous| chunk_end(previous.max_time, chunk_range) != window_end);
+        let limit = if first_in_window {
+            first_chunk_samples(id)
+        } else {
+            SAMPLES_PER_CHUNK
+        };
+        samples >= limit
     }
 
     /// Seals the open chunk, if it holds samples, into the completed chunks; returns whether
@@ -336,6 +360,17 @@ impl SeriesData {
     }
 }
 
+/// Samples in series `id`'s first chunk of a chunk-range window: from half to one and a half
+/// times [`SAMPLES_PER_CHUNK`], by id. Series created together (every series of a target,
+/// every target after a start) and scraped at one interval would otherwise fill and cut their
+/// chunks in step: every open chunk full at the same moment — the head's memory peak, twice
+/// the average — and every cut chunk written in the same second. Spread, the open chunks are
+/// about half full at any time. Ids are handed out in sequence, so consecutive series get
+/// consecutive lengths.
+fn first_chunk_samples(id: u32) -> usize {
+    SAMPLES_PER_CHUNK / 2 + id as usize % SAMPLES_PER_CHUNK
+}
+
 /// The end (exclusive) of the chunk-range window `t` falls in.
 fn chunk_end(t: i64, chunk_range: i64) -> i64 {
     let range = chunk_range.max(1);
@@ -365,18 +400,27 @@ mod tests {
 
     #[test]
     fn cuts_by_count_and_by_range_boundary() {
+        // Series 0's first chunk of a window takes 60 samples, the next ones 120; the window
+        // boundary at 1,000 cuts a chunk of 100 and starts another first chunk.
         let mut s = SeriesData::default();
-        for t in 0..250 {
+        let mut cut_at = Vec::new();
+        for t in 0..1_100 {
             assert_eq!(s.validate(t, 0, i64::MIN), Verdict::Accepted);
-            let appended = s.append(t, t as f64, 1_000_000);
+            let appended = s.append(t, t as f64, 1_000, 0);
             assert!(appended.stored);
-            assert_eq!(appended.sealed, t == 120 || t == 240);
+            if appended.sealed {
+                cut_at.push(t);
+            }
         }
-        assert_eq!(s.chunks.len(), 2);
-        assert_eq!(s.chunks[0].chunk.num_samples(), 120);
+        assert_eq!(
+            cut_at,
+            [60, 180, 300, 420, 540, 660, 780, 900, 1_000, 1_060]
+        );
+        let lengths: Vec<usize> = s.chunks.iter().map(|c| c.chunk.num_samples()).collect();
+        assert_eq!(lengths, [60, 120, 120, 120, 120, 120, 120, 120, 100, 60]);
         let mut s = SeriesData::default();
         for t in [10, 90, 100, 150] {
-            s.append(t, 1.0, 100);
+            s.append(t, 1.0, 100, 0);
         }
         assert_eq!(s.chunks.len(), 1);
         assert_eq!((s.chunks[0].min_time, s.chunks[0].max_time), (10, 90));
@@ -390,6 +434,20 @@ mod tests {
         assert!(s.truncate_before(95));
         assert_eq!(s.min_time(), Some(100));
         assert!(!s.truncate_before(200));
+    }
+
+    #[test]
+    fn series_created_together_cut_their_chunks_at_different_samples() {
+        let first_cuts: Vec<i64> = (0..SAMPLES_PER_CHUNK as u32)
+            .map(|id| {
+                let mut s = SeriesData::default();
+                (0..300)
+                    .find(|&t| s.append(t, 1.0, 1_000_000, id).sealed)
+                    .unwrap_or(-1)
+            })
+            .collect();
+        let expected: Vec<i64> = (60..180).collect();
+        assert_eq!(first_cuts, expected);
     }
 
     #[test]

@@ -29,10 +29,12 @@ const READ_SPAN: usize = 1 << 20;
 /// another read (a system call each).
 const READ_GAP: usize = 16 << 10;
 
-/// A chunk file open for reading, and its path for error messages.
+/// A chunk file open for reading, its number among the head's chunk files, and its path for
+/// error messages.
 #[derive(Debug)]
 pub(crate) struct ChunkFile {
     pub(crate) file: File,
+    pub(crate) number: u32,
     pub(crate) path: PathBuf,
 }
 
@@ -48,10 +50,10 @@ impl ChunkFile {
 /// An XOR chunk in a [`ChunkFile`].
 #[derive(Clone, Debug)]
 pub struct DiskChunk {
-    file: Arc<ChunkFile>,
-    offset: u32,
-    len: u16,
-    samples: u16,
+    pub(crate) file: Arc<ChunkFile>,
+    pub(crate) offset: u32,
+    pub(crate) len: u16,
+    pub(crate) samples: u16,
 }
 
 impl DiskChunk {
@@ -203,7 +205,11 @@ mod tests {
             placed.push((offset, chunk));
             offset += chunk.bytes().len();
         }
-        let file = Arc::new(ChunkFile { file, path });
+        let file = Arc::new(ChunkFile {
+            file,
+            number: 0,
+            path,
+        });
         placed
             .into_iter()
             .map(|(offset, chunk)| {

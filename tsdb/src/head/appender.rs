@@ -282,12 +282,13 @@ impl Appender {
     /// was stored) and WAL flags after a failed WAL write.
     fn undo(&self, newly_logged: &[u32]) {
         let state = self.head.read();
+        let mut files = self.head.chunk_registry.reader();
         for p in &self.pending {
             if p.verdict == Some(Verdict::Accepted)
                 && let Some(series) = state.get(p.id)
             {
                 let mut data = lock(&series.data);
-                data.last = data.newest_stored();
+                data.last = data.newest_stored(&mut files).into();
             }
         }
         for &id in newly_logged {

@@ -8,6 +8,9 @@
 //! are the kernel's page cache, which it can drop under pressure (they are clean copies of
 //! the file), not the process's memory.
 //!
+//! A series lists its chunks by file number (`head/chunk_list.rs`); the [`FileRegistry`] turns
+//! those into the open files for the readers.
+//!
 //! Layout: `<head dir>/chunks_head/NNNNNNNN`, numbered from 1, each the raw bytes of XOR
 //! chunks back to back (no header: the WAL, not these files, makes the head durable). A file
 //! is closed once the next batch would take it past [`FILE_BYTES`].
@@ -18,7 +21,7 @@
 //! - Nothing is fsynced: a crash loses the files, which the next start deletes anyway.
 //! - A failed write (e.g. a full disk) leaves the batch's chunks in memory, logs a warning, and
 //!   starts a new file for the next batch (the failed one's length is then unknown).
-//! - A chunk longer than 64 KiB (none is: 120 samples take at most ~2.2 KB) is an error
+//! - A chunk longer than 64 KiB (none is: 179 samples take at most ~3.3 KB) is an error
 //!   like a failed write.
 //! - A file is deleted when every chunk in it ends before the head's truncation time; chunks
 //!   still held by a query keep it open, and so readable, until they are dropped.
@@ -27,9 +30,11 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use super::chunk_list::ChunkPlace;
 use crate::chunk::{ChunkFile, DiskChunk, XorChunk};
+use crate::storage::{ChunkData, ChunkMeta};
 use crate::{Error, Result};
 
 /// Size at which a chunk file is closed: 128 MiB, Prometheus's head chunk file size.
@@ -51,6 +56,66 @@ pub(crate) struct ChunkFiles {
     file_bytes: u32,
     /// The batch being written, reused between batches.
     buffer: Vec<u8>,
+    /// The files in use, by number, for the readers.
+    registry: FileRegistry,
+}
+
+/// The chunk files in use, by number: what a series' chunk list refers to. Shared by the
+/// writer ([`ChunkFiles`]), which adds and deletes files, and the readers, which turn a
+/// listed chunk into a readable one through a [`FileReader`]. Its lock is held for a map
+/// operation only and never while taking another, so readers may look up files while they
+/// hold a series' lock.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FileRegistry(Arc<RwLock<BTreeMap<u32, Arc<ChunkFile>>>>);
+
+impl FileRegistry {
+    fn files(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, Arc<ChunkFile>>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn files_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<u32, Arc<ChunkFile>>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A reader of listed chunks: a copy of the registry, refreshed when a chunk names a file
+    /// created since.
+    pub(crate) fn reader(&self) -> FileReader<'_> {
+        FileReader {
+            registry: self,
+            files: BTreeMap::new(),
+        }
+    }
+}
+
+/// Turns listed chunks into readable ones; see [`FileRegistry::reader`].
+#[derive(Debug)]
+pub(crate) struct FileReader<'a> {
+    registry: &'a FileRegistry,
+    files: BTreeMap<u32, Arc<ChunkFile>>,
+}
+
+impl FileReader<'_> {
+    /// The chunk at `place`, or `None` with a warning if its file is no longer in use — which
+    /// cannot happen to a listed chunk: a file is deleted only after truncation dropped every
+    /// chunk in it from the lists.
+    pub(crate) fn chunk(&mut self, place: &ChunkPlace) -> Option<ChunkMeta> {
+        if !self.files.contains_key(&place.file) {
+            self.files.clone_from(&self.registry.files());
+        }
+        let Some(file) = self.files.get(&place.file) else {
+            tracing::warn!(
+                file = place.file,
+                "a head chunk names a deleted chunk file; a query misses its samples"
+            );
+            return None;
+        };
+        let disk = DiskChunk::new(Arc::clone(file), place.offset, place.len, place.samples);
+        Some(ChunkMeta {
+            min_time: place.min_time,
+            max_time: place.max_time,
+            chunk: ChunkData::Disk(disk),
+        })
+    }
 }
 
 /// A chunk file, shared with the chunks in it, and the newest sample in it.
@@ -89,7 +154,13 @@ impl ChunkFiles {
             next_number: 1,
             file_bytes,
             buffer: Vec::new(),
+            registry: FileRegistry::default(),
         })
+    }
+
+    /// The registry of the files in use, for readers of the series' chunk lists.
+    pub(crate) fn registry(&self) -> &FileRegistry {
+        &self.registry
     }
 
     /// Writes `chunks` (each with its newest timestamp) and returns them as chunks on disk, in
@@ -134,10 +205,12 @@ impl ChunkFiles {
             .create_new(true)
             .open(&path)
             .map_err(|e| Error::io("creating a head chunk file", &path, e))?;
+        let file = Arc::new(ChunkFile { file, number, path });
+        self.registry.files_mut().insert(number, Arc::clone(&file));
         Ok(OpenFile {
             number,
             contents: Written {
-                file: Arc::new(ChunkFile { file, path }),
+                file,
                 max_time: i64::MIN,
             },
             written: 0,
@@ -158,6 +231,7 @@ impl ChunkFiles {
             .collect();
         for number in expired {
             self.closed.remove(&number);
+            self.registry.files_mut().remove(&number);
             let path = self.path(number);
             if let Err(e) = fs::remove_file(&path) {
                 tracing::warn!(file = %path.display(), error = %e, "could not delete a head chunk file");

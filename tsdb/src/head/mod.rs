@@ -39,6 +39,7 @@
 mod appender;
 mod checkpoint;
 mod chunk_files;
+mod chunk_list;
 mod metrics;
 mod postings;
 mod querier;
@@ -73,7 +74,7 @@ pub use metrics::HeadMetrics;
 pub use series::SAMPLES_PER_CHUNK;
 pub use stats::{HeadStats, StatEntry};
 
-use chunk_files::ChunkFiles;
+use chunk_files::{ChunkFiles, FileRegistry};
 use series::{MemSeries, SeriesData, Verdict};
 use symbols::Symbols;
 
@@ -153,6 +154,8 @@ pub struct Head {
     /// Where completed chunks are written out of the heap; taken after `state`, before a
     /// series' data.
     chunk_files: Mutex<ChunkFiles>,
+    /// The chunk files by number, for reading the chunks the series list.
+    chunk_registry: FileRegistry,
     /// Held for a whole [`Head::truncate_before`], so that checkpoints are written one at a
     /// time while the WAL lock is free.
     truncation: Mutex<()>,
@@ -449,6 +452,7 @@ impl Head {
                 samples_buf: Vec::new(),
                 newly_logged: Vec::new(),
             }),
+            chunk_registry: chunk_files.registry().clone(),
             chunk_files: Mutex::new(chunk_files),
             truncation: Mutex::new(()),
             metrics,
@@ -562,9 +566,10 @@ impl Head {
     /// durable.
     pub fn series_in_range(&self, mint: i64, maxt: i64) -> Result<Vec<(Labels, Vec<ChunkMeta>)>> {
         let state = self.read();
+        let mut files = self.chunk_registry.reader();
         let mut out = Vec::new();
         for series in state.series.iter().flatten() {
-            let chunks = lock(&series.data).chunks_within(mint, maxt)?;
+            let chunks = lock(&series.data).chunks_within(mint, maxt, &mut files)?;
             if !chunks.is_empty() {
                 out.push((state.labels_of(series), chunks));
             }
@@ -593,10 +598,11 @@ impl Head {
         let wal = lock(&self.wal);
         self.min_valid_time.fetch_max(mint, Ordering::Relaxed);
         let mut state = self.write();
+        let mut files = self.chunk_registry.reader();
         let mut dropped = Vec::new();
         for (id, slot) in state.series.iter().enumerate() {
             if let Some(series) = slot {
-                let has_data = lock(&series.data).truncate_before(mint);
+                let has_data = lock(&series.data).truncate_before(mint, &mut files);
                 if !has_data && series.logged.load(Ordering::Relaxed) {
                     dropped.push(id as u32);
                 }
@@ -781,7 +787,7 @@ mod tests {
     use std::sync::mpsc;
 
     use super::*;
-    use crate::storage::{ChunkData, Querier as _};
+    use crate::storage::Querier as _;
 
     /// Bytes in the head's chunk files.
     fn chunk_file_bytes(dir: &Path) -> u64 {
@@ -814,13 +820,9 @@ mod tests {
             let state = head.read();
             let mut kinds = (0, 0);
             for series in state.series.iter().flatten() {
-                for chunk in lock(&series.data).chunks.iter() {
-                    match chunk.chunk {
-                        ChunkData::Xor(_) => kinds.0 += 1,
-                        ChunkData::Disk(_) => kinds.1 += 1,
-                        _ => {}
-                    }
-                }
+                let data = lock(&series.data);
+                kinds.0 += data.in_memory.len();
+                kinds.1 += data.on_disk.iter().count();
             }
             kinds
         };

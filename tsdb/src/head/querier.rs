@@ -69,13 +69,14 @@ impl State {
 impl Querier for Head {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<SeriesChunks>> {
         let state = self.read();
+        let mut files = self.chunk_registry.reader();
         let ids = state.select_ids(matchers);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let Some(series) = state.get(id) else {
                 continue;
             };
-            let chunks = lock(&series.data).chunks_in(mint, maxt);
+            let chunks = lock(&series.data).chunks_in(mint, maxt, &mut files);
             if !chunks.is_empty() {
                 out.push(SeriesChunks {
                     labels: state.labels_of(series),

@@ -8,7 +8,9 @@
 //! half and one and a half times that many samples, depending on the series id
 //! ([`first_chunk_samples`]), so that series created together do not fill and cut their
 //! chunks in step. A cut chunk is sealed in memory, then written to the head's chunk files and
-//! swapped for its copy there ([`SeriesData::heap_chunks`], [`SeriesData::swap_to_disk`]).
+//! swapped for its place there in the series' packed [`ChunkList`]
+//! ([`SeriesData::heap_chunks`], [`SeriesData::swap_to_disk`]); readers turn places into
+//! chunks through a [`FileReader`].
 //!
 //! Edge cases decided: the first sample of a series is always accepted (subject to the head's
 //! minimum valid time); `last` is the last *accepted* sample, updated when a commit validates
@@ -18,6 +20,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
+use super::chunk_files::FileReader;
+use super::chunk_list::{ChunkList, ChunkPlace};
 use super::symbols::Symbols;
 use crate::Result;
 use crate::chunk::{DiskChunk, XorAppender, XorChunk};
@@ -37,8 +41,9 @@ pub(crate) struct MemSeries {
     pub(crate) data: Mutex<SeriesData>,
 }
 
-// The head holds one per active series: 144 bytes, with the labels and chunks elsewhere.
-const _: () = assert!(std::mem::size_of::<MemSeries>() <= 144);
+// The head holds one per active series: 152 bytes, with the labels and chunks elsewhere
+// (malloc hands out 160 for 144 to 152).
+const _: () = assert!(std::mem::size_of::<MemSeries>() <= 152);
 
 impl MemSeries {
     /// The series' labels as (name, value) strings, sorted by name.
@@ -55,13 +60,40 @@ impl MemSeries {
 /// The samples of a series.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesData {
-    /// Completed chunks, oldest first: a boxed slice, 8 bytes less than a vector in every
-    /// series, grown one chunk at a time (a series holds few).
-    pub(crate) chunks: Box<[ChunkMeta]>,
+    /// Completed chunks in the chunk files.
+    pub(crate) on_disk: ChunkList,
+    /// Completed chunks in memory, oldest first: sealed and not yet written to the chunk files
+    /// (a failed write leaves them here), or re-encoded by a truncation. Usually none.
+    pub(crate) in_memory: Box<[ChunkMeta]>,
     /// The chunk being appended to.
     pub(crate) open: Option<OpenChunk>,
-    /// The last accepted sample: timestamp and value bits.
-    pub(crate) last: Option<(i64, u64)>,
+    /// The last accepted sample.
+    pub(crate) last: LastSample,
+}
+
+/// The last accepted sample of a series: timestamp and value bits, in 16 bytes (an
+/// `Option<(i64, u64)>` takes 24, which made every series 8 bytes bigger). A timestamp of
+/// `i64::MIN` stands for none: a sample at that instant (292 million years BC) is therefore
+/// never accepted, whatever the series holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LastSample {
+    t: i64,
+    bits: u64,
+}
+
+impl Default for LastSample {
+    fn default() -> Self {
+        LastSample {
+            t: i64::MIN,
+            bits: 0,
+        }
+    }
+}
+
+impl From<Option<(i64, u64)>> for LastSample {
+    fn from(sample: Option<(i64, u64)>) -> Self {
+        sample.map_or_else(LastSample::default, |(t, bits)| LastSample { t, bits })
+    }
 }
 
 /// The chunk being appended to. Its newest timestamp is the appender's.
@@ -125,22 +157,21 @@ impl SeriesData {
     /// Checks `(t, v)` against the last accepted sample and the head's minimum valid time,
     /// and on acceptance records it as the last.
     pub(crate) fn validate(&mut self, t: i64, bits: u64, min_valid: i64) -> Verdict {
-        if t < min_valid {
+        if t < min_valid || t == i64::MIN {
             return Verdict::OutOfOrder;
         }
-        match self.last {
-            Some((last_t, _)) if t < last_t => Verdict::OutOfOrder,
-            Some((last_t, last_v)) if t == last_t => {
-                if last_v == bits {
-                    Verdict::ExactDuplicate
-                } else {
-                    Verdict::Duplicate
-                }
+        let last = self.last;
+        if t < last.t {
+            Verdict::OutOfOrder
+        } else if t == last.t {
+            if bits == last.bits {
+                Verdict::ExactDuplicate
+            } else {
+                Verdict::Duplicate
             }
-            _ => {
-                self.last = Some((t, bits));
-                Verdict::Accepted
-            }
+        } else {
+            self.last = LastSample { t, bits };
+            Verdict::Accepted
         }
     }
 
@@ -184,9 +215,8 @@ impl SeriesData {
         }
         let window_end = chunk_end(open.min_time, chunk_range);
         let first_in_window = self
-            .chunks
-            .last()
-            .is_none_or(|previous| chunk_end(previous.max_time, chunk_range) != window_end);
+            .newest_completed_end()
+            .is_none_or(|previous| chunk_end(previous, chunk_range) != window_end);
         let limit = if first_in_window {
             first_chunk_samples(id)
         } else {
@@ -202,16 +232,13 @@ impl SeriesData {
             return false;
         };
         if open.appender.num_samples() > 0 {
-            // Exact growth: a series holds few chunks, and doubling would leave up to half of
-            // them unused in every series.
-            let mut chunks = std::mem::take(&mut self.chunks).into_vec();
-            chunks.reserve_exact(1);
+            let mut chunks = std::mem::take(&mut self.in_memory).into_vec();
             chunks.push(ChunkMeta {
                 min_time: open.min_time,
                 max_time: open.max_time(),
                 chunk: open.appender.finish().into(),
             });
-            self.chunks = chunks.into_boxed_slice();
+            self.in_memory = chunks.into_boxed_slice();
             return true;
         }
         false
@@ -220,7 +247,7 @@ impl SeriesData {
     /// The sealed chunks still in memory, with their newest timestamps: what is to be written
     /// to the chunk files.
     pub(crate) fn heap_chunks(&self) -> impl Iterator<Item = (&XorChunk, i64)> {
-        self.chunks.iter().filter_map(|c| match &c.chunk {
+        self.in_memory.iter().filter_map(|c| match &c.chunk {
             ChunkData::Xor(chunk) => Some((chunk, c.max_time)),
             _ => None,
         })
@@ -230,24 +257,39 @@ impl SeriesData {
     /// the series no longer holds `heap` (truncated meanwhile).
     pub(crate) fn swap_to_disk(&mut self, heap: &XorChunk, on_disk: DiskChunk) -> bool {
         let held = self
-            .chunks
-            .iter_mut()
-            .find(|c| matches!(&c.chunk, ChunkData::Xor(chunk) if chunk.is_same(heap)));
-        match held {
-            Some(meta) => {
-                meta.chunk = ChunkData::Disk(on_disk);
-                true
-            }
-            None => false,
-        }
+            .in_memory
+            .iter()
+            .position(|c| matches!(&c.chunk, ChunkData::Xor(chunk) if chunk.is_same(heap)));
+        let Some(at) = held else {
+            return false;
+        };
+        let mut chunks = std::mem::take(&mut self.in_memory).into_vec();
+        let sealed = chunks.remove(at);
+        self.in_memory = chunks.into_boxed_slice();
+        self.on_disk.push(ChunkPlace {
+            file: on_disk.file.number,
+            offset: on_disk.offset,
+            len: on_disk.len,
+            samples: on_disk.samples,
+            min_time: sealed.min_time,
+            max_time: sealed.max_time,
+        });
+        true
     }
 
-    /// Timestamp of the oldest sample held.
+    /// The newest timestamp of the completed chunks.
+    fn newest_completed_end(&self) -> Option<i64> {
+        let in_memory = self.in_memory.iter().map(|c| c.max_time).max();
+        let on_disk = self.on_disk.newest().map(|p| p.max_time);
+        in_memory.max(on_disk)
+    }
+
+    /// Timestamp of the oldest sample held (the oldest chunk on disk is the last listed).
     pub(crate) fn min_time(&self) -> Option<i64> {
-        self.chunks
-            .first()
-            .map(|c| c.min_time)
-            .or(self.open.as_ref().map(|o| o.min_time))
+        let on_disk = self.on_disk.iter().last().map(|p| p.min_time);
+        let in_memory = self.in_memory.first().map(|c| c.min_time);
+        let open = self.open.as_ref().map(|o| o.min_time);
+        [on_disk, in_memory, open].into_iter().flatten().min()
     }
 
     /// Timestamp of the newest sample held.
@@ -255,38 +297,64 @@ impl SeriesData {
         self.open
             .as_ref()
             .map(OpenChunk::max_time)
-            .or(self.chunks.last().map(|c| c.max_time))
+            .or_else(|| self.newest_completed_end())
     }
 
     /// The newest stored sample as `(timestamp, value bits)`: what `last` is between commits,
     /// so a commit whose WAL write failed puts it back from here. When no chunk is open the
-    /// last completed one is read; if that read fails, its newest timestamp is known anyway
+    /// newest completed one is read; if that read fails, its newest timestamp is known anyway
     /// and the value reads as 0 (only the exact-duplicate check looks at it).
-    pub(crate) fn newest_stored(&self) -> Option<(i64, u64)> {
+    pub(crate) fn newest_stored(&self, files: &mut FileReader) -> Option<(i64, u64)> {
         if let Some(sample) = self.open.as_ref().and_then(|o| o.appender.last_sample()) {
             return Some(sample);
         }
-        let newest = self.chunks.last()?;
+        let newest = self.completed(i64::MIN, i64::MAX, files).pop()?;
         let value = newest.chunk.iter().last().map_or(0, |(_, v)| v.to_bits());
         Some((newest.max_time, value))
     }
 
-    /// Whether a sample lies in `[mint, maxt]`, judged by chunk bounds.
+    /// Whether a sample lies in `[mint, maxt]`, judged by chunk bounds: the open chunk
+    /// answers for recent ranges without the chunk list being decoded.
     pub(crate) fn overlaps(&self, mint: i64, maxt: i64) -> bool {
-        match (self.min_time(), self.max_time()) {
-            (Some(min), Some(max)) => min <= maxt && max >= mint,
-            _ => false,
-        }
+        let inside = |min: i64, max: i64| min <= maxt && max >= mint;
+        self.open
+            .as_ref()
+            .is_some_and(|o| inside(o.min_time, o.max_time()))
+            || self
+                .in_memory
+                .iter()
+                .any(|c| inside(c.min_time, c.max_time))
+            || self
+                .on_disk
+                .iter()
+                .take_while(|p| p.max_time >= mint)
+                .any(|p| p.min_time <= maxt)
+    }
+
+    /// The completed chunks overlapping `[mint, maxt]`, in memory and on disk, oldest first
+    /// (those on disk not read yet).
+    fn completed(&self, mint: i64, maxt: i64, files: &mut FileReader) -> Vec<ChunkMeta> {
+        let overlaps = |min: i64, max: i64| min <= maxt && max >= mint;
+        let mut chunks: Vec<ChunkMeta> = self
+            .on_disk
+            .iter()
+            .take_while(|p| p.max_time >= mint)
+            .filter(|p| overlaps(p.min_time, p.max_time))
+            .filter_map(|p| files.chunk(&p))
+            .collect();
+        chunks.extend(
+            self.in_memory
+                .iter()
+                .filter(|c| overlaps(c.min_time, c.max_time))
+                .cloned(),
+        );
+        chunks.sort_by_key(|c| c.min_time);
+        chunks
     }
 
     /// Chunks overlapping `[mint, maxt]` (the open one as a snapshot), oldest first.
-    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ChunkMeta> {
-        let mut out: Vec<ChunkMeta> = self
-            .chunks
-            .iter()
-            .filter(|c| c.min_time <= maxt && c.max_time >= mint)
-            .cloned()
-            .collect();
+    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64, files: &mut FileReader) -> Vec<ChunkMeta> {
+        let mut out = self.completed(mint, maxt, files);
         if let Some(open) = &self.open
             && open.min_time <= maxt
             && open.max_time() >= mint
@@ -299,15 +367,19 @@ impl SeriesData {
     /// Chunks holding exactly the samples with `mint <= t < maxt`: chunks inside the range are
     /// shared, chunks straddling a bound are re-encoded with the samples inside (read from
     /// disk if need be: the error of a failed read is returned).
-    pub(crate) fn chunks_within(&self, mint: i64, maxt: i64) -> Result<Vec<ChunkMeta>> {
-        let open = self.open.as_ref().map(OpenChunk::snapshot);
+    pub(crate) fn chunks_within(
+        &self,
+        mint: i64,
+        maxt: i64,
+        files: &mut FileReader,
+    ) -> Result<Vec<ChunkMeta>> {
         let mut within = Vec::new();
-        for c in self.chunks.iter().chain(open.as_ref()) {
+        for c in self.chunks_in(mint, maxt, files) {
             if c.min_time >= maxt || c.max_time < mint {
                 continue;
             }
             if c.min_time >= mint && c.max_time < maxt {
-                within.push(c.clone());
+                within.push(c);
             } else if let Some(part) = reencode(&c.chunk.loaded()?, |t| t >= mint && t < maxt) {
                 within.push(part);
             }
@@ -316,25 +388,44 @@ impl SeriesData {
     }
 
     /// Drops samples older than `mint`: whole chunks, and the older part of a chunk that
-    /// straddles `mint` (re-encoded; if it cannot be read from disk it is kept whole, older
-    /// samples too, with a warning). Returns whether any sample is left.
-    pub(crate) fn truncate_before(&mut self, mint: i64) -> bool {
-        let mut chunks = std::mem::take(&mut self.chunks).into_vec();
+    /// straddles `mint` (re-encoded into memory; if it cannot be read from disk it is kept
+    /// whole, older samples too, with a warning). Returns whether any sample is left.
+    pub(crate) fn truncate_before(&mut self, mint: i64, files: &mut FileReader) -> bool {
+        let mut straddling: Vec<ChunkMeta> = Vec::new();
+        self.on_disk.retain(|p| {
+            if p.max_time < mint {
+                return false;
+            }
+            if p.min_time >= mint {
+                return true;
+            }
+            match files.chunk(p) {
+                Some(chunk) => {
+                    straddling.push(chunk);
+                    false
+                }
+                None => true,
+            }
+        });
+        let mut chunks = std::mem::take(&mut self.in_memory).into_vec();
         chunks.retain(|c| c.max_time >= mint);
-        if let Some(first) = chunks.first_mut()
-            && first.min_time < mint
-        {
-            match first.chunk.loaded() {
+        chunks.extend(straddling);
+        for chunk in &mut chunks {
+            if chunk.min_time >= mint {
+                continue;
+            }
+            match chunk.chunk.loaded() {
                 Ok(loaded) => match reencode(&loaded, |t| t >= mint) {
-                    Some(meta) => *first = meta,
-                    None => {
-                        chunks.remove(0);
-                    }
+                    Some(meta) => *chunk = meta,
+                    // No sample at or after `mint` after all: dropped below.
+                    None => chunk.max_time = i64::MIN,
                 },
                 Err(e) => tracing::warn!(error = %e, "a head chunk could not be truncated"),
             }
         }
-        self.chunks = chunks.into_boxed_slice();
+        chunks.retain(|c| c.max_time >= mint);
+        chunks.sort_by_key(|c| c.min_time);
+        self.in_memory = chunks.into_boxed_slice();
         if let Some(open) = &mut self.open {
             let max_time = open.max_time();
             if max_time < mint {
@@ -356,7 +447,7 @@ impl SeriesData {
 
     /// Number of chunks, the open one included.
     pub(crate) fn chunk_count(&self) -> usize {
-        self.chunks.len() + usize::from(self.open.is_some())
+        self.on_disk.iter().count() + self.in_memory.len() + usize::from(self.open.is_some())
     }
 }
 
@@ -397,6 +488,7 @@ pub(crate) fn reencode(chunk: &ChunkData, keep: impl Fn(i64) -> bool) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::head::chunk_files::{ChunkFiles, FileRegistry};
 
     #[test]
     fn cuts_by_count_and_by_range_boundary() {
@@ -416,24 +508,26 @@ mod tests {
             cut_at,
             [60, 180, 300, 420, 540, 660, 780, 900, 1_000, 1_060]
         );
-        let lengths: Vec<usize> = s.chunks.iter().map(|c| c.chunk.num_samples()).collect();
+        let lengths: Vec<usize> = s.in_memory.iter().map(|c| c.chunk.num_samples()).collect();
         assert_eq!(lengths, [60, 120, 120, 120, 120, 120, 120, 120, 100, 60]);
         let mut s = SeriesData::default();
         for t in [10, 90, 100, 150] {
             s.append(t, 1.0, 100, 0);
         }
-        assert_eq!(s.chunks.len(), 1);
-        assert_eq!((s.chunks[0].min_time, s.chunks[0].max_time), (10, 90));
-        let within = s.chunks_within(50, 120).unwrap();
+        assert_eq!(s.in_memory.len(), 1);
+        assert_eq!((s.in_memory[0].min_time, s.in_memory[0].max_time), (10, 90));
+        let registry = FileRegistry::default();
+        let mut files = registry.reader();
+        let within = s.chunks_within(50, 120, &mut files).unwrap();
         let samples: Vec<i64> = within
             .iter()
             .flat_map(|c| c.chunk.iter())
             .map(|s| s.0)
             .collect();
         assert_eq!(samples, [90, 100]);
-        assert!(s.truncate_before(95));
+        assert!(s.truncate_before(95, &mut files));
         assert_eq!(s.min_time(), Some(100));
-        assert!(!s.truncate_before(200));
+        assert!(!s.truncate_before(200, &mut files));
     }
 
     #[test]
@@ -451,6 +545,51 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_on_disk_straddling_the_truncation_is_cut_in_memory_and_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = ChunkFiles::open(dir.path().join("chunks_head")).unwrap();
+        let registry = files.registry().clone();
+        let write_sealed = |s: &mut SeriesData, files: &mut ChunkFiles| {
+            let heap: Vec<(XorChunk, i64)> = s.heap_chunks().map(|(c, t)| (c.clone(), t)).collect();
+            for ((chunk, _), disk) in heap.iter().zip(files.write(&heap).unwrap()) {
+                assert!(s.swap_to_disk(chunk, disk));
+            }
+        };
+        let spans = |s: &SeriesData| -> Vec<(i64, i64)> {
+            s.on_disk.iter().map(|p| (p.min_time, p.max_time)).collect()
+        };
+        let mut s = SeriesData::default();
+        for t in 0..320 {
+            s.validate(t, 0, i64::MIN);
+            s.append(t, t as f64, 1_000_000, 0);
+        }
+        write_sealed(&mut s, &mut files);
+        assert_eq!(spans(&s), [(180, 299), (60, 179), (0, 59)], "newest first");
+        assert!(s.in_memory.is_empty());
+
+        assert!(s.truncate_before(100, &mut registry.reader()));
+        assert_eq!(spans(&s), [(180, 299)]);
+        let cut: Vec<(i64, i64)> = s
+            .in_memory
+            .iter()
+            .map(|c| (c.min_time, c.max_time))
+            .collect();
+        assert_eq!(cut, [(100, 179)]);
+        write_sealed(&mut s, &mut files);
+        assert_eq!(spans(&s), [(180, 299), (100, 179)], "listed in time order");
+
+        let samples: Vec<i64> = s
+            .chunks_in(i64::MIN, i64::MAX, &mut registry.reader())
+            .iter()
+            .flat_map(|c| c.chunk.iter().map(|(t, _)| t))
+            .collect();
+        assert_eq!(samples, (100..320).collect::<Vec<_>>());
+        assert_eq!((s.min_time(), s.max_time()), (Some(100), Some(319)));
+        assert!(s.overlaps(150, 160) && !s.overlaps(0, 99) && !s.overlaps(320, 400));
+        assert_eq!(s.chunk_count(), 3);
+    }
+
+    #[test]
     fn validation() {
         let mut s = SeriesData::default();
         assert_eq!(s.validate(10, 1, 0), Verdict::Accepted);
@@ -459,5 +598,8 @@ mod tests {
         assert_eq!(s.validate(9, 2, 0), Verdict::OutOfOrder);
         assert_eq!(s.validate(11, 2, 20), Verdict::OutOfOrder);
         assert_eq!(s.validate(11, 2, 0), Verdict::Accepted);
+        let mut s = SeriesData::default();
+        assert_eq!(s.validate(i64::MIN, 0, i64::MIN), Verdict::OutOfOrder);
+        assert_eq!(s.validate(i64::MIN + 1, 0, i64::MIN), Verdict::Accepted);
     }
 }

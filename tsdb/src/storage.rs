@@ -70,8 +70,8 @@ pub enum ChunkData {
     Xor(XorChunk),
     /// A Prometheus XOR chunk in one of the head's chunk files.
     Disk(DiskChunk),
-    /// Part of a block's columnar value, decoded as it is iterated (boxed: the head keeps a
-    /// [`ChunkMeta`] per chunk, which this keeps at 40 bytes).
+    /// Part of a block's columnar value, decoded as it is iterated (boxed: a query holds a
+    /// [`ChunkMeta`] per chunk it reads, which this keeps at 40 bytes).
     Columnar(Box<ColumnarPiece>),
     /// Decoded samples, timestamps strictly increasing.
     Decoded(Arc<Vec<(i64, f64)>>),

@@ -105,11 +105,7 @@ impl Db {
         let range = self.block_range_ms;
         let first = match self.blocks.max_time() {
             Some(end) => Some(end),
-            None => self
-                .head
-                .stats(0)
-                .min_time
-                .map(|t| t.div_euclid(range) * range),
+            None => self.head.min_time().map(|t| t.div_euclid(range) * range),
         };
         let Some(mut start) = first else {
             return Ok(Vec::new());

@@ -151,7 +151,7 @@ impl Appender {
         let mut wal = lock(&head.wal);
         let wal = &mut *wal;
         let min_valid = head.min_valid_time();
-        let mut max_t = i64::MIN;
+        let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
 
         // 1. Validate in batch order and build the WAL records.
         let mut series_buf = mem::take(&mut wal.series_buf);
@@ -210,6 +210,7 @@ impl Appender {
                     timestamp: p.t,
                     value: p.v,
                 });
+                min_t = min_t.min(p.t);
                 max_t = max_t.max(p.t);
             }
         }
@@ -271,6 +272,7 @@ impl Appender {
         if !self.sealed.is_empty() {
             state.write_sealed_chunks(&mut lock(&head.chunk_files), self.sealed.drain(..));
         }
+        head.min_time.fetch_min(min_t, Ordering::Relaxed);
         drop(state);
         head.metrics.samples_appended.inc_by(stats.appended);
         head.metrics.out_of_order.inc_by(stats.out_of_order);

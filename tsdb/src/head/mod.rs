@@ -161,6 +161,10 @@ pub struct Head {
     truncation: Mutex<()>,
     metrics: HeadMetrics,
     min_valid_time: AtomicI64,
+    /// Timestamp of the oldest sample held, `i64::MAX` while there is none: kept up to date by
+    /// commits and truncations, as Prometheus's head keeps its `minTime`, so that asking for it
+    /// (every block maintenance tick, every home page) does not walk every series.
+    min_time: AtomicI64,
     replay: HeadReplayReport,
 }
 
@@ -284,6 +288,16 @@ impl State {
             }
         }
         self.symbols.retain(&used);
+    }
+
+    /// Timestamp of the oldest sample of any series (walks every series' chunks: for a
+    /// [`Head::min_time`] to start from, after a replay or a truncation).
+    fn oldest_sample(&self) -> Option<i64> {
+        self.series
+            .iter()
+            .flatten()
+            .filter_map(|series| lock(&series.data).min_time())
+            .min()
     }
 
     /// A series' labels as a [`Labels`] value.
@@ -440,6 +454,7 @@ impl Head {
             duration_ms = replay.duration.as_millis() as u64,
             "head replayed from WAL"
         );
+        let min_time = state.oldest_sample().unwrap_or(i64::MAX);
         Ok(Head {
             wal_dir,
             options,
@@ -457,6 +472,7 @@ impl Head {
             truncation: Mutex::new(()),
             metrics,
             min_valid_time: AtomicI64::new(mint),
+            min_time: AtomicI64::new(min_time),
             replay,
         })
     }
@@ -479,6 +495,12 @@ impl Head {
     /// Samples older than this are rejected (the `mint` of the last truncation).
     pub fn min_valid_time(&self) -> i64 {
         self.min_valid_time.load(Ordering::Relaxed)
+    }
+
+    /// Timestamp of the oldest sample in the head; `None` while it holds none.
+    pub fn min_time(&self) -> Option<i64> {
+        let t = self.min_time.load(Ordering::Relaxed);
+        (t != i64::MAX).then_some(t)
     }
 
     /// Number of series in the head.
@@ -612,6 +634,8 @@ impl Head {
         for &id in &dropped {
             state.remove(id);
         }
+        let oldest = state.oldest_sample().unwrap_or(i64::MAX);
+        self.min_time.store(oldest, Ordering::Relaxed);
         if !dropped.is_empty() {
             state.collect_symbols();
         }
@@ -675,7 +699,10 @@ impl Head {
     /// Cardinality statistics for `/api/v1/status/tsdb`, with `limit` entries per top list
     /// (Prometheus uses 10).
     pub fn stats(&self, limit: usize) -> HeadStats {
-        stats::compute(&self.read(), limit)
+        HeadStats {
+            min_time: self.min_time(),
+            ..stats::compute(&self.read(), limit)
+        }
     }
 }
 
@@ -808,8 +835,9 @@ mod tests {
         let labels: Vec<Labels> = (0..50)
             .map(|i| Labels::from_pairs([("__name__", "m".to_owned()), ("i", i.to_string())]))
             .collect();
+        assert_eq!(head.min_time(), None, "empty");
         let mut app = head.appender();
-        // 300 samples a series: two completed chunks (120 each) and an open one (60).
+        // 300 samples a series: completed chunks of 60–109 and 120 samples, and an open one.
         for t in 0..300 {
             for (i, l) in labels.iter().enumerate() {
                 app.append(l, t * 1000, (t * i as i64) as f64).unwrap();
@@ -845,11 +873,14 @@ mod tests {
             }
         };
         expect(&head, 0);
+        assert_eq!(head.min_time(), Some(0));
 
         // Truncation drops the chunks on disk that ended before it.
         head.truncate_before(240_000).unwrap();
         assert_eq!(in_memory(&head), (0, 0));
         expect(&head, 240);
+        assert_eq!(head.min_time(), Some(240_000));
+        assert_eq!(head.stats(0).min_time, Some(240_000));
         drop(app);
         drop(head);
 
@@ -857,6 +888,7 @@ mod tests {
         // due) writes the completed chunks again.
         let head = Head::open(dir.path(), options).unwrap();
         expect(&head, 0);
+        assert_eq!(head.min_time(), Some(0));
         assert_eq!(
             in_memory(&head),
             (0, 100),

@@ -40,6 +40,8 @@ pub struct HeadStats {
     pub series_count_by_label_value_pair: Vec<StatEntry>,
 }
 
+/// The statistics of `state` with `limit` entries per top list; `min_time` is left to
+/// `Head::stats`, which keeps it without walking the series' chunk lists.
 pub(crate) fn compute(state: &State, limit: usize) -> HeadStats {
     let mut stats = HeadStats {
         num_series: state.live as u64,
@@ -48,9 +50,6 @@ pub(crate) fn compute(state: &State, limit: usize) -> HeadStats {
     for series in state.series.iter().flatten() {
         let data = lock(&series.data);
         stats.chunk_count += data.chunk_count() as u64;
-        if let Some(t) = data.min_time() {
-            stats.min_time = Some(stats.min_time.map_or(t, |m| m.min(t)));
-        }
         if let Some(t) = data.max_time() {
             stats.max_time = Some(stats.max_time.map_or(t, |m| m.max(t)));
         }

@@ -255,7 +255,7 @@ fn add_ingest_and_storage(state: &AppState, page: &mut HomePage) {
             .blocks()
             .first()
             .map(|block| block.mint)
-            .or_else(|| metrics.head.stats(0).min_time);
+            .or_else(|| metrics.head.min_time());
         page.storage.push(Figure {
             label: "Metrics on disk",
             value: metrics

@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::chunk_list::ChunkPlace;
 use crate::chunk::{ChunkFile, DiskChunk, XorChunk};
@@ -69,11 +69,11 @@ pub(crate) struct ChunkFiles {
 pub(crate) struct FileRegistry(Arc<RwLock<BTreeMap<u32, Arc<ChunkFile>>>>);
 
 impl FileRegistry {
-    fn files(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, Arc<ChunkFile>>> {
+    fn files(&self) -> RwLockReadGuard<'_, BTreeMap<u32, Arc<ChunkFile>>> {
         self.0.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn files_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<u32, Arc<ChunkFile>>> {
+    fn files_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<u32, Arc<ChunkFile>>> {
         self.0.write().unwrap_or_else(|e| e.into_inner())
     }
 

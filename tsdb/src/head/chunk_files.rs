@@ -128,7 +128,6 @@ struct Written {
 /// The file being appended to.
 #[derive(Debug)]
 struct OpenFile {
-    number: u32,
     contents: Written,
     written: u32,
 }
@@ -185,7 +184,7 @@ impl ChunkFiles {
                     self.current = Some(open);
                 }
                 Err(e) => {
-                    let path = self.path(open.number);
+                    let path = open.contents.file.path.clone();
                     self.close(open);
                     return Err(Error::io("writing a head chunk file", path, e));
                 }
@@ -208,7 +207,6 @@ impl ChunkFiles {
         let file = Arc::new(ChunkFile { file, number, path });
         self.registry.files_mut().insert(number, Arc::clone(&file));
         Ok(OpenFile {
-            number,
             contents: Written {
                 file,
                 max_time: i64::MIN,
@@ -218,7 +216,7 @@ impl ChunkFiles {
     }
 
     fn close(&mut self, open: OpenFile) {
-        self.closed.insert(open.number, open.contents);
+        self.closed.insert(open.contents.file.number, open.contents);
     }
 
     /// Deletes the closed files whose chunks all end before `mint`.

@@ -113,7 +113,7 @@ impl ChunkPlaces<'_> {
         let span = varint::decode_u64(|| self.next_byte())?;
         let max_time = start.wrapping_sub(gap);
         Some(ChunkPlace {
-            file: u32::try_from(i64::from(file) + file_delta).ok()?,
+            file: u32::try_from(i64::from(file).checked_add(file_delta)?).ok()?,
             offset: u32::try_from(offset).ok()?,
             len: u16::try_from(len).ok()?,
             samples: u16::try_from(samples).ok()?,

@@ -4,7 +4,9 @@
 //! Modelled on Prometheus's `tsdb/head.go`
 //! (<https://github.com/prometheus/prometheus/blob/main/tsdb/head.go>):
 //! - `series`: one series — interned labels, the open XOR chunk, completed chunks (cut at
-//!   120 samples or at a chunk-range boundary), the last sample for validation;
+//!   120 samples, 60–179 for the first of a chunk range, or at a chunk-range boundary), the
+//!   last sample for validation;
+//! - `chunk_list`: a series' completed chunks in the chunk files, packed;
 //! - `chunk_files`: where completed chunks go out of the heap, read back when needed;
 //! - `symbols`: the string table that makes a series' labels 8 bytes per pair;
 //! - `postings`: the inverted index answering label matchers;
@@ -291,7 +293,7 @@ impl State {
     }
 
     /// Timestamp of the oldest sample of any series (walks every series' chunks: for a
-    /// [`Head::min_time`] to start from, after a replay or a truncation).
+    /// [`Head::min_time`] to start from after a replay).
     fn oldest_sample(&self) -> Option<i64> {
         self.series
             .iter()
@@ -622,11 +624,13 @@ impl Head {
         let mut state = self.write();
         let mut files = self.chunk_registry.reader();
         let mut dropped = Vec::new();
+        let mut oldest = i64::MAX;
         for (id, slot) in state.series.iter().enumerate() {
             if let Some(series) = slot {
-                let has_data = lock(&series.data).truncate_before(mint, &mut files);
-                if !has_data && series.logged.load(Ordering::Relaxed) {
-                    dropped.push(id as u32);
+                match lock(&series.data).truncate_before(mint, &mut files) {
+                    Some(t) => oldest = oldest.min(t),
+                    None if series.logged.load(Ordering::Relaxed) => dropped.push(id as u32),
+                    None => {}
                 }
             }
         }
@@ -634,7 +638,6 @@ impl Head {
         for &id in &dropped {
             state.remove(id);
         }
-        let oldest = state.oldest_sample().unwrap_or(i64::MAX);
         self.min_time.store(oldest, Ordering::Relaxed);
         if !dropped.is_empty() {
             state.collect_symbols();

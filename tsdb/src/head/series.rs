@@ -308,7 +308,8 @@ impl SeriesData {
         if let Some(sample) = self.open.as_ref().and_then(|o| o.appender.last_sample()) {
             return Some(sample);
         }
-        let newest = self.completed(i64::MIN, i64::MAX, files).pop()?;
+        let end = self.newest_completed_end()?;
+        let newest = self.completed(end, i64::MAX, files).pop()?;
         let value = newest.chunk.iter().last().map_or(0, |(_, v)| v.to_bits());
         Some((newest.max_time, value))
     }
@@ -389,8 +390,9 @@ impl SeriesData {
 
     /// Drops samples older than `mint`: whole chunks, and the older part of a chunk that
     /// straddles `mint` (re-encoded into memory; if it cannot be read from disk it is kept
-    /// whole, older samples too, with a warning). Returns whether any sample is left.
-    pub(crate) fn truncate_before(&mut self, mint: i64, files: &mut FileReader) -> bool {
+    /// whole, older samples too, with a warning). Returns the timestamp of the oldest sample
+    /// left, `None` when none is.
+    pub(crate) fn truncate_before(&mut self, mint: i64, files: &mut FileReader) -> Option<i64> {
         let mut straddling: Vec<ChunkMeta> = Vec::new();
         self.on_disk.retain(|p| {
             if p.max_time < mint {
@@ -442,7 +444,7 @@ impl SeriesData {
                 open.min_time = min_time.unwrap_or(max_time);
             }
         }
-        self.min_time().is_some()
+        self.min_time()
     }
 
     /// Number of chunks, the open one included.
@@ -525,9 +527,9 @@ mod tests {
             .map(|s| s.0)
             .collect();
         assert_eq!(samples, [90, 100]);
-        assert!(s.truncate_before(95, &mut files));
+        assert!(s.truncate_before(95, &mut files).is_some());
         assert_eq!(s.min_time(), Some(100));
-        assert!(!s.truncate_before(200, &mut files));
+        assert!(s.truncate_before(200, &mut files).is_none());
     }
 
     #[test]
@@ -567,7 +569,7 @@ mod tests {
         assert_eq!(spans(&s), [(180, 299), (60, 179), (0, 59)], "newest first");
         assert!(s.in_memory.is_empty());
 
-        assert!(s.truncate_before(100, &mut registry.reader()));
+        assert!(s.truncate_before(100, &mut registry.reader()).is_some());
         assert_eq!(spans(&s), [(180, 299)]);
         let cut: Vec<(i64, i64)> = s
             .in_memory

@@ -21,6 +21,12 @@
 //! Documents are added when a chunk is cut and committed by [`LineIndex::commit`] (the
 //! store's maintenance and flush); each day lives in `index/day-NNNNNN/` and is deleted with
 //! the day.
+//!
+//! One day at a time indexes between commits: tantivy sets aside ~16 MB for a segment being
+//! written (its term table, its fast-field table), whatever it is given. The newest day a
+//! chunk is cut for is that day; chunks of older days (heads cut late, after midnight) wait
+//! for the next commit, which commits the indexing day first and then adds and commits them.
+//! A day's writer stays open while its day gets chunks, so tantivy merges its segments.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -102,6 +108,16 @@ fn schema() -> (Schema, Fields) {
         gram: builder.add_u64_field("gram", INDEXED),
     };
     (builder.build(), fields)
+}
+
+/// The open indexes.
+#[derive(Default)]
+struct Days {
+    open: HashMap<i32, Day>,
+    /// The day whose writer has a segment being written (documents not yet committed).
+    indexing: Option<i32>,
+    /// Documents of days older than the indexing one, added at the next commit.
+    waiting: Vec<(i32, TantivyDocument)>,
 }
 
 /// One day's open index.
@@ -192,7 +208,7 @@ pub(crate) struct LineIndex {
     dir: PathBuf,
     schema: Schema,
     fields: Fields,
-    days: Mutex<HashMap<i32, Day>>,
+    days: Mutex<Days>,
     grams: Mutex<GramSet>,
 }
 
@@ -204,7 +220,7 @@ impl LineIndex {
             dir,
             schema,
             fields,
-            days: Mutex::new(HashMap::new()),
+            days: Mutex::new(Days::default()),
             grams: Mutex::new(GramSet::new()),
         }
     }
@@ -213,7 +229,7 @@ impl LineIndex {
         self.dir.join(keys::day_cf(day))
     }
 
-    fn lock_days(&self) -> MutexGuard<'_, HashMap<i32, Day>> {
+    fn lock_days(&self) -> MutexGuard<'_, Days> {
         self.days.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -287,7 +303,28 @@ impl LineIndex {
             doc.add_u64(self.fields.gram, NO_OBJECT_TERM);
         }
         let mut days = self.lock_days();
-        let Some(open) = self.open_day(&mut days, day, true)? else {
+        match days.indexing {
+            Some(indexing) if indexing > day => days.waiting.push((day, doc)),
+            Some(indexing) if indexing == day => self.index(&mut days.open, day, doc)?,
+            indexing => {
+                if let Some(older) = indexing {
+                    self.commit_day(&mut days.open, older)?;
+                }
+                days.indexing = Some(day);
+                self.index(&mut days.open, day, doc)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a document to `day`'s index, opening its writer if needed.
+    fn index(
+        &self,
+        open: &mut HashMap<i32, Day>,
+        day: i32,
+        doc: TantivyDocument,
+    ) -> Result<(), Error> {
+        let Some(open) = self.open_day(open, day, true)? else {
             return Ok(());
         };
         if open.writer.is_none() {
@@ -306,24 +343,52 @@ impl LineIndex {
         Ok(())
     }
 
-    /// Commits what was added, so reads can skip those chunks; closes the writers of days
+    /// Commits what `day`'s writer was given since its last commit and lets reads see it.
+    fn commit_day(&self, open: &mut HashMap<i32, Day>, day: i32) -> Result<(), Error> {
+        let Some(open) = open.get_mut(&day) else {
+            return Ok(());
+        };
+        if open.pending == 0 {
+            return Ok(());
+        }
+        if let Some(writer) = &mut open.writer {
+            writer.commit().map_err(index_error(format!(
+                "committing the line index of day {day}"
+            )))?;
+            open.reader.reload().map_err(index_error(format!(
+                "reloading the line index of day {day}"
+            )))?;
+        }
+        open.pending = 0;
+        Ok(())
+    }
+
+    /// Commits what was added, so reads can skip those chunks: the indexing day's chunks,
+    /// then those of older days that waited, one day at a time. Closes the writers of days
     /// that got nothing since the last commit.
     pub(crate) fn commit(&self) -> Result<(), Error> {
         let mut days = self.lock_days();
-        for (day, open) in days.iter_mut() {
-            if open.pending == 0 {
+        let days = &mut *days;
+        for (day, open) in days.open.iter_mut() {
+            if open.pending == 0 && !days.waiting.iter().any(|(waiting, _)| waiting == day) {
                 open.writer = None;
-                continue;
             }
-            if let Some(writer) = &mut open.writer {
-                writer.commit().map_err(index_error(format!(
-                    "committing the line index of day {day}"
-                )))?;
-                open.reader.reload().map_err(index_error(format!(
-                    "reloading the line index of day {day}"
-                )))?;
+        }
+        if let Some(indexing) = days.indexing.take() {
+            self.commit_day(&mut days.open, indexing)?;
+        }
+        let mut waiting = std::mem::take(&mut days.waiting);
+        waiting.sort_by_key(|(day, _)| *day);
+        let mut previous = None;
+        for (day, doc) in waiting {
+            if let Some(done) = previous.filter(|done| *done != day) {
+                self.commit_day(&mut days.open, done)?;
             }
-            open.pending = 0;
+            previous = Some(day);
+            self.index(&mut days.open, day, doc)?;
+        }
+        if let Some(done) = previous {
+            self.commit_day(&mut days.open, done)?;
         }
         Ok(())
     }
@@ -382,7 +447,7 @@ impl LineIndex {
         }
         let searcher = {
             let mut days = self.lock_days();
-            let Some(open) = self.open_day(&mut days, day, false)? else {
+            let Some(open) = self.open_day(&mut days.open, day, false)? else {
                 return Ok(HashSet::new());
             };
             open.reader.searcher()
@@ -405,9 +470,16 @@ impl LineIndex {
         Ok(without)
     }
 
-    /// Deletes a day's index (its writer and reader first).
+    /// Deletes a day's index (its writer, reader and waiting documents first).
     pub(crate) fn drop_day(&self, day: i32) -> Result<(), Error> {
-        self.lock_days().remove(&day);
+        {
+            let mut days = self.lock_days();
+            days.open.remove(&day);
+            if days.indexing == Some(day) {
+                days.indexing = None;
+            }
+            days.waiting.retain(|(waiting, _)| *waiting != day);
+        }
         let dir = self.day_dir(day);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
@@ -449,6 +521,84 @@ fn dir_bytes(dir: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn add_chunk(index: &LineIndex, day: i32, key: &[u8], line: &str) {
+        index
+            .add(day, 7, key, std::iter::once(line.as_bytes()), false)
+            .unwrap();
+    }
+
+    /// Chunks of `day` that the index rules out for `|= "needle"`.
+    fn without_needle(index: &LineIndex, day: i32) -> Vec<Vec<u8>> {
+        let mut keys: Vec<Vec<u8>> = index
+            .chunks_without(day, 7, &[Required::text("needle")])
+            .unwrap()
+            .into_iter()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Days with uncommitted documents in their writer.
+    fn pending_days(index: &LineIndex) -> Vec<i32> {
+        let days = index.lock_days();
+        let mut pending: Vec<i32> = days
+            .open
+            .iter()
+            .filter(|(_, open)| open.pending > 0)
+            .map(|(day, _)| *day)
+            .collect();
+        pending.sort_unstable();
+        pending
+    }
+
+    #[test]
+    fn one_day_indexes_at_a_time_and_older_days_wait_for_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = LineIndex::new(dir.path().to_owned());
+        add_chunk(&index, 10, b"a1", "a needle here");
+        add_chunk(&index, 10, b"a2", "nothing");
+        assert_eq!(pending_days(&index), [10]);
+        // A newer day takes over: day 10's chunks are committed on the way.
+        add_chunk(&index, 11, b"b1", "nothing either");
+        assert_eq!(pending_days(&index), [11]);
+        assert_eq!(without_needle(&index, 10), [b"a2".to_vec()]);
+        // A chunk of the older day cut late waits; reads do not know it yet (so read it).
+        add_chunk(&index, 10, b"a3", "still nothing");
+        assert_eq!(pending_days(&index), [11]);
+        assert_eq!(index.lock_days().waiting.len(), 1);
+        assert_eq!(without_needle(&index, 10), [b"a2".to_vec()]);
+        assert!(without_needle(&index, 11).is_empty());
+        // The commit writes both days, one after the other.
+        index.commit().unwrap();
+        assert!(pending_days(&index).is_empty());
+        assert!(index.lock_days().waiting.is_empty());
+        assert_eq!(without_needle(&index, 10), [b"a2".to_vec(), b"a3".to_vec()]);
+        assert_eq!(without_needle(&index, 11), [b"b1".to_vec()]);
+        // Writers of days that got nothing since are closed at the next commit.
+        add_chunk(&index, 11, b"b2", "more");
+        index.commit().unwrap();
+        let writers = |index: &LineIndex| {
+            let days = index.lock_days();
+            let mut open: Vec<i32> = days
+                .open
+                .iter()
+                .filter(|(_, open)| open.writer.is_some())
+                .map(|(day, _)| *day)
+                .collect();
+            open.sort_unstable();
+            open
+        };
+        assert_eq!(writers(&index), [11]);
+        // Waiting chunks go with their day.
+        add_chunk(&index, 12, b"c1", "x");
+        add_chunk(&index, 11, b"b3", "y");
+        index.drop_day(11).unwrap();
+        assert!(index.lock_days().waiting.is_empty());
+        index.commit().unwrap();
+        assert!(without_needle(&index, 11).is_empty());
+        assert_eq!(without_needle(&index, 12), [b"c1".to_vec()]);
+    }
 
     #[test]
     fn trigrams_are_lowercased_word_runs_and_distinct_per_chunk() {

@@ -203,6 +203,13 @@ pub enum Error {
         source: tantivy::TantivyError,
     },
 
+    /// zstd could not compress a chunk column (it fails only when out of memory).
+    #[error("log store could not compress a chunk column: zstd: {reason}")]
+    Pack {
+        /// zstd's error name.
+        reason: &'static str,
+    },
+
     /// Stored bytes (a WAL record, a chunk, an index key) do not decode.
     #[error("log store data is damaged: {what} in {place}")]
     Corrupt {
@@ -293,6 +300,7 @@ impl Error {
             Error::Io { .. }
             | Error::RocksDb { .. }
             | Error::LineIndex { .. }
+            | Error::Pack { .. }
             | Error::Corrupt { .. } => ErrorKind::Storage,
         }
     }

@@ -21,13 +21,13 @@ pub(crate) struct StoredChunk {
     pub min_ts: i64,
     /// Its last entry's timestamp.
     pub max_ts: i64,
-    /// Its entry-column key (or, `legacy`, its one-value key).
+    /// Its entry-column key (or its one value's), which tells its [layout](keys::Layout).
     pub key: Box<[u8]>,
-    /// Whether it is in the first, one-value layout.
-    pub legacy: bool,
 }
 
-/// Per stream and day, the stored chunks in key order (by first timestamp).
+/// Per stream and day, the stored chunks by first timestamp (key order without the layout
+/// byte, so chunks of two layouts in one day, written before and after an upgrade, sort
+/// together).
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
     chunks: HashMap<(u64, i32), Vec<StoredChunk>>,
@@ -42,7 +42,7 @@ impl Directory {
             let Some(cf) = db.cf_handle(&name) else {
                 continue;
             };
-            for (prefix, legacy) in [(keys::LEGACY_CHUNK, true), (keys::ENTRIES, false)] {
+            for (prefix, _) in keys::Layout::ALL {
                 let mut options = ReadOptions::default();
                 options.fill_cache(false);
                 // Without a bound, each table file's iterator steps past its last key of the
@@ -68,7 +68,6 @@ impl Directory {
                             min_ts,
                             max_ts,
                             key,
-                            legacy,
                         },
                     );
                 }
@@ -80,11 +79,11 @@ impl Directory {
     /// Records a chunk just written.
     pub(crate) fn add(&mut self, stream: u64, day: i32, chunk: StoredChunk) {
         let chunks = self.chunks.entry((stream, day)).or_default();
-        let at = chunks.partition_point(|c| c.key <= chunk.key);
+        let at = chunks.partition_point(|c| c.key.get(1..) <= chunk.key.get(1..));
         chunks.insert(at, chunk);
     }
 
-    /// A stream's chunks of a day, in key order.
+    /// A stream's chunks of a day, by first timestamp.
     pub(crate) fn chunks(&self, stream: u64, day: i32) -> &[StoredChunk] {
         self.chunks.get(&(stream, day)).map_or(&[], Vec::as_slice)
     }

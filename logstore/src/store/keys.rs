@@ -10,10 +10,13 @@
 //! Each UTC day is one column family, `day-NNNNNN` (days since the Unix epoch), so retention
 //! drops a day whole:
 //!
-//! * `e` id min_ts max_ts last_seq → a chunk's entry column (timestamps, line lengths,
-//!   metadata): a stream's chunks sorted by first timestamp, with their time range in the
-//!   key: the [chunk directory](super::directory) is loaded from these keys.
-//! * `t` id min_ts max_ts last_seq → the chunk's line column (the lines back to back).
+//! * `E` id min_ts max_ts last_seq → a chunk's entry column (timestamps, line lengths,
+//!   metadata), [packed](super::column) by the store: a stream's chunks sorted by first
+//!   timestamp, with their time range in the key: the [chunk directory](super::directory)
+//!   is loaded from these keys.
+//! * `T` id min_ts max_ts last_seq → the chunk's line column (the lines back to back), packed.
+//! * `e`, `t` → the same two columns as RocksDB compressed them (stores written before the
+//!   store packed its columns; read until retention drops them).
 //! * `c` id min_ts max_ts last_seq → a chunk in the first, one-value layout (stores written
 //!   before the two columns; read until retention drops them).
 //! * `s` id and `p` name 0x00 value 0x00 id → (empty): the streams and postings of the day,
@@ -97,16 +100,38 @@ pub(crate) fn marker_range(day: i32) -> (Vec<u8>, Vec<u8>) {
     (marker_key(day, 0), marker_key(day.saturating_add(1), 0))
 }
 
-/// Prefix byte of entry-column keys.
-pub(crate) const ENTRIES: u8 = b'e';
-/// Prefix byte of line-column keys.
-const LINES: u8 = b't';
-/// Prefix byte of chunks in the first layout.
-pub(crate) const LEGACY_CHUNK: u8 = b'c';
+/// How a stored chunk is laid out, told by the first byte of its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// `c`: one value holding entries and lines (the first layout).
+    OneValue,
+    /// `e` and `t`: an entry column and a line column, compressed by RocksDB.
+    Columns,
+    /// `E` and `T`: the two columns packed by the store.
+    PackedColumns,
+}
 
-/// `e` id min max seq: a chunk's entry column.
+impl Layout {
+    /// Every layout, with the prefix byte of its chunk (or entry-column) keys.
+    pub(crate) const ALL: [(u8, Layout); 3] = [
+        (b'c', Layout::OneValue),
+        (b'e', Layout::Columns),
+        (b'E', Layout::PackedColumns),
+    ];
+
+    /// The layout of a chunk's key (its entry-column key, or its one value's).
+    pub(crate) fn of(key: &[u8]) -> Option<Layout> {
+        let first = key.first()?;
+        Layout::ALL
+            .iter()
+            .find(|(prefix, _)| prefix == first)
+            .map(|(_, layout)| *layout)
+    }
+}
+
+/// `E` id min max seq: a chunk's packed entry column (the layout chunks are written in).
 pub(crate) fn entries_key(id: u64, min_ts: i64, max_ts: i64, last_seq: u64) -> Vec<u8> {
-    let mut key = vec![ENTRIES];
+    let mut key = vec![b'E'];
     key.extend_from_slice(&id.to_be_bytes());
     key.extend_from_slice(&sortable(min_ts));
     key.extend_from_slice(&sortable(max_ts));
@@ -114,11 +139,12 @@ pub(crate) fn entries_key(id: u64, min_ts: i64, max_ts: i64, last_seq: u64) -> V
     key
 }
 
-/// The line-column key of the chunk whose entry-column key is `entries_key`.
+/// The line-column key of the chunk whose entry-column key is `entries_key` (of either
+/// column layout).
 pub(crate) fn lines_key(entries_key: &[u8]) -> Vec<u8> {
     let mut key = entries_key.to_vec();
     if let Some(kind) = key.first_mut() {
-        *kind = LINES;
+        *kind = if *kind == b'e' { b't' } else { b'T' };
     }
     key
 }
@@ -149,7 +175,13 @@ mod tests {
         let key = entries_key(5, -10, 20, 3);
         assert_eq!(parse_chunk_key(&key), Some((5, -10, 20)));
         assert_eq!(parse_chunk_key(&lines_key(&key)), Some((5, -10, 20)));
-        assert_eq!(key[0], ENTRIES);
+        assert_eq!(Layout::of(&key), Some(Layout::PackedColumns));
+        assert_eq!(lines_key(&key)[0], b'T');
+        let mut old = key.clone();
+        old[0] = b'e';
+        assert_eq!(lines_key(&old)[0], b't');
+        assert_eq!(Layout::of(&old), Some(Layout::Columns));
+        assert_eq!(Layout::of(b"p"), None);
         assert!(entries_key(5, -10, 0, 0) < entries_key(5, 3, 0, 0));
         assert_eq!(parse_stream_key(&stream_key(42)), Some(42));
     }

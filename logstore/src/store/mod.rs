@@ -31,6 +31,7 @@
 //!   dropped day does not come back.
 
 mod codec;
+mod column;
 mod directory;
 mod follow;
 mod head;
@@ -63,18 +64,6 @@ pub use wal::WalReplay;
 
 type Db = DBWithThreadMode<MultiThreaded>;
 
-/// How chunks are compressed (RocksDB block compression of the day column families).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChunkCompression {
-    /// LZ4: fastest, larger.
-    Lz4,
-    /// Zstandard at the given level.
-    Zstd {
-        /// 1 (fast) to 19 (small).
-        level: i32,
-    },
-}
-
 /// Tuning of a [`LogStore`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreOptions {
@@ -89,9 +78,9 @@ pub struct StoreOptions {
     pub max_head_bytes: usize,
     /// Size at which a WAL segment is closed and a new one started; 64 MiB.
     pub wal_segment_bytes: u64,
-    /// Chunk compression; zstd level 1 (on the log benchmark both smaller and faster than
-    /// level 3, docs/BENCHMARKS.md).
-    pub compression: ChunkCompression,
+    /// zstd level of the chunk columns, 1 (fast) to 19 (small); 1: on the log benchmark
+    /// both smaller and faster than 3 (docs/BENCHMARKS.md).
+    pub compression_level: i32,
 }
 
 impl Default for StoreOptions {
@@ -102,7 +91,7 @@ impl Default for StoreOptions {
             chunk_idle: Duration::from_secs(1800),
             max_head_bytes: 32 << 20,
             wal_segment_bytes: 64 << 20,
-            compression: ChunkCompression::Zstd { level: 1 },
+            compression_level: 1,
         }
     }
 }
@@ -136,9 +125,9 @@ struct State {
     index: StreamIndex,
     heads: HashMap<(u64, i32), Head>,
     head_bytes: usize,
-    /// A cut's entry and line columns, kept between cuts so that each cut does not
-    /// allocate (and free) buffers the size of a chunk.
-    cut_columns: (Vec<u8>, Vec<u8>),
+    /// A cut's entry and line columns and their packed form, kept between cuts so that each
+    /// cut does not allocate (and free) buffers the size of a chunk.
+    cut_columns: CutColumns,
     /// A push's WAL record, kept between pushes for the same reason.
     wal_record: Vec<u8>,
     /// Per (stream, day), the WAL sequence through which entries are persisted; only used
@@ -156,6 +145,25 @@ struct State {
     /// Every day before this one was dropped by retention: entries for them (from a replayed
     /// WAL or a late push) are discarded, as the next retention run would.
     dropped_before: i32,
+}
+
+/// A cut's buffers: a chunk's two columns and, in turn, each packed.
+struct CutColumns {
+    entries: Vec<u8>,
+    lines: Vec<u8>,
+    packed: Vec<u8>,
+    packer: column::Packer,
+}
+
+impl CutColumns {
+    fn new(compression_level: i32) -> CutColumns {
+        CutColumns {
+            entries: Vec::new(),
+            lines: Vec::new(),
+            packed: Vec::new(),
+            packer: column::Packer::new(compression_level),
+        }
+    }
 }
 
 /// A log store in one directory: `wal/`, `index/` (the line index) and the RocksDB files.
@@ -206,14 +214,14 @@ impl LogStore {
         // RocksDB preallocates 4 MiB for each MANIFEST; its edits here are a few KiB.
         db_options.set_manifest_preallocation_size(64 << 10);
         // Memtables of all column families together: chunks pass through them once, on their
-        // way to a table file.
-        db_options.set_db_write_buffer_size(8 << 20);
+        // way to a table file, packed (~14 MiB of raw lines).
+        db_options.set_db_write_buffer_size(DAY_WRITE_BUFFER_BYTES);
         let names = Db::list_cf(&db_options, &path)
             .unwrap_or_else(|_| vec![rocksdb::DEFAULT_COLUMN_FAMILY_NAME.to_owned()]);
         let day_cache = Cache::new_lru_cache(DAY_CACHE_BYTES);
         let descriptors = names.iter().map(|name| {
             let cf_options = if keys::parse_day_cf(name).is_some() {
-                day_options(options.compression, &day_cache)
+                day_options(&day_cache)
             } else {
                 Options::default()
             };
@@ -229,7 +237,7 @@ impl LogStore {
             index: load_index(&db)?,
             heads: HashMap::new(),
             head_bytes: 0,
-            cut_columns: (Vec::new(), Vec::new()),
+            cut_columns: CutColumns::new(options.compression_level),
             wal_record: Vec::new(),
             replay_markers: load_markers(&db)?,
             dropped_before: load_dropped_before(&db)?,
@@ -340,13 +348,7 @@ impl LogStore {
             .map(|(key, _)| *key)
             .collect();
         for key in keys {
-            cut(
-                &self.db,
-                &self.lines,
-                self.options.compression,
-                &mut state,
-                key,
-            )?;
+            cut(&self.db, &self.lines, &mut state, key)?;
         }
         Ok(())
     }
@@ -601,12 +603,17 @@ fn dir_size(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<u64, Error> {
 }
 
 /// The block cache of all day column families: a read pins the chunk column it gets from
-/// the cache instead of copying it out, so the cache must hold what the reader threads of a
-/// few queries read at once (a line column is up to ~1.5 MiB).
+/// the cache while it unpacks it (or, for a column RocksDB compressed, instead of copying it
+/// out), so the cache must hold what the reader threads of a few queries read at once (a
+/// line column RocksDB compressed is up to ~1.5 MiB).
 const DAY_CACHE_BYTES: usize = 8 << 20;
 
+/// Memtable bytes of the day column families (and of all together): packed chunks, so
+/// ~14 MiB of raw lines go to a table file at a time.
+const DAY_WRITE_BUFFER_BYTES: usize = 2 << 20;
+
 /// Options of a day column family: chunks are large values read whole, by key.
-fn day_options(compression: ChunkCompression, cache: &Cache) -> Options {
+fn day_options(cache: &Cache) -> Options {
     let mut cf = Options::default();
     // A day has a table file per flush (never compacted, see below): a read by key checks
     // each file's filter instead of decompressing a block of each.
@@ -614,25 +621,17 @@ fn day_options(compression: ChunkCompression, cache: &Cache) -> Options {
     table.set_bloom_filter(10.0, false);
     table.set_block_cache(cache);
     cf.set_block_based_table_factory(&table);
-    cf.set_write_buffer_size(8 << 20);
+    cf.set_write_buffer_size(DAY_WRITE_BUFFER_BYTES);
     // Chunks are written once and never updated: compacting would only rewrite them. A day's
     // files stay as flushed until retention drops the day, so the L0 file count must not
     // stall writes.
     cf.set_disable_auto_compactions(true);
     cf.set_level_zero_slowdown_writes_trigger(1 << 20);
     cf.set_level_zero_stop_writes_trigger(1 << 20);
-    match compression {
-        ChunkCompression::Lz4 => {
-            cf.set_compression_type(DBCompressionType::Lz4);
-            cf.set_bottommost_compression_type(DBCompressionType::Lz4);
-        }
-        ChunkCompression::Zstd { level } => {
-            cf.set_compression_type(DBCompressionType::Zstd);
-            cf.set_compression_options(-14, level, 0, 0);
-            cf.set_bottommost_compression_type(DBCompressionType::Zstd);
-            cf.set_bottommost_compression_options(-14, level, 0, 0, true);
-        }
-    }
+    // Chunks are [packed](column) when cut. Table files written before by a RocksDB that
+    // compressed them still read: each block says how it was compressed.
+    cf.set_compression_type(DBCompressionType::None);
+    cf.set_bottommost_compression_type(DBCompressionType::None);
     cf
 }
 
@@ -742,7 +741,7 @@ fn apply(
             state.head_bytes += len;
             applied += 1;
             if full {
-                cut(db, lines, options.compression, state, (id, day))?;
+                cut(db, lines, state, (id, day))?;
             }
         }
     }
@@ -755,7 +754,7 @@ fn apply(
         else {
             break;
         };
-        cut(db, lines, options.compression, state, largest)?;
+        cut(db, lines, state, largest)?;
     }
     Ok(applied)
 }
@@ -772,7 +771,6 @@ fn drop_head(state: &mut State, key: (u64, i32)) {
 fn cut(
     db: &Db,
     lines: &line_index::LineIndex,
-    compression: ChunkCompression,
     state: &mut State,
     key: (u64, i32),
 ) -> Result<(), Error> {
@@ -783,7 +781,7 @@ fn cut(
     let (id, day) = key;
     let name = keys::day_cf(day);
     if state.days.insert(day) {
-        db.create_cf(&name, &day_options(compression, &state.day_cache))
+        db.create_cf(&name, &day_options(&state.day_cache))
             .map_err(rocks(format!("creating {name}")))?;
     }
     let cf = db
@@ -791,21 +789,23 @@ fn cut(
         .ok_or_else(|| corrupt("column family vanished", name.clone()))?;
     head.sort();
     let entries = head.entries();
-    let (entry_column, line_column) = &mut state.cut_columns;
-    entry_column.clear();
-    line_column.clear();
+    let columns = &mut state.cut_columns;
+    columns.entries.clear();
+    columns.lines.clear();
     codec::encode_columns(
         entries
             .iter()
             .map(|entry| (entry.timestamp_ns, head.body(entry))),
-        entry_column,
-        line_column,
+        &mut columns.entries,
+        &mut columns.lines,
     )
     .map_err(|e| corrupt(e.what, format!("the head of stream {id}")))?;
     let chunk_key = keys::entries_key(id, head.min_ts, head.max_ts, head.last_seq);
     let mut batch = WriteBatch::default();
-    batch.put_cf(&cf, keys::lines_key(&chunk_key), &line_column[..]);
-    batch.put_cf(&cf, &chunk_key, &entry_column[..]);
+    columns.packer.pack(&columns.lines, &mut columns.packed)?;
+    batch.put_cf(&cf, keys::lines_key(&chunk_key), &columns.packed);
+    columns.packer.pack(&columns.entries, &mut columns.packed)?;
+    batch.put_cf(&cf, &chunk_key, &columns.packed);
     batch.put(keys::marker_key(day, id), head.last_seq.to_be_bytes());
     db.write_opt(batch, &no_wal())
         .map_err(rocks(format!("writing a chunk to {name}")))?;
@@ -817,7 +817,6 @@ fn cut(
             min_ts: head.min_ts,
             max_ts: head.max_ts,
             key: chunk_key.clone().into_boxed_slice(),
-            legacy: false,
         },
     );
     lines.add(

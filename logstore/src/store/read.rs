@@ -14,7 +14,8 @@ use sightline_core::matcher::Matcher;
 use super::codec::{self, ColumnEntry};
 use super::directory::StoredChunk;
 use super::head::Head;
-use super::{LogStore, Required, corrupt, keys, rocks};
+use super::keys::Layout;
+use super::{LogStore, Required, column, corrupt, keys, rocks};
 use crate::error::Error;
 use crate::push::Entry;
 
@@ -215,7 +216,6 @@ impl LogStore {
                     source: ChunkSource::Stored {
                         day,
                         key: chunk.key,
-                        legacy: chunk.legacy,
                         start_ns,
                         end_ns,
                     },
@@ -242,15 +242,14 @@ impl LogStore {
     /// each entry's line is empty but its length known). A chunk whose day retention dropped
     /// since the listing reads as empty.
     pub fn read_chunk(&self, chunk: ChunkRef, with_lines: bool) -> Result<ChunkEntries<'_>, Error> {
-        let (day, key, legacy, start_ns, end_ns) = match chunk.source {
+        let (day, key, start_ns, end_ns) = match chunk.source {
             ChunkSource::Head(read) => return Ok(read),
             ChunkSource::Stored {
                 day,
                 key,
-                legacy,
                 start_ns,
                 end_ns,
-            } => (day, key, legacy, start_ns, end_ns),
+            } => (day, key, start_ns, end_ns),
         };
         let cf_name = keys::day_cf(day);
         let mut read = ChunkEntries::new(chunk.stream);
@@ -263,29 +262,41 @@ impl LogStore {
                 .get_pinned_cf(&cf, key)
                 .map_err(rocks(format!("reading {}", place())))
         };
-        if legacy {
-            let Some(value) = get(&key)? else {
-                return Ok(read);
-            };
+        let layout = Layout::of(&key).ok_or_else(|| corrupt("chunk key", place()))?;
+        let Some(stored) = get(&key)? else {
+            return Ok(read);
+        };
+        if layout == Layout::OneValue {
             let mut lines = Vec::new();
-            codec::decode_legacy_chunk(&value, start_ns, end_ns, &mut read.entries, &mut lines)
+            codec::decode_legacy_chunk(&stored, start_ns, end_ns, &mut read.entries, &mut lines)
                 .map_err(|e| corrupt(e.what, place()))?;
             read.lines = Lines::Owned(lines);
             return Ok(read);
         }
-        let Some(column) = get(&key)? else {
-            return Ok(read);
+        let packed = layout == Layout::PackedColumns;
+        let unpacked;
+        let column = if packed {
+            unpacked = column::unpack(&stored, None, "chunk entry column")
+                .map_err(|e| corrupt(e.what, place()))?;
+            &unpacked[..]
+        } else {
+            &stored[..]
         };
-        let lines_len = codec::decode_entry_column(&column, start_ns, end_ns, &mut read.entries)
+        let lines_len = codec::decode_entry_column(column, start_ns, end_ns, &mut read.entries)
             .map_err(|e| corrupt(e.what, place()))?;
         if with_lines && !read.entries.is_empty() {
             let Some(lines) = get(&keys::lines_key(&key))? else {
                 return Err(corrupt("chunk without lines", place()));
             };
-            if lines.len() != lines_len {
+            read.lines = if packed {
+                let lines = column::unpack(&lines, Some(lines_len), "chunk line column")
+                    .map_err(|e| corrupt(e.what, place()))?;
+                Lines::Owned(lines)
+            } else if lines.len() == lines_len {
+                Lines::Pinned(lines)
+            } else {
                 return Err(corrupt("chunk line column", place()));
-            }
-            read.lines = Lines::Pinned(lines);
+            };
         }
         Ok(read)
     }
@@ -321,11 +332,10 @@ impl ChunkRef {
 
 #[derive(Debug)]
 enum ChunkSource {
-    /// A chunk of a day, by its entry-column (or legacy chunk) key, with the range to read.
+    /// A chunk of a day, by its entry-column (or one-value) key, with the range to read.
     Stored {
         day: i32,
         key: Box<[u8]>,
-        legacy: bool,
         start_ns: i64,
         end_ns: i64,
     },
@@ -341,8 +351,9 @@ pub struct ChunkEntries<'a> {
     lines: Lines<'a>,
 }
 
-/// The lines of a piece as read: none (only the entry column was read), a copy (a head, or
-/// a chunk of the first layout), or RocksDB's own buffer.
+/// The lines of a piece as read: none (only the entry column was read), a copy (a head, a
+/// packed column unpacked, or a chunk of the first layout), or RocksDB's own buffer (a line
+/// column RocksDB compressed).
 enum Lines<'a> {
     Unread,
     Owned(Vec<u8>),
@@ -492,8 +503,31 @@ mod tests {
         chunk
     }
 
+    /// A chunk's two columns as RocksDB compressed them (before the store packed them).
+    fn unpacked_columns(entries: &[Entry]) -> (Vec<u8>, Vec<u8>) {
+        let bodies: Vec<Vec<u8>> = entries
+            .iter()
+            .map(|entry| {
+                let mut body = Vec::new();
+                codec::put_entry_body(&mut body, entry);
+                body
+            })
+            .collect();
+        let (mut entry_column, mut line_column) = (Vec::new(), Vec::new());
+        codec::encode_columns(
+            entries
+                .iter()
+                .zip(&bodies)
+                .map(|(entry, body)| (entry.timestamp_ns, &body[..])),
+            &mut entry_column,
+            &mut line_column,
+        )
+        .expect("encode");
+        (entry_column, line_column)
+    }
+
     #[test]
-    fn chunks_of_the_first_layout_are_listed_at_open_and_read_with_the_new_ones() {
+    fn chunks_of_older_layouts_are_listed_at_open_and_read_with_the_new_ones() {
         let dir = tempfile::tempdir().expect("temp dir");
         let labels = Labels::from_pairs([("app", "api")]);
         let store = LogStore::open(dir.path(), StoreOptions::default()).expect("open");
@@ -510,9 +544,18 @@ mod tests {
         let day = keys::day_of(T);
         let old = [entry(T + 10, "old one"), entry(T + 20, "old two")];
         let mut key = keys::entries_key(id, T + 10, T + 20, 1);
-        key[0] = keys::LEGACY_CHUNK;
+        key[0] = b'c';
         let cf = store.db.cf_handle(&keys::day_cf(day)).expect("day");
         store.db.put_cf(&cf, &key, legacy_chunk(&old)).expect("put");
+        let columns = [entry(T + 40, "columns one"), entry(T + 50, "columns two")];
+        let (entry_column, line_column) = unpacked_columns(&columns);
+        let mut key = keys::entries_key(id, T + 40, T + 50, 2);
+        key[0] = b'e';
+        store.db.put_cf(&cf, &key, entry_column).expect("put");
+        store
+            .db
+            .put_cf(&cf, keys::lines_key(&key), line_column)
+            .expect("put");
         drop(cf);
         drop(store);
         let store = LogStore::open(dir.path(), StoreOptions::default()).expect("reopen");
@@ -520,12 +563,23 @@ mod tests {
             .entries(id, T, T + 100, Direction::Forward, 0)
             .expect("entries");
         let lines: Vec<&str> = page.entries.iter().map(|e| e.line.as_str()).collect();
-        assert_eq!(lines, ["old one", "old two", "new"]);
-        assert_eq!(page.chunks_read, 2);
+        assert_eq!(
+            lines,
+            ["old one", "old two", "new", "columns one", "columns two"]
+        );
+        assert_eq!(page.chunks_read, 3);
         let page = store
             .entries(id, T + 15, T + 25, Direction::Forward, 0)
             .expect("entries");
         assert_eq!(page.entries, [entry(T + 20, "old two")]);
-        assert_eq!((page.chunks_read, page.chunks_skipped), (1, 1));
+        assert_eq!((page.chunks_read, page.chunks_skipped), (1, 2));
+        let page = store
+            .entries(id, T + 35, T + 45, Direction::Forward, 0)
+            .expect("entries");
+        assert_eq!(page.entries, [entry(T + 40, "columns one")]);
+        // The listing keeps time order across layouts (the layout byte is not compared).
+        let day_chunks = store.lock().directory.chunks(id, day).to_vec();
+        let firsts: Vec<i64> = day_chunks.iter().map(|c| c.min_ts - T).collect();
+        assert_eq!(firsts, [10, 30, 40]);
     }
 }

@@ -73,8 +73,9 @@ pub struct StoreOptions {
     pub max_chunk_age: Duration,
     /// Time without appends after which a head is cut; 30 min (Loki's `chunk_idle_period`).
     pub chunk_idle: Duration,
-    /// Raw bytes all heads may hold together before the largest is cut; 32 MiB (the heads
-    /// are most of the memory used while ingesting, see docs/BENCHMARKS.md).
+    /// Raw bytes all heads may hold together before the largest is cut; 24 MiB, ~31 MiB of
+    /// heap with their entry lists (the heads are most of the memory used while ingesting,
+    /// see docs/BENCHMARKS.md).
     pub max_head_bytes: usize,
     /// Size at which a WAL segment is closed and a new one started; 64 MiB.
     pub wal_segment_bytes: u64,
@@ -89,7 +90,7 @@ impl Default for StoreOptions {
             chunk_target_bytes: 1536 << 10,
             max_chunk_age: Duration::from_secs(3600),
             chunk_idle: Duration::from_secs(1800),
-            max_head_bytes: 32 << 20,
+            max_head_bytes: 24 << 20,
             wal_segment_bytes: 64 << 20,
             compression_level: 1,
         }

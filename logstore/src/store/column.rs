@@ -19,10 +19,13 @@ use crate::error::Error;
 /// target size plus one entry), so a damaged frame header cannot make a read allocate more.
 const MAX_UNPACKED_BYTES: u64 = 256 << 20;
 
-/// Packs columns at one zstd level, reusing its compression context.
+/// Packs columns at one zstd level, reusing its compression context and output buffer.
 pub(crate) struct Packer {
     context: CCtx<'static>,
     level: i32,
+    /// Output space, as large as the largest column yet needed; only grown, so it is zeroed
+    /// once, not at every cut.
+    out: Vec<u8>,
 }
 
 impl Packer {
@@ -31,24 +34,21 @@ impl Packer {
         Packer {
             context: CCtx::create(),
             level,
+            out: Vec::new(),
         }
     }
 
-    /// Compresses `column` into `packed` (replacing what it held).
-    pub(crate) fn pack(&mut self, column: &[u8], packed: &mut Vec<u8>) -> Result<(), Error> {
-        packed.clear();
-        packed.resize(zstd_safe::compress_bound(column.len()), 0);
-        match self.context.compress(&mut packed[..], column, self.level) {
-            Ok(written) => {
-                packed.truncate(written);
-                Ok(())
-            }
-            Err(code) => {
-                packed.clear();
-                Err(Error::Pack {
-                    reason: zstd_safe::get_error_name(code),
-                })
-            }
+    /// `column` compressed (valid until the next call).
+    pub(crate) fn pack(&mut self, column: &[u8]) -> Result<&[u8], Error> {
+        let bound = zstd_safe::compress_bound(column.len());
+        if self.out.len() < bound {
+            self.out.resize(bound, 0);
+        }
+        match self.context.compress(&mut self.out[..], column, self.level) {
+            Ok(written) => Ok(&self.out[..written]),
+            Err(code) => Err(Error::Pack {
+                reason: zstd_safe::get_error_name(code),
+            }),
         }
     }
 }
@@ -83,16 +83,15 @@ mod tests {
     #[test]
     fn columns_round_trip_and_damage_is_an_error() {
         let mut packer = Packer::new(1);
-        let mut packed = Vec::new();
         let column: Vec<u8> = b"level=info msg=\"GET /api 200\"\n".repeat(500);
-        packer.pack(&column, &mut packed).unwrap();
+        let packed = packer.pack(&column).unwrap().to_vec();
         assert!(packed.len() < column.len() / 20, "{} bytes", packed.len());
         assert_eq!(unpack(&packed, None, "test").unwrap(), column);
         assert_eq!(unpack(&packed, Some(column.len()), "test").unwrap(), column);
         // The packer is reused; an empty column packs too.
-        packer.pack(b"", &mut packed).unwrap();
-        assert_eq!(unpack(&packed, Some(0), "test").unwrap(), b"");
-        packer.pack(&column, &mut packed).unwrap();
+        let empty = packer.pack(b"").unwrap().to_vec();
+        assert_eq!(unpack(&empty, Some(0), "test").unwrap(), b"");
+        assert_eq!(packer.pack(&column).unwrap(), packed);
         let what = Corrupt { what: "test" };
         assert_eq!(
             unpack(&packed, Some(column.len() + 1), "test"),

@@ -73,7 +73,7 @@ pub struct StoreOptions {
     pub max_chunk_age: Duration,
     /// Time without appends after which a head is cut; 30 min (Loki's `chunk_idle_period`).
     pub chunk_idle: Duration,
-    /// Raw bytes all heads may hold together before the largest is cut; 24 MiB, ~31 MiB of
+    /// Raw bytes all heads may hold together before the largest is cut; 24 MiB, ~32 MiB of
     /// heap with their entry lists (the heads are most of the memory used while ingesting,
     /// see docs/BENCHMARKS.md).
     pub max_head_bytes: usize,
@@ -148,11 +148,10 @@ struct State {
     dropped_before: i32,
 }
 
-/// A cut's buffers: a chunk's two columns and, in turn, each packed.
+/// A cut's buffers: a chunk's two columns and their packer.
 struct CutColumns {
     entries: Vec<u8>,
     lines: Vec<u8>,
-    packed: Vec<u8>,
     packer: column::Packer,
 }
 
@@ -161,7 +160,6 @@ impl CutColumns {
         CutColumns {
             entries: Vec::new(),
             lines: Vec::new(),
-            packed: Vec::new(),
             packer: column::Packer::new(compression_level),
         }
     }
@@ -803,10 +801,12 @@ fn cut(
     .map_err(|e| corrupt(e.what, format!("the head of stream {id}")))?;
     let chunk_key = keys::entries_key(id, head.min_ts, head.max_ts, head.last_seq);
     let mut batch = WriteBatch::default();
-    columns.packer.pack(&columns.lines, &mut columns.packed)?;
-    batch.put_cf(&cf, keys::lines_key(&chunk_key), &columns.packed);
-    columns.packer.pack(&columns.entries, &mut columns.packed)?;
-    batch.put_cf(&cf, &chunk_key, &columns.packed);
+    batch.put_cf(
+        &cf,
+        keys::lines_key(&chunk_key),
+        columns.packer.pack(&columns.lines)?,
+    );
+    batch.put_cf(&cf, &chunk_key, columns.packer.pack(&columns.entries)?);
     batch.put(keys::marker_key(day, id), head.last_seq.to_be_bytes());
     db.write_opt(batch, &no_wal())
         .map_err(rocks(format!("writing a chunk to {name}")))?;

@@ -527,6 +527,47 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_packed_column_is_an_error_naming_it_and_the_store_keeps_serving() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let labels = Labels::from_pairs([("app", "api")]);
+        let store = LogStore::open(dir.path(), StoreOptions::default()).expect("open");
+        let push = |entries: Vec<Entry>| PushStream {
+            labels: labels.clone(),
+            entries,
+            ..PushStream::default()
+        };
+        store
+            .push(&[push(vec![entry(T + 10, "one"), entry(T + 20, "two")])])
+            .expect("push");
+        store.flush().expect("flush");
+        let id = store.streams(&[], T, T + 100).expect("streams")[0].id;
+        let day = keys::day_of(T);
+        let key = store.lock().directory.chunks(id, day)[0].key.clone();
+        assert_eq!(Layout::of(&key), Some(Layout::PackedColumns));
+        let cf = store.db.cf_handle(&keys::day_cf(day)).expect("day");
+        store
+            .db
+            .put_cf(&cf, keys::lines_key(&key), b"not a zstd frame")
+            .expect("put");
+        drop(cf);
+        let error = store
+            .entries(id, T, T + 100, Direction::Forward, 0)
+            .expect_err("damaged");
+        assert!(error.to_string().contains("chunk line column"), "{error}");
+        // The entry column still reads (a count needs no lines), and new pushes are stored.
+        let list = store.chunks(id, T, T + 100, &[]).expect("list");
+        let counted: usize = list
+            .chunks
+            .into_iter()
+            .map(|chunk| store.read_chunk(chunk, false).expect("entries").len())
+            .sum();
+        assert_eq!(counted, 2);
+        store
+            .push(&[push(vec![entry(T + 30, "three")])])
+            .expect("push after");
+    }
+
+    #[test]
     fn chunks_of_older_layouts_are_listed_at_open_and_read_with_the_new_ones() {
         let dir = tempfile::tempdir().expect("temp dir");
         let labels = Labels::from_pairs([("app", "api")]);

@@ -526,21 +526,30 @@ mod tests {
         (entry_column, line_column)
     }
 
-    #[test]
-    fn a_damaged_packed_column_is_an_error_naming_it_and_the_store_keeps_serving() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let labels = Labels::from_pairs([("app", "api")]);
-        let store = LogStore::open(dir.path(), StoreOptions::default()).expect("open");
-        let push = |entries: Vec<Entry>| PushStream {
-            labels: labels.clone(),
+    /// Pushes `entries` to stream `{app="api"}`.
+    fn push_api(store: &LogStore, entries: Vec<Entry>) {
+        let stream = PushStream {
+            labels: Labels::from_pairs([("app", "api")]),
             entries,
             ..PushStream::default()
         };
-        store
-            .push(&[push(vec![entry(T + 10, "one"), entry(T + 20, "two")])])
-            .expect("push");
+        store.push(&[stream]).expect("push");
+    }
+
+    /// A store in `dir` holding `entries` of `{app="api"}` in a chunk, and that stream's id.
+    fn store_with_chunk(dir: &std::path::Path, entries: Vec<Entry>) -> (LogStore, u64) {
+        let store = LogStore::open(dir, StoreOptions::default()).expect("open");
+        push_api(&store, entries);
         store.flush().expect("flush");
         let id = store.streams(&[], T, T + 100).expect("streams")[0].id;
+        (store, id)
+    }
+
+    #[test]
+    fn a_damaged_packed_column_is_an_error_naming_it_and_the_store_keeps_serving() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, id) =
+            store_with_chunk(dir.path(), vec![entry(T + 10, "one"), entry(T + 20, "two")]);
         let day = keys::day_of(T);
         let key = store.lock().directory.chunks(id, day)[0].key.clone();
         assert_eq!(Layout::of(&key), Some(Layout::PackedColumns));
@@ -562,26 +571,13 @@ mod tests {
             .map(|chunk| store.read_chunk(chunk, false).expect("entries").len())
             .sum();
         assert_eq!(counted, 2);
-        store
-            .push(&[push(vec![entry(T + 30, "three")])])
-            .expect("push after");
+        push_api(&store, vec![entry(T + 30, "three")]);
     }
 
     #[test]
     fn chunks_of_older_layouts_are_listed_at_open_and_read_with_the_new_ones() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let labels = Labels::from_pairs([("app", "api")]);
-        let store = LogStore::open(dir.path(), StoreOptions::default()).expect("open");
-        let push = |entries: Vec<Entry>| PushStream {
-            labels: labels.clone(),
-            entries,
-            ..PushStream::default()
-        };
-        store
-            .push(&[push(vec![entry(T + 30, "new")])])
-            .expect("push");
-        store.flush().expect("flush");
-        let id = store.streams(&[], T, T + 100).expect("streams")[0].id;
+        let (store, id) = store_with_chunk(dir.path(), vec![entry(T + 30, "new")]);
         let day = keys::day_of(T);
         let old = [entry(T + 10, "old one"), entry(T + 20, "old two")];
         let mut key = keys::entries_key(id, T + 10, T + 20, 1);

@@ -766,7 +766,8 @@ fn drop_head(state: &mut State, key: (u64, i32)) {
 }
 
 /// Writes a head as a chunk (its two columns and WAL marker) and removes it, and adds the
-/// chunk to the line index.
+/// chunk to the line index. A head whose chunk could not be written stays (its entries are
+/// still read, and the WAL records holding them are kept), so a later cut tries again.
 fn cut(
     db: &Db,
     lines: &line_index::LineIndex,
@@ -776,23 +777,63 @@ fn cut(
     let Some(mut head) = state.heads.remove(&key) else {
         return Ok(());
     };
+    head.sort();
+    let chunk_key = match write_chunk(db, state, key, &head) {
+        Ok(chunk_key) => chunk_key,
+        Err(error) => {
+            state.heads.insert(key, head);
+            return Err(error);
+        }
+    };
     state.head_bytes -= head.bytes();
+    state.chunks_written += 1;
     let (id, day) = key;
+    state.directory.add(
+        id,
+        day,
+        directory::StoredChunk {
+            min_ts: head.min_ts,
+            max_ts: head.max_ts,
+            key: chunk_key.clone().into_boxed_slice(),
+        },
+    );
+    let entries = head.entries();
+    lines.add(
+        day,
+        id,
+        &chunk_key,
+        entries
+            .iter()
+            .filter_map(|entry| codec::entry_line(head.body(entry)).ok()),
+        entries
+            .iter()
+            .any(|entry| codec::has_metadata(head.body(entry))),
+    )?;
+    Ok(())
+}
+
+/// Writes a sorted head's chunk and WAL marker to its day's column family (created if it is
+/// the day's first); returns the chunk's key.
+fn write_chunk(
+    db: &Db,
+    state: &mut State,
+    (id, day): (u64, i32),
+    head: &Head,
+) -> Result<Vec<u8>, Error> {
     let name = keys::day_cf(day);
-    if state.days.insert(day) {
+    if !state.days.contains(&day) {
         db.create_cf(&name, &day_options(&state.day_cache))
             .map_err(rocks(format!("creating {name}")))?;
+        state.days.insert(day);
     }
     let cf = db
         .cf_handle(&name)
         .ok_or_else(|| corrupt("column family vanished", name.clone()))?;
-    head.sort();
-    let entries = head.entries();
     let columns = &mut state.cut_columns;
     columns.entries.clear();
     columns.lines.clear();
     codec::encode_columns(
-        entries
+        head.entries()
             .iter()
             .map(|entry| (entry.timestamp_ns, head.body(entry))),
         &mut columns.entries,
@@ -810,26 +851,5 @@ fn cut(
     batch.put(keys::marker_key(day, id), head.last_seq.to_be_bytes());
     db.write_opt(batch, &no_wal())
         .map_err(rocks(format!("writing a chunk to {name}")))?;
-    state.chunks_written += 1;
-    state.directory.add(
-        id,
-        day,
-        directory::StoredChunk {
-            min_ts: head.min_ts,
-            max_ts: head.max_ts,
-            key: chunk_key.clone().into_boxed_slice(),
-        },
-    );
-    lines.add(
-        day,
-        id,
-        &chunk_key,
-        entries
-            .iter()
-            .filter_map(|entry| codec::entry_line(head.body(entry)).ok()),
-        entries
-            .iter()
-            .any(|entry| codec::has_metadata(head.body(entry))),
-    )?;
-    Ok(())
+    Ok(chunk_key)
 }

@@ -546,6 +546,43 @@ mod tests {
     }
 
     #[test]
+    fn a_head_whose_chunk_cannot_be_written_stays_readable_and_is_cut_later() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LogStore::open(dir.path(), StoreOptions::default()).expect("open");
+        push_api(
+            &store,
+            vec![entry(T + 10, "kept"), entry(T + 20, "also kept")],
+        );
+        // A column family of the day's name that the store does not know: creating the
+        // day fails, as it would on a full disk.
+        let day = keys::day_of(T);
+        store
+            .db
+            .create_cf(keys::day_cf(day), &rocksdb::Options::default())
+            .expect("column family");
+        let error = store.flush().expect_err("the cut fails");
+        assert!(error.to_string().contains("creating day-"), "{error}");
+        let id = store.streams(&[], T, T + 100).expect("streams")[0].id;
+        let read = |store: &LogStore| {
+            let page = store
+                .entries(id, T, T + 100, Direction::Forward, 0)
+                .expect("entries");
+            let lines: Vec<String> = page.entries.iter().map(|e| e.line.clone()).collect();
+            (lines, page.chunks_read)
+        };
+        // Read from the head (no stored chunk read).
+        assert_eq!(read(&store), (vec!["kept".into(), "also kept".into()], 0));
+        assert_eq!(store.lock().heads.len(), 1);
+        // Once the day can be created, the next cut writes the head, once.
+        store.db.drop_cf(&keys::day_cf(day)).expect("drop");
+        store.flush().expect("flush");
+        assert!(store.lock().heads.is_empty());
+        assert_eq!(store.lock().head_bytes, 0);
+        assert_eq!(read(&store), (vec!["kept".into(), "also kept".into()], 1));
+        assert_eq!(store.lock().directory.chunks(id, day).len(), 1);
+    }
+
+    #[test]
     fn a_damaged_packed_column_is_an_error_naming_it_and_the_store_keeps_serving() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, id) =

@@ -15,9 +15,10 @@ use zstd_safe::CCtx;
 use super::codec::Corrupt;
 use crate::error::Error;
 
-/// The most a packed column may unpack to: far above any column a store cuts (a chunk's
-/// target size plus one entry), so a damaged frame header cannot make a read allocate more.
-const MAX_UNPACKED_BYTES: u64 = 256 << 20;
+/// The most a packed column may unpack to, so that a damaged frame header cannot make a
+/// read allocate more: a column holds a chunk's target size plus at most one entry, and an
+/// entry is smaller than the WAL record it came in.
+const MAX_UNPACKED_BYTES: u64 = 2 * super::wal::MAX_RECORD_BYTES as u64;
 
 /// Packs columns at one zstd level, reusing its compression context and output buffer.
 pub(crate) struct Packer {

@@ -27,7 +27,7 @@ use crate::error::Error;
 const HEADER_BYTES: usize = 16;
 
 /// Largest payload a frame may claim; anything above is damage, not data.
-const MAX_RECORD_BYTES: usize = 1 << 30;
+pub(crate) const MAX_RECORD_BYTES: usize = 1 << 30;
 
 /// What a replay found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

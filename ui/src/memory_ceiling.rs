@@ -181,7 +181,7 @@ fn resident_bytes() -> Option<u64> {
 }
 
 /// Asks glibc's allocator to give the free pages of its arenas back to the kernel.
-fn release_free_memory() {
+pub(crate) fn release_free_memory() {
     #[allow(unsafe_code, reason = "malloc_trim has no safe wrapper")]
     // SAFETY: `malloc_trim` takes a plain integer and only releases memory that no
     // allocation uses; glibc makes it safe to call from any thread.

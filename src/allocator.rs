@@ -35,12 +35,7 @@ pub fn spawn_trimmer() {
         .spawn(|| {
             loop {
                 std::thread::sleep(TRIM_INTERVAL);
-                #[allow(unsafe_code, reason = "malloc_trim has no safe wrapper")]
-                // SAFETY: malloc_trim takes a plain integer and is thread-safe (it locks each
-                // arena it trims).
-                unsafe {
-                    libc::malloc_trim(0);
-                }
+                sightline_ui::release_free_memory();
             }
         });
     if let Err(error) = spawned {

@@ -24,4 +24,5 @@ mod server;
 pub use auth::exposure_warning;
 pub use backends::{Backends, LogBackend, MetricBackend};
 pub use lifecycle::Readiness;
+pub use memory_ceiling::release_free_memory;
 pub use server::{BuildInfo, HttpServer, ServeError};

@@ -180,8 +180,9 @@ fn resident_bytes() -> Option<u64> {
     Some(pages.saturating_mul(u64::try_from(rustix::param::page_size()).ok()?))
 }
 
-/// Asks glibc's allocator to give the free pages of its arenas back to the kernel.
-pub(crate) fn release_free_memory() {
+/// Asks glibc's allocator to give the free pages of its arenas back to the kernel: the one
+/// wrapper of `malloc_trim`, used by the ceiling, `/flush` and the binary's periodic trimmer.
+pub fn release_free_memory() {
     #[allow(unsafe_code, reason = "malloc_trim has no safe wrapper")]
     // SAFETY: `malloc_trim` takes a plain integer and only releases memory that no
     // allocation uses; glibc makes it safe to call from any thread.

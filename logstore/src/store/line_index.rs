@@ -133,6 +133,23 @@ struct Day {
     pending: usize,
 }
 
+impl Day {
+    /// A searcher of what was last committed, opening the reader if the last commit
+    /// dropped it.
+    fn searcher(&mut self, day: i32) -> Result<Searcher, Error> {
+        if let Some(reader) = &self.reader {
+            return Ok(reader.searcher());
+        }
+        let reader: IndexReader = self
+            .index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(index_error(format!("reading the line index of day {day}")))?;
+        Ok(self.reader.insert(reader).searcher())
+    }
+}
+
 /// Distinct trigrams of lines: a bit per possible trigram, cleared after each chunk.
 struct GramSet {
     bits: Vec<u64>,
@@ -204,23 +221,6 @@ fn trigrams(text: &[u8], mut each: impl FnMut(u32)) {
 fn index_error(action: impl Into<String>) -> impl FnOnce(tantivy::TantivyError) -> Error {
     let action = action.into();
     move |source| Error::LineIndex { action, source }
-}
-
-impl Day {
-    /// A searcher of what was last committed, opening the reader if the last commit
-    /// dropped it.
-    fn searcher(&mut self, day: i32) -> Result<Searcher, Error> {
-        if let Some(reader) = &self.reader {
-            return Ok(reader.searcher());
-        }
-        let reader: IndexReader = self
-            .index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .map_err(index_error(format!("reading the line index of day {day}")))?;
-        Ok(self.reader.insert(reader).searcher())
-    }
 }
 
 /// The line indexes of a store, one per day, under `dir`.

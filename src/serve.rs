@@ -208,11 +208,9 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     remote_writer
         .register_metrics(&registry)
         .context("cannot register remote-write metrics")?;
-    let remote_writing = tokio::spawn(
-        remote_writer
-            .clone()
-            .run(config.subscribe(), shutdown.clone()),
-    );
+    let remote_writing = remote_writer
+        .clone()
+        .spawn(config.subscribe(), shutdown.clone());
     backends.set_dashboards(DashboardLibrary::new(data_dir.path().join("dashboards")));
     backends.set_metrics(MetricBackend {
         querier: db.querier().clone(),

@@ -236,6 +236,7 @@ fn nothing_is_lost_across_a_receiver_restart(mut receiver: Receiver, dir: &Path)
         std::thread::sleep(Duration::from_millis(250));
     }
 
+    let stopped_at = now_ms();
     receiver.stop();
     std::thread::sleep(Duration::from_secs(4));
     let metrics = http()
@@ -280,16 +281,19 @@ fn nothing_is_lost_across_a_receiver_restart(mut receiver: Receiver, dir: &Path)
         .iter()
         .filter(|(key, times)| received.get(*key) != Some(*times))
         .map(|(key, times)| {
+            let got = received.get(key).cloned().unwrap_or_default();
+            let lost: Vec<i64> = times.iter().filter(|t| !got.contains(t)).copied().collect();
+            let extra: Vec<i64> = got.iter().filter(|t| !times.contains(t)).copied().collect();
             format!(
-                "{key}: sent {} samples, received {:?}",
+                "{key}: sent {} samples, received {}; not received {lost:?}, not sent {extra:?}",
                 times.len(),
-                received.get(key).map(Vec::len)
+                got.len(),
             )
         })
         .collect();
     assert!(
         missing.is_empty(),
-        "{} of {} series differ:\n{}",
+        "{} of {} series differ (receiver stopped at {stopped_at}, started again by {cutoff}):\n{}",
         missing.len(),
         sent.len(),
         missing.join("\n")

@@ -107,21 +107,27 @@ impl RemoteWriter {
         self.metrics.register(registry)
     }
 
-    /// Follows `config` until `stop`, then stops every queue.
-    pub async fn run(
+    /// Starts the queues of `config` now — before scraping starts, so that a new queue sends
+    /// every sample scraped under the config that added it — then follows its changes until
+    /// `stop`, when every queue stops.
+    pub fn spawn(
         self: Arc<Self>,
         mut config: watch::Receiver<Arc<Config>>,
         stop: CancellationToken,
-    ) {
+    ) -> tokio::task::JoinHandle<()> {
         let current = config.borrow_and_update().clone();
         self.apply(&current);
-        self.queues
-            .follow(config, stop, |config| self.apply(config))
-            .await;
+        tokio::spawn(async move {
+            self.queues
+                .follow(config, stop, |config| self.apply(config))
+                .await;
+        })
     }
 
-    /// Starts the queues `config` adds or changes, stops those it removes or changes.
+    /// Starts the queues `config` adds or changes, stops those it removes or changes. A new
+    /// queue sends the samples from this moment on, however late its task first runs.
     fn apply(&self, config: &Config) {
+        let applied_ms = queue::now_ms();
         let wanted: BTreeMap<String, QueueSpec> = config
             .remote_write
             .iter()
@@ -159,6 +165,7 @@ impl RemoteWriter {
                 metrics: self.metrics.queue(name, spec.entry.url.as_str()),
                 status: status.clone(),
                 metadata: self.metadata.clone(),
+                send_from_ms: applied_ms,
             };
             tokio::spawn(queue::run(setup, stop));
             status

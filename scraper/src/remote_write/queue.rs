@@ -5,8 +5,9 @@
 //! Decisions, after Prometheus's queue manager:
 //! - Position: after every fully sent batch the WAL position is saved under
 //!   `<data>/remote_write/<queue>.position`; a restart resumes there, so a Sightline restart
-//!   loses nothing either. A new queue (no saved position) sends the samples from its start
-//!   on, as Prometheus starts at "now": it reads the whole WAL (series from the checkpoint
+//!   loses nothing either. A new queue (no saved position) sends the samples from when the config
+//!   that added it was applied (before the first scrape at start-up), as Prometheus starts at
+//!   "now": it reads the whole WAL (series from the checkpoint
 //!   and every segment, so that new samples of old series can be sent) and skips older
 //!   samples.
 //! - Order: a series always goes to the same shard, and a round of batches is sent completely
@@ -58,6 +59,8 @@ pub(super) struct QueueSetup {
     pub(super) metrics: QueueMetrics,
     pub(super) status: Arc<Mutex<QueueStatus>>,
     pub(super) metadata: MetadataSource,
+    /// Without a saved position, samples older than this are not sent.
+    pub(super) send_from_ms: i64,
 }
 
 /// A series as it is sent: its labels after relabelling, encoded, or `None` when dropped.
@@ -165,7 +168,11 @@ impl Queue {
             },
         )?;
         let saved = read_position(&setup.position_file);
-        let send_from_ms = if saved.is_some() { i64::MIN } else { now_ms() };
+        let send_from_ms = if saved.is_some() {
+            i64::MIN
+        } else {
+            setup.send_from_ms
+        };
         let wal_dir = setup.wal_dir.clone();
         let rules = config.write_relabel_configs.clone();
         let external = setup.external_labels.clone();
@@ -472,7 +479,8 @@ fn read_position(file: &Path) -> Option<WalPosition> {
     }
 }
 
-fn now_ms() -> i64 {
+/// The wall clock in Unix milliseconds.
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| {

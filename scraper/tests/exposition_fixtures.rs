@@ -182,3 +182,148 @@ fn node_exporter_page() {
     assert_eq!(count(MetricType::Unknown), 47);
     assert_eq!(count(MetricType::Summary), 1);
 }
+
+/// One entry as the scrape loop uses it (a sample's labels aside), or the error that ended
+/// the body.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Sample {
+        series: String,
+        name: String,
+        value: u64,
+        timestamp_ms: Option<i64>,
+        exemplar: Option<(u64, Option<i64>)>,
+    },
+    Metadata(String),
+    Error(String),
+}
+
+/// Every outcome of `body`; with `guess`, each entry is asked for with the series length
+/// `guess` gives for it, `known` saying which texts are known, and the count of lines whose
+/// label set was skipped is returned too.
+fn outcomes(
+    body: &str,
+    format: Format,
+    mut guess: Option<&mut dyn FnMut(usize) -> usize>,
+    known: &std::collections::HashSet<String>,
+) -> (Vec<Outcome>, usize) {
+    let mut p = Parser::new(body, format).validation(Validation::Prometheus);
+    let (mut out, mut skipped) = (Vec::new(), 0);
+    loop {
+        let mut skips = false;
+        let entry = match guess.as_mut() {
+            Some(guess) => p.next_entry_known(guess(out.len()), &mut |series| {
+                skips = known.contains(series);
+                skips
+            }),
+            None => p.next_entry(),
+        };
+        let Some(entry) = entry else { break };
+        out.push(match entry {
+            Ok(Entry::Sample(s)) => {
+                if skips {
+                    assert!(s.labels.is_empty(), "{}: labels were skipped", s.series);
+                    skipped += 1;
+                }
+                Outcome::Sample {
+                    series: s.series.to_owned(),
+                    name: s.name.to_owned(),
+                    value: s.value.to_bits(),
+                    timestamp_ms: s.timestamp_ms,
+                    exemplar: s.exemplar.map(|e| (e.value.to_bits(), e.timestamp_ms)),
+                }
+            }
+            Ok(other) => Outcome::Metadata(format!("{other:?}")),
+            Err(error) => Outcome::Error(error.to_string()),
+        });
+    }
+    (out, skipped)
+}
+
+/// A scrape loop skips the label set of a line whose series text it knows; that must change
+/// nothing else, whatever length it guesses. Over every fixture body, in both formats: the
+/// true next series' length, and lengths of other known series, give exactly what parsing
+/// in full gives.
+#[test]
+fn skipping_known_label_sets_changes_nothing_else() {
+    let mut bodies: Vec<(String, Vec<u8>)> = Vec::new();
+    for dir in ["openmetrics/parsers", "prometheus-textparse"] {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(PathBuf::from(FIXTURES).join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        for path in paths {
+            let file = if path.is_dir() {
+                path.join("metrics")
+            } else {
+                path
+            };
+            if file.exists() {
+                bodies.push((file.display().to_string(), read(&file)));
+            }
+        }
+    }
+    bodies.push((
+        "node_exporter.prom".into(),
+        read(&PathBuf::from(FIXTURES).join("node_exporter.prom")),
+    ));
+    bodies.push((
+        "hand-made".into(),
+        b"up 1\nup {a=\"1\"} 2\nup{a=\"x y\"} 3\n  up{a=\"x y\"}\t4 1000\r\n\
+          up{a=\"x\", b=\"\\\"} 9\"} 5\n{\"dotted.name\",a=\"1\"} 6\nup{a=\"\xc3\xa9\"} 7\n\
+          up 8 # {} 1\nup{a=\"1\"} {b=\"2\"} 9\n# EOF\n"
+            .to_vec(),
+    ));
+    let (mut runs, mut skipped_total) = (0, 0);
+    for (name, body) in &bodies {
+        let Ok(body) = std::str::from_utf8(body) else {
+            continue;
+        };
+        for format in [Format::PrometheusText, Format::OpenMetrics] {
+            let (full, _) = outcomes(body, format, None, &Default::default());
+            let known: std::collections::HashSet<String> = full
+                .iter()
+                .filter_map(|o| match o {
+                    Outcome::Sample { series, .. } => Some(series.clone()),
+                    _ => None,
+                })
+                .collect();
+            // The true length of the series at each outcome's index (0 where none).
+            let true_lens: Vec<usize> = full
+                .iter()
+                .map(|o| match o {
+                    Outcome::Sample { series, .. } => series.len(),
+                    _ => 0,
+                })
+                .collect();
+            let (guided, skipped) = outcomes(
+                body,
+                format,
+                Some(&mut |i| true_lens.get(i).copied().unwrap_or(0)),
+                &known,
+            );
+            assert_eq!(guided, full, "{name} ({format:?}), true lengths");
+            skipped_total += skipped;
+            let mut lens: Vec<usize> = known.iter().map(String::len).collect();
+            lens.sort_unstable();
+            lens.dedup();
+            lens.push(1);
+            for shift in 0..lens.len().min(8) {
+                let (guided, _) = outcomes(
+                    body,
+                    format,
+                    Some(&mut |i| lens[(i + shift) % lens.len()]),
+                    &known,
+                );
+                assert_eq!(guided, full, "{name} ({format:?}), other lengths");
+            }
+            runs += 1;
+        }
+    }
+    println!("{runs} bodies × formats agree; {skipped_total} label sets skipped");
+    assert!(
+        runs > 300 && skipped_total > 2_000,
+        "{runs} {skipped_total}"
+    );
+}

@@ -32,6 +32,8 @@ struct Stored {
     samples: Vec<(SeriesRef, i64, f64)>,
     appends_by_labels: usize,
     appends_by_ref: usize,
+    /// References are refused, as the head refuses those of series it dropped.
+    refs_forgotten: bool,
 }
 
 struct Batch<'a> {
@@ -64,7 +66,11 @@ impl Appender for Batch<'_> {
     }
 
     fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> sightline_tsdb::Result<()> {
-        self.storage.inner.lock().unwrap().appends_by_ref += 1;
+        let mut inner = self.storage.inner.lock().unwrap();
+        if inner.refs_forgotten {
+            return Err(sightline_tsdb::Error::UnknownSeriesRef { series_ref: series });
+        }
+        inner.appends_by_ref += 1;
         self.samples.push((series, t, v));
         Ok(())
     }
@@ -199,6 +205,49 @@ async fn scrape_stores_samples_with_target_labels_and_report_series() {
     assert_eq!(report.series_added, 0);
     assert_eq!(storage.inner.lock().unwrap().appends_by_labels, by_labels);
     assert_eq!(storage.values("b").len(), 2);
+}
+
+/// The loop skips the label sets of the series it knows; when the store has dropped one's
+/// reference, the series is appended by its full labels again, in either format.
+#[tokio::test]
+async fn a_known_series_whose_reference_the_store_dropped_keeps_its_labels() {
+    for (content_type, eof) in [
+        ("text/plain; version=0.0.4", ""),
+        ("application/openmetrics-text; version=1.0.0", "# EOF\n"),
+    ] {
+        let body = format!(
+            "# TYPE a counter\na_total{{x=\"1\",y=\"a b\"}} 5\na_total{{x=\"2\"}} 7\nb 1.5\n{eof}"
+        );
+        let (address, _) = serve(Response {
+            content_type,
+            ..text(&body)
+        })
+        .await;
+        let storage = MemoryStorage::default();
+        let mut lp = scrape_loop(job(&format!(
+            "{{job_name: app, static_configs: [{{targets: ['{address}']}}]}}"
+        )));
+        lp.scrape(&storage, at(0)).await.unwrap();
+        lp.scrape(&storage, at(15)).await.unwrap();
+        let series_before = storage.inner.lock().unwrap().series.clone();
+        storage.inner.lock().unwrap().refs_forgotten = true;
+        lp.scrape(&storage, at(30)).await.unwrap();
+        let inner = storage.inner.lock().unwrap();
+        assert_eq!(
+            inner.series, series_before,
+            "{content_type}: no new label sets"
+        );
+        drop(inner);
+        let a = storage.values("a_total");
+        assert_eq!(a.len(), 6, "{content_type}");
+        let first = &a[4].0;
+        assert_eq!(
+            (first.get("x"), first.get("y"), first.get("job")),
+            (Some("1"), Some("a b"), Some("app")),
+            "{content_type}"
+        );
+        assert_eq!(storage.values("b").len(), 3);
+    }
 }
 
 #[tokio::test]

@@ -225,6 +225,10 @@ enum Meta {
 
 type Res<T> = Result<T, (usize, ErrorKind)>;
 
+/// A caller's guess at the next sample line's series: its length, and whether the caller
+/// knows a text (see [`Parser::next_entry_known`]).
+type Guess<'g> = (usize, &'g mut dyn FnMut(&str) -> bool);
+
 const NAME_START: u8 = 1;
 const NAME_CHAR: u8 = 2;
 const LABEL_START: u8 = 4;
@@ -441,7 +445,27 @@ impl<'a> Parser<'a> {
     /// The next entry, `None` at the end of the body, or the first error (after which
     /// the parser yields `None`).
     pub fn next_entry(&mut self) -> Option<Result<Entry<'_>, ParseError>> {
-        match self.advance() {
+        self.entry_after(None)
+    }
+
+    /// The next entry, as [`next_entry`](Self::next_entry) gives it, for a caller that
+    /// expects the next sample line to begin with a series text `series_len` bytes long that
+    /// it has parsed before (a series cache following the previous scrape's order). When the
+    /// line's first `series_len` bytes are a whole series — a metric name first, the
+    /// separator after — and `known` says it knows that text, its label set is not parsed
+    /// again, being most of a line's parsing cost: only the value and timestamp are, and the
+    /// sample's `labels` are empty. Any other line is parsed in full. Not with
+    /// [`Validation::Strict`] OpenMetrics, whose cross-line rules read the labels.
+    pub fn next_entry_known(
+        &mut self,
+        series_len: usize,
+        known: &mut dyn FnMut(&str) -> bool,
+    ) -> Option<Result<Entry<'_>, ParseError>> {
+        self.entry_after(Some((series_len, known)))
+    }
+
+    fn entry_after(&mut self, guess: Option<Guess<'_>>) -> Option<Result<Entry<'_>, ParseError>> {
+        match self.advance(guess) {
             Ok(Some(raw)) => Some(Ok(self.view(raw))),
             Ok(None) => None,
             Err(e) => {
@@ -514,7 +538,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn advance(&mut self) -> Result<Option<Raw>, ParseError> {
+    fn advance(&mut self, mut guess: Option<Guess<'_>>) -> Result<Option<Raw>, ParseError> {
         let bytes = self.input.as_bytes();
         loop {
             if self.done {
@@ -539,6 +563,20 @@ impl<'a> Parser<'a> {
             self.line_no += 1;
             self.line_start = start;
             self.buf.clear();
+            if guess.is_some()
+                && let Some((from, to)) = self.plain_sample_line(start, end)
+                && let Some((series_len, known)) = guess.take()
+                && let Some(name_end) = self.whole_series(from, to, series_len)
+                && known(self.input.get(from..from + series_len).unwrap_or_default())
+            {
+                self.labels.clear();
+                let name = Span::input(from, name_end);
+                let series_end = from + series_len;
+                return self
+                    .sample_tail(from, name, series_end, to)
+                    .map(Some)
+                    .map_err(|(pos, kind)| self.error_at(pos, kind));
+            }
             let parsed = match self.format {
                 Format::PrometheusText => self.text_line(start, end),
                 Format::OpenMetrics => self.om_line(start, end),
@@ -558,6 +596,43 @@ impl<'a> Parser<'a> {
                 Err((pos, kind)) => return Err(self.error_at(pos, kind)),
             }
         }
+    }
+
+    /// Where the sample on the line `start..end` begins and the line ends (without a
+    /// trailing `\r`), when the line is a sample whose series starts with a plain metric
+    /// name and a guessed series may stand for its label set.
+    fn plain_sample_line(&self, start: usize, end: usize) -> Option<(usize, usize)> {
+        let bytes = self.input.as_bytes();
+        let (from, to) = match self.format {
+            Format::PrometheusText => {
+                let to = if end > start && bytes.get(end - 1) == Some(&b'\r') {
+                    end - 1
+                } else {
+                    end
+                };
+                (self.skip_ws(start, to), to)
+            }
+            Format::OpenMetrics if self.om.validation == Validation::Prometheus => (start, end),
+            Format::OpenMetrics => return None,
+        };
+        (from < to && bytes.get(from).is_some_and(|&b| is_name_start(b))).then_some((from, to))
+    }
+
+    /// The end of the metric name when `from..from + len` of the line ending at `to` is a
+    /// whole series: the value's separator follows it, and no label set after a space.
+    fn whole_series(&self, from: usize, to: usize, len: usize) -> Option<usize> {
+        let bytes = self.input.as_bytes();
+        let series_end = from.checked_add(len).filter(|&e| e < to)?;
+        if !self.input.is_char_boundary(series_end) {
+            return None;
+        }
+        let separator = match self.format {
+            Format::PrometheusText => matches!(bytes.get(series_end), Some(b' ' | b'\t')),
+            Format::OpenMetrics => bytes.get(series_end) == Some(&b' '),
+        };
+        let value_start = self.skip_ws(series_end, to);
+        (separator && bytes.get(value_start) != Some(&b'{'))
+            .then(|| run_end(bytes, from + 1, series_end, NAME_CHAR))
     }
 
     // ---- text format 0.0.4 ----
@@ -962,20 +1037,22 @@ impl<'a> Parser<'a> {
     fn sample_line(&mut self, start: usize, end: usize) -> Res<Line> {
         let bytes = self.input.as_bytes();
         let text = self.format == Format::PrometheusText;
-        let (mut name, mut p) = if bytes.get(start) == Some(&b'{') {
+        let (mut name, mut series_end) = if bytes.get(start) == Some(&b'{') {
             (None, start)
         } else {
             let (n, p) = self.metric_name(start, end)?;
             (Some(n), p)
         };
-        let mut series_end = p;
-        let q = if text { self.skip_ws(p, end) } else { p };
+        let q = if text {
+            self.skip_ws(series_end, end)
+        } else {
+            series_end
+        };
         if bytes.get(q) == Some(&b'{') && q < end {
             let (r, inner) = self.label_set(q + 1, end, false, name.is_none())?;
             if let Some(inner) = inner {
                 name = Some(inner);
             }
-            p = r;
             series_end = r;
         } else {
             self.labels.clear();
@@ -983,6 +1060,16 @@ impl<'a> Parser<'a> {
         let Some(name) = name else {
             return Err((start, ErrorKind::Expected("metric name")));
         };
+        self.sample_tail(start, name, series_end, end)
+            .map(Line::Entry)
+    }
+
+    /// What follows the series `start..series_end` of a sample line: the value, the timestamp
+    /// and (OpenMetrics) an exemplar.
+    fn sample_tail(&mut self, start: usize, name: Span, series_end: usize, end: usize) -> Res<Raw> {
+        let bytes = self.input.as_bytes();
+        let text = self.format == Format::PrometheusText;
+        let mut p = series_end;
         self.exemplar_labels.clear();
 
         // Value.
@@ -1080,13 +1167,13 @@ impl<'a> Parser<'a> {
             self.om.on_sample(&sample).map_err(|k| (start, k))?;
         }
 
-        Ok(Line::Entry(Raw::Sample {
+        Ok(Raw::Sample {
             series: Span::input(start, series_end),
             name,
             value,
             timestamp_ms,
             exemplar,
-        }))
+        })
     }
 
     /// End of a value/timestamp field: the next separator or the line end.

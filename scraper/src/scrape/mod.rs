@@ -281,9 +281,24 @@ impl ScrapeLoop {
         // expose what strict validation rejects (negative summary quantiles, for one).
         let mut parser = Parser::new(body, format).validation(Validation::Prometheus);
         let sample_limit = self.job.sample_limit;
-        self.cache.begin_scrape();
+        self.cache.begin_scrape(format);
         self.metadata.begin_scrape();
-        while let Some(entry) = parser.next_entry() {
+        loop {
+            // The key of a line whose label set the parser skipped, the cache knowing its text.
+            let mut known_key = None;
+            let entry = match self.cache.expected_len() {
+                Some(len) => {
+                    let cache = &self.cache;
+                    parser.next_entry_known(len, &mut |series| {
+                        let key = cache.key(series);
+                        let expected = cache.is_expected(&key);
+                        known_key = expected.then_some(key);
+                        expected
+                    })
+                }
+                None => parser.next_entry(),
+            };
+            let Some(entry) = entry else { break };
             let sample = match entry.map_err(|error| ScrapeError::Parse(error.to_string()))? {
                 Entry::Sample(sample) => sample,
                 Entry::Type {
@@ -309,7 +324,11 @@ impl ScrapeLoop {
             } else {
                 timestamp
             };
-            let series = match self.cache.lookup(sample.series, explicit) {
+            let cached = match known_key {
+                Some(key) => self.cache.lookup_key(key, explicit),
+                None => self.cache.lookup(sample.series, explicit),
+            };
+            let series = match cached {
                 Some(Cached::Dropped) => continue,
                 Some(Cached::Stored(series)) => Some(series),
                 None => None,
@@ -323,7 +342,13 @@ impl ScrapeLoop {
             {
                 continue;
             }
-            let labels = self.series_labels(sample.name, sample.labels);
+            let labels = if known_key.is_some() {
+                // A known series whose reference the store no longer has: its labels were
+                // not parsed.
+                self.reparsed_series_labels(sample.series, format)?
+            } else {
+                self.series_labels(sample.name, sample.labels)
+            };
             let Some(labels) = relabel(&labels, &self.job.metric_relabel_configs) else {
                 report.samples_post_relabeling -= 1;
                 self.cache.insert(sample.series, Cached::Dropped, explicit);
@@ -342,6 +367,20 @@ impl ScrapeLoop {
         }
         self.metadata.end_scrape();
         Ok(report)
+    }
+
+    /// The labels of a series text the parser skipped (see [`SeriesCache::expected_len`]),
+    /// parsed on their own.
+    fn reparsed_series_labels(&self, series: &str, format: Format) -> Result<Labels, ScrapeError> {
+        let line = format!("{series} 0\n");
+        let mut parser = Parser::new(&line, format).validation(Validation::Prometheus);
+        match parser.next_entry() {
+            Some(Ok(Entry::Sample(sample))) => Ok(self.series_labels(sample.name, sample.labels)),
+            Some(Err(error)) => Err(ScrapeError::Parse(error.to_string())),
+            _ => Err(ScrapeError::Parse(format!(
+                "cannot parse the series {series} again"
+            ))),
+        }
     }
 
     /// The exposed labels with the target's attached, as `honor_labels` says.

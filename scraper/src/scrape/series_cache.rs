@@ -16,13 +16,21 @@
 //! - The table holds positions only (4 bytes a slot) and hashes by the key's first half, which
 //!   is already a seeded hash: a `HashMap` from key to position held 24-byte slots, about 40
 //!   bytes a series with the table's spare room, for the lookups that miss the guess. An
-//!   entry is 32 bytes: key, reference (or [`DROPPED`]), scrape number and flag (was 40).
+//!   entry is 32 bytes: key, reference (or [`DROPPED`]), scrape number, flag and the text's
+//!   length (was 40).
+//! - The expected entry's text length lets the parser skip the label set of a line that
+//!   begins with that entry's text ([`SeriesCache::expected_len`], used with
+//!   `Parser::next_entry_known`): the text was parsed and validated when the entry was made.
+//!   Only while the target answers in the format of the scrape before: a text valid in one
+//!   format need not be in the other. Texts longer than 64 KiB keep no length.
 
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
 use sightline_tsdb::storage::SeriesRef;
+
+use crate::exposition::Format;
 
 /// What a raw series line maps to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +42,7 @@ pub(super) enum Cached {
 }
 
 /// A line's key: the two seeded hashes of its text.
-type Key = [u64; 2];
+pub(super) type Key = [u64; 2];
 
 /// [`Entry::series`] of a line dropped by relabeling: no storage reference is `u64::MAX`
 /// (the head hands out 32-bit ids).
@@ -49,7 +57,12 @@ struct Entry {
     seen_in: u32,
     /// Exposed with its own timestamps: never marked stale.
     explicit_timestamps: bool,
+    /// The length of the series text, or 0 when it does not fit.
+    text_len: u16,
 }
+
+// The length fits in the padding: an entry stays 32 bytes.
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
 
 impl Entry {
     fn cached(&self) -> Cached {
@@ -102,19 +115,40 @@ pub(super) struct SeriesCache {
     /// The positions this scrape visited, in order, once it strayed from `entries`' order
     /// (before that, they are `0..cursor`); `None` while it follows that order.
     strayed: Option<Vec<u32>>,
+    /// The format of the scrape before this one (or this one, once begun).
+    format: Option<Format>,
+    /// Whether this scrape's format is the one the entries' texts were parsed in.
+    same_format: bool,
 }
 
 impl SeriesCache {
-    /// Starts a new scrape: series seen from now on count as present.
-    pub(super) fn begin_scrape(&mut self) {
+    /// Starts a new scrape of a body in `format`: series seen from now on count as present.
+    pub(super) fn begin_scrape(&mut self, format: Format) {
+        self.same_format = self.format == Some(format);
+        self.format = Some(format);
         self.scrape = self.scrape.wrapping_add(1);
         self.cursor = 0;
         self.len_at_begin = self.entries.len();
         self.strayed = None;
     }
 
-    fn key(&self, series: &str) -> Key {
+    /// The key of a series text.
+    pub(super) fn key(&self, series: &str) -> Key {
         [self.keys.0.hash_one(series), self.keys.1.hash_one(series)]
+    }
+
+    /// The text length of the series expected next (the one after the last found), when a
+    /// line beginning with it may skip its label set.
+    pub(super) fn expected_len(&self) -> Option<usize> {
+        let entry = self.entries.get(self.cursor).filter(|_| self.same_format)?;
+        (entry.text_len > 0).then_some(usize::from(entry.text_len))
+    }
+
+    /// Whether `key` is the series expected next.
+    pub(super) fn is_expected(&self, key: &Key) -> bool {
+        self.entries
+            .get(self.cursor)
+            .is_some_and(|entry| entry.key == *key)
     }
 
     /// Records that this scrape saw the entry at `position`.
@@ -145,7 +179,11 @@ impl SeriesCache {
     /// What the series of this line maps to, if it is known; a known series counts as seen
     /// in this scrape.
     pub(super) fn lookup(&mut self, series: &str, explicit_timestamps: bool) -> Option<Cached> {
-        let key = self.key(series);
+        self.lookup_key(self.key(series), explicit_timestamps)
+    }
+
+    /// [`lookup`](Self::lookup) by a key already computed.
+    pub(super) fn lookup_key(&mut self, key: Key, explicit_timestamps: bool) -> Option<Cached> {
         let position = self.position(&key)?;
         self.visit(position);
         let entry = self.entries.get_mut(position)?;
@@ -169,6 +207,7 @@ impl SeriesCache {
             series: cached.packed(),
             seen_in: self.scrape,
             explicit_timestamps,
+            text_len: u16::try_from(series.len()).unwrap_or(0),
         };
         if let Some(position) = self.position(&key) {
             if let Some(existing) = self.entries.get_mut(position) {
@@ -268,7 +307,7 @@ mod tests {
     /// Runs one scrape of `lines` (each stored under the ref of its number) and returns the
     /// refs marked stale and how many lines were new.
     fn scrape(cache: &mut SeriesCache, lines: &[u32], refs: &[SeriesRef]) -> (Vec<u64>, usize) {
-        cache.begin_scrape();
+        cache.begin_scrape(Format::PrometheusText);
         let mut added = 0;
         for &line in lines {
             let text = format!("m{{n=\"{line}\"}}");
@@ -323,7 +362,7 @@ mod tests {
         let refs = refs();
         let mut cache = SeriesCache::default();
         scrape(&mut cache, &[0, 1], &refs);
-        cache.begin_scrape();
+        cache.begin_scrape(Format::PrometheusText);
         assert!(cache.lookup("m{n=\"0\"}", false).is_some());
         assert!(cache.insert("m{n=\"5\"}", Cached::Stored(refs[5]), false));
         cache.mark_all_unseen();

@@ -27,32 +27,42 @@ impl BitWriter {
         self.write_bits(u64::from(bit), 1);
     }
 
-    /// Appends the low `n` bits of `value` (`n` ≤ 64), most significant first.
+    /// Appends the low `n` bits of `value` (`n` ≤ 64), most significant first: the free bits
+    /// of the last byte first, then whole bytes at once (XOR encoding writes every sample
+    /// here, several fields each).
     pub(crate) fn write_bits(&mut self, value: u64, mut n: u32) {
         debug_assert!(n <= 64, "write_bits width {n}");
-        while n > 0 {
-            if self.free == 0 {
-                self.grow_for_one_byte();
-                self.bytes.push(0);
-                self.free = 8;
-            }
+        if n == 0 {
+            return;
+        }
+        if self.free > 0 {
             let take = n.min(self.free);
             let part = (value >> (n - take)) & ((1 << take) - 1);
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= (part as u8) << (self.free - take);
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= (part as u8) << (self.free - take);
+            }
             self.free -= take;
             n -= take;
+            if n == 0 {
+                return;
+            }
         }
+        // Byte-aligned now: the low `n` bits, moved to the top, are the next bytes.
+        let aligned = (value << (64 - n)).to_be_bytes();
+        let count = n.div_ceil(8) as usize;
+        self.grow_for(count);
+        self.bytes.extend_from_slice(&aligned[..count]);
+        self.free = count as u32 * 8 - n;
     }
 
-    /// Makes room for one more byte, growing a full buffer by a quarter (at least 16 bytes)
-    /// instead of doubling it: the head holds one open chunk per series, and a doubled buffer
-    /// leaves up to half of it unused until the chunk is sealed — about 250 bytes a series at
-    /// the end of a 120-sample chunk.
-    fn grow_for_one_byte(&mut self) {
+    /// Makes room for `count` more bytes, growing a full buffer by a quarter (at least 16
+    /// bytes) instead of doubling it: the head holds one open chunk per series, and a doubled
+    /// buffer leaves up to half of it unused until the chunk is sealed — about 250 bytes a
+    /// series at the end of a 120-sample chunk.
+    fn grow_for(&mut self, count: usize) {
         let capacity = self.bytes.capacity();
-        if self.bytes.len() == capacity {
-            self.bytes.reserve_exact((capacity / 4).max(16));
+        if self.bytes.len() + count > capacity {
+            self.bytes.reserve_exact((capacity / 4).max(16).max(count));
         }
     }
 

@@ -21,7 +21,9 @@
 //! yields [`Entry`] values that borrow from the body or from small buffers owned by the
 //! parser (used only for values that contained escapes), so that steady-state parsing does
 //! not allocate per sample. Each [`Sample`] also carries its raw series text (`name{labels}`
-//! exactly as written) for a series-ref cache keyed by that text.
+//! exactly as written) for a series-ref cache keyed by that text; such a cache can tell
+//! [`Parser::next_entry_known`] which text it expects next, so that a line beginning with a
+//! text it knows is not tokenized again (the label set is most of a line's cost).
 //!
 //! [`negotiate`] picks the [`Format`] from a response `Content-Type` the way Prometheus 3 does.
 //!

@@ -343,16 +343,27 @@ fn random_letters(len: usize, seed: u64) -> String {
         .collect()
 }
 
+/// The entries of `dir` with their metadata, leaving out those deleted between the listing
+/// and the look (RocksDB's background compactions delete table files at any moment).
+fn entries(dir: &std::path::Path) -> Vec<(std::path::PathBuf, std::fs::Metadata)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|item| {
+            let item = item.ok()?;
+            let meta = item.metadata().ok()?;
+            Some((item.path(), meta))
+        })
+        .collect()
+}
+
 /// Bytes the files under `dir` occupy on disk (allocated blocks), recursively.
 fn disk_blocks(dir: &std::path::Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|item| {
-            let item = item.unwrap();
-            let meta = item.metadata().unwrap();
+    entries(dir)
+        .into_iter()
+        .map(|(path, meta)| {
             if meta.is_dir() {
-                disk_blocks(&item.path())
+                disk_blocks(&path)
             } else {
                 meta.blocks() * 512
             }
@@ -362,11 +373,10 @@ fn disk_blocks(dir: &std::path::Path) -> u64 {
 
 /// Bytes of RocksDB's table files in `dir`: what dropping days must free.
 fn sst_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|item| item.unwrap())
-        .filter(|item| item.path().extension().is_some_and(|ext| ext == "sst"))
-        .map(|item| item.metadata().unwrap().len())
+    entries(dir)
+        .into_iter()
+        .filter(|(path, _)| path.extension().is_some_and(|ext| ext == "sst"))
+        .map(|(_, meta)| meta.len())
         .sum()
 }
 

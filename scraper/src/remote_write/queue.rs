@@ -5,9 +5,9 @@
 //! Decisions, after Prometheus's queue manager:
 //! - Position: after every fully sent batch the WAL position is saved under
 //!   `<data>/remote_write/<queue>.position`; a restart resumes there, so a Sightline restart
-//!   loses nothing either. A new queue (no saved position) sends the samples from when the config
-//!   that added it was applied (before the first scrape at start-up), as Prometheus starts at
-//!   "now": it reads the whole WAL (series from the checkpoint
+//!   loses nothing either. A new queue (no saved position) sends the samples from when the
+//!   config that added it was applied (before the first scrape at start-up), as Prometheus
+//!   starts at "now": it reads the whole WAL (series from the checkpoint
 //!   and every segment, so that new samples of old series can be sent) and skips older
 //!   samples.
 //! - Order: a series always goes to the same shard, and a round of batches is sent completely

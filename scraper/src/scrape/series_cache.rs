@@ -165,15 +165,14 @@ impl SeriesCache {
 
     /// The position of `key`: the expected one when it matches, else the table's answer.
     fn position(&self, key: &Key) -> Option<usize> {
-        match self.entries.get(self.cursor) {
-            Some(entry) if entry.key == *key => Some(self.cursor),
-            _ => self
-                .positions
-                .find(table_hash(key), |&p| {
-                    self.entries.get(p as usize).is_some_and(|e| e.key == *key)
-                })
-                .map(|&p| p as usize),
+        if self.is_expected(key) {
+            return Some(self.cursor);
         }
+        self.positions
+            .find(table_hash(key), |&p| {
+                self.entries.get(p as usize).is_some_and(|e| e.key == *key)
+            })
+            .map(|&p| p as usize)
     }
 
     /// What the series of this line maps to, if it is known; a known series counts as seen

@@ -134,32 +134,36 @@ pub(crate) struct ColumnEntry {
 ///
 /// * the entry column: a count, then per entry the timestamp's zig-zag delta from the
 ///   previous one, the line's length and the structured metadata;
-/// * the line column: the lines back to back.
+/// * the line column: the lines back to back, given to `line` with their timestamps (to
+///   be written as they are, or [split](super::line_template)).
 pub(crate) fn encode_columns<'a>(
     sorted: impl ExactSizeIterator<Item = (i64, &'a [u8])>,
     entries: &mut Vec<u8>,
-    lines: &mut Vec<u8>,
+    mut line: impl FnMut(i64, &'a [u8]),
 ) -> Result<(), Corrupt> {
     encode_varint(sorted.len() as u64, entries);
     let mut previous = 0i64;
     for (timestamp_ns, mut body) in sorted {
-        let line = get_bytes(&mut body, "entry line")?;
+        let text = get_bytes(&mut body, "entry line")?;
         encode_varint(zigzag(timestamp_ns.wrapping_sub(previous)), entries);
         previous = timestamp_ns;
-        encode_varint(line.len() as u64, entries);
+        encode_varint(text.len() as u64, entries);
         entries.extend_from_slice(body);
-        lines.extend_from_slice(line);
+        line(timestamp_ns, text);
     }
     Ok(())
 }
 
 /// Decodes an entry column (see [`encode_columns`]), keeping the entries within
-/// `[start_ns, end_ns)`; returns the length the line column must have.
+/// `[start_ns, end_ns)` and, given `every_timestamp`, adding every entry's timestamp to it
+/// (a [split](super::line_template) line column needs them); returns the length the line
+/// column must have.
 pub(crate) fn decode_entry_column(
     mut buf: &[u8],
     start_ns: i64,
     end_ns: i64,
     out: &mut Vec<ColumnEntry>,
+    mut every_timestamp: Option<&mut Vec<i64>>,
 ) -> Result<usize, Corrupt> {
     let count = get_varint(&mut buf, "chunk entry count")?;
     // At least one byte per entry follows: a damaged count cannot reserve more than that.
@@ -173,6 +177,9 @@ pub(crate) fn decode_entry_column(
             .map_err(|_| corrupt("chunk line length"))?;
         let line = line_at..line_at.saturating_add(line_len);
         line_at = line.end;
+        if let Some(every) = every_timestamp.as_deref_mut() {
+            every.push(timestamp_ns);
+        }
         if timestamp_ns >= start_ns && timestamp_ns < end_ns {
             out.push(ColumnEntry {
                 timestamp_ns,
@@ -358,20 +365,25 @@ mod tests {
         encode_columns(
             bodies.iter().map(|(t, b)| (*t, b.as_slice())),
             &mut column,
-            &mut lines,
+            |_, line| lines.extend_from_slice(line),
         )
         .unwrap();
         assert_eq!(lines, b"abbcdddd");
         let mut all = Vec::new();
         assert_eq!(
-            decode_entry_column(&column, i64::MIN, i64::MAX, &mut all),
+            decode_entry_column(&column, i64::MIN, i64::MAX, &mut all, None),
             Ok(lines.len())
         );
         assert_eq!(entries_of(&all, &lines), entries);
-        let mut some = Vec::new();
-        assert_eq!(decode_entry_column(&column, 20, 35, &mut some), Ok(8));
+        let (mut some, mut every) = (Vec::new(), Vec::new());
+        assert_eq!(
+            decode_entry_column(&column, 20, 35, &mut some, Some(&mut every)),
+            Ok(8)
+        );
         assert_eq!(entries_of(&some, &lines), entries[1..3]);
-        assert!(decode_entry_column(&column[..column.len() - 2], 0, 100, &mut some).is_err());
+        assert_eq!(every, [10, 20, 20, 35]);
+        let damaged = &column[..column.len() - 2];
+        assert!(decode_entry_column(damaged, 0, 100, &mut some, None).is_err());
     }
 
     #[test]

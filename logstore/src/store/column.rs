@@ -18,7 +18,7 @@ use crate::error::Error;
 /// The most a packed column may unpack to, so that a damaged frame header cannot make a
 /// read allocate more: a column holds a chunk's target size plus at most one entry, and an
 /// entry is smaller than the WAL record it came in.
-const MAX_UNPACKED_BYTES: u64 = 2 * super::wal::MAX_RECORD_BYTES as u64;
+pub(crate) const MAX_UNPACKED_BYTES: u64 = 2 * super::wal::MAX_RECORD_BYTES as u64;
 
 /// Packs columns at one zstd level, reusing its compression context and output buffer.
 pub(crate) struct Packer {

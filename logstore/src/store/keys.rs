@@ -10,13 +10,16 @@
 //! Each UTC day is one column family, `day-NNNNNN` (days since the Unix epoch), so retention
 //! drops a day whole:
 //!
-//! * `E` id min_ts max_ts last_seq → a chunk's entry column (timestamps, line lengths,
+//! * `F` id min_ts max_ts last_seq → a chunk's entry column (timestamps, line lengths,
 //!   metadata), [packed](super::column) by the store: a stream's chunks sorted by first
 //!   timestamp, with their time range in the key: the [chunk directory](super::directory)
 //!   is loaded from these keys.
-//! * `T` id min_ts max_ts last_seq → the chunk's line column (the lines back to back), packed.
+//! * `N` id min_ts max_ts last_seq → the chunk's line column, split into a template and
+//!   numbers ([`line_template`](super::line_template)) and packed.
+//! * `E`, `T` → the same two columns, the lines packed back to back (stores written before
+//!   the lines were split; read until retention drops them).
 //! * `e`, `t` → the same two columns as RocksDB compressed them (stores written before the
-//!   store packed its columns; read until retention drops them).
+//!   store packed its columns).
 //! * `c` id min_ts max_ts last_seq → a chunk in the first, one-value layout (stores written
 //!   before the two columns; read until retention drops them).
 //! * `s` id and `p` name 0x00 value 0x00 id → (empty): the streams and postings of the day,
@@ -109,14 +112,18 @@ pub(crate) enum Layout {
     Columns,
     /// `E` and `T`: the two columns packed by the store.
     PackedColumns,
+    /// `F` and `N`: the two columns packed by the store, the lines split into a template
+    /// and numbers.
+    SplitLines,
 }
 
 impl Layout {
     /// Every layout, with the prefix byte of its chunk (or entry-column) keys.
-    pub(crate) const ALL: [(u8, Layout); 3] = [
+    pub(crate) const ALL: [(u8, Layout); 4] = [
         (b'c', Layout::OneValue),
         (b'e', Layout::Columns),
         (b'E', Layout::PackedColumns),
+        (b'F', Layout::SplitLines),
     ];
 
     /// The layout of a chunk's key (its entry-column key, or its one value's).
@@ -129,9 +136,9 @@ impl Layout {
     }
 }
 
-/// `E` id min max seq: a chunk's packed entry column (the layout chunks are written in).
+/// `F` id min max seq: a chunk's packed entry column (the layout chunks are written in).
 pub(crate) fn entries_key(id: u64, min_ts: i64, max_ts: i64, last_seq: u64) -> Vec<u8> {
-    let mut key = vec![b'E'];
+    let mut key = vec![b'F'];
     key.extend_from_slice(&id.to_be_bytes());
     key.extend_from_slice(&sortable(min_ts));
     key.extend_from_slice(&sortable(max_ts));
@@ -139,12 +146,17 @@ pub(crate) fn entries_key(id: u64, min_ts: i64, max_ts: i64, last_seq: u64) -> V
     key
 }
 
-/// The line-column key of the chunk whose entry-column key is `entries_key` (of either
+/// The line-column key of the chunk whose entry-column key is `entries_key` (of any
 /// column layout).
 pub(crate) fn lines_key(entries_key: &[u8]) -> Vec<u8> {
     let mut key = entries_key.to_vec();
     if let Some(kind) = key.first_mut() {
-        *kind = if *kind == b'e' { b't' } else { b'T' };
+        *kind = match *kind {
+            b'e' => b't',
+            b'E' => b'T',
+            b'F' => b'N',
+            other => other,
+        };
     }
     key
 }
@@ -175,12 +187,17 @@ mod tests {
         let key = entries_key(5, -10, 20, 3);
         assert_eq!(parse_chunk_key(&key), Some((5, -10, 20)));
         assert_eq!(parse_chunk_key(&lines_key(&key)), Some((5, -10, 20)));
-        assert_eq!(Layout::of(&key), Some(Layout::PackedColumns));
-        assert_eq!(lines_key(&key)[0], b'T');
-        let mut old = key.clone();
-        old[0] = b'e';
-        assert_eq!(lines_key(&old)[0], b't');
-        assert_eq!(Layout::of(&old), Some(Layout::Columns));
+        assert_eq!(Layout::of(&key), Some(Layout::SplitLines));
+        assert_eq!(lines_key(&key)[0], b'N');
+        for (prefix, lines_prefix, layout) in [
+            (b'E', b'T', Layout::PackedColumns),
+            (b'e', b't', Layout::Columns),
+        ] {
+            let mut old = key.clone();
+            old[0] = prefix;
+            assert_eq!(lines_key(&old)[0], lines_prefix);
+            assert_eq!(Layout::of(&old), Some(layout));
+        }
         assert_eq!(Layout::of(b"p"), None);
         assert!(entries_key(5, -10, 0, 0) < entries_key(5, 3, 0, 0));
         assert_eq!(parse_stream_key(&stream_key(42)), Some(42));

@@ -37,6 +37,7 @@ mod follow;
 mod head;
 mod keys;
 mod line_index;
+mod line_template;
 mod read;
 mod wal;
 
@@ -148,10 +149,11 @@ struct State {
     dropped_before: i32,
 }
 
-/// A cut's buffers: a chunk's two columns and their packer.
+/// A cut's buffers: a chunk's entry column, its lines split and packed, and the packer.
 struct CutColumns {
     entries: Vec<u8>,
-    lines: Vec<u8>,
+    lines: line_template::LineSplitter,
+    packed_lines: Vec<u8>,
     packer: column::Packer,
 }
 
@@ -159,7 +161,8 @@ impl CutColumns {
     fn new(compression_level: i32) -> CutColumns {
         CutColumns {
             entries: Vec::new(),
-            lines: Vec::new(),
+            lines: line_template::LineSplitter::default(),
+            packed_lines: Vec::new(),
             packer: column::Packer::new(compression_level),
         }
     }
@@ -837,16 +840,16 @@ fn write_chunk(
             .iter()
             .map(|entry| (entry.timestamp_ns, head.body(entry))),
         &mut columns.entries,
-        &mut columns.lines,
+        |timestamp_ns, line| columns.lines.push(timestamp_ns, line),
     )
     .map_err(|e| corrupt(e.what, format!("the head of stream {id}")))?;
+    columns.packed_lines.clear();
+    columns
+        .lines
+        .pack(&mut columns.packer, &mut columns.packed_lines)?;
     let chunk_key = keys::entries_key(id, head.min_ts, head.max_ts, head.last_seq);
     let mut batch = WriteBatch::default();
-    batch.put_cf(
-        &cf,
-        keys::lines_key(&chunk_key),
-        columns.packer.pack(&columns.lines)?,
-    );
+    batch.put_cf(&cf, keys::lines_key(&chunk_key), &columns.packed_lines);
     batch.put_cf(&cf, &chunk_key, columns.packer.pack(&columns.entries)?);
     batch.put(keys::marker_key(day, id), head.last_seq.to_be_bytes());
     db.write_opt(batch, &no_wal())

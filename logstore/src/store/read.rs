@@ -15,7 +15,7 @@ use super::codec::{self, ColumnEntry};
 use super::directory::StoredChunk;
 use super::head::Head;
 use super::keys::Layout;
-use super::{LogStore, Required, column, corrupt, keys, rocks};
+use super::{LogStore, Required, column, corrupt, keys, line_template, rocks};
 use crate::error::Error;
 use crate::push::Entry;
 
@@ -273,29 +273,39 @@ impl LogStore {
             read.lines = Lines::Owned(lines);
             return Ok(read);
         }
-        let packed = layout == Layout::PackedColumns;
         let unpacked;
-        let column = if packed {
+        let column = if layout == Layout::Columns {
+            &stored[..]
+        } else {
             unpacked = column::unpack(&stored, None, "chunk entry column")
                 .map_err(|e| corrupt(e.what, place()))?;
             &unpacked[..]
-        } else {
-            &stored[..]
         };
-        let lines_len = codec::decode_entry_column(column, start_ns, end_ns, &mut read.entries)
-            .map_err(|e| corrupt(e.what, place()))?;
+        // Split lines are joined again with every entry's timestamp.
+        let mut every_timestamp = Vec::new();
+        let lines_len = codec::decode_entry_column(
+            column,
+            start_ns,
+            end_ns,
+            &mut read.entries,
+            (with_lines && layout == Layout::SplitLines).then_some(&mut every_timestamp),
+        )
+        .map_err(|e| corrupt(e.what, place()))?;
         if with_lines && !read.entries.is_empty() {
             let Some(lines) = get(&keys::lines_key(&key))? else {
                 return Err(corrupt("chunk without lines", place()));
             };
-            read.lines = if packed {
-                let lines = column::unpack(&lines, Some(lines_len), "chunk line column")
-                    .map_err(|e| corrupt(e.what, place()))?;
-                Lines::Owned(lines)
-            } else if lines.len() == lines_len {
-                Lines::Pinned(lines)
-            } else {
-                return Err(corrupt("chunk line column", place()));
+            read.lines = match layout {
+                Layout::SplitLines => Lines::Owned(
+                    line_template::unpack(&lines, &every_timestamp, lines_len)
+                        .map_err(|e| corrupt(e.what, place()))?,
+                ),
+                Layout::PackedColumns => Lines::Owned(
+                    column::unpack(&lines, Some(lines_len), "chunk line column")
+                        .map_err(|e| corrupt(e.what, place()))?,
+                ),
+                _ if lines.len() == lines_len => Lines::Pinned(lines),
+                _ => return Err(corrupt("chunk line column", place())),
             };
         }
         Ok(read)
@@ -520,7 +530,7 @@ mod tests {
                 .zip(&bodies)
                 .map(|(entry, body)| (entry.timestamp_ns, &body[..])),
             &mut entry_column,
-            &mut line_column,
+            |_, line| line_column.extend_from_slice(line),
         )
         .expect("encode");
         (entry_column, line_column)
@@ -589,7 +599,7 @@ mod tests {
             store_with_chunk(dir.path(), vec![entry(T + 10, "one"), entry(T + 20, "two")]);
         let day = keys::day_of(T);
         let key = store.lock().directory.chunks(id, day)[0].key.clone();
-        assert_eq!(Layout::of(&key), Some(Layout::PackedColumns));
+        assert_eq!(Layout::of(&key), Some(Layout::SplitLines));
         let cf = store.db.cf_handle(&keys::day_cf(day)).expect("day");
         store
             .db
@@ -599,7 +609,7 @@ mod tests {
         let error = store
             .entries(id, T, T + 100, Direction::Forward, 0)
             .expect_err("damaged");
-        assert!(error.to_string().contains("chunk line column"), "{error}");
+        assert!(error.to_string().contains("chunk line template"), "{error}");
         // The entry column still reads (a count needs no lines), and new pushes are stored.
         let list = store.chunks(id, T, T + 100, &[]).expect("list");
         let counted: usize = list
@@ -625,7 +635,20 @@ mod tests {
         let (entry_column, line_column) = unpacked_columns(&columns);
         let mut key = keys::entries_key(id, T + 40, T + 50, 2);
         key[0] = b'e';
+        store.db.put_cf(&cf, &key, &entry_column).expect("put");
+        store
+            .db
+            .put_cf(&cf, keys::lines_key(&key), &line_column)
+            .expect("put");
+        // The same columns packed, lines not split (`E`, `T`).
+        let packed = [entry(T + 60, "packed one"), entry(T + 70, "packed two")];
+        let (entry_column, line_column) = unpacked_columns(&packed);
+        let mut key = keys::entries_key(id, T + 60, T + 70, 3);
+        key[0] = b'E';
+        let mut packer = column::Packer::new(1);
+        let entry_column = packer.pack(&entry_column).expect("pack").to_vec();
         store.db.put_cf(&cf, &key, entry_column).expect("put");
+        let line_column = packer.pack(&line_column).expect("pack").to_vec();
         store
             .db
             .put_cf(&cf, keys::lines_key(&key), line_column)
@@ -639,14 +662,22 @@ mod tests {
         let lines: Vec<&str> = page.entries.iter().map(|e| e.line.as_str()).collect();
         assert_eq!(
             lines,
-            ["old one", "old two", "new", "columns one", "columns two"]
+            [
+                "old one",
+                "old two",
+                "new",
+                "columns one",
+                "columns two",
+                "packed one",
+                "packed two"
+            ]
         );
-        assert_eq!(page.chunks_read, 3);
+        assert_eq!(page.chunks_read, 4);
         let page = store
             .entries(id, T + 15, T + 25, Direction::Forward, 0)
             .expect("entries");
         assert_eq!(page.entries, [entry(T + 20, "old two")]);
-        assert_eq!((page.chunks_read, page.chunks_skipped), (1, 2));
+        assert_eq!((page.chunks_read, page.chunks_skipped), (1, 3));
         let page = store
             .entries(id, T + 35, T + 45, Direction::Forward, 0)
             .expect("entries");
@@ -654,6 +685,6 @@ mod tests {
         // The listing keeps time order across layouts (the layout byte is not compared).
         let day_chunks = store.lock().directory.chunks(id, day).to_vec();
         let firsts: Vec<i64> = day_chunks.iter().map(|c| c.min_ts - T).collect();
-        assert_eq!(firsts, [10, 30, 40]);
+        assert_eq!(firsts, [10, 30, 40, 60]);
     }
 }

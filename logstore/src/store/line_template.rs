@@ -366,7 +366,7 @@ mod tests {
 
     #[test]
     fn damage_is_an_error_not_a_panic() {
-        let lines = vec![(T, b"status=200 took 15ms at 09:33:22".to_vec())];
+        let lines = [(T, b"status=200 took 15ms at 09:33:22".to_vec())];
         let mut splitter = LineSplitter::default();
         splitter.push(T, &lines[0].1);
         let mut packer = Packer::new(1);

@@ -22,16 +22,19 @@ fn corrupt(what: &'static str) -> Corrupt {
     Corrupt { what }
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Appends `bytes` behind their length (a varint).
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     encode_varint(bytes.len() as u64, out);
     out.extend_from_slice(bytes);
 }
 
-fn get_varint(buf: &mut &[u8], what: &'static str) -> Result<u64, Corrupt> {
+/// Reads a varint, `what` naming it if it does not decode.
+pub(crate) fn get_varint(buf: &mut &[u8], what: &'static str) -> Result<u64, Corrupt> {
     decode_varint(buf).map_err(|_| corrupt(what))
 }
 
-fn get_bytes<'a>(buf: &mut &'a [u8], what: &'static str) -> Result<&'a [u8], Corrupt> {
+/// Reads what [`put_bytes`] wrote.
+pub(crate) fn get_bytes<'a>(buf: &mut &'a [u8], what: &'static str) -> Result<&'a [u8], Corrupt> {
     let len = usize::try_from(get_varint(buf, what)?).map_err(|_| corrupt(what))?;
     if buf.len() < len {
         return Err(corrupt(what));

@@ -24,7 +24,7 @@
 use chrono::{DateTime, Datelike, Timelike};
 use prost::encoding::{decode_varint, encode_varint};
 
-use super::codec::Corrupt;
+use super::codec::{self, Corrupt};
 use super::column::{self, Packer};
 use crate::error::Error;
 
@@ -107,9 +107,7 @@ impl LineSplitter {
 
     /// Packs the lines pushed since [`clear`](Self::clear) into `out` (see the module docs).
     pub(crate) fn pack(&mut self, packer: &mut Packer, out: &mut Vec<u8>) -> Result<(), Error> {
-        let template = packer.pack(&self.template)?;
-        encode_varint(template.len() as u64, out);
-        out.extend_from_slice(template);
+        codec::put_bytes(out, packer.pack(&self.template)?);
         self.joined_numbers.clear();
         for column in &self.numbers {
             encode_varint(column.len() as u64, &mut self.joined_numbers);
@@ -129,21 +127,14 @@ pub(crate) fn unpack(
     timestamps: &[i64],
     lines_len: usize,
 ) -> Result<Vec<u8>, Corrupt> {
-    let corrupt = || Corrupt { what: WHAT };
-    let template_len = decode_varint(&mut stored)
-        .ok()
-        .and_then(|len| usize::try_from(len).ok())
-        .filter(|len| *len <= stored.len())
-        .ok_or_else(corrupt)?;
-    let (template, numbers) = stored.split_at(template_len);
-    let template = column::unpack(template, None, WHAT)?;
-    let numbers = column::unpack(numbers, None, WHAT)?;
+    let template = column::unpack(codec::get_bytes(&mut stored, WHAT)?, None, WHAT)?;
+    let numbers = column::unpack(stored, None, WHAT)?;
     // A damaged entry column cannot make this reserve more than a column may hold.
     let reserve = lines_len.min(usize::try_from(column::MAX_UNPACKED_BYTES).unwrap_or(0));
     let mut lines = Vec::with_capacity(reserve);
     join(&template, &numbers, timestamps, &mut lines)?;
     if lines.len() != lines_len {
-        return Err(corrupt());
+        return Err(Corrupt { what: WHAT });
     }
     Ok(lines)
 }
@@ -159,10 +150,7 @@ fn join(
     let mut columns: [&[u8]; MAX_RUN] = [&[]; MAX_RUN];
     let mut lens = [0usize; MAX_RUN];
     for len in &mut lens {
-        *len = decode_varint(&mut numbers)
-            .ok()
-            .and_then(|len| usize::try_from(len).ok())
-            .ok_or_else(corrupt)?;
+        *len = usize::try_from(codec::get_varint(&mut numbers, WHAT)?).map_err(|_| corrupt())?;
     }
     for (column, len) in columns.iter_mut().zip(lens) {
         if numbers.len() < len {

@@ -10,12 +10,15 @@
 //! Each UTC day is one column family, `day-NNNNNN` (days since the Unix epoch), so retention
 //! drops a day whole:
 //!
-//! * `F` id min_ts max_ts last_seq → a chunk's entry column (timestamps, line lengths,
+//! * `G` id min_ts max_ts last_seq → a chunk's entry column (timestamps, line lengths,
 //!   metadata), [packed](super::column) by the store: a stream's chunks sorted by first
 //!   timestamp, with their time range in the key: the [chunk directory](super::directory)
 //!   is loaded from these keys.
-//! * `N` id min_ts max_ts last_seq → the chunk's line column, split into a template and
-//!   numbers ([`line_template`](super::line_template)) and packed.
+//! * `O` id min_ts max_ts last_seq → the chunk's line column, split into a template,
+//!   numbers and hexadecimal ids ([`line_template`](super::line_template), version 2) and
+//!   packed.
+//! * `F`, `N` → the same two columns, the lines split by version 1 (no ids; stores written
+//!   before the ids were split; read until retention drops them).
 //! * `E`, `T` → the same two columns, the lines packed back to back (stores written before
 //!   the lines were split; read until retention drops them).
 //! * `e`, `t` → the same two columns as RocksDB compressed them (stores written before the
@@ -26,6 +29,8 @@
 //!   written by the first layout only (the directory answers which streams a day has).
 
 use sightline_core::labels::Labels;
+
+use super::line_template;
 
 /// Nanoseconds in a UTC day.
 pub(crate) const DAY_NS: i64 = 86_400 * 1_000_000_000;
@@ -112,18 +117,19 @@ pub(crate) enum Layout {
     Columns,
     /// `E` and `T`: the two columns packed by the store.
     PackedColumns,
-    /// `F` and `N`: the two columns packed by the store, the lines split into a template
-    /// and numbers.
-    SplitLines,
+    /// `F` and `N` (version 1), `G` and `O` (version 2): the two columns packed by the
+    /// store, the lines split into a template and numbers (and, from version 2, ids).
+    SplitLines(line_template::Version),
 }
 
 impl Layout {
     /// Every layout, with the prefix byte of its chunk (or entry-column) keys.
-    pub(crate) const ALL: [(u8, Layout); 4] = [
+    pub(crate) const ALL: [(u8, Layout); 5] = [
         (b'c', Layout::OneValue),
         (b'e', Layout::Columns),
         (b'E', Layout::PackedColumns),
-        (b'F', Layout::SplitLines),
+        (b'F', Layout::SplitLines(line_template::Version::V1)),
+        (b'G', Layout::SplitLines(line_template::Version::V2)),
     ];
 
     /// The layout of a chunk's key (its entry-column key, or its one value's).
@@ -136,9 +142,9 @@ impl Layout {
     }
 }
 
-/// `F` id min max seq: a chunk's packed entry column (the layout chunks are written in).
+/// `G` id min max seq: a chunk's packed entry column (the layout chunks are written in).
 pub(crate) fn entries_key(id: u64, min_ts: i64, max_ts: i64, last_seq: u64) -> Vec<u8> {
-    let mut key = vec![b'F'];
+    let mut key = vec![b'G'];
     key.extend_from_slice(&id.to_be_bytes());
     key.extend_from_slice(&sortable(min_ts));
     key.extend_from_slice(&sortable(max_ts));
@@ -155,6 +161,7 @@ pub(crate) fn lines_key(entries_key: &[u8]) -> Vec<u8> {
             b'e' => b't',
             b'E' => b'T',
             b'F' => b'N',
+            b'G' => b'O',
             other => other,
         };
     }
@@ -187,9 +194,13 @@ mod tests {
         let key = entries_key(5, -10, 20, 3);
         assert_eq!(parse_chunk_key(&key), Some((5, -10, 20)));
         assert_eq!(parse_chunk_key(&lines_key(&key)), Some((5, -10, 20)));
-        assert_eq!(Layout::of(&key), Some(Layout::SplitLines));
-        assert_eq!(lines_key(&key)[0], b'N');
+        assert_eq!(
+            Layout::of(&key),
+            Some(Layout::SplitLines(line_template::Version::V2))
+        );
+        assert_eq!(lines_key(&key)[0], b'O');
         for (prefix, lines_prefix, layout) in [
+            (b'F', b'N', Layout::SplitLines(line_template::Version::V1)),
             (b'E', b'T', Layout::PackedColumns),
             (b'e', b't', Layout::Columns),
         ] {

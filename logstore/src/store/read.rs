@@ -288,7 +288,7 @@ impl LogStore {
             start_ns,
             end_ns,
             &mut read.entries,
-            (with_lines && layout == Layout::SplitLines).then_some(&mut every_timestamp),
+            (with_lines && matches!(layout, Layout::SplitLines(_))).then_some(&mut every_timestamp),
         )
         .map_err(|e| corrupt(e.what, place()))?;
         if with_lines && !read.entries.is_empty() {
@@ -296,8 +296,8 @@ impl LogStore {
                 return Err(corrupt("chunk without lines", place()));
             };
             read.lines = match layout {
-                Layout::SplitLines => Lines::Owned(
-                    line_template::unpack(&lines, &every_timestamp, lines_len)
+                Layout::SplitLines(version) => Lines::Owned(
+                    line_template::unpack(&lines, &every_timestamp, lines_len, version)
                         .map_err(|e| corrupt(e.what, place()))?,
                 ),
                 Layout::PackedColumns => Lines::Owned(
@@ -599,7 +599,10 @@ mod tests {
             store_with_chunk(dir.path(), vec![entry(T + 10, "one"), entry(T + 20, "two")]);
         let day = keys::day_of(T);
         let key = store.lock().directory.chunks(id, day)[0].key.clone();
-        assert_eq!(Layout::of(&key), Some(Layout::SplitLines));
+        assert_eq!(
+            Layout::of(&key),
+            Some(Layout::SplitLines(line_template::Version::V2))
+        );
         let cf = store.db.cf_handle(&keys::day_cf(day)).expect("day");
         store
             .db
@@ -653,6 +656,26 @@ mod tests {
             .db
             .put_cf(&cf, keys::lines_key(&key), line_column)
             .expect("put");
+        // Lines split by the first version (`F`, `N`): short runs from 0xF9, varint numbers.
+        let split = [entry(T + 80, "split 42"), entry(T + 90, "split 7")];
+        let (entry_column, _) = unpacked_columns(&split);
+        let mut key = keys::entries_key(id, T + 80, T + 90, 4);
+        key[0] = b'F';
+        let entry_column = packer.pack(&entry_column).expect("pack").to_vec();
+        store.db.put_cf(&cf, &key, entry_column).expect("put");
+        let mut line_column = Vec::new();
+        codec::put_bytes(
+            &mut line_column,
+            packer.pack(b"split \xFA\xF6split \xF9\xF6").expect("pack"),
+        );
+        let mut numbers = vec![1, 1];
+        numbers.resize(18, 0);
+        numbers.extend([7, 42]);
+        line_column.extend_from_slice(packer.pack(&numbers).expect("pack"));
+        store
+            .db
+            .put_cf(&cf, keys::lines_key(&key), line_column)
+            .expect("put");
         drop(cf);
         drop(store);
         let store = LogStore::open(dir.path(), StoreOptions::default()).expect("reopen");
@@ -669,15 +692,17 @@ mod tests {
                 "columns one",
                 "columns two",
                 "packed one",
-                "packed two"
+                "packed two",
+                "split 42",
+                "split 7"
             ]
         );
-        assert_eq!(page.chunks_read, 4);
+        assert_eq!(page.chunks_read, 5);
         let page = store
             .entries(id, T + 15, T + 25, Direction::Forward, 0)
             .expect("entries");
         assert_eq!(page.entries, [entry(T + 20, "old two")]);
-        assert_eq!((page.chunks_read, page.chunks_skipped), (1, 3));
+        assert_eq!((page.chunks_read, page.chunks_skipped), (1, 4));
         let page = store
             .entries(id, T + 35, T + 45, Direction::Forward, 0)
             .expect("entries");
@@ -685,6 +710,6 @@ mod tests {
         // The listing keeps time order across layouts (the layout byte is not compared).
         let day_chunks = store.lock().directory.chunks(id, day).to_vec();
         let firsts: Vec<i64> = day_chunks.iter().map(|c| c.min_ts - T).collect();
-        assert_eq!(firsts, [10, 30, 40, 60]);
+        assert_eq!(firsts, [10, 30, 40, 60, 80]);
     }
 }

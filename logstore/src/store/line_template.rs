@@ -839,6 +839,25 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_written_with_their_leading_zeros_or_not_at_all() {
+        let written = |value, digits| {
+            let mut out = Vec::new();
+            put_digits(&mut out, value, digits).map(|()| String::from_utf8(out).expect("ascii"))
+        };
+        assert_eq!(written(0, 1).as_deref(), Some("0"));
+        assert_eq!(written(7, 3).as_deref(), Some("007"));
+        assert_eq!(written(12_345, 5).as_deref(), Some("12345"));
+        assert_eq!(written(1_234, 6).as_deref(), Some("001234"));
+        assert_eq!(
+            written(999_999_999_999_999_999, 18).as_deref(),
+            Some("999999999999999999")
+        );
+        assert_eq!(written(100, 2), None);
+        assert_eq!(written(10, 1), None);
+        assert_eq!(written(1, 21), None);
+    }
+
+    #[test]
     fn the_word_scans_find_what_a_byte_scan_finds() {
         let is_digit_or_marker = |byte: &u8| byte.is_ascii_digit() || *byte >= ESCAPE;
         for filler in [b'x', b'/', b':', 0x7F, 0x80, 0xF4] {

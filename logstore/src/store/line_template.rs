@@ -12,9 +12,11 @@
 //! Unix seconds…), as most log lines do, becomes a reference to that field and costs no
 //! number. A word of 8 to 255 lowercase hexadecimal digits with both digits and letters (a
 //! trace or request id, a hash) leaves for an id column, two digits to a byte. This is the
-//! idea of CLP (Rodrigues et al., OSDI 2021) in a simple form; on the 2 GiB log benchmark's
-//! lines, chunked as the store chunks them, it packs to about a fifth fewer bytes than zstd
-//! over the plain lines at the same level, and leaves zstd less to do (docs/BENCHMARKS.md).
+//! idea of CLP (Rodrigues et al., OSDI 2021) in a simple form. On the 2 GiB log benchmark
+//! it packs the lines to about a fifth fewer bytes than zstd over the plain lines at the same
+//! level (the whole store a seventh smaller), at the price of a scan over every byte at a
+//! cut and a join at every read, which cost more CPU than zstd is spared
+//! (docs/BENCHMARKS.md).
 //!
 //! The template is the lines with their markers, each line ended by [`LINE_END`]. Markers
 //! are the bytes 0xF5–0xFF, which UTF-8 text never holds; a line that is not UTF-8 still

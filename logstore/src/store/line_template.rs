@@ -3,8 +3,8 @@
 //!
 //! Log lines repeat their text and vary in their numbers and ids. A fast zstd level finds
 //! the repeated text, but codes random digits as text, with a match or a literal run around
-//! each. Before a chunk's line column is packed, each run of ASCII digits leaves its line
-//! for a number column — one column per run length, so that runs of one kind (octets, ports,
+//! each. Before a chunk's line column is packed, each run of two or more ASCII digits leaves
+//! its line for a number column — one column per run length, so that runs of one kind (octets, ports,
 //! durations) sit together, each column in byte planes (all numbers' high bytes, then the
 //! next…) so that zstd's literal coder sees bytes of one kind at a time — and the line keeps
 //! a marker that says how many digits the run had (its leading zeros come back from that).
@@ -50,6 +50,10 @@ const TIME_FIELD: u8 = 0xF7;
 const LONG_RUN: u8 = 0xF8;
 /// A hexadecimal id ([`Version::V2`]); the next byte is its length in digits.
 const HEX_ID: u8 = 0xF9;
+/// The shortest run that leaves the template for a number column (unless it spells a
+/// timestamp field): a one-digit run packs smaller as text than as a marker and a number,
+/// and joins faster (docs/BENCHMARKS.md).
+const MIN_NUMBER_RUN: usize = 2;
 /// The lengths of a word that may be a hexadecimal id.
 const HEX_ID_LENGTHS: Range<usize> = 8..256;
 
@@ -107,17 +111,20 @@ impl LineSplitter {
     pub(crate) fn push(&mut self, timestamp_ns: i64, line: &[u8]) {
         self.fields.at(timestamp_ns);
         let short_run = Version::V2.short_run();
-        // Bytes of `line` before `done` are in the template already.
+        // Bytes of `line` before `done` are in the template already; the digit or marker
+        // search goes on from `from` (short runs between them stay text).
         let mut done = 0;
-        while let Some(offset) = find_digit_or_marker(&line[done..]) {
-            let at = done + offset;
+        let mut from = 0;
+        while let Some(offset) = find_digit_or_marker(&line[from..]) {
+            let at = from + offset;
             if line[at] >= ESCAPE {
                 self.template.extend_from_slice(&line[done..at]);
                 self.template.extend_from_slice(&[ESCAPE, line[at]]);
-                done = at + 1;
+                (done, from) = (at + 1, at + 1);
                 continue;
             }
             let (run, value) = digit_run(&line[at..]);
+            from = at + run;
             // Only a run with a hexadecimal digit beside it may be part of an id.
             let beside_hex = at
                 .checked_sub(1)
@@ -131,21 +138,24 @@ impl LineSplitter {
                         .fold(0, |byte, digit| byte << 4 | hex_value(*digit))
                         << (8 - 4 * pair.len())
                 }));
-                done = id.end;
+                (done, from) = (id.end, id.end);
+                continue;
+            }
+            let field = self.fields.spelled_by(run, value);
+            if field.is_none() && run < MIN_NUMBER_RUN {
                 continue;
             }
             self.template.extend_from_slice(&line[done..at]);
-            done = at + run;
-            if let Some(field) = self.fields.spelled_by(run, value) {
+            done = from;
+            if let Some(field) = field {
                 self.template.extend_from_slice(&[TIME_FIELD, field as u8]);
-                continue;
-            }
-            if run <= Version::V2.short_run_max() {
+            } else if run <= Version::V2.short_run_max() {
                 self.template.push(short_run + (run - 1) as u8);
+                self.numbers[run - 1].push(value);
             } else {
                 self.template.extend_from_slice(&[LONG_RUN, run as u8]);
+                self.numbers[run - 1].push(value);
             }
-            self.numbers[run - 1].push(value);
         }
         self.template.extend_from_slice(&line[done..]);
         self.template.push(LINE_END);
@@ -670,9 +680,8 @@ mod tests {
         assert_eq!(round_trip(&lines), joined(&lines));
         let mut splitter = LineSplitter::default();
         splitter.push(T, lines[0].1.as_slice());
-        // Only 1 and 233 are numbers.
+        // Only 233 is a number: the one-digit run stays text.
         let mut numbers = vec![Vec::new(); MAX_RUN];
-        numbers[0] = vec![1];
         numbers[2] = vec![233];
         assert_eq!(splitter.numbers.to_vec(), numbers);
         splitter.clear();
@@ -727,10 +736,10 @@ mod tests {
         codec::get_bytes(&mut stored, WHAT).expect("template");
         codec::get_bytes(&mut stored, WHAT).expect("ids");
         let numbers = column::unpack(stored, None, WHAT).expect("numbers");
-        let mut expected = vec![1, 0, 0, 0, 2];
+        let mut expected = vec![0, 0, 0, 0, 2];
         expected.resize(MAX_RUN, 0);
-        // 7, then 12345 (0x003039) and 54321 (0x00D431) by plane, high bytes first.
-        expected.extend([7, 0x00, 0x00, 0x30, 0xD4, 0x39, 0x31]);
+        // 12345 (0x003039) and 54321 (0x00D431) by plane, high bytes first; 7 stays text.
+        expected.extend([0x00, 0x00, 0x30, 0xD4, 0x39, 0x31]);
         assert_eq!(numbers, expected);
     }
 

@@ -3,11 +3,12 @@
 //!
 //! Log lines repeat their text and vary in their numbers and ids. A fast zstd level finds
 //! the repeated text, but codes random digits as text, with a match or a literal run around
-//! each. Before a chunk's line column is packed, each run of two or more ASCII digits leaves
-//! its line for a number column — one column per run length, so that runs of one kind (octets, ports,
-//! durations) sit together, each column in byte planes (all numbers' high bytes, then the
-//! next…) so that zstd's literal coder sees bytes of one kind at a time — and the line keeps
-//! a marker that says how many digits the run had (its leading zeros come back from that).
+//! each. Before a chunk's line column is packed, each run of two or more ASCII digits
+//! leaves its line for a number column — one column per run length, so that runs of one kind
+//! (octets, ports, durations) sit together, each column in byte planes (all numbers' high
+//! bytes, then the next…) so that zstd's literal coder sees bytes of one kind at a time — and
+//! the line keeps a marker that says how many digits the run had (its leading zeros come
+//! back from that).
 //! A run that spells a field of the entry's own timestamp (its year, second, milliseconds,
 //! Unix seconds…), as most log lines do, becomes a reference to that field and costs no
 //! number. A word of 8 to 255 lowercase hexadecimal digits with both digits and letters (a
@@ -194,7 +195,7 @@ fn digit_run(bytes: &[u8]) -> (usize, u64) {
     (bytes.len().min(MAX_RUN), value)
 }
 
-/// The first ASCII digit or marker byte in `bytes` (the split's scan: most of its work).
+/// The first ASCII digit or marker byte in `bytes` (the split's scan).
 fn find_digit_or_marker(bytes: &[u8]) -> Option<usize> {
     find_byte(
         bytes,
@@ -887,7 +888,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn the_word_scan_agrees_with_a_byte_scan(bytes in prop::collection::vec(any::<u8>(), 0..40)) {
+        fn the_word_scan_agrees_with_a_byte_scan(
+            bytes in prop::collection::vec(any::<u8>(), 0..40)
+        ) {
             let first = bytes.iter().position(|byte| byte.is_ascii_digit() || *byte >= ESCAPE);
             prop_assert_eq!(find_digit_or_marker(&bytes), first);
         }

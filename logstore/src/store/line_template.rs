@@ -425,6 +425,7 @@ struct NumberColumns<'a> {
 #[derive(Default, Clone, Copy)]
 struct NumberColumn<'a> {
     bytes: &'a [u8],
+    /// How many numbers the planes hold (planes only).
     count: usize,
     /// The next number's index (planes only).
     next: usize,
@@ -434,19 +435,21 @@ impl<'a> NumberColumns<'a> {
     /// The columns of `numbers`, an unpacked number part of `version`.
     fn new(mut numbers: &'a [u8], version: Version) -> Result<Self, Corrupt> {
         let corrupt = || Corrupt { what: WHAT };
-        let mut columns = [NumberColumn::default(); MAX_RUN];
-        // V1 gives each column's byte length, V2 its count.
-        for column in &mut columns {
-            column.count =
+        // V1 gives each column's byte length, V2 its count of numbers.
+        let mut sizes = [0; MAX_RUN];
+        for size in &mut sizes {
+            *size =
                 usize::try_from(codec::get_varint(&mut numbers, WHAT)?).map_err(|_| corrupt())?;
         }
-        for (column, digits) in columns.iter_mut().zip(1..) {
+        let mut columns = [NumberColumn::default(); MAX_RUN];
+        for ((column, size), digits) in columns.iter_mut().zip(sizes).zip(1..) {
             let len = match version {
-                Version::V1 => column.count,
-                Version::V2 => column
-                    .count
-                    .checked_mul(plane_count(digits) as usize)
-                    .ok_or_else(corrupt)?,
+                Version::V1 => size,
+                Version::V2 => {
+                    column.count = size;
+                    size.checked_mul(plane_count(digits) as usize)
+                        .ok_or_else(corrupt)?
+                }
             };
             if numbers.len() < len {
                 return Err(corrupt());

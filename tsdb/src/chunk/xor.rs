@@ -136,7 +136,6 @@ impl XorAppender {
         self.t = t;
         self.v = v;
         self.num_samples += 1;
-        self.w.bytes_mut()[..HEADER_LEN].copy_from_slice(&self.num_samples.to_be_bytes());
         Ok(())
     }
 
@@ -199,21 +198,39 @@ impl XorAppender {
         (self.num_samples > 0).then_some((self.t, self.v))
     }
 
-    /// The chunk's encoded bytes so far (header included).
-    pub fn bytes(&self) -> &[u8] {
+    /// The chunk's encoded bytes so far, header included.
+    ///
+    /// The header's sample count is written here and by [`finish`](Self::finish), not by
+    /// every append: the header sits at the front of the buffer and the newest bits at its
+    /// end, two cache lines for most of a chunk's life, and the head appends to one chunk per
+    /// series in a scrape, each mostly out of the CPU's caches by then.
+    pub fn bytes(&mut self) -> &[u8] {
+        self.write_header();
         self.w.bytes()
+    }
+
+    /// Length in bytes of the chunk encoded so far, header included.
+    pub fn encoded_len(&self) -> usize {
+        self.w.bytes().len()
     }
 
     /// Iterates the samples appended so far.
     pub fn iter(&self) -> XorIter<'_> {
-        XorIter::new(self.w.bytes())
+        XorIter {
+            d: Decoder::counted(self.w.bytes(), self.num_samples),
+        }
     }
 
     /// Seals the chunk into one allocation of exactly its bytes (plus the shared count).
-    pub fn finish(self) -> XorChunk {
+    pub fn finish(mut self) -> XorChunk {
+        self.write_header();
         XorChunk {
             bytes: Arc::from(self.w.into_bytes()),
         }
+    }
+
+    fn write_header(&mut self) {
+        self.w.bytes_mut()[..HEADER_LEN].copy_from_slice(&self.num_samples.to_be_bytes());
     }
 }
 
@@ -368,10 +385,17 @@ struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
+    /// Decodes the number of samples the header counts.
     fn new(bytes: &'a [u8]) -> Self {
+        Self::counted(bytes, sample_count(bytes).unwrap_or(0))
+    }
+
+    /// Decodes `total` samples whatever the header says (an open chunk's header is written
+    /// only when its bytes are taken).
+    fn counted(bytes: &'a [u8], total: u16) -> Self {
         Decoder {
             r: BitReader::new(bytes.get(HEADER_LEN..).unwrap_or_default()),
-            total: sample_count(bytes).unwrap_or(0),
+            total,
             read: 0,
             t: 0,
             v: 0,
@@ -519,7 +543,7 @@ mod tests {
 
     #[test]
     fn golden_bytes_follow_prometheus_layout() {
-        let app = encode(&[
+        let mut app = encode(&[
             (1000, 1f64.to_bits()),
             (2000, 1f64.to_bits()),
             (3000, 2f64.to_bits()),
@@ -543,7 +567,7 @@ mod tests {
 
     #[test]
     fn empty_chunk() {
-        let app = XorAppender::new();
+        let mut app = XorAppender::new();
         assert_eq!(app.bytes(), [0, 0]);
         assert_eq!(app.iter().next(), None);
         let chunk = app.finish();
@@ -592,7 +616,7 @@ mod tests {
             (i64::MAX - 1, f64::NEG_INFINITY.to_bits()),
             (i64::MAX, 0x7ff8_dead_beef_0001),
         ];
-        let app = encode(&samples);
+        let mut app = encode(&samples);
         assert_eq!(decode(app.iter()), samples);
         let chunk = XorChunk::from_bytes(app.bytes().to_vec()).unwrap();
         assert_eq!(decode(chunk.iter()), samples);
@@ -624,7 +648,7 @@ mod tests {
         let samples: Vec<_> = (0..120)
             .map(|i| (1_700_000_000_000 + i * 15_000, 42f64.to_bits()))
             .collect();
-        let app = encode(&samples);
+        let mut app = encode(&samples);
         // Header, t0 (6-byte varint), v0, t1 delta (2-byte uvarint), v1 unchanged (1 bit),
         // then 2 bits per sample (dod 0, value unchanged): 0.4 bytes per sample.
         assert_eq!(
@@ -733,7 +757,7 @@ mod tests {
     proptest! {
         #[test]
         fn round_trip_is_bit_exact(samples in samples()) {
-            let app = encode(&samples);
+            let mut app = encode(&samples);
             prop_assert_eq!(app.num_samples(), samples.len());
             prop_assert_eq!(decode(app.iter()), samples.clone());
             let chunk = XorChunk::from_bytes(app.bytes().to_vec()).unwrap();

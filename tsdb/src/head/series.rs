@@ -124,7 +124,7 @@ impl OpenChunk {
     /// chunk's bytes per series from its first sample on (double the memory of a head whose
     /// chunks were just cut), and a doubling buffer up to half of it unused.
     fn next_capacity(&self) -> usize {
-        let bytes = self.appender.bytes().len();
+        let bytes = self.appender.encoded_len();
         let samples = self.appender.num_samples().max(1);
         bytes * SAMPLES_PER_CHUNK / samples / 4
     }

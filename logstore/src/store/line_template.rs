@@ -199,21 +199,22 @@ fn digit_run(bytes: &[u8]) -> (usize, u64) {
 fn find_digit_or_marker(bytes: &[u8]) -> Option<usize> {
     find_byte(
         bytes,
-        |word| has_digit(word) || has_marker(word),
+        |word| digit_bits(word) | marker_bits(word),
         |byte| byte.is_ascii_digit() || byte >= ESCAPE,
     )
 }
 
 /// The first marker byte in `bytes` (the join's scan).
 fn find_marker(bytes: &[u8]) -> Option<usize> {
-    find_byte(bytes, has_marker, |byte| byte >= ESCAPE)
+    find_byte(bytes, marker_bits, |byte| byte >= ESCAPE)
 }
 
 /// The first byte of `bytes` that `is_wanted`, looked for eight bytes at a time:
-/// `word_holds` tells exactly whether a word (eight bytes in native order) holds one.
+/// `wanted_bits` of a word (eight bytes, the first the least significant) sets the high bit
+/// of the first wanted byte, and of no byte before it.
 fn find_byte(
     bytes: &[u8],
-    word_holds: impl Fn(u64) -> bool,
+    wanted_bits: impl Fn(u64) -> u64,
     is_wanted: impl Fn(u8) -> bool,
 ) -> Option<usize> {
     let mut words = bytes.chunks_exact(8);
@@ -221,10 +222,9 @@ fn find_byte(
         let Ok(word_bytes) = <[u8; 8]>::try_from(word) else {
             break;
         };
-        if word_holds(u64::from_ne_bytes(word_bytes))
-            && let Some(offset) = word.iter().position(|byte| is_wanted(*byte))
-        {
-            return Some(index * 8 + offset);
+        let bits = wanted_bits(u64::from_le_bytes(word_bytes));
+        if bits != 0 {
+            return Some(index * 8 + bits.trailing_zeros() as usize / 8);
         }
     }
     let rest = words.remainder();
@@ -238,18 +238,20 @@ const BYTE_ONES: u64 = u64::from_ne_bytes([1; 8]);
 /// The high bit of each byte of a word.
 const BYTE_HIGH_BITS: u64 = BYTE_ONES * 0x80;
 
-/// Whether a word holds an ASCII digit: a byte below 10 once '0' is xored away (a byte
-/// that borrows sets its high bit; one whose high bit was set already is left out).
-fn has_digit(word: u64) -> bool {
+/// The high bits of a word's ASCII digits: a byte below 10 once '0' is xored away (a byte
+/// that borrows sets its high bit; one whose high bit was set already is left out). The
+/// borrow may run on into the bytes above a digit, so only the lowest bit is sure to be one.
+fn digit_bits(word: u64) -> u64 {
     let xored = word ^ (BYTE_ONES * u64::from(b'0'));
-    xored.wrapping_sub(BYTE_ONES * 10) & !xored & BYTE_HIGH_BITS != 0
+    xored.wrapping_sub(BYTE_ONES * 10) & !xored & BYTE_HIGH_BITS
 }
 
-/// Whether a word holds a marker byte (0xF5 or more): its high bit set, and its low seven
-/// bits reaching 0x75 (adding 0x0B carries into the high bit, never into the next byte).
-fn has_marker(word: u64) -> bool {
+/// The high bits of a word's marker bytes (0xF5 or more), exactly: the byte's high bit set,
+/// and its low seven bits reaching 0x75 (adding 0x0B carries into the high bit, never into
+/// the next byte).
+fn marker_bits(word: u64) -> u64 {
     let carry = BYTE_ONES * u64::from(0x80 - (ESCAPE & 0x7F));
-    ((word & !BYTE_HIGH_BITS) + carry) & word & BYTE_HIGH_BITS != 0
+    ((word & !BYTE_HIGH_BITS) + carry) & word & BYTE_HIGH_BITS
 }
 
 /// The hexadecimal id the digit at `at` is part of, if it is one: a whole word (no letter
@@ -427,6 +429,8 @@ struct NumberColumn<'a> {
     bytes: &'a [u8],
     /// How many numbers the planes hold (planes only).
     count: usize,
+    /// How many planes there are (planes only).
+    planes: usize,
     /// The next number's index (planes only).
     next: usize,
 }
@@ -447,8 +451,8 @@ impl<'a> NumberColumns<'a> {
                 Version::V1 => size,
                 Version::V2 => {
                     column.count = size;
-                    size.checked_mul(plane_count(digits) as usize)
-                        .ok_or_else(corrupt)?
+                    column.planes = plane_count(digits) as usize;
+                    size.checked_mul(column.planes).ok_or_else(corrupt)?
                 }
             };
             if numbers.len() < len {
@@ -475,8 +479,7 @@ impl<'a> NumberColumns<'a> {
                 if column.next == column.count {
                     return Err(corrupt());
                 }
-                let planes = column.bytes.len() / column.count;
-                let value = (0..planes).fold(0u64, |value, plane| {
+                let value = (0..column.planes).fold(0u64, |value, plane| {
                     value << 8 | u64::from(column.bytes[plane * column.count + column.next])
                 });
                 column.next += 1;
@@ -896,6 +899,8 @@ mod tests {
         ) {
             let first = bytes.iter().position(|byte| byte.is_ascii_digit() || *byte >= ESCAPE);
             prop_assert_eq!(find_digit_or_marker(&bytes), first);
+            let first = bytes.iter().position(|byte| *byte >= ESCAPE);
+            prop_assert_eq!(find_marker(&bytes), first);
         }
 
         #[test]

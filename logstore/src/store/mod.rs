@@ -37,6 +37,8 @@ mod follow;
 mod head;
 mod keys;
 mod line_index;
+#[doc(hidden)]
+pub mod line_codec;
 mod line_template;
 mod read;
 mod wal;

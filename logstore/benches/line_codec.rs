@@ -163,16 +163,28 @@ fn main() {
         "plain",
         &chunks,
         reps,
-        |codec, chunk, out| codec.pack_plain(chunk.entries(), out).unwrap_or_else(|e| panic!("pack plain: {e}")),
-        |stored, chunk| line_codec::unpack_plain(stored, chunk.raw).unwrap_or_else(|e| panic!("unpack plain: {e}")),
+        |codec, chunk, out| {
+            codec
+                .pack_plain(chunk.entries(), out)
+                .unwrap_or_else(|e| panic!("pack plain: {e}"))
+        },
+        |stored, chunk| {
+            line_codec::unpack_plain(stored, chunk.raw)
+                .unwrap_or_else(|e| panic!("unpack plain: {e}"))
+        },
     );
     measure(
         "split",
         &chunks,
         reps,
-        |codec, chunk, out| codec.pack_split(chunk.entries(), out).unwrap_or_else(|e| panic!("pack split: {e}")),
+        |codec, chunk, out| {
+            codec
+                .pack_split(chunk.entries(), out)
+                .unwrap_or_else(|e| panic!("pack split: {e}"))
+        },
         |stored, chunk| {
-            line_codec::unpack_split(stored, &chunk.timestamps, chunk.raw).unwrap_or_else(|e| panic!("unpack split: {e}"))
+            line_codec::unpack_split(stored, &chunk.timestamps, chunk.raw)
+                .unwrap_or_else(|e| panic!("unpack split: {e}"))
         },
     );
 }

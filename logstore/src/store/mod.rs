@@ -36,9 +36,9 @@ mod directory;
 mod follow;
 mod head;
 mod keys;
-mod line_index;
 #[doc(hidden)]
 pub mod line_codec;
+mod line_index;
 mod line_template;
 mod read;
 mod wal;

@@ -27,6 +27,7 @@ const CHUNK_BYTES: usize = 1_572_864;
 const LEVEL: i32 = 1;
 
 /// One chunk's entries: timestamps and lines.
+#[derive(Default)]
 struct Chunk {
     timestamps: Vec<i64>,
     lines: Vec<Vec<u8>>,
@@ -69,24 +70,13 @@ fn load() -> Vec<Chunk> {
     }
     let mut chunks = Vec::new();
     for labels in order {
-        let mut chunk = Chunk {
-            timestamps: Vec::new(),
-            lines: Vec::new(),
-            raw: 0,
-        };
+        let mut chunk = Chunk::default();
         for (number, line) in (0..).zip(&streams[labels]) {
             chunk.timestamps.push(first_ns + number);
             chunk.lines.push(line.as_bytes().to_vec());
             chunk.raw += line.len();
             if chunk.raw >= CHUNK_BYTES {
-                chunks.push(std::mem::replace(
-                    &mut chunk,
-                    Chunk {
-                        timestamps: Vec::new(),
-                        lines: Vec::new(),
-                        raw: 0,
-                    },
-                ));
+                chunks.push(std::mem::take(&mut chunk));
             }
         }
         if chunk.raw > 0 {
